@@ -1,32 +1,33 @@
 """Every error duru raises, in one tree.
 
-    DuruError                      base; ``retryable`` says whether trying again can help
-    ├── UsageError                 bad arguments from a caller or the command line
-    ├── NotFound                   an id, file or row that does not exist
-    ├── StoreError                 the device (SQLite) store
-    │   ├── CorruptDatabase        not a database, or integrity_check failed
-    │   ├── SchemaMismatch         live tables differ from the model
-    │   ├── ConstraintViolation    a write the model forbids (cycle, bad enum, ...)
-    │   └── SearchQueryError       a malformed full-text query
-    ├── LegacyImportError          `duru import` could not account for every row
-    ├── CryptoError                key derivation and sealed envelopes
-    │   ├── WrongPassphrase        the master key did not unwrap
-    │   ├── MalformedEnvelope      too short / not an envelope at all
-    │   ├── UnknownEnvelopeVersion a format this build cannot read
-    │   ├── UnknownKey             sealed under a key id we do not hold
-    │   ├── MisplacedCiphertext    sealed for another entity, field, user or row
-    │   └── TamperedCiphertext     authentication failed (flipped bit, wrong key)
-    ├── RemoteError                the server (PostgreSQL) store
-    │   └── ServerUnavailable      cannot connect or start the server (retryable)
-    ├── BridgeError                a value that cannot cross between device and server
-    │   └── UnknownEnumValue       an enum value outside the model's mapping
-    ├── SchemaCheckError           `duru schema check` found incompatibilities
-    ├── MigrationError             the migration engine
-    │   ├── LintFailed             error-severity lint findings
-    │   ├── PreflightFailed        integrity, foreign keys, disk, locks
-    │   ├── ValidationFailed       counts or checksums disagree after a chunk
-    │   └── RollbackFailed         a rollback point could not be restored
-    └── SyncError                  the sync protocol
+DuruError                      base; ``retryable`` says whether trying again can help
+├── UsageError                 bad arguments from a caller or the command line
+│   └── InvalidValue           a value that does not fit its field's type
+├── NotFound                   an id, file or row that does not exist
+├── StoreError                 the device (SQLite) store
+│   ├── CorruptDatabase        not a database, or integrity_check failed
+│   ├── SchemaMismatch         live tables differ from the model
+│   ├── ConstraintViolation    a write the model forbids (cycle, bad enum, ...)
+│   └── SearchQueryError       a malformed full-text query
+├── LegacyImportError          `duru import` could not account for every row
+├── CryptoError                key derivation and sealed envelopes
+│   ├── WrongPassphrase        the master key did not unwrap
+│   ├── MalformedEnvelope      too short / not an envelope at all
+│   ├── UnknownEnvelopeVersion a format this build cannot read
+│   ├── UnknownKey             sealed under a key id we do not hold
+│   ├── MisplacedCiphertext    sealed for another entity, field, user or row
+│   └── TamperedCiphertext     authentication failed (flipped bit, wrong key)
+├── RemoteError                the server (PostgreSQL) store
+│   └── ServerUnavailable      cannot connect or start the server (retryable)
+├── BridgeError                a value that cannot cross between device and server
+│   └── UnknownEnumValue       an enum value outside the model's mapping
+├── SchemaCheckError           `duru schema check` found incompatibilities
+├── MigrationError             the migration engine
+│   ├── LintFailed             error-severity lint findings
+│   ├── PreflightFailed        integrity, foreign keys, disk, locks
+│   ├── ValidationFailed       counts or checksums disagree after a chunk
+│   └── RollbackFailed         a rollback point could not be restored
+└── SyncError                  the sync protocol
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class DuruError(Exception):
 
 class UsageError(DuruError):
     """A caller passed arguments duru cannot act on."""
+
+
+class InvalidValue(UsageError):
+    """A value that does not fit its field's type, enum or nullability."""
 
 
 class NotFound(DuruError):

@@ -1,0 +1,307 @@
+"""The device database: opening, transactions, and the one write path.
+
+Every write of an entity row goes through :class:`Database` ``insert``,
+``update`` or ``delete``, which put the change's outbox row in the same
+transaction, so a change can never exist without the op that syncs it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, StoreError
+from duru.local.constraint import explain_integrity_error
+from duru.local.schema import SCHEMA_VERSION, device_ddl, quote
+from duru.model import (
+    MODEL_FINGERPRINT,
+    Entity,
+    Row,
+    complete_row,
+    encode_changes,
+    entity,
+    new_id,
+    now_ms,
+)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class Database:
+    """A device database file, opened with WAL and foreign keys on.
+
+    Use :meth:`open`. Writes outside :meth:`transaction` run in a transaction
+    of their own.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True, check: bool = True) -> Database:
+        """Open (and with ``create``, make) the device database at ``path``.
+
+        Raises NotFound when the file is absent and ``create`` is false,
+        CorruptDatabase when it is not a readable SQLite database, and
+        SchemaMismatch when ``check`` is on and it was made by another model.
+        """
+        path = Path(path)
+        fresh = not path.exists() or path.stat().st_size == 0
+        if fresh and not create:
+            raise NotFound(f"no device database at {path}")
+        if not fresh:
+            _check_header(path)
+        conn = connect(path)
+        db = cls(conn, path)
+        try:
+            if fresh or not db.table_exists("duru_meta"):
+                db._create_schema(fresh)
+            elif check:
+                db.check_version()
+        except BaseException:
+            conn.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """Run the block in one transaction; nested blocks become savepoints."""
+        name = f"sp{self._depth}"
+        begin, commit = (
+            ("BEGIN IMMEDIATE", "COMMIT") if self._depth == 0 else (f"SAVEPOINT {name}", None)
+        )
+        self.conn.execute(begin)
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth -= 1
+            self._undo(name)
+            raise
+        self._depth -= 1
+        self.conn.execute(commit or f"RELEASE {name}")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def _undo(self, savepoint: str) -> None:
+        # Cleanup must never hide the error that brought us here.
+        try:
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO {savepoint}")
+                self.conn.execute(f"RELEASE {savepoint}")
+        except sqlite3.Error:
+            pass
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, ent: Entity | str, key: str) -> Row:
+        """The row of ``ent`` with key ``key``; NotFound when there is none."""
+        row = self.find(ent, key)
+        if row is None:
+            e = _entity(ent)
+            raise NotFound(f"no {e.name} with {e.key} {key}")
+        return row
+
+    def find(self, ent: Entity | str, key: str) -> Row | None:
+        """The row of ``ent`` with key ``key``, or None."""
+        e = _entity(ent)
+        cur = self.conn.execute(_sql(e).select_by_key, (key,))
+        found = cur.fetchone()
+        return None if found is None else dict(zip(e.field_names, found, strict=True))
+
+    def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[Row]:
+        """Run a query and return its rows as dicts keyed by column name."""
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
+        found = self.conn.execute(sql, params).fetchone()
+        return None if found is None else found[0]
+
+    def table_exists(self, name: str) -> bool:
+        return bool(
+            self.scalar("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?", [name])
+        )
+
+    # -- writes -------------------------------------------------------------
+
+    def insert(self, ent: Entity | str, values: Row, *, outbox: bool = True) -> Row:
+        """Insert a row (missing fields defaulted, a new id when none is given).
+
+        Raises InvalidValue for values that do not fit, ConstraintViolation for
+        a row SQLite refuses (unknown parent, duplicate).
+        """
+        e = _entity(ent)
+        now = now_ms()
+        if e.key == "id" and "id" not in values:
+            values = {"id": new_id(), **values}
+        row = complete_row(e, values, now)
+        with self.transaction():
+            self._execute(e, _sql(e).insert, list(row.values()))
+            if outbox:
+                self._enqueue(e, str(row[e.key]), "upsert", int(row["version"]), now)
+        return row
+
+    def update(self, ent: Entity | str, key: str, changes: Row, *, outbox: bool = True) -> Row:
+        """Change some fields of a row; ``updated_at`` moves unless given.
+
+        Raises NotFound when there is no such row.
+        """
+        e = _entity(ent)
+        now = now_ms()
+        encoded = encode_changes(e, changes)
+        encoded.setdefault("updated_at", now)
+        sets = ", ".join(f"{quote(k)} = ?" for k in encoded)
+        sql = f"UPDATE {quote(e.table)} SET {sets} WHERE {quote(e.key)} = ?"
+        with self.transaction():
+            current = self.get(e, key)
+            self._execute(e, sql, [*encoded.values(), key])
+            if outbox:
+                self._enqueue(e, key, "upsert", int(current["version"]), now)
+        return {**current, **encoded}
+
+    def delete(self, ent: Entity | str, key: str, *, outbox: bool = True) -> Row:
+        """Remove a row for good (the server gets a tombstone); NotFound if absent."""
+        e = _entity(ent)
+        with self.transaction():
+            current = self.get(e, key)
+            self._execute(e, _sql(e).delete_by_key, [key])
+            if outbox:
+                self._enqueue(e, key, "delete", int(current["version"]), now_ms())
+        return current
+
+    def quarantine(self, source: str, table: str, key: str | None, reason: str, row: Row) -> None:
+        """Keep a row that could not be placed, with the reason, instead of losing it."""
+        self.conn.execute(
+            "INSERT INTO quarantine (source, source_table, source_key, reason, row_json,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (source, table, key, reason, _dump_row(row), now_ms()),
+        )
+
+    def _enqueue(self, e: Entity, key: str, kind: str, base_version: int, now: int) -> None:
+        self.conn.execute(
+            "INSERT INTO outbox (op_id, entity, row_id, kind, base_version, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (new_id(), e.name, key, kind, base_version, now),
+        )
+
+    def _execute(self, e: Entity, sql: str, params: Sequence[object]) -> None:
+        try:
+            self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise explain_integrity_error(e, exc) from exc
+
+    # -- schema -------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        found = self.scalar("SELECT value FROM duru_meta WHERE key = ?", [key])
+        return None if found is None else str(found)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO duru_meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def check_version(self) -> None:
+        """SchemaMismatch unless the file was made by this schema version and model."""
+        version = self.meta("schema_version")
+        model = self.meta("model_fingerprint")
+        if version != str(SCHEMA_VERSION) or model != MODEL_FINGERPRINT:
+            raise SchemaMismatch(
+                f"{self.path} has device schema {version} (model {model}); this duru needs "
+                f"{SCHEMA_VERSION} (model {MODEL_FINGERPRINT}): run `duru migrate run`"
+            )
+
+    def _create_schema(self, fresh: bool) -> None:
+        if not fresh and self.scalar("SELECT count(*) FROM sqlite_schema") > 0:
+            raise SchemaMismatch(
+                f"{self.path} is an SQLite database but not a duru device database"
+                " (to bring in an app database, use `duru import`)"
+            )
+        with self.transaction():
+            for stmt in device_ddl():
+                self.conn.execute(stmt)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self.set_meta("model_fingerprint", MODEL_FINGERPRINT)
+            self.set_meta("device_id", new_id())
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """An SQLite connection with duru's settings; CorruptDatabase if unreadable."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabase(f"{path} is not a readable SQLite database: {exc}") from exc
+    return conn
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+    if head != SQLITE_HEADER:
+        raise CorruptDatabase(f"{path} is not an SQLite database (bad header)")
+
+
+def _entity(ent: Entity | str) -> Entity:
+    return ent if isinstance(ent, Entity) else entity(ent)
+
+
+def _dump_row(row: Row) -> str:
+    return json.dumps(row, ensure_ascii=False, default=_jsonable, sort_keys=True)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return {"$bytes_hex": value.hex()}
+    return str(value)
+
+
+class _Statements:
+    def __init__(self, e: Entity) -> None:
+        cols = ", ".join(quote(n) for n in e.field_names)
+        table, key = quote(e.table), quote(e.key)
+        marks = ", ".join("?" for _ in e.fields)
+        self.insert = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+        self.select_by_key = f"SELECT {cols} FROM {table} WHERE {key} = ?"
+        self.delete_by_key = f"DELETE FROM {table} WHERE {key} = ?"
+
+
+def _sql(e: Entity) -> _Statements:
+    return _statements(e.name)
+
+
+@cache
+def _statements(name: str) -> _Statements:
+    return _Statements(entity(name))

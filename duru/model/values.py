@@ -1,0 +1,172 @@
+"""Device storage form of each canonical type, and the conversions to it.
+
+Device rows hold: uuid as canonical lower-case text, bool as 0/1, timestamp as
+integer epoch milliseconds (UTC), enum as the app's integer, json as compact
+text. ``to_local`` accepts the friendly Python form too (``True``, an enum
+name, a ``datetime``, a list), so API callers never hand-encode values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from duru.errors import InvalidValue
+from duru.model.schema import Default, Entity, Field
+from duru.model.types import Kind
+
+Row = dict[str, Any]
+
+
+def now_ms() -> int:
+    """The current time as integer epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def new_id() -> str:
+    """A new random uuid in canonical text form."""
+    return str(uuid.uuid4())
+
+
+def to_local(f: Field, value: object) -> object:
+    """Encode ``value`` for field ``f`` in device storage form.
+
+    Raises InvalidValue when the value does not fit the field.
+    """
+    if value is None:
+        if not f.nullable:
+            raise InvalidValue(f"{f.name} may not be empty (null)")
+        return None
+    try:
+        return _ENCODERS[f.kind](f, value)
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise InvalidValue(f"{f.name}: {value!r} is not a valid {_type_name(f)}") from exc
+
+
+def from_local(f: Field, stored: object) -> object:
+    """Decode device storage into the friendly Python form (names, bools, objects)."""
+    if stored is None:
+        return None
+    match f.kind:
+        case Kind.BOOL:
+            return bool(stored)
+        case Kind.ENUM:
+            return f.enum.name_of(int(stored))  # type: ignore[call-overload]
+        case Kind.JSON:
+            return json.loads(str(stored))
+        case _:
+            return stored
+
+
+def default_local(f: Field, now: int) -> object:
+    """The stored default of ``f``; InvalidValue when it has none and is required."""
+    if f.default is Default.NOW:
+        return now
+    if f.default is Default.NONE:
+        if f.nullable:
+            return None
+        raise InvalidValue(f"{f.name} is required")
+    return to_local(f, f.default)
+
+
+def complete_row(entity: Entity, values: Row, now: int) -> Row:
+    """A full device row: ``values`` encoded, every missing field defaulted.
+
+    Raises InvalidValue for an unknown field or a value that does not fit.
+    """
+    unknown = sorted(set(values) - set(entity.field_names))
+    if unknown:
+        raise InvalidValue(f"{entity.name} has no field(s) {', '.join(unknown)}")
+    return {
+        f.name: to_local(f, values[f.name]) if f.name in values else default_local(f, now)
+        for f in entity.fields
+    }
+
+
+def encode_changes(entity: Entity, changes: Row) -> Row:
+    """Encode a partial row (for an update); InvalidValue on unknown fields."""
+    unknown = sorted(set(changes) - set(entity.field_names))
+    if unknown:
+        raise InvalidValue(f"{entity.name} has no field(s) {', '.join(unknown)}")
+    return {name: to_local(entity.field(name), v) for name, v in changes.items()}
+
+
+def _type_name(f: Field) -> str:
+    if f.kind is Kind.ENUM:
+        return f"{f.enum.name} ({', '.join(f.enum.names)})"
+    return f.kind.value
+
+
+def _uuid(f: Field, v: object) -> str:
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if not isinstance(v, str):
+        raise TypeError
+    return str(uuid.UUID(v))
+
+
+def _text(f: Field, v: object) -> str:
+    if not isinstance(v, str):
+        raise TypeError
+    return v
+
+
+def _int(f: Field, v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError
+    if not -(2**63) <= v < 2**63:
+        raise OverflowError
+    return v
+
+
+def _float(f: Field, v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise TypeError
+    out = float(v)
+    if not math.isfinite(out):
+        raise ValueError
+    return out
+
+
+def _bool(f: Field, v: object) -> int:
+    if isinstance(v, bool | int) and v in (0, 1):
+        return int(v)
+    raise TypeError
+
+
+def _timestamp(f: Field, v: object) -> int:
+    if isinstance(v, datetime):
+        aware = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+        delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
+        return delta // _ONE_MS
+    return _int(f, v)
+
+
+def _json(f: Field, v: object) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _enum(f: Field, v: object) -> int:
+    if isinstance(v, str):
+        return f.enum.code(v)
+    code = _int(f, v)
+    f.enum.name_of(code)
+    return code
+
+
+_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+
+_ENCODERS = {
+    Kind.UUID: _uuid,
+    Kind.TEXT: _text,
+    Kind.INT: _int,
+    Kind.FLOAT: _float,
+    Kind.BOOL: _bool,
+    Kind.TIMESTAMP: _timestamp,
+    Kind.JSON: _json,
+    Kind.ENUM: _enum,
+}
