@@ -1,0 +1,90 @@
+"""The `duru` command: a veneer over the library.
+
+Each command calls one library function and formats its result. Errors from
+duru's tree become one line on stderr and a non-zero exit; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from duru.errors import DuruError, NotFound, UsageError
+
+app = typer.Typer(
+    name="duru",
+    help="The data platform of Duru Notes: device store, encryption, sync and safe migrations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Exit statuses: 1 for a refused operation, 2 for bad usage (as click uses), 3 for not found.
+EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 1, 2, 3
+
+DbOption = typer.Option(
+    None,
+    "--db",
+    help="Device database file (default: $DURU_DB, else duru.sqlite in the user data folder).",
+)
+
+
+def data_home() -> Path:
+    """duru's folder for its files: $DURU_HOME, else the platform's user data folder."""
+    home = os.environ.get("DURU_HOME")
+    if home:
+        return Path(home)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("duru"))
+
+
+def resolve_db(db: Path | None) -> Path:
+    """The device database path: --db, else $DURU_DB, else the user data folder."""
+    if db is not None:
+        return db
+    env = os.environ.get("DURU_DB")
+    if env:
+        return Path(env)
+    return data_home() / "duru.sqlite"
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Print ``message`` as one line on stderr and return the Exit to raise."""
+    typer.echo(f"duru: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn duru's errors into one clear line and a non-zero exit."""
+    try:
+        yield
+    except NotFound as exc:
+        raise fail(exc.message, EXIT_NOT_FOUND) from None
+    except UsageError as exc:
+        raise fail(exc.message, EXIT_USAGE) from None
+    except DuruError as exc:
+        raise fail(exc.message) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    except OSError as exc:
+        raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    from duru.cli import commands  # noqa: F401  (registers the commands)
+
+    try:
+        app()
+    except BrokenPipeError:
+        # `duru note list | head`: the reader left; nothing is wrong.
+        sys.stderr.close()
+        sys.exit(0)
