@@ -245,6 +245,7 @@ def _check_sql(f: Field) -> str | None:
         case Kind.ENUM:
             return f"{col} IN ({', '.join(str(c) for c in f.enum.codes)})"
         case Kind.JSON:
-            return f"json_valid({col})"
+            # Older SQLite (3.40 here) says json_valid(NULL) = 0, which would refuse every null.
+            return f"{col} IS NULL OR json_valid({col})" if f.nullable else f"json_valid({col})"
         case _:
             return None
