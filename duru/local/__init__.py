@@ -1,6 +1,21 @@
 """The device store: a plaintext SQLite database derived from the model."""
 
 from duru.local.db import Database
+from duru.local.export import export_all, export_json
+from duru.local.folders import FolderNode
+from duru.local.notes import RecentPage
 from duru.local.schema import SCHEMA_VERSION, device_ddl
+from duru.local.store import DeviceStore
+from duru.local.tasks import TaskNode
 
-__all__ = ["SCHEMA_VERSION", "Database", "device_ddl"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Database",
+    "DeviceStore",
+    "FolderNode",
+    "RecentPage",
+    "TaskNode",
+    "device_ddl",
+    "export_all",
+    "export_json",
+]

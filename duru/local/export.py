@@ -1,0 +1,62 @@
+"""Export a device database as one JSON-able object, the same for equal databases.
+
+Each entity's table becomes a list of its rows (model field names, stored
+values, no storage-only columns such as ``doc_id``), ordered by the entity's
+key; ``quarantine`` rows come with ``row_json`` parsed. With sorted keys the
+JSON text of two databases holding the same rows is byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from duru.local.db import Database
+from duru.local.rows import columns
+from duru.local.schema import quote
+from duru.model import ENTITIES, Row
+
+QUARANTINE = "quarantine"
+_QUARANTINE_SQL = (
+    "SELECT id, source, source_table, source_key, reason, row_json, created_at"
+    " FROM quarantine ORDER BY id"
+)
+
+
+def export_all(db: Database) -> dict[str, list[Row]]:
+    """Every entity table and the quarantine, keyed by table name, rows ordered by key.
+
+    Reads in one transaction, so the export is a consistent snapshot.
+    """
+    with _snapshot(db):
+        out = {
+            e.table: db.rows(f"SELECT {columns(e)} FROM {quote(e.table)} ORDER BY {quote(e.key)}")
+            for e in ENTITIES
+        }
+        out[QUARANTINE] = [_parsed(r) for r in db.rows(_QUARANTINE_SQL)]
+    return out
+
+
+def export_json(db: Database, *, indent: int | None = None) -> str:
+    """:func:`export_all` as JSON text with sorted keys (byte-identical for equal data)."""
+    return json.dumps(export_all(db), sort_keys=True, ensure_ascii=False, indent=indent)
+
+
+@contextmanager
+def _snapshot(db: Database) -> Iterator[None]:
+    # A deferred (read) transaction: a consistent view without taking the write lock.
+    if db.in_transaction:
+        yield
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.conn.execute("COMMIT")
+
+
+def _parsed(row: Row) -> Row:
+    parsed: Any = json.loads(row["row_json"])
+    return {**row, "row_json": parsed}

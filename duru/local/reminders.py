@@ -1,0 +1,165 @@
+"""Reminders of notes: at a time, at a place, or recurring.
+
+``remind_at`` is always the next time a reminder fires: snoozing moves it
+(and records ``snoozed_until`` and ``snooze_count``), so :meth:`upcoming`
+stays one walk of the partial index ix_reminders_remind_at.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from duru.errors import InvalidValue
+from duru.local.db import Database
+from duru.local.rows import change, check_limit, live_note, require_live_note, select
+from duru.local.schema import where_sql
+from duru.model import (
+    REMINDER,
+    REMINDER_TYPE,
+    TASK,
+    Row,
+    complete_row,
+    encode_changes,
+    new_id,
+    now_ms,
+    to_local,
+)
+
+_ACTIVE = where_sql(REMINDER, {"is_active": True}, "x.")
+_TIME, _LOCATION, _RECURRING = (REMINDER_TYPE.code(n) for n in ("time", "location", "recurring"))
+_NO_RECURRENCE = REMINDER.field("recurrence_pattern").enum.code("none")
+
+
+def check_reminder(row: Row) -> None:
+    """InvalidValue unless a complete stored reminder row is coherent for its type."""
+    kind = row["type"]
+    if kind in (_TIME, _RECURRING) and row["remind_at"] is None:
+        raise InvalidValue(f"a {REMINDER_TYPE.name_of(kind)} reminder needs remind_at")
+    if kind == _LOCATION and (row["latitude"] is None or row["longitude"] is None):
+        raise InvalidValue("a location reminder needs latitude and longitude")
+    if kind == _RECURRING and row["recurrence_pattern"] == _NO_RECURRENCE:
+        raise InvalidValue("a recurring reminder needs a recurrence_pattern other than none")
+    if row["recurrence_interval"] < 1:
+        raise InvalidValue("recurrence_interval must be at least 1")
+    lat, lon, radius = row["latitude"], row["longitude"], row["radius"]
+    if lat is not None and not -90 <= lat <= 90:
+        raise InvalidValue(f"latitude {lat} is outside -90..90")
+    if lon is not None and not -180 <= lon <= 180:
+        raise InvalidValue(f"longitude {lon} is outside -180..180")
+    if radius is not None and radius <= 0:
+        raise InvalidValue(f"radius {radius} must be positive")
+
+
+def unlink_tasks(db: Database, reminder_id: str) -> int:
+    """Clear ``reminder_id`` on tasks pointing at it, each with its outbox row.
+
+    Done explicitly before the reminder goes, instead of letting ON DELETE SET
+    NULL change the tasks behind the outbox's back.
+    """
+    with db.transaction():
+        linked = db.conn.execute(
+            "SELECT id FROM tasks WHERE reminder_id = ? ORDER BY id", (reminder_id,)
+        ).fetchall()
+        for (task_id,) in linked:
+            db.update(TASK, task_id, {"reminder_id": None})
+    return len(linked)
+
+
+def delete_reminder(db: Database, reminder_id: str) -> Row:
+    """Delete a reminder for good, unlinking its tasks first (one transaction)."""
+    with db.transaction():
+        unlink_tasks(db, reminder_id)
+        return db.delete(REMINDER, reminder_id)
+
+
+class Reminders:
+    """Reminders of notes. Every write goes through the outbox in one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self,
+        note_id: str,
+        *,
+        remind_at: int | datetime | None = None,
+        type: str = "time",
+        **fields: object,
+    ) -> Row:
+        """A new reminder on a live note.
+
+        ``fields`` are any other reminder fields (``title``, ``latitude``,
+        ``recurrence_pattern``, ...). A time or recurring reminder needs
+        ``remind_at``; a location one needs ``latitude`` and ``longitude``.
+        Raises NotFound for an unknown or trashed note, InvalidValue otherwise.
+        """
+        values = {"note_id": note_id, "remind_at": remind_at, "type": type, **fields}
+        check_reminder(complete_row(REMINDER, {"id": new_id(), **values}, now_ms()))
+        with self.db.transaction():
+            require_live_note(self.db, note_id)
+            return self.db.insert(REMINDER, values)
+
+    def get(self, reminder_id: str) -> Row:
+        """The reminder ``reminder_id``; NotFound when there is none."""
+        return self.db.get(REMINDER, reminder_id)
+
+    def edit(self, reminder_id: str, **changes: object) -> Row:
+        """Change some fields; the result must still be coherent for its type."""
+        if "id" in changes or "note_id" in changes:
+            raise InvalidValue("a reminder's id and note cannot change")
+        with self.db.transaction():
+            current = self.db.get(REMINDER, reminder_id)
+            check_reminder({**current, **encode_changes(REMINDER, changes)})
+            return change(self.db, REMINDER, reminder_id, changes)
+
+    def snooze(self, reminder_id: str, until: int | datetime) -> Row:
+        """Fire again at ``until``: moves remind_at there, counts the snooze."""
+        with self.db.transaction():
+            current = self.db.get(REMINDER, reminder_id)
+            return self.db.update(
+                REMINDER,
+                reminder_id,
+                {
+                    "remind_at": until,
+                    "snoozed_until": until,
+                    "snooze_count": current["snooze_count"] + 1,
+                    "is_active": True,
+                },
+            )
+
+    def deactivate(self, reminder_id: str) -> Row:
+        """Stop a reminder from firing (it stays on its note)."""
+        return change(self.db, REMINDER, reminder_id, {"is_active": False})
+
+    def activate(self, reminder_id: str) -> Row:
+        """Let a deactivated reminder fire again."""
+        return change(self.db, REMINDER, reminder_id, {"is_active": True})
+
+    def delete(self, reminder_id: str) -> Row:
+        """Delete a reminder for good; tasks that pointed at it keep going without one."""
+        return delete_reminder(self.db, reminder_id)
+
+    def list_for_note(self, note_id: str) -> list[Row]:
+        """The note's reminders, soonest first (place-only ones, without a time, last)."""
+        return select(
+            self.db,
+            REMINDER,
+            "WHERE x.note_id = ? ORDER BY x.remind_at IS NULL, x.remind_at, x.id",
+            (note_id,),
+        )
+
+    def upcoming(self, limit: int = 20, *, since: int | datetime | None = None) -> list[Row]:
+        """Active reminders of live notes firing at or after ``since`` (default: now).
+
+        Soonest first; one walk of ix_reminders_remind_at that stops at ``limit``.
+        """
+        check_limit(limit)
+        start = now_ms() if since is None else to_local(REMINDER.field("remind_at"), since)
+        return select(
+            self.db,
+            REMINDER,
+            f"WHERE {_ACTIVE} AND x.remind_at >= ?"
+            f" AND EXISTS (SELECT 1 FROM notes n WHERE n.id = x.note_id AND {live_note('n')})"
+            " ORDER BY x.remind_at LIMIT ?",
+            (start, limit),
+        )

@@ -1,0 +1,62 @@
+"""The device store: one object that opens a device database and offers the notes API.
+
+>>> with DeviceStore.open("notes.db") as store:          # doctest: +SKIP
+...     note = store.notes.create("Groceries", "milk", tags=["home"])
+...     store.tasks.create(note["id"], "buy milk", due_date=datetime.now(UTC))
+
+Rows come back as local rows: dicts of model field name -> stored value
+(uuid text, 0/1, epoch ms, enum integers, JSON text). Inputs may use the
+friendly form (enum names, bools, datetimes). Every write puts its outbox
+row in the same transaction; wrap several calls in ``store.db.transaction()``
+to make them one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from duru.local.db import Database
+from duru.local.extras import Attachments, SavedSearches, Templates
+from duru.local.folders import Folders
+from duru.local.links import Links
+from duru.local.notes import Notes
+from duru.local.reminders import Reminders
+from duru.local.tags import Tags
+from duru.local.tasks import Tasks
+
+
+class DeviceStore:
+    """A device database with its notes API as attributes (``store.notes``, ...)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.notes = Notes(db)
+        self.folders = Folders(db)
+        self.tags = Tags(db)
+        self.links = Links(db)
+        self.tasks = Tasks(db)
+        self.reminders = Reminders(db)
+        self.templates = Templates(db)
+        self.saved_searches = SavedSearches(db)
+        self.attachments = Attachments(db)
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> DeviceStore:
+        """Open (and with ``create``, make) the device database at ``path``.
+
+        Raises NotFound, CorruptDatabase or SchemaMismatch as :meth:`Database.open` does.
+        """
+        return cls(Database.open(path, create=create))
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> DeviceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
