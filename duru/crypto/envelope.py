@@ -1,0 +1,182 @@
+"""Sealed envelopes: one field's ciphertext, bound to its place (entity, field, user, row).
+
+Layout, version 1 (53 bytes + the plaintext's length):
+
+    offset  size  what
+    0       1     format version (= 1)
+    1       4     key id, unsigned big-endian (names a key in the ``KeyRing``)
+    5       8     binding tag = BLAKE2b-64(place, person=b"duru/bind/v1")
+    13      24    random nonce
+    37      n+16  XChaCha20-Poly1305 ciphertext and its 16-byte tag
+
+``place`` is ``frame(entity, field, user_id, row_id)`` (see ``framing``); the AEAD's
+associated data is the 13 header bytes followed by ``place``, so altering the header
+or moving the envelope breaks authentication.
+
+The binding tag is not a secret (anyone who knows the place can compute it); it
+only lets ``open_sealed`` tell a misplaced envelope from a tampered one. The error
+is that of the first failing check in this order (the tag is only computed once
+opening has failed, but the outcome is the same):
+
+    empty or shorter than 53 bytes -> MalformedEnvelope
+        (UnknownEnvelopeVersion instead when the first byte is not a known version)
+    version byte                   -> UnknownEnvelopeVersion
+    binding tag                    -> MisplacedCiphertext
+    key id                         -> UnknownKey
+    AEAD                           -> TamperedCiphertext
+
+So a flipped bit in the binding tag reports ``MisplacedCiphertext`` (it cannot be
+told from a move without the key), one in the key id ``UnknownKey`` (or
+``TamperedCiphertext`` if the new id happens to be in the ring), and one in the
+nonce, ciphertext or tag ``TamperedCiphertext``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from typing import NoReturn
+
+import nacl.exceptions
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
+
+from duru.errors import (
+    MalformedEnvelope,
+    MisplacedCiphertext,
+    TamperedCiphertext,
+    UnknownEnvelopeVersion,
+    UnknownKey,
+    UsageError,
+)
+
+from .framing import frame_place
+from .keys import KeyRing
+
+ENVELOPE_VERSION = 1
+BINDING_TAG_BYTES = 8
+NONCE_BYTES = 24
+TAG_BYTES = 16
+HEADER_BYTES = 1 + 4 + BINDING_TAG_BYTES
+MIN_ENVELOPE_BYTES = HEADER_BYTES + NONCE_BYTES + TAG_BYTES
+BINDING_PERSON = b"duru/bind/v1"
+
+_NONCE_END = HEADER_BYTES + NONCE_BYTES
+# Bound once at import: seal and open sit on the sync path and run per field.
+_pack_header = struct.Struct(">BI8s").pack
+_unpack_header = struct.Struct(">BI8s").unpack_from
+_BINDING_HASHER = hashlib.blake2b(digest_size=BINDING_TAG_BYTES, person=BINDING_PERSON)
+_urandom = os.urandom
+_encrypt = crypto_aead_xchacha20poly1305_ietf_encrypt
+_decrypt = crypto_aead_xchacha20poly1305_ietf_decrypt
+
+
+def binding_tag(entity: str, field: str, user_id: str, row_id: str) -> bytes:
+    """The 8-byte binding tag an envelope for this place carries."""
+    return _binding_tag(frame_place(entity, field, user_id, row_id))
+
+
+def seal(
+    plaintext: bytes, *, keys: KeyRing, entity: str, field: str, user_id: str, row_id: str
+) -> bytes:
+    """Encrypt ``plaintext`` for one place with ``keys.current``; the envelope bytes.
+
+    Every call draws a fresh random nonce from the OS, so sealing the same value twice gives
+    different envelopes. Raises ``UsageError`` for a non-bytes plaintext.
+    """
+    if type(plaintext) is not bytes:
+        raise UsageError(f"seal takes bytes, got {type(plaintext).__name__}")
+    key = keys.current
+    place = frame_place(entity, field, user_id, row_id)
+    header = _pack_header(ENVELOPE_VERSION, key.key_id, _binding_tag(place))
+    nonce = _urandom(NONCE_BYTES)
+    sealed = _encrypt(plaintext, header + place, nonce, key.secret)
+    return b"".join((header, nonce, sealed))
+
+
+def open_sealed(
+    envelope: bytes | bytearray | memoryview,
+    *,
+    keys: KeyRing,
+    entity: str,
+    field: str,
+    user_id: str,
+    row_id: str,
+) -> bytes:
+    """Decrypt an envelope sealed for exactly this place; the plaintext.
+
+    Raises (see the module docstring for the order) ``MalformedEnvelope``,
+    ``UnknownEnvelopeVersion``, ``MisplacedCiphertext``, ``UnknownKey`` or
+    ``TamperedCiphertext``; never returns unauthenticated bytes. A ``bytearray`` or
+    ``memoryview`` envelope is copied to bytes first; anything else is malformed.
+    """
+    data = envelope if type(envelope) is bytes else _as_bytes(envelope)
+    if len(data) < MIN_ENVELOPE_BYTES:
+        _raise_short(data, entity, field, row_id)
+    version, key_id, tag = _unpack_header(data)
+    if version != ENVELOPE_VERSION:
+        raise UnknownEnvelopeVersion(
+            f"{_where(entity, field, row_id)}: envelope format version {version} is unknown"
+        )
+    place = frame_place(entity, field, user_id, row_id)
+    key = keys.get(key_id)
+    if key is not None:
+        try:
+            return _decrypt(
+                data[_NONCE_END:],
+                data[:HEADER_BYTES] + place,
+                data[HEADER_BYTES:_NONCE_END],
+                key.secret,
+            )
+        except nacl.exceptions.CryptoError:
+            pass
+    # The binding tag is only checked once opening has failed: a successful open
+    # already proves the place (it is in the associated data), and skipping the
+    # hash keeps the common path fast. The errors come out as if checked first.
+    where = _where(entity, field, row_id)
+    if tag != _binding_tag(place):
+        raise MisplacedCiphertext(
+            f"{where}: envelope was sealed for another entity, field, user or row "
+            f"(user {user_id!r})"
+        )
+    if key is None:
+        raise UnknownKey(
+            f"{where}: envelope names key id {key_id}, which is not in the key ring "
+            f"(holds {list(keys.key_ids)})"
+        )
+    raise TamperedCiphertext(
+        f"{where}: envelope failed authentication "
+        f"(altered, or sealed under another key with id {key_id})"
+    )
+
+
+def _binding_tag(place: bytes) -> bytes:
+    # Copying a hasher that already holds the person parameter is cheaper than
+    # constructing one per call, and seal pays this per field.
+    hasher = _BINDING_HASHER.copy()
+    hasher.update(place)
+    return hasher.digest()
+
+
+def _as_bytes(envelope: object) -> bytes:
+    # bytes(n) of an int would make n zero bytes, so only buffer types are converted.
+    if isinstance(envelope, bytearray | memoryview):
+        return bytes(envelope)
+    raise MalformedEnvelope(f"an envelope is bytes, got {type(envelope).__name__}")
+
+
+def _raise_short(envelope: bytes, entity: str, field: str, row_id: str) -> NoReturn:
+    where = _where(entity, field, row_id)
+    if envelope and envelope[0] != ENVELOPE_VERSION:
+        raise UnknownEnvelopeVersion(f"{where}: envelope format version {envelope[0]} is unknown")
+    raise MalformedEnvelope(
+        f"{where}: envelope is {len(envelope)} bytes, shorter than the "
+        f"{MIN_ENVELOPE_BYTES}-byte minimum"
+    )
+
+
+def _where(entity: str, field: str, row_id: str) -> str:
+    return f"{entity}.{field} row {row_id!r}"
