@@ -178,7 +178,7 @@ class Attachments:
     def list_for_note(self, note_id: str) -> list[Row]:
         """The note's attachments, oldest first (served by ix_attachments_note_id)."""
         return select(
-            self.db, ATTACHMENT, "WHERE x.note_id = ? ORDER BY x.created_at, x.id", (note_id,)
+            self.db, ATTACHMENT, "WHERE x.note_id = ? ORDER BY x.created_at, x.rowid", (note_id,)
         )
 
     def remove(self, attachment_id: str) -> Row:

@@ -144,7 +144,7 @@ class Reminders:
         return select(
             self.db,
             REMINDER,
-            "WHERE x.note_id = ? ORDER BY x.remind_at IS NULL, x.remind_at, x.id",
+            "WHERE x.note_id = ? ORDER BY x.remind_at IS NULL, x.remind_at, x.rowid",
             (note_id,),
         )
 

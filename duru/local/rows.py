@@ -46,7 +46,8 @@ def change(db: Database, e: Entity, key: str, changes: Row) -> Row:
     with db.transaction():
         current = db.get(e, key)
         encoded = encode_changes(e, changes)
-        different = {k: v for k, v in encoded.items() if current[k] != v}
+        # Pass the caller's values on: update encodes them, and JSON does not encode twice.
+        different = {k: changes[k] for k, v in encoded.items() if current[k] != v}
         if not different:
             return current
         return db.update(e, key, different)
