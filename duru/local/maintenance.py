@@ -1,0 +1,361 @@
+"""Keep WAL checkpoints and FTS5 merges off the write path, and the index right.
+
+Left to its defaults, SQLite does two kinds of housekeeping inside the COMMIT
+of whichever write happens to cross a threshold: a WAL checkpoint once the
+WAL holds 1000 pages (copy them into the database file and sync it), and FTS5
+segment merges (``automerge``: a slice of merge work on each write once a
+level has 4 segments; ``crisismerge``: all segments of a level at once when it
+reaches 16). Most creates take a fraction of a millisecond; the unlucky one
+pays for everything, and that is the create-note tail.
+
+duru moves that work to a :class:`Maintainer`, a thread with its own
+connection:
+
+- the writer runs with ``wal_autocheckpoint`` at :data:`HARD_CAP_PAGES`
+  (:func:`configure_writer`): it checkpoints only if the maintainer has fallen
+  that far behind, so the WAL cannot grow without bound even when no
+  maintainer runs, and ``journal_size_limit`` trims the file after it resets;
+- the maintainer runs ``wal_checkpoint(PASSIVE)`` once the WAL holds
+  :data:`CHECKPOINT_PAGES` frames; PASSIVE never blocks a writer;
+- FTS5 ``automerge`` is 0 and ``crisismerge`` is :data:`CRISIS_MERGE`
+  (:func:`tune_index`, persisted in the index's ``%_config`` table, so every
+  connection to the file behaves the same); the maintainer runs incremental
+  ``'merge'`` steps of :data:`MERGE_PAGES` pages when writes have been quiet
+  for a moment, or sooner when level 0 holds :data:`PRESSURE_SEGMENTS`
+  segments.
+
+The trade-off: between merges the index has more, smaller segments, so a
+query probes more b-trees (a little slower) until the maintainer catches up;
+a merge step holds the write lock for a few milliseconds, so a write that
+arrives during one waits for it; and a process that writes without a
+maintainer must call :func:`maintain` itself (the CLI does), or it lets level
+0 grow to ``crisismerge`` segments and one write pays for merging them.
+Results never depend on merge state: FTS5 reads every segment, merged or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from duru.errors import CorruptDatabase
+from duru.local.db import Database, connect
+from duru.local.schema import DOC_ID, FTS_TOKENIZER, fts_table, quote, where_sql
+from duru.model import NOTE
+
+CHECKPOINT_PAGES = 1000  # SQLite's own default threshold, now met off the write path
+HARD_CAP_PAGES = 16_384  # 64 MiB of 4 KiB pages: the writer checkpoints itself past this
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+MERGE_PAGES = 16  # leaf pages per merge step: a step holds the write lock a few ms
+USER_MERGE = 4  # FTS5's default: merge a level once it has this many segments
+CRISIS_MERGE = 1000  # last resort only; FTS5 refuses a write at 2000 segments
+PRESSURE_SEGMENTS = 64  # merge even while writes go on once level 0 holds this many
+
+_FTS = quote(fts_table(NOTE))
+_STRUCTURE_ROWID = 10  # FTS5 keeps its structure record at this rowid of %_data
+_STRUCTURE_V2 = b"\xff\x00\x00\x01"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexShape:
+    """How many b-tree segments the full-text index has (total and on level 0)."""
+
+    segments: int
+    level0: int
+
+
+@dataclass(frozen=True, slots=True)
+class WalState:
+    """Frames in the WAL and how many of them are already in the database file."""
+
+    frames: int
+    backfilled: int
+
+    @property
+    def backlog(self) -> int:
+        return max(0, self.frames - self.backfilled)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """What one :func:`maintain` call did and left."""
+
+    merge_steps: int
+    merge_done: bool
+    checkpointed: int
+    wal_frames: int
+    shape: IndexShape
+
+
+def configure_writer(db: Database) -> None:
+    """Settings for a connection that writes: no routine checkpoint inside COMMIT."""
+    db.conn.execute(f"PRAGMA wal_autocheckpoint = {HARD_CAP_PAGES}")
+    db.conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+
+
+def tune_index(db: Database) -> None:
+    """Turn FTS5's merges inside COMMIT off (persisted); a no-op when already so."""
+    wanted = {"automerge": 0, "usermerge": USER_MERGE, "crisismerge": CRISIS_MERGE}
+    config = quote(fts_table(NOTE) + "_config")
+    current = dict(db.conn.execute(f"SELECT k, v FROM {config}").fetchall())
+    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if changes:
+        with db.transaction():
+            for key, value in changes.items():
+                db.conn.execute(f"INSERT INTO {_FTS} ({_FTS}, rank) VALUES (?, ?)", (key, value))
+
+
+def index_shape(conn: sqlite3.Connection) -> IndexShape:
+    """Read the segment counts from FTS5's structure record (file format, not API)."""
+    found = conn.execute(
+        f"SELECT block FROM {quote(fts_table(NOTE) + '_data')} WHERE id = ?", [_STRUCTURE_ROWID]
+    ).fetchone()
+    if found is None:
+        return IndexShape(0, 0)
+    data: bytes = found[0]
+    # Cookie (4 bytes), [v2 marker], nLevel, nSegment, nWriteCounter, then per level
+    # nMerge and nSeg: only the counts at the front are needed.
+    pos = 8 if data[4:8] == _STRUCTURE_V2 else 4
+    levels, pos = _varint(data, pos)
+    segments, pos = _varint(data, pos)
+    if levels == 0:
+        return IndexShape(segments, 0)
+    _, pos = _varint(data, pos)
+    _, pos = _varint(data, pos)
+    level0, pos = _varint(data, pos)
+    return IndexShape(segments, level0)
+
+
+def merge_step(conn: sqlite3.Connection, pages: int = MERGE_PAGES) -> bool:
+    """Do up to ``pages`` pages of incremental merging; False when none was needed.
+
+    Takes the write lock (raises sqlite3.OperationalError when busy and the
+    connection does not wait).
+    """
+    before = conn.total_changes
+    conn.execute(f"INSERT INTO {_FTS} ({_FTS}, rank) VALUES ('merge', ?)", [pages])
+    # FTS5's documented test: fewer than 2 changes means there was nothing to merge.
+    return conn.total_changes - before >= 2
+
+
+def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> WalState:
+    """Run a WAL checkpoint; returns the WAL's frames and how many are now in the file."""
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(f"unknown checkpoint mode {mode!r}")
+    _busy, frames, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return WalState(max(frames, 0), max(done, 0))
+
+
+def wal_state(path: Path) -> WalState | None:
+    """The WAL's frame count and backfill, read from the ``-shm`` wal-index header.
+
+    None when there is no shared-memory file. The header is SQLite's documented
+    file format (native byte order); a torn read only delays a checkpoint.
+    """
+    try:
+        with open(f"{path}-shm", "rb") as fh:
+            head = fh.read(100)
+    except FileNotFoundError:
+        return None
+    if len(head) < 100:
+        return None
+    order = "<" if sys.byteorder == "little" else ">"
+    (max_frame,) = struct.unpack_from(f"{order}I", head, 16)
+    (backfill,) = struct.unpack_from(f"{order}I", head, 96)
+    return WalState(max_frame, backfill)
+
+
+def maintain(db: Database, *, max_steps: int = 64, pages: int = MERGE_PAGES) -> MaintenanceReport:
+    """Do a bounded amount of merging, then a PASSIVE checkpoint, synchronously.
+
+    For processes without a :class:`Maintainer` (CLI commands, tests): at most
+    ``max_steps`` merge steps of ``pages`` pages, each in its own short write
+    transaction. ``merge_done`` says whether the index needs no more merging.
+    """
+    tune_index(db)
+    steps, done = 0, False
+    while steps < max_steps:
+        if not merge_step(db.conn, pages):
+            done = True
+            break
+        steps += 1
+    wal = checkpoint(db.conn)
+    return MaintenanceReport(steps, done, wal.backfilled, wal.frames, index_shape(db.conn))
+
+
+def verify_index(db: Database) -> int:
+    """Entries in which the full-text index and the live notes disagree (0: it is right).
+
+    Rebuilds a reference index of the live notes in memory and compares every
+    (term, note, field, offset) entry with the stored index. Costs a full pass
+    over the notes: for tests and `duru doctor`, not for the write path.
+    """
+    assert NOTE.search is not None
+    cols = ", ".join(quote(c) for c in NOTE.search.fields)
+    live = where_sql(NOTE, NOTE.search.only) or "1"
+    conn = db.conn
+    conn.execute("ATTACH ':memory:' AS duru_verify")
+    try:
+        conn.execute(
+            f"CREATE VIRTUAL TABLE duru_verify.ref USING fts5({cols}, tokenize='{FTS_TOKENIZER}')"
+        )
+        conn.execute(
+            f"INSERT INTO duru_verify.ref (rowid, {cols})"
+            f" SELECT {DOC_ID}, {cols} FROM {quote(NOTE.table)} WHERE {live}"
+        )
+        # An fts5vocab table can name another schema's index only from temp.
+        vocab = "CREATE VIRTUAL TABLE temp.duru_verify_{} USING fts5vocab({}, {}, instance)"
+        conn.execute(vocab.format("got", "main", _FTS))
+        conn.execute(vocab.format("want", "duru_verify", "ref"))
+        got = "SELECT term, doc, col, offset FROM temp.duru_verify_got"
+        want = "SELECT term, doc, col, offset FROM temp.duru_verify_want"
+        diff = (
+            f"SELECT (SELECT count(*) FROM ({got} EXCEPT {want}))"
+            f" + (SELECT count(*) FROM ({want} EXCEPT {got}))"
+        )
+        return int(conn.execute(diff).fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabase(f"{db.path}: the full-text index cannot be read: {exc}") from exc
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.duru_verify_got")
+        conn.execute("DROP TABLE IF EXISTS temp.duru_verify_want")
+        conn.execute("DETACH duru_verify")
+
+
+class Maintainer:
+    """A background thread that checkpoints the WAL and merges the index.
+
+    ``Maintainer(path).start()`` ... ``stop()``, or ``with Maintainer(path):``.
+    It opens its own connection, never waits for the write lock (a busy
+    moment is skipped and retried on the next tick), and records the first
+    error it meets in :attr:`error` (then stops) instead of dying silently.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        tick: float = 0.02,
+        idle: float = 0.25,
+        checkpoint_pages: int = CHECKPOINT_PAGES,
+        merge_pages: int = MERGE_PAGES,
+        pressure_segments: int = PRESSURE_SEGMENTS,
+    ) -> None:
+        self.path = Path(path)
+        self.tick, self.idle = tick, idle
+        self.checkpoint_pages = checkpoint_pages
+        self.merge_pages = merge_pages
+        self.pressure_segments = pressure_segments
+        self.checkpoints = 0
+        self.merge_steps = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_blind = 0.0
+
+    def start(self) -> Maintainer:
+        if self._thread is not None:
+            raise RuntimeError("maintainer already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="duru-maintainer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread and wait for it (an in-flight step finishes first)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Maintainer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            with contextlib.closing(connect(self.path)) as conn:
+                conn.execute("PRAGMA busy_timeout = 0")
+                self._loop(conn)
+        except BaseException as exc:  # kept for the owner to see: a thread has no caller
+            self.error = exc
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        last_version = _data_version(conn)
+        last_write = time.monotonic()
+        while not self._stop.wait(self.tick):
+            version = _data_version(conn)
+            if version != last_version:
+                last_version, last_write = version, time.monotonic()
+            self._checkpoint_if_needed(conn)
+            quiet = time.monotonic() - last_write >= self.idle
+            if quiet or index_shape(conn).level0 >= self.pressure_segments:
+                self._merge(conn, until_busy=quiet)
+
+    def _checkpoint_if_needed(self, conn: sqlite3.Connection) -> None:
+        wal = wal_state(self.path)
+        # Without a readable wal-index, fall back to a checkpoint a second.
+        due = wal.backlog >= self.checkpoint_pages if wal else time.monotonic() >= self._next_blind
+        if due:
+            checkpoint(conn)
+            self.checkpoints += 1
+            self._next_blind = time.monotonic() + 1.0
+
+    def _merge(self, conn: sqlite3.Connection, *, until_busy: bool) -> None:
+        """One merge step; when writes are quiet, keep going until a write shows up."""
+        version = _data_version(conn)
+        while not self._stop.is_set():
+            try:
+                worked = merge_step(conn, self.merge_pages)
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    return
+                raise
+            if not worked:
+                return
+            self.merge_steps += 1
+            # Our own commits leave data_version alone: a change means a writer came.
+            if not until_busy or _data_version(conn) != version:
+                return
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """An SQLite varint (big-endian, 7 bits a byte, 8 in the 9th) at ``pos``."""
+    value = 0
+    for i in range(9):
+        if pos + i >= len(data):
+            raise CorruptDatabase("the full-text index structure record is truncated")
+        byte = data[pos + i]
+        if i == 8:
+            return (value << 8) | byte, pos + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos + i + 1
+    raise AssertionError("unreachable")

@@ -1,0 +1,224 @@
+"""Full-text search over notes: bm25-ranked, filtered, with highlighted snippets.
+
+Query syntax is FTS5's own, passed through because users type it: words are
+ANDed (``design review``), ``desig*`` is a prefix, ``"design review"`` a
+phrase, ``AND``/``OR``/``NOT`` (upper case) and parentheses combine, and
+``title:word`` searches one field. A query FTS5 cannot parse raises
+SearchQueryError with a one-line reason. ``plain=True`` quotes every word, so
+any text a person types is a valid query (all words must occur).
+
+Matching folds case and diacritics both ways (tokenizer ``unicode61
+remove_diacritics 2``): ``ünïcode`` finds ``unicode`` and ``unicode`` finds
+``ünïcode``. Only live notes are in the index; the trash is not searched.
+
+Ranking is bm25 with the title weighted 10x the body. Every match is scored
+(bm25 needs each one's term counts) but only the best ``limit + offset`` are
+kept, by SQLite's top-N sorter; titles, flags and snippets are then read for
+the rows returned only. (``ORDER BY rank`` is slower on SQLite 3.40: FTS5
+sorts every match there. The same weights are still stored as the table's
+``rank`` on first use, so ``ORDER BY rank`` elsewhere agrees with duru.)
+Filters (tag, folder, pinned) are checked per match through indexed lookups
+before the cut, so they never leave the top N short. Cost grows with the
+number of matches: a query whose words are in every note of 100k scores 100k
+rows.
+
+Snippets come from the body, a title with no match comes back unmarked.
+Matches are wrapped in ``[`` and ``]`` with ``…`` where text was cut; pass
+``Markers("<b>", "</b>", "…")`` (or any strings) for other renderings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from duru.errors import SearchQueryError, StoreError, UsageError
+from duru.local.db import Database
+from duru.local.schema import fts_table, quote
+from duru.model import NOTE, NOTE_FOLDER, NOTE_TAG
+
+# bm25 weight of each searched field, in the FTS table's column order.
+WEIGHTS = {"title": 10.0, "body": 1.0}
+_WEIGHTS = ", ".join(repr(WEIGHTS[f]) for f in (NOTE.search.fields if NOTE.search else ()))
+RANK = f"bm25({_WEIGHTS})"
+MAX_SNIPPET_TOKENS = 64  # FTS5's own limit for snippet()
+
+_FTS = quote(fts_table(NOTE))
+_NOTES = quote(NOTE.table)
+
+# Messages FTS5 gives for a query it cannot parse; any other error is not the user's.
+_QUERY_ERRORS = {
+    "fts5: syntax error near": "syntax error near {rest}",
+    "unterminated string": "a double quote is not closed",
+    "unknown special query": "a query cannot start with *",
+    "no such column:": "{rest}: is not a searchable field (title, body)",
+    "fts5: column queries are not supported": "field filters are not supported here",
+    "fts5: phrase queries are not supported": "phrases are not supported here",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Markers:
+    """How a snippet marks matches (``open``/``close``) and cut text (``ellipsis``)."""
+
+    open: str = "["
+    close: str = "]"
+    ellipsis: str = "…"
+
+
+DEFAULT_MARKERS = Markers()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One matching note, best first.
+
+    ``score`` is the bm25 score (more negative is better). ``title_marked`` is
+    the title with matches marked; ``snippet`` a body excerpt with matches marked.
+    """
+
+    id: str
+    title: str
+    title_marked: str
+    snippet: str
+    score: float
+    is_pinned: bool
+    updated_at: int
+
+
+class Search:
+    """Searches the notes of one device database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._ranked = False
+
+    def query(
+        self,
+        text: str,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        tag: str | None = None,
+        folder_id: str | None = None,
+        pinned: bool | None = None,
+        snippet_tokens: int = 12,
+        plain: bool = False,
+        markers: Markers = DEFAULT_MARKERS,
+    ) -> list[SearchHit]:
+        """The best ``limit`` notes matching ``text`` (after skipping ``offset``).
+
+        ``tag``, ``folder_id`` (the note's own folder) and ``pinned`` narrow
+        the matches. Blank text gives no hits. Raises SearchQueryError for a
+        query FTS5 cannot parse (never with ``plain``), UsageError for bad
+        limits.
+        """
+        _check_window(limit, offset, snippet_tokens)
+        # FTS5 reads the query as a C string: a NUL would silently end it early.
+        text = text.replace("\x00", " ")
+        match = plain_query(text) if plain else text
+        if not match.strip():
+            return []
+        self._ensure_rank()
+        sql, params = _select(tag, folder_id, pinned)
+        params.update(
+            match=match,
+            limit=limit,
+            offset=offset,
+            open=markers.open,
+            close=markers.close,
+            ellipsis=markers.ellipsis,
+            tokens=snippet_tokens,
+        )
+        try:
+            found = self.db.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise query_error(text, exc) from exc
+        return [SearchHit(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in found]
+
+    def _ensure_rank(self) -> None:
+        if not self._ranked:
+            ensure_rank(self.db)
+            self._ranked = True
+
+
+def ensure_rank(db: Database) -> None:
+    """Store duru's bm25 weights as the FTS table's rank (a no-op when already there)."""
+    config = quote(fts_table(NOTE) + "_config")
+    current = db.scalar(f"SELECT v FROM {config} WHERE k = 'rank'")
+    if current != RANK:
+        with db.transaction():
+            db.conn.execute(f"INSERT INTO {_FTS} ({_FTS}, rank) VALUES ('rank', ?)", [RANK])
+
+
+def plain_query(text: str) -> str:
+    """``text`` as an FTS5 query that matches notes holding every word, as typed."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+
+
+def query_error(text: str, exc: sqlite3.OperationalError) -> StoreError:
+    """SearchQueryError when FTS5 rejected the query; otherwise a StoreError."""
+    message = str(exc)
+    for prefix, reason in _QUERY_ERRORS.items():
+        if message.startswith(prefix):
+            rest = message[len(prefix) :].strip()
+            if rest == '""':
+                reason = "it ends too soon (an operator or bracket lacks its other side)"
+            return SearchQueryError(
+                f"cannot search for {text!r}: {reason.format(rest=rest)}"
+                ' (put words in "double quotes" to search for them as typed)'
+            )
+    return StoreError(f"search failed: {message}", retryable="locked" in message)
+
+
+def _check_window(limit: int, offset: int, snippet_tokens: int) -> None:
+    if limit < 0 or offset < 0:
+        raise UsageError(f"limit and offset must not be negative (got {limit}, {offset})")
+    if not 1 <= snippet_tokens <= MAX_SNIPPET_TOKENS:
+        raise UsageError(f"snippet_tokens must be 1..{MAX_SNIPPET_TOKENS} (got {snippet_tokens})")
+
+
+def _select(
+    tag: str | None, folder_id: str | None, pinned: bool | None
+) -> tuple[str, dict[str, object]]:
+    """The search statement with its filters, and the filters' parameters.
+
+    The inner query ranks every match but keeps only the best ``limit +
+    offset`` (SQLite's top-N sorter); filters sit in its WHERE, so they apply
+    before the cut. The outer query reads notes and builds snippets for those
+    rows only: snippet() needs the FTS cursor on the row, hence the second
+    MATCH, constrained to one rowid each. CROSS JOIN fixes that loop order.
+    """
+    where = [f"{_FTS} MATCH :match"]
+    params: dict[str, object] = {}
+    if pinned is not None:
+        where.append("n.is_pinned = :pinned")
+        params["pinned"] = int(pinned)
+    if tag is not None:
+        where.append(
+            f"EXISTS (SELECT 1 FROM {quote(NOTE_TAG.table)} t"
+            " WHERE t.note_id = n.id AND t.tag = :tag)"
+        )
+        params["tag"] = tag
+    if folder_id is not None:
+        where.append(
+            f"EXISTS (SELECT 1 FROM {quote(NOTE_FOLDER.table)} f"
+            " WHERE f.note_id = n.id AND f.folder_id = :folder_id)"
+        )
+        params["folder_id"] = folder_id
+    filtered = f" CROSS JOIN {_NOTES} n ON n.doc_id = {_FTS}.rowid" if len(where) > 1 else ""
+    top = (
+        f"SELECT {_FTS}.rowid AS doc_id, bm25({_FTS}, {_WEIGHTS}) AS score"
+        f" FROM {_FTS}{filtered} WHERE {' AND '.join(where)}"
+        " ORDER BY score, doc_id LIMIT :limit OFFSET :offset"
+    )
+    sql = (
+        f"SELECT n.id, n.title, highlight({_FTS}, 0, :open, :close),"
+        f" snippet({_FTS}, 1, :open, :close, :ellipsis, :tokens),"
+        " top.score, n.is_pinned, n.updated_at"
+        f" FROM ({top}) AS top"
+        f" CROSS JOIN {_FTS} ON {_FTS}.rowid = top.doc_id"
+        f" CROSS JOIN {_NOTES} n ON n.doc_id = top.doc_id"
+        f" WHERE {_FTS} MATCH :match ORDER BY top.score, top.doc_id"
+    )
+    return sql, params

@@ -1,0 +1,251 @@
+"""Full-text search: ranking, syntax, folding, filters, snippets, and an index kept right."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from duru.errors import SearchQueryError, StoreError, UsageError
+from duru.local import Database
+from duru.local.maintenance import verify_index
+from duru.local.search import Markers, Search, SearchHit, plain_query, query_error
+from duru.model import Row
+
+# A property's examples share the test's database on purpose; none depends on another.
+_FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    with Database.open(tmp_path / "device.sqlite") as database:
+        yield database
+
+
+def note(db: Database, title: str, body: str = "", **extra: object) -> Row:
+    return db.insert("note", {"title": title, "body": body, **extra})
+
+
+def titles(hits: list[SearchHit]) -> list[str]:
+    return [h.title for h in hits]
+
+
+def test_title_matches_outrank_body_matches(db: Database) -> None:
+    note(db, "Groceries", "remember the quarterly budget review on friday")
+    note(db, "Budget", "numbers for next year")
+    hits = Search(db).query("budget")
+    assert titles(hits) == ["Budget", "Groceries"]
+    assert hits[0].score < hits[1].score  # bm25: more negative is better
+
+
+def test_prefix_phrase_and_boolean_queries(db: Database) -> None:
+    note(db, "Design review", "we reviewed the design of the sync server")
+    note(db, "Designer meeting", "review of colours, not the design")
+    note(db, "Lunch", "soup and bread")
+    search = Search(db)
+    assert set(titles(search.query("desig*"))) == {"Design review", "Designer meeting"}
+    assert titles(search.query('"design review"')) == ["Design review"]
+    assert set(titles(search.query("soup OR colours"))) == {"Lunch", "Designer meeting"}
+    assert titles(search.query("design NOT colours")) == ["Design review"]
+    assert titles(search.query("title:lunch")) == ["Lunch"]
+    assert search.query("design AND bread") == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [("unicode", "ünïcode"), ("ünïcode", "unicode"), ("Café crème", "cafe CREME")],
+)
+def test_case_and_diacritics_fold_both_ways(db: Database, stored: str, typed: str) -> None:
+    note(db, stored)
+    note(db, "something else")
+    assert titles(Search(db).query(typed)) == [stored]
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ('"unclosed', "double quote is not closed"),
+        ("AND AND", 'syntax error near "AND"'),
+        ("*", "cannot start with *"),
+        ("NOT", 'syntax error near "NOT"'),
+        ("design OR", "ends too soon"),
+        ("(design", "ends too soon"),
+        ("colour:red", "colour: is not a searchable field"),
+    ],
+)
+def test_malformed_query_is_one_clear_line(db: Database, query: str, reason: str) -> None:
+    note(db, "Design", "red")
+    with pytest.raises(SearchQueryError) as caught:
+        Search(db).query(query)
+    message = str(caught.value)
+    assert reason in message
+    assert repr(query) in message
+    assert "\n" not in message
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+
+
+def test_errors_that_are_not_the_query_are_not_blamed_on_it() -> None:
+    error = query_error("design", sqlite3.OperationalError("database is locked"))
+    assert type(error) is StoreError
+    assert error.retryable
+
+
+def test_plain_mode_takes_any_text_literally(db: Database) -> None:
+    note(db, "AND the design", 'a "quoted" word and an unclosed one')
+    search = Search(db)
+    assert titles(search.query('"unclosed AND', plain=True)) == ["AND the design"]
+    assert titles(search.query("the design AND", plain=True)) == ["AND the design"]
+    assert search.query("NOT design", plain=True) == []  # "not" is just a word: absent
+    assert search.query("* NOT (", plain=True) == []
+    assert plain_query('say "hi"') == '"say" """hi"""'
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(text=st.text(max_size=40))
+def test_plain_mode_never_raises(db: Database, text: str) -> None:
+    if not db.scalar("SELECT count(*) FROM notes"):
+        note(db, "Design review", "AND OR NOT * ( ) \" ' : ^ - + near NEAR")
+    hits = Search(db).query(text, plain=True)
+    assert len(hits) <= 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(words=st.lists(st.text(st.characters(categories=("L", "N")), min_size=1), min_size=1))
+def test_plain_mode_finds_a_note_by_its_own_words(db: Database, words: list[str]) -> None:
+    title = " ".join(words)
+    row = note(db, title)
+    hits = Search(db).query(title, plain=True, limit=1000)
+    assert row["id"] in {h.id for h in hits}
+    db.delete("note", row["id"])
+
+
+def test_snippets_mark_matches_with_configurable_markers(db: Database) -> None:
+    body = " ".join(["filler"] * 30 + ["the", "design", "review", "is", "friday"] + ["end"] * 30)
+    note(db, "Weekly design", body)
+    hit = Search(db).query("design", snippet_tokens=5)[0]
+    assert hit.title_marked == "Weekly [design]"
+    assert "[design]" in hit.snippet
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("…")
+    assert len(hit.snippet.strip("…").split()) == 5
+    html = Search(db).query("design", markers=Markers("<b>", "</b>", "..."))[0]
+    assert html.title_marked == "Weekly <b>design</b>"
+    assert "<b>design</b>" in html.snippet and "..." in html.snippet
+
+
+def test_filters_by_tag_folder_and_pinned(db: Database) -> None:
+    folder = db.insert("folder", {"name": "Work"})
+    a = note(db, "alpha plan", is_pinned=True)
+    b = note(db, "beta plan")
+    c = note(db, "gamma plan")
+    db.insert("note_tag", {"note_id": a["id"], "tag": "urgent"})
+    db.insert("note_tag", {"note_id": c["id"], "tag": "urgent"})
+    db.insert("note_folder", {"note_id": b["id"], "folder_id": folder["id"]})
+    db.insert("note_folder", {"note_id": c["id"], "folder_id": folder["id"]})
+    search = Search(db)
+    assert set(titles(search.query("plan", tag="urgent"))) == {"alpha plan", "gamma plan"}
+    assert set(titles(search.query("plan", folder_id=folder["id"]))) == {"beta plan", "gamma plan"}
+    assert titles(search.query("plan", pinned=True)) == ["alpha plan"]
+    assert set(titles(search.query("plan", pinned=False))) == {"beta plan", "gamma plan"}
+    assert titles(search.query("plan", tag="urgent", folder_id=folder["id"])) == ["gamma plan"]
+    assert search.query("plan", tag="nope") == []
+    assert search.query("plan", pinned=True)[0].is_pinned
+
+
+def test_filters_never_cut_the_top_n_short(db: Database) -> None:
+    # 40 strong matches without the tag outrank the 3 weak ones that have it.
+    for i in range(40):
+        note(db, f"report {i}", "report report report")
+    weak = "a long body that mentions the report once " * 5
+    tagged = [note(db, f"misc {i}", weak) for i in range(3)]
+    for row in tagged:
+        db.insert("note_tag", {"note_id": row["id"], "tag": "rare"})
+    hits = Search(db).query("report", tag="rare", limit=20)
+    assert {h.id for h in hits} == {r["id"] for r in tagged}
+
+
+def test_pages_follow_rank_order_without_overlap(db: Database) -> None:
+    for i in range(25):
+        note(db, f"note {i}", "topic " * (i + 1) + "padding " * 20)
+    search = Search(db)
+    everything = search.query("topic", limit=100)
+    pages = [search.query("topic", limit=10, offset=o) for o in (0, 10, 20)]
+    assert [h.id for page in pages for h in page] == [h.id for h in everything]
+    assert len(everything) == 25
+    assert [h.score for h in everything] == sorted(h.score for h in everything)
+
+
+def test_blank_text_finds_nothing_and_bad_windows_are_refused(db: Database) -> None:
+    note(db, "anything")
+    search = Search(db)
+    assert search.query("") == [] and search.query("   ") == []
+    with pytest.raises(UsageError):
+        search.query("anything", limit=-1)
+    with pytest.raises(UsageError):
+        search.query("anything", snippet_tokens=65)
+
+
+def test_index_follows_edits_trash_restore_and_purge(db: Database) -> None:
+    search = Search(db)
+    row = note(db, "Kickoff", "agenda for the launch")
+    other = note(db, "Other", "launch party")
+    assert set(titles(search.query("launch"))) == {"Kickoff", "Other"}
+
+    db.update("note", row["id"], {"title": "Retro", "body": "what went well"})
+    assert titles(search.query("launch")) == ["Other"]
+    assert titles(search.query("retro")) == ["Retro"]
+    assert search.query("kickoff") == []
+
+    db.update("note", row["id"], {"deleted": True})  # to the trash
+    assert search.query("retro") == []
+    db.update("note", row["id"], {"body": "edited while in the trash"})
+    assert search.query("trash") == []
+    db.update("note", row["id"], {"deleted": False})  # restored
+    assert titles(search.query("trash")) == ["Retro"]
+
+    db.update("note", row["id"], {"is_pinned": True})  # not a searched field
+    assert titles(search.query("retro")) == ["Retro"]
+    db.delete("note", row["id"])  # purged
+    assert search.query("retro") == []
+    db.delete("note", other["id"])
+    assert search.query("launch") == []
+    assert verify_index(db) == 0
+
+
+def test_index_stays_exactly_right_through_a_mixed_history(db: Database) -> None:
+    rows = [note(db, f"title {i} alpha", f"body {i} beta gamma ünïcode") for i in range(60)]
+    for i, row in enumerate(rows):
+        key = row["id"]
+        if i % 5 == 0:
+            db.update("note", key, {"deleted": True})
+        if i % 10 == 0:
+            db.update("note", key, {"deleted": False, "body": f"restored {i}"})
+        if i % 7 == 0:
+            db.update("note", key, {"title": f"renamed {i}"})
+        if i % 11 == 0:
+            db.delete("note", key)
+    assert verify_index(db) == 0
+    live = db.scalar("SELECT count(*) FROM notes WHERE deleted = 0")
+    assert len(Search(db).query("title OR renamed", limit=1000)) == live
+
+
+def test_verify_index_notices_a_stale_entry(db: Database) -> None:
+    row = note(db, "stale", "entry")
+    # Bypass the triggers' rule of "live notes only": index a trashed note by hand.
+    db.update("note", row["id"], {"deleted": True})
+    db.conn.execute(
+        "INSERT INTO notes_fts (rowid, title, body) SELECT doc_id, title, body FROM notes"
+    )
+    assert verify_index(db) > 0
+
+
+def test_rank_weights_are_stored_once(db: Database) -> None:
+    note(db, "x")
+    Search(db).query("x")
+    before = db.conn.total_changes
+    Search(db).query("x")
+    assert db.conn.total_changes == before
+    assert db.scalar("SELECT v FROM notes_fts_config WHERE k = 'rank'") == "bm25(10.0, 1.0)"
