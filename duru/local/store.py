@@ -21,6 +21,7 @@ from duru.local.folders import Folders
 from duru.local.links import Links
 from duru.local.notes import Notes
 from duru.local.reminders import Reminders
+from duru.local.search import Search
 from duru.local.tags import Tags
 from duru.local.tasks import Tasks
 
@@ -39,6 +40,7 @@ class DeviceStore:
         self.templates = Templates(db)
         self.saved_searches = SavedSearches(db)
         self.attachments = Attachments(db)
+        self.search = Search(db)
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True) -> DeviceStore:
