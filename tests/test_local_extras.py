@@ -46,7 +46,7 @@ def test_reminder_kinds_are_checked(store: DeviceStore, note_id: str) -> None:
     for fields in bad:
         with pytest.raises(InvalidValue):
             r.create(note_id, **fields)
-    with pytest.raises(InvalidValue, match="note cannot change"):
+    with pytest.raises(InvalidValue, match="cannot set note_id"):
         r.edit(timed["id"], note_id=note_id)
     assert r.edit(timed["id"], title="call mum")["title"] == "call mum"
     assert [x["id"] for x in r.list_for_note(note_id)] == [timed["id"], weekly["id"], placed["id"]]

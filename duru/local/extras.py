@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from duru.errors import InvalidValue
 from duru.local.db import Database
 from duru.local.notes import Notes, tag_list
-from duru.local.rows import change, require_live_note, select
+from duru.local.rows import allow_only, change, require_live_note, require_note, select
 from duru.model import ATTACHMENT, SAVED_SEARCH, TEMPLATE, Entity, Row, now_ms
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_TEMPLATE_EXTRA = frozenset({"category", "description", "icon", "is_system", "metadata"})
+_SEARCH_EXTRA = frozenset({"search_type", "parameters", "is_pinned", "color", "icon"})
 
 
 def check_text(what: str, value: object) -> str:
@@ -22,6 +24,11 @@ def check_text(what: str, value: object) -> str:
     if not value.strip():
         raise InvalidValue(f"{what} may not be blank")
     return value
+
+
+def _editable(e: Entity) -> frozenset[str]:
+    # The key, stamps and version belong to the store, never to an edit.
+    return frozenset(e.field_names) - {e.key, "created_at", "updated_at", "version"}
 
 
 def _next_sort_order(db: Database, e: Entity) -> int:
@@ -48,6 +55,7 @@ class Templates:
 
         ``fields`` may set ``category``, ``description``, ``icon``, ``is_system``, ``metadata``.
         """
+        allow_only("a new template", fields, _TEMPLATE_EXTRA)
         values = {"title": check_text("a template title", title), "body": body, **fields}
         values["tags"] = tag_list(tags)
         with self.db.transaction():
@@ -64,6 +72,7 @@ class Templates:
 
     def edit(self, template_id: str, **changes: object) -> Row:
         """Change some fields of a template; no write when nothing changes."""
+        allow_only("a template edit", changes, _editable(TEMPLATE))
         if "title" in changes:
             check_text("a template title", changes["title"])
         if "tags" in changes:
@@ -102,6 +111,7 @@ class SavedSearches:
 
         ``fields`` may set ``search_type``, ``parameters``, ``is_pinned``, ``color``, ``icon``.
         """
+        allow_only("a new saved search", fields, _SEARCH_EXTRA)
         values = {"name": check_text("a saved search name", name), "query": query, **fields}
         with self.db.transaction():
             order = _next_sort_order(self.db, SAVED_SEARCH) if sort_order is None else sort_order
@@ -122,6 +132,7 @@ class SavedSearches:
 
     def edit(self, search_id: str, **changes: object) -> Row:
         """Change some fields of a saved search; no write when nothing changes."""
+        allow_only("a saved search edit", changes, _editable(SAVED_SEARCH))
         if "name" in changes:
             check_text("a saved search name", changes["name"])
         return change(self.db, SAVED_SEARCH, search_id, changes)
@@ -161,6 +172,7 @@ class Attachments:
         ``sha256`` is 64 lower-case hex digits; ``fields`` may set ``mime_type``
         and ``storage_key``. Raises NotFound for an unknown or trashed note.
         """
+        allow_only("a new attachment", fields, frozenset({"mime_type", "storage_key"}))
         check_text("an attachment file name", file_name)
         if isinstance(size_bytes, int) and not isinstance(size_bytes, bool) and size_bytes < 0:
             raise InvalidValue(f"size_bytes may not be negative ({size_bytes})")
@@ -177,6 +189,7 @@ class Attachments:
 
     def list_for_note(self, note_id: str) -> list[Row]:
         """The note's attachments, oldest first (served by ix_attachments_note_id)."""
+        require_note(self.db, note_id)
         return select(
             self.db, ATTACHMENT, "WHERE x.note_id = ? ORDER BY x.created_at, x.rowid", (note_id,)
         )

@@ -13,10 +13,11 @@ from typing import Literal
 
 from duru.errors import ConstraintViolation, InvalidValue, NotFound
 from duru.local.db import Database
-from duru.local.rows import change, columns, live_note, require_live_note, select
+from duru.local.rows import allow_only, change, columns, live_note, require_live_note, select
 from duru.model import FOLDER, NOTE, NOTE_FOLDER, Row
 
 NotesTo = Literal["parent", "trash"]
+_EXTRA = frozenset({"color", "icon", "description"})
 
 # Depth-first: the queue pops the deepest row first, siblings by sort_order, name, id.
 _TREE_SQL = """
@@ -103,6 +104,7 @@ class Folders:
         ``fields`` may set ``color``, ``icon`` and ``description``.
         Raises NotFound for an unknown parent, InvalidValue for a blank name.
         """
+        allow_only("a new folder", fields, _EXTRA)
         values = {"name": check_name(name), "parent_id": parent_id, **fields}
         with self.db.transaction():
             if parent_id is not None:
@@ -157,6 +159,8 @@ class Folders:
 
     def children(self, parent_id: str | None = None) -> list[Row]:
         """The folders directly under ``parent_id`` (None: the top level), in order."""
+        if parent_id is not None:
+            self.db.get(FOLDER, parent_id)
         return select(
             self.db,
             FOLDER,
@@ -241,7 +245,8 @@ class Folders:
             return True
 
     def folder_of(self, note_id: str) -> Row | None:
-        """The folder a note is filed in, or None."""
+        """The folder a note is filed in, or None; NotFound for an unknown note."""
+        self.db.get(NOTE, note_id)
         filed = self.db.find(NOTE_FOLDER, note_id)
         return None if filed is None else self.db.get(FOLDER, filed["folder_id"])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from duru.errors import InvalidValue
 from duru.local.db import Database
-from duru.local.rows import live_note, require_live_note, select
+from duru.local.rows import live_note, require_live_note, require_note, select
 from duru.model import NOTE, NOTE_LINK, Row
 
 
@@ -104,12 +104,14 @@ class Links:
 
     def outgoing(self, note_id: str) -> list[Row]:
         """Links written in ``note_id``, by title (resolved or not)."""
+        require_note(self.db, note_id)
         return select(
             self.db, NOTE_LINK, "WHERE x.source_id = ? ORDER BY x.target_title, x.id", (note_id,)
         )
 
     def backlinks(self, note_id: str) -> list[Row]:
         """Links from live notes that resolve to ``note_id``."""
+        require_note(self.db, note_id)
         return select(
             self.db,
             NOTE_LINK,

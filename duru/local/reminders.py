@@ -11,7 +11,15 @@ from datetime import datetime
 
 from duru.errors import InvalidValue
 from duru.local.db import Database
-from duru.local.rows import change, check_limit, live_note, require_live_note, select
+from duru.local.rows import (
+    allow_only,
+    change,
+    check_limit,
+    live_note,
+    require_live_note,
+    require_note,
+    select,
+)
 from duru.local.schema import where_sql
 from duru.model import (
     REMINDER,
@@ -27,6 +35,16 @@ from duru.model import (
 
 _ACTIVE = where_sql(REMINDER, {"is_active": True}, "x.")
 _TIME, _LOCATION, _RECURRING = (REMINDER_TYPE.code(n) for n in ("time", "location", "recurring"))
+# What a caller may set; id, note, stamps and version belong to the store.
+_SETTABLE = frozenset(REMINDER.field_names) - {
+    "id",
+    "note_id",
+    "remind_at",
+    "type",
+    "created_at",
+    "updated_at",
+    "version",
+}
 _NO_RECURRENCE = REMINDER.field("recurrence_pattern").enum.code("none")
 
 
@@ -93,6 +111,7 @@ class Reminders:
         ``remind_at``; a location one needs ``latitude`` and ``longitude``.
         Raises NotFound for an unknown or trashed note, InvalidValue otherwise.
         """
+        allow_only("a new reminder", fields, _SETTABLE)
         values = {"note_id": note_id, "remind_at": remind_at, "type": type, **fields}
         check_reminder(complete_row(REMINDER, {"id": new_id(), **values}, now_ms()))
         with self.db.transaction():
@@ -105,8 +124,7 @@ class Reminders:
 
     def edit(self, reminder_id: str, **changes: object) -> Row:
         """Change some fields; the result must still be coherent for its type."""
-        if "id" in changes or "note_id" in changes:
-            raise InvalidValue("a reminder's id and note cannot change")
+        allow_only("a reminder edit", changes, _SETTABLE | {"remind_at", "type"})
         with self.db.transaction():
             current = self.db.get(REMINDER, reminder_id)
             check_reminder({**current, **encode_changes(REMINDER, changes)})
@@ -141,6 +159,7 @@ class Reminders:
 
     def list_for_note(self, note_id: str) -> list[Row]:
         """The note's reminders, soonest first (place-only ones, without a time, last)."""
+        require_note(self.db, note_id)
         return select(
             self.db,
             REMINDER,

@@ -64,6 +64,18 @@ def require_live_note(db: Database, note_id: str) -> Row:
     return note
 
 
+def require_note(db: Database, note_id: str) -> None:
+    """NotFound unless the note exists (live or trashed): listing an unknown note is an error."""
+    db.get(NOTE, note_id)
+
+
+def allow_only(what: str, fields: Mapping[str, object], allowed: frozenset[str]) -> None:
+    """InvalidValue naming any of ``fields`` a call does not let its caller set."""
+    refused = sorted(set(fields) - allowed)
+    if refused:
+        raise InvalidValue(f"{what} cannot set {', '.join(refused)} here")
+
+
 def check_limit(limit: int, offset: int = 0) -> None:
     """InvalidValue unless ``limit`` is positive and ``offset`` is not negative."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:

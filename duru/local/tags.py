@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from duru.errors import InvalidValue
 from duru.local.db import Database
-from duru.local.rows import live_note, require_live_note, select
+from duru.local.rows import live_note, require_live_note, require_note, select
 from duru.model import NOTE, NOTE_TAG, Row
 
 
@@ -99,7 +99,8 @@ class Tags:
         return len(rows)
 
     def list_for(self, note_id: str) -> list[str]:
-        """The note's tags, sorted."""
+        """The note's tags, sorted; NotFound for an unknown note."""
+        require_note(self.db, note_id)
         cur = self.db.conn.execute(
             "SELECT tag FROM note_tags WHERE note_id = ? ORDER BY tag", (note_id,)
         )

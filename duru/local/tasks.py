@@ -13,7 +13,16 @@ from datetime import datetime
 
 from duru.errors import ConstraintViolation, InvalidValue, NotFound
 from duru.local.db import Database
-from duru.local.rows import change, check_limit, columns, live_note, require_live_note, select
+from duru.local.rows import (
+    allow_only,
+    change,
+    check_limit,
+    columns,
+    live_note,
+    require_live_note,
+    require_note,
+    select,
+)
 from duru.local.schema import where_sql
 from duru.model import TASK, TASK_STATUS, Row, now_ms, to_local
 
@@ -86,6 +95,7 @@ class Tasks:
         siblings. Raises NotFound for an unknown note or parent, and
         ConstraintViolation for a parent on another note or in the trash.
         """
+        allow_only("a new task", fields, _EDITABLE - {"content"})
         values = {
             "note_id": note_id,
             "content": check_content(content),
@@ -110,9 +120,7 @@ class Tasks:
 
         Structure and state have their own calls (move, set_status, ...).
         """
-        refused = sorted(set(changes) - _EDITABLE)
-        if refused:
-            raise InvalidValue(f"edit cannot change {', '.join(refused)}; use the task's own calls")
+        allow_only("a task edit (use move, set_status, ...)", changes, _EDITABLE)
         if "content" in changes:
             check_content(changes["content"])
         return change(self.db, TASK, self._live(task_id)["id"], changes)
@@ -173,6 +181,7 @@ class Tasks:
 
     def list_for_note(self, note_id: str) -> list[TaskNode]:
         """The note's live tasks in tree order (each parent before its subtasks)."""
+        require_note(self.db, note_id)
         return self._tree("c.note_id = :note AND c.parent_task_id IS NULL", {"note": note_id})
 
     def subtree(self, task_id: str) -> list[TaskNode]:
