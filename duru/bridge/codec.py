@@ -1,0 +1,309 @@
+"""The bridge of one entity: a device row <-> a server row, precomputed from the model.
+
+A device row is ``{field name: stored value}`` (see ``duru.model.values``); a server row is
+``{column name: value as psycopg sends it}`` for ``EntityCodec.columns``: ``user_id``, the
+plain fields converted (``duru.bridge.values``), each secret field with ``remote`` sealed
+into its own column, blind indexes, and the other secret fields sealed together into
+``props_enc``. Server bookkeeping columns (``change_seq``, ``deleted_at``) are not the
+bridge's: ``to_remote`` leaves them out and ``to_local`` ignores them.
+
+Sealing binds each ciphertext to (entity name, field, user id, row id); ``props_enc`` is
+sealed under the field name ``props_enc``. Plaintexts: a text field is its UTF-8 bytes,
+any other kind its stored value as JSON; ``props_enc`` is a compact JSON object of the
+packed fields' stored values (JSON fields stay the original JSON text, so they come back
+byte for byte; floats are written in shortest round-trip form, so they come back exactly).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from duru.crypto import AccountKeys, open_sealed, seal
+from duru.errors import BridgeError, UsageError
+from duru.model import PROPS_COLUMN, Entity, Field, Kind
+from duru.remote.layout import SERVER_ONLY_COLUMNS, Role, server_columns
+
+from .values import Convert, check_local, converters, uuid_to_local, uuid_to_remote
+
+Row = dict[str, Any]
+_ALLOWED_EXTRA = frozenset(SERVER_ONLY_COLUMNS)
+
+
+class _Plain:
+    __slots__ = ("name", "column", "nullable", "to_remote", "to_local")
+
+    def __init__(self, f: Field) -> None:
+        self.name = self.column = f.name
+        self.nullable = f.nullable
+        self.to_remote: Convert
+        self.to_local: Convert
+        self.to_remote, self.to_local = converters(f)
+
+
+class _Sealed:
+    __slots__ = ("field", "column", "blind_column")
+
+    def __init__(self, f: Field, column: str | None, blind_column: str | None) -> None:
+        self.field = f
+        self.column = column
+        self.blind_column = blind_column
+
+
+class EntityCodec:
+    """Converts rows of one entity both ways; build once (``codec_for``), use per row."""
+
+    def __init__(self, e: Entity) -> None:
+        self.entity = e
+        cols = [c for c in server_columns(e) if c.name not in SERVER_ONLY_COLUMNS]
+        self.columns: tuple[str, ...] = tuple(c.name for c in cols)
+        self._names = frozenset(e.field_names)
+        self._key = e.field(e.key)
+        self._plain = [_Plain(f) for f in e.fields if not f.secret]
+        by_field = {(c.field, c.role): c.name for c in cols}
+        self._sealed = [
+            _Sealed(
+                f, by_field.get((f.name, Role.SEALED)), by_field.get((f.name, Role.BLIND_INDEX))
+            )
+            for f in e.fields
+            if f.secret and not f.packed or f.blind_index
+        ]
+        self._packed = e.packed_fields
+        self._packed_names = frozenset(f.name for f in self._packed)
+
+    def to_remote(self, row: Mapping[str, Any], keys: AccountKeys, user_id: str) -> Row:
+        """The server row of device row ``row`` of user ``user_id``, secrets sealed.
+
+        Raises BridgeError (UnknownEnumValue for an enum) naming the field and row when a
+        value cannot cross exactly, and UsageError when ``keys`` are another user's.
+        """
+        self._check_fields(row)
+        user = _user_text(user_id, keys)
+        row_id = self._row_id(row)
+        out: Row = {"user_id": uuid.UUID(user)}
+        for p in self._plain:
+            out[p.column] = self._convert(p.name, p.nullable, p.to_remote, row[p.name], row_id)
+        for s in self._sealed:
+            self._seal_field(out, s, row[s.field.name], keys, user, row_id)
+        if self._packed:
+            out[PROPS_COLUMN] = self._seal_props(row, keys, user, row_id)
+        return {c: out[c] for c in self.columns}
+
+    def to_local(self, row: Mapping[str, Any], keys: AccountKeys) -> Row:
+        """The device row of server row ``row``, secrets opened and checked.
+
+        Raises BridgeError when a column is missing or unknown or a value does not fit,
+        and the crypto errors of ``open_sealed`` when a ciphertext does not open.
+        """
+        self._check_columns(row)
+        user = uuid_to_local(row["user_id"])
+        key_value = row[self._key.name]
+        row_id = "?" if key_value is None else uuid_to_local(key_value)
+        out: Row = {}
+        for p in self._plain:
+            out[p.name] = self._convert(p.name, p.nullable, p.to_local, row[p.column], row_id)
+        if self._packed:
+            out.update(self._open_props(row[PROPS_COLUMN], keys, user, row_id))
+        for s in self._sealed:
+            if s.column is not None:
+                out[s.field.name] = self._open_field(row[s.column], s.field, keys, user, row_id)
+            if s.blind_column is not None:
+                self._check_blind(row[s.blind_column], s, out[s.field.name], keys, row_id)
+        return {name: out[name] for name in self.entity.field_names}
+
+    # -- plain values ---------------------------------------------------------
+
+    def _convert(
+        self, name: str, nullable: bool, convert: Convert, value: object, row_id: str
+    ) -> object:
+        if value is None:
+            if nullable:
+                return None
+            raise BridgeError(f"{self._where(name, row_id)}: may not be null")
+        try:
+            return convert(value)
+        except BridgeError as exc:
+            raise type(exc)(f"{self._where(name, row_id)}: {exc.message}") from None
+
+    # -- secrets --------------------------------------------------------------
+
+    def _seal_field(
+        self, out: Row, s: _Sealed, value: object, keys: AccountKeys, user: str, row_id: str
+    ) -> None:
+        f = s.field
+        if value is None:
+            if not f.nullable:
+                raise BridgeError(f"{self._where(f.name, row_id)}: may not be null")
+            out.update({c: None for c in (s.column, s.blind_column) if c is not None})
+            return
+        self._check_value(f, value, row_id)
+        text = value if f.kind is Kind.TEXT else _dumps(value)
+        assert isinstance(text, str)
+        if s.column is not None:
+            plain = _utf8(text, self._where(f.name, row_id))
+            out[s.column] = self._seal(plain, f.name, keys, user, row_id)
+        if s.blind_column is not None:
+            out[s.blind_column] = keys.blind_index(text, entity=self.entity.name, field=f.name)
+
+    def _open_field(
+        self, sealed: object, f: Field, keys: AccountKeys, user: str, row_id: str
+    ) -> object:
+        where = self._where(f.name, row_id)
+        if sealed is None:
+            if not f.nullable:
+                raise BridgeError(f"{where}: may not be null")
+            return None
+        text = _text(self._open(sealed, f.name, keys, user, row_id), where)
+        value: object = text if f.kind is Kind.TEXT else _loads(text, where)
+        self._check_value(f, value, row_id)
+        return value
+
+    def _check_blind(
+        self, found: object, s: _Sealed, value: object, keys: AccountKeys, row_id: str
+    ) -> None:
+        f = s.field
+        if value is None and found is None:
+            return
+        text = value if f.kind is Kind.TEXT else _dumps(value)
+        assert isinstance(text, str)
+        want = keys.blind_index(text, entity=self.entity.name, field=f.name)
+        if not isinstance(found, bytes | bytearray | memoryview) or bytes(found) != want:
+            raise BridgeError(
+                f"{self._where(f.name, row_id)}: blind index {s.blind_column} does not match "
+                "the value"
+            )
+
+    def _seal_props(
+        self, row: Mapping[str, Any], keys: AccountKeys, user: str, row_id: str
+    ) -> bytes:
+        props: Row = {}
+        for f in self._packed:
+            value = row[f.name]
+            if value is None and not f.nullable:
+                raise BridgeError(f"{self._where(f.name, row_id)}: may not be null")
+            if value is not None:
+                self._check_value(f, value, row_id)
+            props[f.name] = value
+        plain = _utf8(_dumps(props), self._where(PROPS_COLUMN, row_id))
+        return self._seal(plain, PROPS_COLUMN, keys, user, row_id)
+
+    def _open_props(self, sealed: object, keys: AccountKeys, user: str, row_id: str) -> Row:
+        where = self._where(PROPS_COLUMN, row_id)
+        if sealed is None:
+            raise BridgeError(f"{where}: may not be null")
+        props = _loads(_text(self._open(sealed, PROPS_COLUMN, keys, user, row_id), where), where)
+        if not isinstance(props, dict) or set(props) != self._packed_names:
+            got = sorted(props) if isinstance(props, dict) else type(props).__name__
+            raise BridgeError(
+                f"{where}: holds {got}, expected exactly {sorted(self._packed_names)} "
+                "(sealed by another model version?)"
+            )
+        for f in self._packed:
+            value = props[f.name]
+            if value is None and not f.nullable:
+                raise BridgeError(f"{self._where(f.name, row_id)}: may not be null")
+            if value is not None:
+                self._check_value(f, value, row_id)
+        return props
+
+    def _seal(self, plain: bytes, name: str, keys: AccountKeys, user: str, row_id: str) -> bytes:
+        return seal(
+            plain,
+            keys=keys.field_keys,
+            entity=self.entity.name,
+            field=name,
+            user_id=user,
+            row_id=row_id,
+        )
+
+    def _open(self, sealed: object, name: str, keys: AccountKeys, user: str, row_id: str) -> bytes:
+        if not isinstance(sealed, bytes | bytearray | memoryview):
+            raise BridgeError(f"{self._where(name, row_id)}: expected bytea, got {type(sealed)}")
+        return open_sealed(
+            bytes(sealed),
+            keys=keys.field_keys,
+            entity=self.entity.name,
+            field=name,
+            user_id=user,
+            row_id=row_id,
+        )
+
+    # -- checks ---------------------------------------------------------------
+
+    def _check_value(self, f: Field, value: object, row_id: str) -> None:
+        try:
+            check_local(f, value)
+        except BridgeError as exc:
+            raise type(exc)(f"{self._where(f.name, row_id)}: {exc.message}") from None
+
+    def _check_fields(self, row: Mapping[str, Any]) -> None:
+        if row.keys() != self._names:
+            missing = sorted(self._names - row.keys())
+            extra = sorted(set(row) - self._names)
+            raise BridgeError(
+                f"{self.entity.name} row: missing fields {missing}, unknown fields {extra}"
+            )
+
+    def _check_columns(self, row: Mapping[str, Any]) -> None:
+        names = set(row)
+        missing = sorted(set(self.columns) - names)
+        extra = sorted(names - set(self.columns) - _ALLOWED_EXTRA)
+        if missing or extra:
+            raise BridgeError(
+                f"{self.entity.table} server row: missing columns {missing}, "
+                f"unknown columns {extra}"
+            )
+
+    def _row_id(self, row: Mapping[str, Any]) -> str:
+        value = row[self._key.name]
+        try:
+            return str(uuid_to_remote(value))
+        except BridgeError as exc:
+            raise BridgeError(f"{self.entity.name}.{self._key.name}: {exc.message}") from None
+
+    def _where(self, name: str, row_id: str) -> str:
+        return f"{self.entity.name}.{name} (row {row_id})"
+
+
+def _user_text(user_id: str, keys: AccountKeys) -> str:
+    try:
+        user = str(uuid_to_remote(user_id))
+    except BridgeError as exc:
+        raise BridgeError(f"user id: {exc.message}") from None
+    if keys.user_id != user:
+        raise UsageError(f"keys of user {keys.user_id} cannot seal rows of user {user}")
+    return user
+
+
+def _dumps(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise BridgeError(f"cannot write as JSON: {exc}") from None
+
+
+def _loads(text: str, where: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise BridgeError(f"{where}: opened plaintext is not JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _utf8(text: str, where: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BridgeError(f"{where}: text holds a lone surrogate, not valid Unicode") from None
+
+
+def _text(plain: bytes, where: str) -> str:
+    try:
+        return plain.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BridgeError(f"{where}: opened plaintext is not UTF-8") from None
