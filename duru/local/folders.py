@@ -27,12 +27,12 @@ WITH RECURSIVE t(depth, path, {cols}) AS (
     SELECT t.depth + 1, json_insert(t.path, '$[#]', f.name), {fcols}
     FROM folders f JOIN t ON f.parent_id = t.id
     WHERE f.deleted = 0 AND f.id IS NOT :root
-    ORDER BY 1 DESC, f.sort_order, f.name, f.id
+    ORDER BY 1 DESC, sort_order, name, id
 )
 SELECT * FROM t
 """
 
-# Ancestors, nearest first; bounded by the table size so a corrupt cycle still ends.
+# The chain from the top down to a folder; bounded by the table size so a corrupt cycle ends.
 _UP_SQL = """
 WITH RECURSIVE up(depth, {cols}) AS (
     SELECT 0, {fcols} FROM folders f WHERE f.id = ?
@@ -171,7 +171,8 @@ class Folders:
     def tree(self, root_id: str | None = None) -> list[FolderNode]:
         """Every folder (or ``root_id`` and everything under it) depth-first, in order.
 
-        One recursive query; each node carries its depth and its path of names.
+        One recursive query; each node carries its depth and its path of names,
+        both counted from where the walk starts (``root_id`` is depth 0).
         """
         start = "f.parent_id IS NULL" if root_id is None else "f.id = :root"
         cols = columns(FOLDER)
