@@ -1,0 +1,378 @@
+"""Read one PostgreSQL statement with pglast (the PostgreSQL parser itself) into facts.
+
+pglast declares every node attribute optional; the readers take nodes as Any and
+read only the attributes the grammar guarantees for that node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pglast import ast, enums, parse_sql
+from pglast.parser import ParseError
+
+from duru.migrate.lint.facts import (
+    AddColumn,
+    AddConstraint,
+    AlterColumnType,
+    Concurrently,
+    ConflictAction,
+    ConstraintKind,
+    CopyRows,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropIndex,
+    DropTable,
+    Fact,
+    LocksTable,
+    RenameColumn,
+    RenameTable,
+    SetNotNull,
+    SetSetting,
+    SqlType,
+    Transaction,
+    TransactionAction,
+    ValidateConstraint,
+)
+from duru.migrate.lint.reading import Reading
+from duru.migrate.lint.selects import SelectShape
+
+_PSYCOPG_PARAM = re.compile(r"%\(\w+\)s|%s")
+
+_TAT = enums.AlterTableType
+_CONSTRAINT_KINDS: dict[Any, ConstraintKind] = {
+    enums.ConstrType.CONSTR_CHECK: "check",
+    enums.ConstrType.CONSTR_FOREIGN: "foreign_key",
+    enums.ConstrType.CONSTR_UNIQUE: "unique",
+    enums.ConstrType.CONSTR_PRIMARY: "primary_key",
+    enums.ConstrType.CONSTR_EXCLUSION: "exclusion",
+    enums.ConstrType.CONSTR_NOTNULL: "not_null",
+}
+_TRANSACTIONS: dict[Any, TransactionAction] = {
+    enums.TransactionStmtKind.TRANS_STMT_BEGIN: "begin",
+    enums.TransactionStmtKind.TRANS_STMT_START: "begin",
+    enums.TransactionStmtKind.TRANS_STMT_COMMIT: "commit",
+    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK: "rollback",
+    enums.TransactionStmtKind.TRANS_STMT_SAVEPOINT: "savepoint",
+    enums.TransactionStmtKind.TRANS_STMT_RELEASE: "release",
+    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_TO: "rollback_to",
+}
+# Taking these needs no lock that blocks readers or writers.
+_GENTLE_ALTERS = {_TAT.AT_ValidateConstraint}
+
+
+def read_postgres(sql: str) -> Reading:
+    """Parse `sql` (one statement) and return its facts, or the parser's error."""
+    # psycopg placeholders are not SQL; $1 parses the same way.
+    try:
+        statements = parse_sql(_PSYCOPG_PARAM.sub("$1", sql))
+    except ParseError as error:
+        return Reading(error=str(error))
+    facts: list[Fact] = []
+    for raw in statements:
+        reader = _READERS.get(type(raw.stmt))
+        if reader is not None:
+            facts.extend(reader(raw.stmt))
+    return Reading(tuple(facts))
+
+
+def _rel(range_var: Any) -> str:
+    return str(range_var.relname)
+
+
+def _last_name(names: Any) -> str:
+    return str(names[-1].sval)
+
+
+def sql_type(type_name: Any) -> SqlType:
+    """The SqlType of a pglast TypeName (internal base name, integer modifiers)."""
+    mods = tuple(
+        int(mod.val.ival or 0)
+        for mod in type_name.typmods or ()
+        if isinstance(mod, ast.A_Const) and isinstance(mod.val, ast.Integer)
+    )
+    return SqlType(_last_name(type_name.names), mods, bool(type_name.arrayBounds))
+
+
+# Statement readers -------------------------------------------------------------
+
+
+def _insert(node: Any) -> Iterator[Fact]:
+    select = node.selectStmt
+    if not isinstance(select, ast.SelectStmt) or select.valuesLists:
+        return
+    shape = _shape(select, _ctes(node.withClause, {}))
+    conflict: ConflictAction | None = None
+    if node.onConflictClause is not None:
+        nothing = node.onConflictClause.action == enums.OnConflictAction.ONCONFLICT_NOTHING
+        conflict = "nothing" if nothing else "update"
+    yield CopyRows(
+        target=_rel(node.relation),
+        sources=shape.sources,
+        conflict=conflict,
+        star=shape.star,
+        target_columns=bool(node.cols),
+        filters=shape.filters,
+    )
+
+
+def _create_table(node: Any) -> Iterator[Fact]:
+    name = _rel(node.relation)
+    columns: list[tuple[str, SqlType | None]] = []
+    parents: list[str] = []
+    cascade: list[str] = []
+    for element in node.tableElts or ():
+        constraints: tuple[Any, ...] = ()
+        if isinstance(element, ast.ColumnDef):
+            columns.append((str(element.colname), sql_type(element.typeName)))
+            constraints = element.constraints or ()
+        elif isinstance(element, ast.Constraint):
+            constraints = (element,)
+        for constraint in constraints:
+            if constraint.contype == enums.ConstrType.CONSTR_FOREIGN:
+                parents.append(_rel(constraint.pktable))
+                if constraint.fk_del_action == "c":
+                    cascade.append(_rel(constraint.pktable))
+    yield CreateTable(name, tuple(columns), tuple(cascade))
+    # A foreign key locks its parent against writes while the table is created.
+    yield from (LocksTable(parent) for parent in parents if parent != name)
+
+
+def _create_table_as(node: Any) -> Iterator[Fact]:
+    if node.objtype != enums.ObjectType.OBJECT_TABLE or not isinstance(node.query, ast.SelectStmt):
+        return
+    yield from _ctas(_rel(node.into.rel), node.query)
+
+
+def _select(node: Any) -> Iterator[Fact]:
+    if node.intoClause is not None:
+        yield from _ctas(_rel(node.intoClause.rel), node)
+
+
+def _ctas(name: str, query: Any) -> Iterator[Fact]:
+    shape = _shape(query)
+    yield CreateTable(name)
+    yield CopyRows(name, shape.sources, None, shape.star, True, shape.filters, created=True)
+
+
+def _drop(node: Any) -> Iterator[Fact]:
+    names = [_last_name(obj) for obj in node.objects or () if isinstance(obj, tuple)]
+    if node.removeType == enums.ObjectType.OBJECT_TABLE:
+        for name in names:
+            yield DropTable(name)
+            yield LocksTable(name)
+    elif node.removeType == enums.ObjectType.OBJECT_INDEX:
+        for name in names:
+            yield DropIndex(name, bool(node.concurrent))
+            if not node.concurrent:
+                yield LocksTable(name, index=True)
+        if node.concurrent:
+            yield Concurrently("DROP INDEX CONCURRENTLY")
+
+
+def _index(node: Any) -> Iterator[Fact]:
+    table = _rel(node.relation)
+    yield CreateIndex(node.idxname, table, bool(node.concurrent))
+    if node.concurrent:
+        yield Concurrently("CREATE INDEX CONCURRENTLY")
+    else:
+        yield LocksTable(table)
+
+
+def _reindex(node: Any) -> Iterator[Fact]:
+    if any(param.defname == "concurrently" for param in node.params or ()):
+        yield Concurrently("REINDEX CONCURRENTLY")
+
+
+def _rename(node: Any) -> Iterator[Fact]:
+    if node.relation is None:
+        return
+    table = _rel(node.relation)
+    if node.renameType == enums.ObjectType.OBJECT_TABLE:
+        yield RenameTable(table, str(node.newname))
+        yield LocksTable(table)
+    elif node.renameType == enums.ObjectType.OBJECT_COLUMN:
+        yield RenameColumn(table, str(node.subname), str(node.newname))
+        yield LocksTable(table)
+
+
+def _alter_table(node: Any) -> Iterator[Fact]:
+    if node.objtype != enums.ObjectType.OBJECT_TABLE:
+        return
+    table = _rel(node.relation)
+    locks = False
+    for cmd in node.cmds or ():
+        yield from _alter_command(table, cmd)
+        concurrent = isinstance(cmd.def_, ast.PartitionCmd) and bool(cmd.def_.concurrent)
+        if concurrent:
+            yield Concurrently("DETACH PARTITION CONCURRENTLY")
+        locks = locks or not (cmd.subtype in _GENTLE_ALTERS or concurrent)
+    if locks:
+        yield LocksTable(table)
+
+
+def _alter_command(table: str, cmd: Any) -> Iterator[Fact]:
+    subtype = cmd.subtype
+    if subtype == _TAT.AT_AddColumn:
+        yield _add_column(table, cmd.def_)
+    elif subtype == _TAT.AT_AddConstraint:
+        yield from _add_constraint(table, cmd.def_)
+    elif subtype == _TAT.AT_ValidateConstraint:
+        yield ValidateConstraint(table, str(cmd.name))
+    elif subtype == _TAT.AT_AlterColumnType:
+        column_def = cmd.def_
+        using = column_def.raw_default is not None
+        yield AlterColumnType(table, str(cmd.name), sql_type(column_def.typeName), using)
+    elif subtype == _TAT.AT_SetNotNull:
+        yield SetNotNull(table, str(cmd.name))
+    elif subtype == _TAT.AT_DropColumn:
+        yield DropColumn(table, str(cmd.name))
+
+
+def _add_column(table: str, column: Any) -> AddColumn:
+    kinds = {constraint.contype for constraint in column.constraints or ()}
+    not_null = enums.ConstrType.CONSTR_NOTNULL in kinds or bool(column.is_not_null)
+    has_default = bool(
+        kinds
+        & {
+            enums.ConstrType.CONSTR_DEFAULT,
+            enums.ConstrType.CONSTR_IDENTITY,
+            enums.ConstrType.CONSTR_GENERATED,
+        }
+    )
+    return AddColumn(table, str(column.colname), sql_type(column.typeName), not_null, has_default)
+
+
+def _add_constraint(table: str, constraint: Any) -> Iterator[Fact]:
+    kind = _CONSTRAINT_KINDS.get(constraint.contype)
+    if kind is None:
+        return
+    yield AddConstraint(
+        table,
+        constraint.conname,
+        kind,
+        not_valid=bool(constraint.skip_validation),
+        not_null_column=_not_null_column(constraint),
+    )
+    if kind == "foreign_key":
+        yield LocksTable(_rel(constraint.pktable))
+
+
+def _not_null_column(constraint: Any) -> str | None:
+    """The column of ``CHECK (col IS NOT NULL)``, else None."""
+    expr = constraint.raw_expr
+    if constraint.contype != enums.ConstrType.CONSTR_CHECK or not isinstance(expr, ast.NullTest):
+        return None
+    if expr.nulltesttype != enums.NullTestType.IS_NOT_NULL:
+        return None
+    arg = expr.arg
+    fields = (arg.fields or ()) if isinstance(arg, ast.ColumnRef) else ()
+    if len(fields) == 1 and isinstance(fields[0], ast.String):
+        return str(fields[0].sval)
+    return None
+
+
+def _transaction(node: Any) -> Iterator[Fact]:
+    action = _TRANSACTIONS.get(node.kind)
+    if action is not None:
+        yield Transaction(action)
+
+
+def _variable(node: Any) -> Iterator[Fact]:
+    if node.name is None:
+        return
+    value = None
+    if node.kind == enums.VariableSetKind.VAR_SET_VALUE and node.args:
+        const = node.args[0]
+        # A bound parameter sets some value the linter cannot see.
+        value = "?"
+        if isinstance(const, ast.A_Const) and const.val is not None:
+            inner = const.val
+            value = str(getattr(inner, "sval", None) or getattr(inner, "ival", ""))
+    yield SetSetting(str(node.name).lower(), value, local=bool(node.is_local))
+
+
+def _trigger(node: Any) -> Iterator[Fact]:
+    yield LocksTable(_rel(node.relation))
+
+
+def _truncate(node: Any) -> Iterator[Fact]:
+    yield from (LocksTable(_rel(relation)) for relation in node.relations or ())
+
+
+def _shape(select: Any, ctes: dict[str, SelectShape] | None = None) -> SelectShape:
+    """Sources, star and filters of a SELECT (set operations and subqueries included)."""
+    ctes = _ctes(select.withClause, ctes or {})
+    if select.op != enums.SetOperation.SETOP_NONE:
+        shape = _shape(select.larg, ctes).merged(_shape(select.rarg, ctes))
+        if select.op != enums.SetOperation.SETOP_UNION:
+            shape = shape.with_filter(select.op.name.removeprefix("SETOP_"))
+        elif not select.all:
+            shape = shape.with_filter("UNION")
+        return shape
+    star = any(_is_star(target) for target in select.targetList or ())
+    shape = SelectShape(star=star, filters=_filters(select))
+    for item in select.fromClause or ():
+        shape = shape.merged(_from_item(item, ctes))
+    return shape
+
+
+def _ctes(with_clause: Any, outer: dict[str, SelectShape]) -> dict[str, SelectShape]:
+    ctes = dict(outer)
+    for cte in with_clause.ctes if with_clause else ():
+        if isinstance(cte.ctequery, ast.SelectStmt):
+            ctes[str(cte.ctename)] = _shape(cte.ctequery, ctes)
+    return ctes
+
+
+def _filters(select: Any) -> tuple[str, ...]:
+    clauses = {
+        "WHERE": select.whereClause,
+        "LIMIT": select.limitCount,
+        "DISTINCT": select.distinctClause,
+        "GROUP BY": select.groupClause,
+        "HAVING": select.havingClause,
+    }
+    return tuple(name for name, clause in clauses.items() if clause)
+
+
+def _from_item(item: Any, ctes: dict[str, SelectShape]) -> SelectShape:
+    if isinstance(item, ast.RangeVar):
+        name = _rel(item)
+        cte = None if item.schemaname else ctes.get(name)
+        return SelectShape(cte.sources, False, cte.filters) if cte else SelectShape(sources=(name,))
+    if isinstance(item, ast.RangeSubselect) and isinstance(item.subquery, ast.SelectStmt):
+        inner = _shape(item.subquery, ctes)
+        return SelectShape(inner.sources, False, inner.filters)
+    if isinstance(item, ast.JoinExpr):
+        shape = _from_item(item.larg, ctes).merged(_from_item(item.rarg, ctes))
+        inner_join = item.jointype == enums.JoinType.JOIN_INNER
+        conditional = item.quals is not None or bool(item.usingClause) or bool(item.isNatural)
+        return shape.with_filter("JOIN") if inner_join and conditional else shape
+    return SelectShape()
+
+
+def _is_star(target: Any) -> bool:
+    value = getattr(target, "val", None)
+    fields = (value.fields or ()) if isinstance(value, ast.ColumnRef) else ()
+    return bool(fields) and isinstance(fields[-1], ast.A_Star)
+
+
+_READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {
+    ast.AlterTableStmt: _alter_table,
+    ast.CreateStmt: _create_table,
+    ast.CreateTableAsStmt: _create_table_as,
+    ast.CreateTrigStmt: _trigger,
+    ast.DropStmt: _drop,
+    ast.IndexStmt: _index,
+    ast.InsertStmt: _insert,
+    ast.ReindexStmt: _reindex,
+    ast.RenameStmt: _rename,
+    ast.SelectStmt: _select,
+    ast.TransactionStmt: _transaction,
+    ast.TruncateStmt: _truncate,
+    ast.VariableSetStmt: _variable,
+}

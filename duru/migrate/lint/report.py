@@ -1,0 +1,138 @@
+"""Findings and the report the CLI prints (text) or emits (JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from duru.errors import LintFailed
+from duru.migrate.lint.rules import Severity
+from duru.migrate.lint.sqltext import Dialect
+
+JSON_VERSION = 1
+_TEXT_STATEMENT_WIDTH = 100
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One dangerous statement: which rule, where, why it is dangerous and what to do instead.
+
+    `statement` is the statement as written with its whitespace collapsed.
+    `suppressed` findings stay in the report (with the reason) but never count as
+    errors or warnings.
+    """
+
+    rule: str
+    name: str
+    severity: Severity
+    file: str
+    line: int
+    statement: str
+    message: str
+    why: str
+    fix: str
+    dialect: Dialect
+    suppressed: bool = False
+    suppression_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """How one file was read: its dialect and why, and how many statements it held.
+
+    `not_understood` counts valid statements the fact reader has no model of.
+    """
+
+    path: str
+    dialect: Dialect
+    dialect_reason: str
+    statements: int
+    not_understood: int = 0
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """The findings of one lint run, sorted by file, line and rule."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: list[FileSummary] = field(default_factory=list)
+
+    @property
+    def active(self) -> list[Finding]:
+        """Findings that are not suppressed."""
+        return [finding for finding in self.findings if not finding.suppressed]
+
+    @property
+    def has_errors(self) -> bool:
+        """True when an unsuppressed error-severity finding exists (the CLI then fails)."""
+        return any(finding.severity == "error" for finding in self.active)
+
+    def counts(self) -> dict[str, int]:
+        active = self.active
+        return {
+            "files": len(self.files),
+            "statements": sum(summary.statements for summary in self.files),
+            "errors": sum(finding.severity == "error" for finding in active),
+            "warnings": sum(finding.severity == "warning" for finding in active),
+            "suppressed": len(self.findings) - len(active),
+        }
+
+    def raise_for_errors(self) -> None:
+        """Raise LintFailed when `has_errors`."""
+        if self.has_errors:
+            counts = self.counts()
+            raise LintFailed(
+                f"migration lint found {counts['errors']} error(s) in {counts['files']} file(s)"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: version, has_errors, summary, files, findings."""
+        return {
+            "version": JSON_VERSION,
+            "has_errors": self.has_errors,
+            "summary": self.counts(),
+            "files": [asdict(summary) for summary in self.files],
+            "findings": [finding.to_json() for finding in self.findings],
+        }
+
+    def render_text(self) -> str:
+        """Human-readable report: one block per active finding, suppressions, a summary line."""
+        blocks = [_text_block(finding) for finding in self.active]
+        suppressed = [finding for finding in self.findings if finding.suppressed]
+        if suppressed:
+            blocks.append("\n".join(_suppressed_line(finding) for finding in suppressed))
+        counts = self.counts()
+        blocks.append(
+            f"{counts['errors']} error(s), {counts['warnings']} warning(s), "
+            f"{counts['suppressed']} suppressed in {counts['files']} file(s) "
+            f"({counts['statements']} statement(s))"
+        )
+        return "\n\n".join(blocks) + "\n"
+
+
+def _text_block(finding: Finding) -> str:
+    return "\n".join(
+        (
+            f"{finding.file}:{finding.line}: {finding.rule} {finding.severity} {finding.name}",
+            f"    {_shorten(finding.statement)}",
+            f"    {finding.message}",
+            f"    why: {finding.why}",
+            f"    fix: {finding.fix}",
+        )
+    )
+
+
+def _suppressed_line(finding: Finding) -> str:
+    return (
+        f"{finding.file}:{finding.line}: {finding.rule} suppressed "
+        f"because {finding.suppression_reason}"
+    )
+
+
+def _shorten(statement: str) -> str:
+    if len(statement) <= _TEXT_STATEMENT_WIDTH:
+        return statement
+    return statement[: _TEXT_STATEMENT_WIDTH - 3] + "..."

@@ -1,0 +1,158 @@
+"""Rules on ALTER TABLE changes to tables that already hold rows and serve clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from duru.migrate.lint.facts import (
+    AddColumn,
+    AddConstraint,
+    DropColumn,
+    RenameColumn,
+    RenameTable,
+    SetNotNull,
+    ValidateConstraint,
+)
+from duru.migrate.lint.migration import Statement
+from duru.migrate.lint.rules.base import BOTH, POSTGRES, Check, Hit, Rule
+
+
+def _existing(check: Check, statement: Statement, table: str) -> bool:
+    return table not in check.timeline.before(statement.index).new_tables
+
+
+def _constraint_without_not_valid(check: Check) -> Iterator[Hit]:
+    for statement, fact in check.migration.each(AddConstraint):
+        if fact.kind not in ("check", "foreign_key") or fact.not_valid:
+            continue
+        if _existing(check, statement, fact.table):
+            kind = "CHECK" if fact.kind == "check" else "FOREIGN KEY"
+            yield Hit(statement, f"{kind} on {fact.table} is validated under a blocking lock")
+
+
+def _set_not_null(check: Check) -> Iterator[Hit]:
+    for statement, fact in check.migration.each(SetNotNull):
+        if not _existing(check, statement, fact.table):
+            continue
+        if _validated_not_null_check(check, statement, fact):
+            continue
+        yield Hit(
+            statement,
+            f"SET NOT NULL on {fact.table}.{fact.column} scans the table under an ACCESS "
+            "EXCLUSIVE lock",
+        )
+
+
+def _validated_not_null_check(check: Check, until: Statement, fact: SetNotNull) -> bool:
+    """A CHECK (column IS NOT NULL) on the table, validated before `until`."""
+    pending: set[str | None] = set()
+    for statement in check.migration.statements[: until.index]:
+        for other in statement.facts:
+            if isinstance(other, AddConstraint) and other.table == fact.table:
+                if other.not_null_column == fact.column:
+                    if not other.not_valid:
+                        return True
+                    pending.add(other.name)
+            elif isinstance(other, ValidateConstraint) and other.table == fact.table:
+                if other.name in pending:
+                    return True
+    return False
+
+
+def _add_not_null_without_default(check: Check) -> Iterator[Hit]:
+    for statement, fact in check.migration.each(AddColumn):
+        if fact.not_null and not fact.has_default and _existing(check, statement, fact.table):
+            yield Hit(
+                statement,
+                f"ADD COLUMN {fact.column} NOT NULL without DEFAULT fails on a {fact.table} "
+                "that has rows",
+            )
+
+
+def _breaking_rename_or_drop(check: Check) -> Iterator[Hit]:
+    for statement in check.migration.statements:
+        for fact in statement.facts:
+            message = _breaking_message(fact)
+            table = getattr(fact, "table", getattr(fact, "old", ""))
+            if message and _existing(check, statement, table):
+                yield Hit(statement, message)
+
+
+def _breaking_message(fact: object) -> str | None:
+    if isinstance(fact, RenameColumn):
+        return f"renaming {fact.table}.{fact.old} to {fact.new} breaks clients that use {fact.old}"
+    if isinstance(fact, RenameTable):
+        return f"renaming table {fact.old} to {fact.new} breaks clients that use {fact.old}"
+    if isinstance(fact, DropColumn):
+        return f"dropping {fact.table}.{fact.column} breaks clients that still read or write it"
+    return None
+
+
+RULES = (
+    Rule(
+        id="DURU203",
+        name="constraint-without-not-valid",
+        severity="error",
+        dialects=POSTGRES,
+        why=(
+            "ADD CONSTRAINT ... CHECK or FOREIGN KEY checks every existing row while holding a "
+            "lock that blocks writes to the table (and, for a foreign key, to the referenced "
+            "table) for the whole scan."
+        ),
+        fix=(
+            "ADD CONSTRAINT ... NOT VALID (instant; new rows are checked), then in a later "
+            "step ALTER TABLE ... VALIDATE CONSTRAINT, which scans without blocking writes."
+        ),
+        check=_constraint_without_not_valid,
+    ),
+    Rule(
+        id="DURU205",
+        name="set-not-null-scan",
+        severity="error",
+        dialects=POSTGRES,
+        why=(
+            "SET NOT NULL on a column of an existing table scans every row while holding an "
+            "ACCESS EXCLUSIVE lock, blocking reads and writes for the whole scan."
+        ),
+        fix=(
+            "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT c (no "
+            "blocking lock); then SET NOT NULL, which PostgreSQL 12+ proves from the validated "
+            "check without a scan; then drop the check. The rule accepts SET NOT NULL once such "
+            "a validated check precedes it in the same migration."
+        ),
+        check=_set_not_null,
+    ),
+    Rule(
+        id="DURU206",
+        name="add-not-null-without-default",
+        severity="error",
+        dialects=BOTH,
+        why=(
+            "ADD COLUMN ... NOT NULL without a DEFAULT fails on any table that has rows "
+            "(PostgreSQL and SQLite both refuse it), so the migration works on an empty test "
+            "database and fails in production."
+        ),
+        fix=(
+            "Give the column a DEFAULT (a constant default is instant in PostgreSQL 11+), or "
+            "add it nullable, backfill in batches, then add the NOT NULL the safe way."
+        ),
+        check=_add_not_null_without_default,
+    ),
+    Rule(
+        id="DURU207",
+        name="breaking-rename-or-drop",
+        severity="error",
+        dialects=POSTGRES,
+        why=(
+            "Devices and servers of the previous release keep running while the migration "
+            "runs and long after; a renamed or dropped table or column makes each of their "
+            "queries that names it fail."
+        ),
+        fix=(
+            "Expand/contract: add the new column or table, write both and backfill, move "
+            "readers over, and drop the old one only in a later release once no client uses "
+            "it; mark that contract step with a suppression giving the reason."
+        ),
+        check=_breaking_rename_or_drop,
+    ),
+)

@@ -1,0 +1,65 @@
+"""What a lint rule is and what it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from duru.migrate.lint.facts import SqlType
+from duru.migrate.lint.migration import Migration, Statement
+from duru.migrate.lint.sqltext import Dialect
+from duru.migrate.lint.timeline import Timeline
+
+Severity = Literal["error", "warning"]
+BOTH: frozenset[Dialect] = frozenset({"sqlite", "postgres"})
+SQLITE: frozenset[Dialect] = frozenset({"sqlite"})
+POSTGRES: frozenset[Dialect] = frozenset({"postgres"})
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the other files of the same lint run say about the schema (same dialect).
+
+    `cascade_children` maps a parent table to the tables that declare
+    ``REFERENCES parent ... ON DELETE CASCADE`` in any other file; `column_types`
+    holds the column types declared by the files linted before this one.
+    """
+
+    cascade_children: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    column_types: Mapping[tuple[str, str], SqlType] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Everything a rule may look at for one migration."""
+
+    migration: Migration
+    timeline: Timeline
+    context: RunContext
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule matched `statement`; `severity` overrides the rule's when it is less sure."""
+
+    statement: Statement
+    message: str
+    severity: Severity | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: id, short name, default severity, dialects, why it matters, and the fix.
+
+    `check` is None for the rules the engine itself reports (parse errors, bad
+    suppressions).
+    """
+
+    id: str
+    name: str
+    severity: Severity
+    dialects: frozenset[Dialect]
+    why: str
+    fix: str
+    check: Callable[[Check], Iterator[Hit]] | None = None

@@ -1,0 +1,118 @@
+"""What a source file yields to the linter: candidate SQL texts and host comments.
+
+A host-language string is decoded (escapes resolved, interpolations replaced by
+placeholders), so its characters no longer sit at their source positions. Each
+decoded text therefore carries a `LineMap` from offsets in the decoded text back
+to 1-based lines of the source file; findings report those lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+PLACEHOLDER_PREFIX = "duru_expr_"
+
+
+@dataclass(frozen=True)
+class LineMap:
+    """Source line of every offset of a decoded text, stored as runs."""
+
+    starts: tuple[int, ...]
+    lines: tuple[int, ...]
+
+    def line_at(self, offset: int) -> int:
+        """The source line of the character at `offset` (clamped to the text)."""
+        index = bisect.bisect_right(self.starts, offset) - 1
+        return self.lines[max(index, 0)]
+
+    @classmethod
+    def identity(cls, text: str, first_line: int = 1) -> LineMap:
+        """The map of text that is the source itself (a `.sql` file)."""
+        starts = [0]
+        lines = [first_line]
+        for offset, char in enumerate(text):
+            if char == "\n":
+                starts.append(offset + 1)
+                lines.append(lines[-1] + 1)
+        return cls(tuple(starts), tuple(lines))
+
+
+@dataclass
+class TextBuilder:
+    """Accumulates decoded characters together with the source line of each."""
+
+    _parts: list[str] = field(default_factory=list)
+    _length: int = 0
+    _starts: list[int] = field(default_factory=list)
+    _lines: list[int] = field(default_factory=list)
+
+    def add(self, text: str, line: int) -> None:
+        """Append `text`, all of whose characters come from source `line`."""
+        if not text:
+            return
+        if not self._lines or self._lines[-1] != line:
+            self._starts.append(self._length)
+            self._lines.append(line)
+        self._parts.append(text)
+        self._length += len(text)
+
+    def extend(self, other: TextBuilder) -> None:
+        """Append everything `other` collected (implicit string concatenation)."""
+        text = "".join(other._parts)
+        for index, start in enumerate(other._starts):
+            end = other._starts[index + 1] if index + 1 < len(other._starts) else other._length
+            self.add(text[start:end], other._lines[index])
+
+    def build(self, fallback_line: int) -> tuple[str, LineMap]:
+        """The decoded text and its line map (`fallback_line` when empty)."""
+        if not self._lines:
+            return "", LineMap((0,), (fallback_line,))
+        return "".join(self._parts), LineMap(tuple(self._starts), tuple(self._lines))
+
+
+@dataclass(frozen=True)
+class Literal:
+    """One string (or implicitly concatenated group) of a host file, decoded."""
+
+    text: str
+    lines: LineMap
+    open_line: int
+
+
+@dataclass(frozen=True)
+class HostComment:
+    """A comment of the host language; `own_line` when no code precedes it on its line."""
+
+    line: int
+    text: str
+    own_line: bool
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    """A source file the scanner could not read completely (reported, not raised)."""
+
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ScannedSource:
+    """Everything the linter takes from one file."""
+
+    literals: tuple[Literal, ...]
+    comments: tuple[HostComment, ...]
+    problems: tuple[ScanProblem, ...] = ()
+    is_sql_file: bool = False
+
+
+class Placeholders:
+    """Numbers interpolations so that different expressions never share a name."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def next(self) -> str:
+        self._count += 1
+        return f"{PLACEHOLDER_PREFIX}{self._count}"

@@ -1,0 +1,342 @@
+"""Read one SQLite statement: SQLite decides whether it parses, sqlglot says what it does.
+
+Syntax is checked by SQLite itself: the statement is compiled (``EXPLAIN``, never
+run) on a private in-memory database. Only grammar errors ("syntax error",
+"incomplete input", "unrecognized token") count; "no such table" and the like
+are expected, since the migration's tables do not exist there.
+
+Facts come from sqlglot's tree (dialect "sqlite"). Statements whose grammar is
+trivial or that sqlglot does not model (BEGIN/COMMIT/END/ROLLBACK, SAVEPOINT,
+RELEASE, PRAGMA, VACUUM INTO, CREATE TRIGGER) are read from their leading
+keywords; ``REPLACE INTO`` is read as the ``INSERT OR REPLACE INTO`` it means, and
+``WITHOUT ROWID`` / ``STRICT`` table options are set aside before sqlglot reads a
+CREATE TABLE. A valid statement sqlglot still cannot read is marked not
+understood and yields no facts.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from duru.migrate.lint.facts import (
+    AddColumn,
+    ConflictAction,
+    CopyRows,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropIndex,
+    DropTable,
+    Fact,
+    Pragma,
+    RenameColumn,
+    RenameTable,
+    Transaction,
+    VacuumInto,
+)
+from duru.migrate.lint.reading import Reading
+from duru.migrate.lint.selects import SelectShape
+
+_GRAMMAR_ERRORS = ("syntax error", "incomplete input", "unrecognized token")
+_LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_PRAGMA = re.compile(
+    r"PRAGMA\s+(?:[\w\"`\[\]]+\s*\.\s*)?[\"`\[]?(\w+)[\"`\]]?\s*(?:=\s*(.+?)|\(\s*(.+?)\s*\))?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_VACUUM_INTO = re.compile(r"VACUUM\b.*?\bINTO\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
+_TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+$", re.IGNORECASE)
+_REPLACE_INTO = re.compile(r"REPLACE\s+INTO\b", re.IGNORECASE)
+_KEYWORD_FACTS: dict[str, tuple[Fact, ...]] = {
+    "BEGIN": (Transaction("begin"),),
+    "COMMIT": (Transaction("commit"),),
+    "END": (Transaction("commit"),),
+    "SAVEPOINT": (Transaction("savepoint"),),
+    "RELEASE": (Transaction("release"),),
+}
+
+_quiet = contextvars.ContextVar("duru_lint_quiet_sqlglot", default=False)
+
+
+class _QuietWhileLinting(logging.Filter):
+    # sqlglot logs "falling back to parsing as a Command" for valid SQL it does not model;
+    # the linter reports that itself, so the log line is only noise on the user's terminal.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _quiet.get()
+
+
+_FILTER = _QuietWhileLinting()
+
+
+class SqliteReader:
+    """Reads SQLite statements; holds a private in-memory database, so close it."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:")
+        logger = logging.getLogger("sqlglot")
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SqliteReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, sql: str) -> Reading:
+        """Facts of one statement, or the grammar error SQLite reports for it."""
+        error = self._grammar_error(sql)
+        if error is not None:
+            return Reading(error=error)
+        body = _LEADING_COMMENTS.sub("", sql, count=1)
+        keyword_facts = _keyword_facts(body)
+        if keyword_facts is not None:
+            return Reading(keyword_facts)
+        token = _quiet.set(True)
+        try:
+            tree = sqlglot.parse_one(_normalise(body), read="sqlite")
+        except SqlglotError:
+            return Reading(understood=False)
+        finally:
+            _quiet.reset(token)
+        if isinstance(tree, exp.Command):
+            return Reading(understood=False)
+        return Reading(tuple(_tree_facts(tree)))
+
+    def _grammar_error(self, sql: str) -> str | None:
+        body = re.sub(r"^EXPLAIN(?:\s+QUERY\s+PLAN)?\s+", "", sql.strip(), flags=re.IGNORECASE)
+        try:
+            self._db.execute("EXPLAIN " + body).close()
+        except sqlite3.Error as error:
+            message = str(error)
+            if any(marker in message for marker in _GRAMMAR_ERRORS):
+                return message
+        return None
+
+
+def _keyword_facts(body: str) -> tuple[Fact, ...] | None:
+    words = body.split(None, 2)
+    first = words[0].upper().rstrip(";") if words else ""
+    second = words[1].upper() if len(words) > 1 else ""
+    if first in _KEYWORD_FACTS:
+        return _KEYWORD_FACTS[first]
+    if first == "ROLLBACK":
+        to = second == "TO" or (second == "TRANSACTION" and " TO " in f" {body.upper()} ")
+        return (Transaction("rollback_to" if to else "rollback"),)
+    if first == "PRAGMA":
+        return _pragma(body)
+    if first == "VACUUM":
+        into = _VACUUM_INTO.match(body)
+        return (VacuumInto(into.group(1)),) if into else ()
+    if first == "EXPLAIN" or (first == "CREATE" and _creates_trigger(body)):
+        return ()
+    return None
+
+
+def _creates_trigger(body: str) -> bool:
+    return re.match(r"CREATE\s+(?:TEMP\w*\s+)?TRIGGER\b", body, re.IGNORECASE) is not None
+
+
+def _pragma(body: str) -> tuple[Fact, ...]:
+    match = _PRAGMA.match(body)
+    if match is None:
+        return ()
+    value = match.group(2) or match.group(3)
+    if value is not None:
+        value = value.strip().strip("'\"").lower()
+    return (Pragma(match.group(1).lower(), value),)
+
+
+def _normalise(body: str) -> str:
+    if _REPLACE_INTO.match(body):
+        return "INSERT OR " + body
+    return _TABLE_OPTIONS.sub(")", body) if body[:6].upper() == "CREATE" else body
+
+
+def _name(node: Any) -> str:
+    """SQLite compares names case-insensitively, quoted or not."""
+    if isinstance(node, exp.Schema):
+        node = node.this
+    return str(node.name).lower()
+
+
+def _arg(node: exp.Expr, name: str) -> Any:
+    # sqlglot renamed some args ("from" -> "from_"); accept both spellings.
+    value = node.args.get(name)
+    return value if value is not None else node.args.get(f"{name}_")
+
+
+def _tree_facts(tree: exp.Expr) -> Iterator[Fact]:
+    reader = _TREE_READERS.get(type(tree))
+    if reader is not None:
+        yield from reader(tree)
+
+
+def _insert(node: exp.Insert) -> Iterator[Fact]:
+    query = node.expression
+    if not isinstance(query, exp.Query):
+        return
+    shape = _shape(query, _ctes(_arg(node, "with"), {}))
+    yield CopyRows(
+        target=_name(node.this),
+        sources=shape.sources,
+        conflict=_conflict(node),
+        star=shape.star,
+        target_columns=isinstance(node.this, exp.Schema) and bool(node.this.expressions),
+        filters=shape.filters,
+    )
+
+
+def _conflict(node: exp.Insert) -> ConflictAction | None:
+    alternative = str(node.args.get("alternative") or "").upper()
+    if alternative in ("IGNORE", "REPLACE"):
+        return "ignore" if alternative == "IGNORE" else "replace"
+    if node.args.get("ignore"):
+        return "ignore"
+    conflict = node.args.get("conflict")
+    if conflict is None:
+        return None
+    action = str(conflict.args.get("action") or "").upper()
+    return "nothing" if "NOTHING" in action else "update"
+
+
+def _create(node: exp.Create) -> Iterator[Fact]:
+    kind = str(node.args.get("kind") or "").upper()
+    if kind == "INDEX" and isinstance(node.this, exp.Index):
+        table = node.this.args.get("table")
+        yield CreateIndex(_name(node.this), _name(table) if table else "", False)
+    elif kind == "TABLE" and isinstance(node.expression, exp.Query):
+        name = _name(node.this)
+        shape = _shape(node.expression, _ctes(_arg(node.expression, "with"), {}))
+        yield CreateTable(name)
+        yield CopyRows(name, shape.sources, None, shape.star, True, shape.filters, created=True)
+    elif kind == "TABLE":
+        yield CreateTable(_name(node.this), cascade_parents=tuple(_cascade_parents(node)))
+
+
+def _cascade_parents(node: exp.Create) -> Iterator[str]:
+    for reference in node.find_all(exp.Reference):
+        options = " ".join(str(option).upper() for option in reference.args.get("options") or ())
+        if "ON DELETE CASCADE" in options:
+            yield _name(reference.this)
+
+
+def _drop(node: exp.Drop) -> Iterator[Fact]:
+    kind = str(node.args.get("kind") or "").upper()
+    for table in node.args.get("tables") or ():
+        if kind == "TABLE":
+            yield DropTable(_name(table))
+        elif kind == "INDEX":
+            yield DropIndex(_name(table), False)
+
+
+def _alter(node: exp.Alter) -> Iterator[Fact]:
+    if str(node.args.get("kind") or "").upper() != "TABLE":
+        return
+    table = _name(node.this)
+    for action in node.args.get("actions") or ():
+        if isinstance(action, exp.AlterRename):
+            yield RenameTable(table, _name(action.this))
+        elif isinstance(action, exp.RenameColumn):
+            yield RenameColumn(table, _name(action.this), _name(action.args["to"]))
+        elif isinstance(action, exp.ColumnDef):
+            yield _add_column(table, action)
+        elif isinstance(action, exp.Drop) and str(action.args.get("kind")).upper() == "COLUMN":
+            yield from (DropColumn(table, _name(column)) for column in action.args["tables"])
+
+
+def _add_column(table: str, column: exp.ColumnDef) -> AddColumn:
+    kinds = {type(constraint.kind) for constraint in column.constraints}
+    return AddColumn(
+        table,
+        _name(column),
+        None,
+        not_null=exp.NotNullColumnConstraint in kinds,
+        has_default=exp.DefaultColumnConstraint in kinds,
+    )
+
+
+def _ctes(with_: exp.With | None, outer: dict[str, SelectShape]) -> dict[str, SelectShape]:
+    ctes = dict(outer)
+    for cte in with_.expressions if with_ is not None else ():
+        if isinstance(cte.this, exp.Query):
+            ctes[cte.alias_or_name.lower()] = _shape(cte.this, ctes)
+    return ctes
+
+
+def _shape(query: exp.Expr, ctes: dict[str, SelectShape]) -> SelectShape:
+    """Sources, star and filters of a SELECT (set operations and subqueries included)."""
+    ctes = _ctes(_arg(query, "with"), ctes)
+    if isinstance(query, exp.SetOperation):
+        shape = _shape(query.this, ctes).merged(_shape(query.expression, ctes))
+        if not isinstance(query, exp.Union):
+            return shape.with_filter(type(query).__name__.upper())
+        return shape.with_filter("UNION") if query.args.get("distinct") else shape
+    if not isinstance(query, exp.Select):
+        return SelectShape()
+    star = any(_is_star(column) for column in query.expressions)
+    shape = SelectShape(star=star, filters=_filters(query))
+    from_ = _arg(query, "from")
+    if from_ is not None:
+        shape = shape.merged(_from_item(from_.this, ctes))
+    for join in query.args.get("joins") or ():
+        shape = shape.merged(_from_item(join.this, ctes))
+        if _filters_rows(join):
+            shape = shape.with_filter("JOIN")
+    return shape
+
+
+def _filters(select: exp.Select) -> tuple[str, ...]:
+    clauses = {
+        "WHERE": select.args.get("where"),
+        "LIMIT": select.args.get("limit"),
+        "DISTINCT": select.args.get("distinct"),
+        "GROUP BY": select.args.get("group"),
+        "HAVING": select.args.get("having"),
+    }
+    return tuple(name for name, clause in clauses.items() if clause)
+
+
+def _from_item(item: exp.Expr, ctes: dict[str, SelectShape]) -> SelectShape:
+    if isinstance(item, exp.Table):
+        name = _name(item)
+        cte = None if item.args.get("db") else ctes.get(name)
+        return SelectShape(cte.sources, False, cte.filters) if cte else SelectShape((name,))
+    if isinstance(item, exp.Subquery):
+        inner = _shape(item.this, ctes)
+        return SelectShape(inner.sources, False, inner.filters)
+    return SelectShape()
+
+
+def _filters_rows(join: exp.Join) -> bool:
+    side = str(join.args.get("side") or "").upper()
+    kind = str(join.args.get("kind") or "").upper()
+    method = str(join.args.get("method") or "").upper()
+    if side or kind == "CROSS":
+        return False
+    return bool(join.args.get("on") or join.args.get("using") or method == "NATURAL")
+
+
+def _is_star(column: exp.Expr) -> bool:
+    return isinstance(column, exp.Star) or (
+        isinstance(column, exp.Column) and isinstance(column.this, exp.Star)
+    )
+
+
+_TREE_READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {
+    exp.Alter: _alter,
+    exp.Create: _create,
+    exp.Drop: _drop,
+    exp.Insert: _insert,
+}

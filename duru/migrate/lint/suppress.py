@@ -1,0 +1,87 @@
+"""Inline suppressions: ``duru: allow RULE[, RULE...] because <reason>`` in a comment.
+
+The comment may be SQL (``--`` or ``/* */``, also inside a host string) or the
+host language's (``#`` in Python, ``//`` or ``/* */`` elsewhere). Rules are named
+by id (DURU104) or short name (drop-without-backup). A directive applies to:
+
+- a statement starting on the next line (or after the comment on its own line),
+  when the comment stands on its own line; a host comment there also covers every
+  statement of a string opening on the next line;
+- the statements whose lines it sits on, when it trails code.
+
+A directive without a reason, or naming an unknown rule, is itself a finding
+(DURU002) and suppresses nothing (an unknown rule name is skipped, the rest of a
+directive with a reason still applies).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from duru.migrate.lint.migration import Comment
+from duru.migrate.lint.rules import RULES_BY_ID, RULES_BY_NAME
+
+_DIRECTIVE = re.compile(r"\bduru:\s*allow\b(?P<body>.*)", re.IGNORECASE | re.DOTALL)
+_BODY = re.compile(
+    r"\s*(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)(?:\s+because\b(?P<reason>.*))?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a finding sits: its first and last line, and the line its host string opens."""
+
+    line: int
+    end_line: int
+    open_line: int | None = None
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One parsed suppression comment; `problems` say why it is invalid."""
+
+    comment: Comment
+    rules: frozenset[str]
+    reason: str | None
+    problems: tuple[str, ...]
+
+    def covers(self, rule_id: str, span: Span) -> bool:
+        """True when this directive suppresses `rule_id` at `span`."""
+        if self.reason is None or rule_id not in self.rules:
+            return False
+        line = self.comment.line
+        if self.comment.own_line:
+            if span.line in (line, line + 1):
+                return True
+            return self.comment.host and span.open_line == line + 1
+        return span.line <= line <= span.end_line or (self.comment.host and span.open_line == line)
+
+
+def parse_directives(comments: tuple[Comment, ...]) -> list[Directive]:
+    """Every suppression directive among `comments`, valid or not."""
+    directives = []
+    for comment in comments:
+        match = _DIRECTIVE.search(comment.text)
+        if match is not None:
+            directives.append(_directive(comment, match.group("body")))
+    return directives
+
+
+def _directive(comment: Comment, body: str) -> Directive:
+    match = _BODY.match(body)
+    if match is None:
+        return Directive(comment, frozenset(), None, ("names no rule",))
+    problems: list[str] = []
+    rules: set[str] = set()
+    for reference in re.split(r"\s*,\s*", match.group("rules")):
+        rule = RULES_BY_ID.get(reference.upper()) or RULES_BY_NAME.get(reference.lower())
+        if rule is None:
+            problems.append(f"unknown rule {reference}")
+        else:
+            rules.add(rule.id)
+    reason = (match.group("reason") or "").strip() or None
+    if reason is None:
+        problems.append("gives no reason (write: because <reason>)")
+    return Directive(comment, frozenset(rules), reason, tuple(problems))

@@ -1,0 +1,161 @@
+"""The state of the database session before each statement of a migration.
+
+Rules ask "was this table created in this migration?", "are we inside BEGIN ...
+COMMIT?", "is a lock timeout set?", "does this name still denote the table it
+denoted three statements ago?". The timeline answers by replaying the facts in
+order. Assumptions, since the linter sees no live database:
+
+- every table the migration did not create exists and holds rows;
+- SQLite foreign key enforcement starts ON (the app and duru turn it on), and a
+  ``PRAGMA foreign_keys`` inside a transaction changes nothing, as in SQLite;
+- there is no lock timeout until the migration sets one; ``SET LOCAL`` lasts to
+  the end of its transaction and does nothing outside one, as in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from duru.migrate.lint.facts import (
+    CreateIndex,
+    CreateTable,
+    DropIndex,
+    DropTable,
+    Fact,
+    Pragma,
+    RenameTable,
+    SetSetting,
+    Transaction,
+)
+from duru.migrate.lint.migration import Migration
+
+_ZERO_DURATION = re.compile(r"0+\s*(?:us|ms|s|min|h|d)?", re.IGNORECASE)
+_OFF = {"off", "0", "false", "no"}
+_ON = {"on", "1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Session state just before one statement runs."""
+
+    depth: int = 0
+    new_tables: frozenset[str] = frozenset()
+    new_indexes: frozenset[str] = frozenset()
+    identities: tuple[tuple[str, str], ...] = ()
+    fk_enforced: bool = True
+    session_lock_timeout: bool = False
+    local_lock_timeout: bool | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.depth > 0
+
+    @property
+    def lock_timeout(self) -> bool:
+        local = self.local_lock_timeout
+        return self.session_lock_timeout if local is None else local
+
+    def identity(self, name: str) -> str:
+        """A key that stays with a table through renames and changes when it is replaced."""
+        return dict(self.identities).get(name, name)
+
+
+@dataclass
+class _Replay:
+    moment: Moment = field(default_factory=Moment)
+    index: int = 0
+
+    def apply(self, fact: Fact) -> None:
+        moment = self.moment
+        if isinstance(fact, Transaction):
+            self.moment = _transaction(moment, fact)
+        elif isinstance(fact, CreateTable):
+            ids = dict(moment.identities) | {fact.name: f"{fact.name}@{self.index}"}
+            self.moment = replace(
+                moment, new_tables=moment.new_tables | {fact.name}, identities=_items(ids)
+            )
+        elif isinstance(fact, DropTable):
+            ids = dict(moment.identities) | {fact.name: f"{fact.name}#dropped@{self.index}"}
+            self.moment = replace(
+                moment, new_tables=moment.new_tables - {fact.name}, identities=_items(ids)
+            )
+        elif isinstance(fact, RenameTable):
+            self.moment = _rename(moment, fact, self.index)
+        elif isinstance(fact, CreateIndex) and fact.name:
+            self.moment = replace(moment, new_indexes=moment.new_indexes | {fact.name})
+        elif isinstance(fact, DropIndex):
+            self.moment = replace(moment, new_indexes=moment.new_indexes - {fact.name})
+        elif isinstance(fact, Pragma) and fact.name == "foreign_keys":
+            self.moment = _foreign_keys(moment, fact)
+        elif isinstance(fact, SetSetting) and fact.name == "lock_timeout":
+            self.moment = _lock_timeout(moment, fact)
+
+
+def _items(ids: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(ids.items()))
+
+
+def _transaction(moment: Moment, fact: Transaction) -> Moment:
+    depth = moment.depth
+    if fact.action == "begin":
+        depth = max(depth, 1)
+    elif fact.action == "savepoint":
+        depth += 1
+    elif fact.action == "release":
+        depth = max(depth - 1, 0)
+    elif fact.action in ("commit", "rollback"):
+        depth = 0
+    local = moment.local_lock_timeout if depth else None
+    return replace(moment, depth=depth, local_lock_timeout=local)
+
+
+def _rename(moment: Moment, fact: RenameTable, index: int) -> Moment:
+    ids = dict(moment.identities)
+    ids[fact.new] = moment.identity(fact.old)
+    ids[fact.old] = f"{fact.old}#renamed@{index}"
+    new_tables = moment.new_tables - {fact.old}
+    if fact.old in moment.new_tables:
+        new_tables |= {fact.new}
+    else:
+        new_tables -= {fact.new}
+    return replace(moment, new_tables=new_tables, identities=_items(ids))
+
+
+def _foreign_keys(moment: Moment, fact: Pragma) -> Moment:
+    if moment.in_transaction or fact.value is None:
+        return moment
+    if fact.value in _OFF:
+        return replace(moment, fk_enforced=False)
+    if fact.value in _ON:
+        return replace(moment, fk_enforced=True)
+    return moment
+
+
+def _lock_timeout(moment: Moment, fact: SetSetting) -> Moment:
+    enabled = fact.value is not None and not _ZERO_DURATION.fullmatch(fact.value.strip())
+    if fact.local:
+        return replace(moment, local_lock_timeout=enabled) if moment.in_transaction else moment
+    local = enabled if moment.local_lock_timeout is not None else None
+    return replace(moment, session_lock_timeout=enabled, local_lock_timeout=local)
+
+
+class Timeline:
+    """The `Moment` before every statement of a migration, and after the last."""
+
+    def __init__(self, migration: Migration) -> None:
+        replay = _Replay()
+        self._moments: list[Moment] = []
+        for statement in migration.statements:
+            replay.index = statement.index
+            self._moments.append(replay.moment)
+            for fact in statement.facts:
+                replay.apply(fact)
+        self._moments.append(replay.moment)
+
+    def before(self, index: int) -> Moment:
+        """The state just before statement `index` (len(statements) gives the final state)."""
+        return self._moments[index]
+
+    def after(self, index: int) -> Moment:
+        return self._moments[index + 1]

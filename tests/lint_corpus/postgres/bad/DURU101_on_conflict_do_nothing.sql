@@ -1,0 +1,2 @@
+-- expect: DURU101 DURU102
+INSERT INTO notes_archive SELECT * FROM notes ON CONFLICT DO NOTHING;

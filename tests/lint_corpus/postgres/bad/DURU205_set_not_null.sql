@@ -1,0 +1,3 @@
+-- expect: DURU205
+SET lock_timeout = '5s';
+ALTER TABLE notes ALTER COLUMN deleted_at SET NOT NULL;

@@ -1,0 +1,3 @@
+-- expect: DURU206
+SET lock_timeout = '5s';
+ALTER TABLE notes ADD COLUMN sort_order integer NOT NULL;

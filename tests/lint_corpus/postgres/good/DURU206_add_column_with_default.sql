@@ -1,0 +1,2 @@
+SET lock_timeout = '5s';
+ALTER TABLE notes ADD COLUMN sort_order integer NOT NULL DEFAULT 0;

@@ -1,0 +1,3 @@
+-- Expand: the new column arrives next to the old one; the old one is dropped releases later.
+SET lock_timeout = '5s';
+ALTER TABLE notes ADD COLUMN title_sealed bytea;

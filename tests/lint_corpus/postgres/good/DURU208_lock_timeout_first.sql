@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+SET statement_timeout = '60s';
+ALTER TABLE notes ADD COLUMN pinned boolean NOT NULL DEFAULT false;

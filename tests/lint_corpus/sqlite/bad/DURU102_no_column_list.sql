@@ -1,0 +1,2 @@
+-- expect: DURU102
+INSERT INTO templates_copy SELECT id, title, body FROM local_templates;

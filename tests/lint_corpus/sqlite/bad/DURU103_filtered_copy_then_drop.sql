@@ -1,0 +1,7 @@
+-- expect: DURU103
+-- duru: backup verified
+CREATE TABLE note_tasks_new (id TEXT PRIMARY KEY, note_id TEXT NOT NULL, content TEXT NOT NULL);
+INSERT INTO note_tasks_new (id, note_id, content)
+  SELECT id, note_id, content FROM note_tasks
+  WHERE note_id IN (SELECT id FROM local_notes);
+DROP TABLE note_tasks;

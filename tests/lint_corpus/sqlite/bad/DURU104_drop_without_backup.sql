@@ -1,0 +1,2 @@
+-- expect: DURU104
+DROP TABLE note_links;

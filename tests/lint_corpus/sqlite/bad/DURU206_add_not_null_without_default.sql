@@ -1,0 +1,2 @@
+-- expect: DURU206
+ALTER TABLE local_notes ADD COLUMN version INTEGER NOT NULL;

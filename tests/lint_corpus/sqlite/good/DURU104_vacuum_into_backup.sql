@@ -1,0 +1,2 @@
+VACUUM INTO 'before-drop-note-links.db';
+DROP TABLE note_links;
