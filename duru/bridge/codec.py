@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from duru.crypto import AccountKeys, open_sealed, seal
@@ -26,7 +27,7 @@ from duru.errors import BridgeError, UsageError
 from duru.model import PROPS_COLUMN, Entity, Field, Kind
 from duru.remote.layout import SERVER_ONLY_COLUMNS, Role, server_columns
 
-from .values import Convert, check_local, converters, uuid_to_local, uuid_to_remote
+from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
 
 Row = dict[str, Any]
 _ALLOWED_EXTRA = frozenset(SERVER_ONLY_COLUMNS)
@@ -82,7 +83,7 @@ class EntityCodec:
         self._check_fields(row)
         user = _user_text(user_id, keys)
         row_id = self._row_id(row)
-        out: Row = {"user_id": uuid.UUID(user)}
+        out: Row = {"user_id": _user_uuid(user)}
         for p in self._plain:
             out[p.column] = self._convert(p.name, p.nullable, p.to_remote, row[p.name], row_id)
         for s in self._sealed:
@@ -259,7 +260,7 @@ class EntityCodec:
     def _row_id(self, row: Mapping[str, Any]) -> str:
         value = row[self._key.name]
         try:
-            return str(uuid_to_remote(value))
+            return canonical_uuid(value)
         except BridgeError as exc:
             raise BridgeError(f"{self.entity.name}.{self._key.name}: {exc.message}") from None
 
@@ -269,7 +270,7 @@ class EntityCodec:
 
 def _user_text(user_id: str, keys: AccountKeys) -> str:
     try:
-        user = str(uuid_to_remote(user_id))
+        user = canonical_uuid(user_id)
     except BridgeError as exc:
         raise BridgeError(f"user id: {exc.message}") from None
     if keys.user_id != user:
@@ -277,9 +278,18 @@ def _user_text(user_id: str, keys: AccountKeys) -> str:
     return user
 
 
+@lru_cache(maxsize=64)
+def _user_uuid(user: str) -> uuid.UUID:
+    # One user's rows come in long runs; parsing the same id per row is waste.
+    return uuid.UUID(user)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(value: object) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(value)
     except ValueError as exc:
         raise BridgeError(f"cannot write as JSON: {exc}") from None
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ ONE_MS = timedelta(milliseconds=1)
 MIN_EPOCH_MS = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // ONE_MS
 MAX_EPOCH_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - EPOCH) // ONE_MS
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def ms_to_datetime(ms: object) -> datetime:
@@ -61,14 +63,22 @@ def datetime_to_ms(value: object) -> int:
 
 
 def uuid_to_remote(value: object) -> uuid.UUID:
+    return uuid.UUID(canonical_uuid(value))
+
+
+def canonical_uuid(value: object) -> str:
+    """``value`` if it is a uuid in canonical text form; BridgeError otherwise.
+
+    Only the canonical form crosses: any other spelling would come back changed.
+    """
     text = _str(value)
-    try:
-        out = uuid.UUID(text)
-    except ValueError:
-        raise BridgeError(f"{text!r} is not a uuid") from None
-    if str(out) != text:
+    if _CANONICAL_UUID.fullmatch(text) is None:
+        try:
+            out = uuid.UUID(text)
+        except ValueError:
+            raise BridgeError(f"{text!r} is not a uuid") from None
         raise BridgeError(f"{text!r} is not in canonical form ({out}); it would change")
-    return out
+    return text
 
 
 def uuid_to_local(value: object) -> str:
