@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,20 @@ from hypothesis import strategies as st
 
 from duru.errors import SearchQueryError, StoreError, UsageError
 from duru.local import Database
-from duru.local.maintenance import verify_index
+from duru.local.maintenance import (
+    CRISIS_MERGE,
+    HARD_CAP_PAGES,
+    USER_MERGE,
+    Maintainer,
+    WalState,
+    checkpoint,
+    configure_writer,
+    index_shape,
+    maintain,
+    tune_index,
+    verify_index,
+    wal_state,
+)
 from duru.local.search import Markers, Search, SearchHit, plain_query, query_error
 from duru.model import Row
 
@@ -249,3 +263,116 @@ def test_rank_weights_are_stored_once(db: Database) -> None:
     Search(db).query("x")
     assert db.conn.total_changes == before
     assert db.scalar("SELECT v FROM notes_fts_config WHERE k = 'rank'") == "bm25(10.0, 1.0)"
+
+
+# -- maintenance: merges and checkpoints off the write path, the index unchanged by them --------
+
+
+def _spread_writes(db: Database, count: int, tag: str = "") -> list[Row]:
+    """``count`` notes, each in its own transaction: one new FTS segment apiece."""
+    words = "alpha beta gamma delta epsilon zeta eta theta".split()
+    return [
+        note(db, f"{words[i % 8]} {tag} {i}", " ".join(words[: 1 + i % 8]) + f" n{i}")
+        for i in range(count)
+    ]
+
+
+def _answers(db: Database) -> dict[str, list[tuple[str, float]]]:
+    search = Search(db)
+    queries = ["alpha", "beta gamma", "eps*", '"gamma delta"', "zeta OR theta", "alpha NOT beta"]
+    return {q: [(h.id, round(h.score, 9)) for h in search.query(q, limit=500)] for q in queries}
+
+
+def test_tuning_turns_merges_in_commit_off_once(db: Database) -> None:
+    tune_index(db)
+    config = dict(db.conn.execute("SELECT k, v FROM notes_fts_config").fetchall())
+    assert config["automerge"] == 0 and config["crisismerge"] == CRISIS_MERGE
+    before = db.conn.total_changes
+    tune_index(db)
+    assert db.conn.total_changes == before
+    configure_writer(db)
+    assert db.scalar("PRAGMA wal_autocheckpoint") == HARD_CAP_PAGES
+
+
+def test_segments_pile_up_without_automerge_and_maintain_merges_them(db: Database) -> None:
+    tune_index(db)
+    _spread_writes(db, 40)
+    shape = index_shape(db.conn)
+    assert shape.level0 >= 40
+    assert shape.segments == db.scalar("SELECT count(DISTINCT segid) FROM notes_fts_idx")
+    report = maintain(db, max_steps=1000)
+    assert report.merge_done and report.merge_steps > 0
+    assert report.shape.level0 < USER_MERGE
+    assert report.shape.segments == db.scalar("SELECT count(DISTINCT segid) FROM notes_fts_idx")
+
+
+def test_maintain_is_bounded(db: Database) -> None:
+    tune_index(db)
+    _spread_writes(db, 40)
+    report = maintain(db, max_steps=1, pages=1)
+    assert report.merge_steps == 1 and not report.merge_done
+
+
+def test_results_do_not_depend_on_merge_state(db: Database) -> None:
+    tune_index(db)
+    rows = _spread_writes(db, 60)
+    for row in rows[::7]:
+        db.update("note", row["id"], {"deleted": True})
+    unmerged = _answers(db)
+    assert index_shape(db.conn).level0 > 50 and all(unmerged.values())
+    maintain(db, max_steps=3, pages=2)  # part way
+    assert _answers(db) == unmerged
+    maintain(db, max_steps=10_000)
+    assert _answers(db) == unmerged
+    db.conn.execute("INSERT INTO notes_fts (notes_fts) VALUES ('optimize')")
+    assert index_shape(db.conn).segments == 1
+    assert _answers(db) == unmerged
+    assert verify_index(db) == 0
+
+
+def test_wal_state_reads_the_same_frames_sqlite_reports(db: Database) -> None:
+    db.conn.execute("PRAGMA wal_autocheckpoint = 0")
+    _spread_writes(db, 10)
+    before = wal_state(db.path)
+    assert before is not None and before.backlog > 0
+    after = checkpoint(db.conn)
+    assert after.frames == before.frames
+    assert wal_state(db.path) == WalState(after.frames, after.backfilled)
+    assert after.backlog == 0
+
+
+def test_maintainer_merges_and_checkpoints_once_writes_pause(db: Database) -> None:
+    tune_index(db)
+    configure_writer(db)
+    with Maintainer(db.path, idle=0.05, checkpoint_pages=10**6) as maintainer:
+        assert maintainer.running
+        _spread_writes(db, 30)
+        assert maintainer.wait_settled(timeout=30)
+    assert not maintainer.running and maintainer.error is None
+    assert maintainer.merge_steps > 0 and maintainer.checkpoints > 0
+    assert index_shape(db.conn).level0 < USER_MERGE
+    state = wal_state(db.path)
+    assert state is not None and state.backlog == 0
+    assert verify_index(db) == 0
+
+
+def test_maintainer_checkpoints_while_writes_go_on(db: Database) -> None:
+    configure_writer(db)
+    with Maintainer(db.path, idle=60, checkpoint_pages=20) as maintainer:
+        deadline = time.monotonic() + 30
+        while maintainer.checkpoints == 0 and time.monotonic() < deadline:
+            _spread_writes(db, 5)  # never quiet for 60 s: only the WAL size can trigger
+    assert maintainer.checkpoints > 0 and maintainer.merge_steps == 0
+    assert maintainer.error is None
+
+
+def test_maintainer_keeps_its_error_and_refuses_a_second_start(tmp_path: Path) -> None:
+    maintainer = Maintainer(tmp_path)  # a directory: no database can open there
+    maintainer.start()
+    with pytest.raises(RuntimeError):
+        maintainer.start()
+    deadline = time.monotonic() + 10
+    while maintainer.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    maintainer.stop()
+    assert maintainer.error is not None
