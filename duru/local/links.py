@@ -5,8 +5,8 @@ live note has exactly that title, that note's id. A link to a title no note
 has yet is kept with ``target_id`` NULL; creating, retitling or restoring a
 note with that title fills it in, in the same transaction.
 
-Finding the note for a title scans the live notes: the model has no index on
-``notes.title``, so adding a link costs O(live notes).
+Finding the note for a title uses the device-only partial index
+``ix_notes_title`` over live notes.
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ NOTE = Entity(
     indexes=(
         Index(("is_pinned", "updated_at"), "list recent, pinned first", where=LIVE),
         Index(("updated_at",), "list trash, newest first", where={"deleted": True}),
+        Index(("title",), "resolve links by a note's title", where=LIVE, side="local"),
     ),
     search=Search(("title", "body"), only=LIVE),
 )
