@@ -60,6 +60,7 @@ class EntityCodec:
         self.entity = e
         cols = [c for c in server_columns(e) if c.name not in SERVER_ONLY_COLUMNS]
         self.columns: tuple[str, ...] = tuple(c.name for c in cols)
+        self._column_set = frozenset(self.columns)
         self._names = frozenset(e.field_names)
         self._key = e.field(e.key)
         self._plain = [_Plain(f) for f in e.fields if not f.secret]
@@ -69,7 +70,7 @@ class EntityCodec:
                 f, by_field.get((f.name, Role.SEALED)), by_field.get((f.name, Role.BLIND_INDEX))
             )
             for f in e.fields
-            if f.secret and not f.packed or f.blind_index
+            if (f.secret and not f.packed) or f.blind_index
         ]
         self._packed = e.packed_fields
         self._packed_names = frozenset(f.name for f in self._packed)
@@ -248,9 +249,11 @@ class EntityCodec:
             )
 
     def _check_columns(self, row: Mapping[str, Any]) -> None:
+        if row.keys() == self._column_set:
+            return
         names = set(row)
-        missing = sorted(set(self.columns) - names)
-        extra = sorted(names - set(self.columns) - _ALLOWED_EXTRA)
+        missing = sorted(self._column_set - names)
+        extra = sorted(names - self._column_set - _ALLOWED_EXTRA)
         if missing or extra:
             raise BridgeError(
                 f"{self.entity.table} server row: missing columns {missing}, "
