@@ -18,10 +18,11 @@ and written in device storage form with ``executemany`` in one transaction.
 The FTS triggers are dropped during the load and the index is then filled
 with one ``INSERT INTO notes_fts ... SELECT`` of the live notes, after which
 the triggers are re-created from ``duru.local.schema`` and the index is
-optimized into one segment. (FTS5's ``'rebuild'`` command is not used: with
+optimized into one segment. The load runs without a journal or fsync (a
+half-built file is deleted, never used). (FTS5's ``'rebuild'`` command is not used: with
 external content it indexes every row of ``notes``, the trash included, which
 the triggers never do, and deleting such an entry later would corrupt the
-index.) Finally ANALYZE, and the WAL is truncated.
+index.) Finally ANALYZE, and the file is switched back to WAL mode.
 
 The file is cached under ``$DURU_BENCH_CACHE`` (default ``~/.cache/duru-bench``)
 by notes, seed, generator version and model fingerprint; callers that write
@@ -258,6 +259,9 @@ def build(path: Path, notes: int, seed: int) -> None:
     note_rows = _note_rows(rng, writer, notes)
     outbox: list[tuple[Any, ...]] = []
     with Database.open(path) as db:
+        # A half-built file is thrown away, so the load needs no journal and no fsync.
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -400000"):
+            db.conn.execute(f"PRAGMA {pragma}")
         with db.transaction():
             for name in _fts_triggers(db):
                 db.conn.execute(f"DROP TRIGGER {quote(name)}")
@@ -277,7 +281,7 @@ def build(path: Path, notes: int, seed: int) -> None:
             _index_live_notes(db)
         db.conn.execute(f"INSERT INTO {fts_table(NOTE)}({fts_table(NOTE)}) VALUES ('optimize')")
         db.conn.execute("ANALYZE")
-        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.conn.execute("PRAGMA journal_mode = WAL")
 
 
 def _index_live_notes(db: Database) -> None:

@@ -344,7 +344,7 @@ def test_wal_state_reads_the_same_frames_sqlite_reports(db: Database) -> None:
 def test_maintainer_merges_and_checkpoints_once_writes_pause(db: Database) -> None:
     tune_index(db)
     configure_writer(db)
-    with Maintainer(db.path, idle=0.05, checkpoint_pages=10**6) as maintainer:
+    with Maintainer(db.path, idle=0.05, busy_checkpoint_pages=10**6) as maintainer:
         assert maintainer.running
         _spread_writes(db, 30)
         assert maintainer.wait_settled(timeout=30)
@@ -358,7 +358,7 @@ def test_maintainer_merges_and_checkpoints_once_writes_pause(db: Database) -> No
 
 def test_maintainer_checkpoints_while_writes_go_on(db: Database) -> None:
     configure_writer(db)
-    with Maintainer(db.path, idle=60, checkpoint_pages=20) as maintainer:
+    with Maintainer(db.path, idle=60, busy_checkpoint_pages=20) as maintainer:
         deadline = time.monotonic() + 30
         while maintainer.checkpoints == 0 and time.monotonic() < deadline:
             _spread_writes(db, 5)  # never quiet for 60 s: only the WAL size can trigger

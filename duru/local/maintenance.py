@@ -9,28 +9,32 @@ reaches 16). Most creates take a fraction of a millisecond; the unlucky one
 pays for everything, and that is the create-note tail.
 
 duru moves that work to a :class:`Maintainer`, a thread with its own
-connection:
+connection, and does it when writes pause:
 
-- the writer runs with ``wal_autocheckpoint`` at :data:`HARD_CAP_PAGES`
-  (:func:`configure_writer`): it checkpoints only if the maintainer has fallen
-  that far behind, so the WAL cannot grow without bound even when no
-  maintainer runs, and ``journal_size_limit`` trims the file after it resets;
-- the maintainer runs ``wal_checkpoint(PASSIVE)`` once the WAL holds
-  :data:`CHECKPOINT_PAGES` frames; PASSIVE never blocks a writer;
 - FTS5 ``automerge`` is 0 and ``crisismerge`` is :data:`CRISIS_MERGE`
-  (:func:`tune_index`, persisted in the index's ``%_config`` table, so every
-  connection to the file behaves the same); the maintainer runs incremental
-  ``'merge'`` steps of :data:`MERGE_PAGES` pages when writes have been quiet
-  for a moment, or sooner when level 0 holds :data:`PRESSURE_SEGMENTS`
-  segments.
+  (:func:`tune_index`; persisted in the index's ``%_config`` table, so every
+  connection to the file behaves the same). Once writes have been quiet for
+  ``idle`` seconds the maintainer merges in steps of :data:`MERGE_PAGES`
+  pages, stopping as soon as a write shows up;
+- the writer runs with ``wal_autocheckpoint`` at :data:`HARD_CAP_PAGES`
+  (:func:`configure_writer`), so it checkpoints only when the WAL has grown
+  that far: the WAL cannot grow without bound even with no maintainer, and
+  ``journal_size_limit`` trims the file after it resets. The maintainer runs
+  ``wal_checkpoint(PASSIVE)`` (which never blocks a writer) when writes are
+  quiet, and while they go on only once the WAL holds
+  :data:`BUSY_CHECKPOINT_PAGES` new frames: a checkpoint's file syncs slow
+  the writes beside it, so it waits for a pause when it can.
 
-The trade-off: between merges the index has more, smaller segments, so a
-query probes more b-trees (a little slower) until the maintainer catches up;
-a merge step holds the write lock for a few milliseconds, so a write that
-arrives during one waits for it; and a process that writes without a
-maintainer must call :func:`maintain` itself (the CLI does), or it lets level
-0 grow to ``crisismerge`` segments and one write pays for merging them.
-Results never depend on merge state: FTS5 reads every segment, merged or not.
+The trade-offs. While writes go on without a pause, level 0 collects one
+small segment per transaction: a query probes more b-trees (a little slower)
+until the next pause, and after :data:`CRISIS_MERGE` such writes one of them
+still pays for merging them all (a rare spike instead of a frequent one);
+likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a
+checkpoint runs beside the writes. A merge step holds the write lock for a
+few milliseconds, so a write that arrives during one waits for it. A process
+that writes without a maintainer must call :func:`maintain` itself (the CLI
+does). Results never depend on merge state: FTS5 reads every segment, merged
+or not, and :func:`verify_index` proves the index equals the live notes.
 """
 
 from __future__ import annotations
@@ -50,13 +54,12 @@ from duru.local.db import Database, connect
 from duru.local.schema import DOC_ID, FTS_TOKENIZER, fts_table, quote, where_sql
 from duru.model import NOTE
 
-CHECKPOINT_PAGES = 1000  # SQLite's own default threshold, now met off the write path
+BUSY_CHECKPOINT_PAGES = 8000  # 32 MiB of 4 KiB pages: checkpoint beside writes past this
 HARD_CAP_PAGES = 16_384  # 64 MiB of 4 KiB pages: the writer checkpoints itself past this
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 MERGE_PAGES = 16  # leaf pages per merge step: a step holds the write lock a few ms
 USER_MERGE = 4  # FTS5's default: merge a level once it has this many segments
-CRISIS_MERGE = 1000  # last resort only; FTS5 refuses a write at 2000 segments
-PRESSURE_SEGMENTS = 64  # merge even while writes go on once level 0 holds this many
+CRISIS_MERGE = 256  # rare enough to stay out of the p99; FTS5 refuses writes at 2000
 
 _FTS = quote(fts_table(NOTE))
 _STRUCTURE_ROWID = 10  # FTS5 keeps its structure record at this rowid of %_data
@@ -233,9 +236,14 @@ class Maintainer:
     """A background thread that checkpoints the WAL and merges the index.
 
     ``Maintainer(path).start()`` ... ``stop()``, or ``with Maintainer(path):``.
-    It opens its own connection, never waits for the write lock (a busy
-    moment is skipped and retried on the next tick), and records the first
-    error it meets in :attr:`error` (then stops) instead of dying silently.
+    Each ``tick`` it looks for writes by other connections (``data_version``).
+    Once writes have been quiet for ``idle`` seconds it merges in steps of
+    ``merge_pages`` pages until there is nothing left or a write shows up, then
+    checkpoints; while writes go on it only checkpoints, once the WAL holds
+    ``busy_checkpoint_pages`` frames not yet in the database. It opens its own
+    connection and never waits for the write lock (a busy moment is retried
+    on a later tick). The first error it meets stops it and is kept in
+    :attr:`error`: a thread has no caller to raise to.
     """
 
     def __init__(
@@ -243,24 +251,23 @@ class Maintainer:
         path: str | Path,
         *,
         tick: float = 0.02,
-        idle: float = 0.25,
-        checkpoint_pages: int = CHECKPOINT_PAGES,
+        idle: float = 0.1,
+        busy_checkpoint_pages: int = BUSY_CHECKPOINT_PAGES,
         merge_pages: int = MERGE_PAGES,
-        pressure_segments: int = PRESSURE_SEGMENTS,
     ) -> None:
         self.path = Path(path)
         self.tick, self.idle = tick, idle
-        self.checkpoint_pages = checkpoint_pages
+        self.busy_checkpoint_pages = busy_checkpoint_pages
         self.merge_pages = merge_pages
-        self.pressure_segments = pressure_segments
         self.checkpoints = 0
         self.merge_steps = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        self._settled = threading.Event()
         self._thread: threading.Thread | None = None
-        self._next_blind = 0.0
 
     def start(self) -> Maintainer:
+        """Start the thread; RuntimeError when it is already running."""
         if self._thread is not None:
             raise RuntimeError("maintainer already started")
         self._stop.clear()
@@ -269,12 +276,17 @@ class Maintainer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread and wait for it (an in-flight step finishes first)."""
+        """Stop the thread and wait for it (a step in flight finishes first)."""
         thread, self._thread = self._thread, None
         if thread is None:
             return
         self._stop.set()
         thread.join(timeout)
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Wait until a quiet moment found nothing to merge or checkpoint; False on timeout."""
+        self._settled.clear()
+        return self._settled.wait(timeout)
 
     @property
     def running(self) -> bool:
@@ -296,46 +308,51 @@ class Maintainer:
             with contextlib.closing(connect(self.path)) as conn:
                 conn.execute("PRAGMA busy_timeout = 0")
                 self._loop(conn)
-        except BaseException as exc:  # kept for the owner to see: a thread has no caller
+        except BaseException as exc:  # kept for the owner: a thread has no caller
             self.error = exc
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         last_version = _data_version(conn)
         last_write = time.monotonic()
+        dirty = True  # something may need merging or checkpointing
         while not self._stop.wait(self.tick):
             version = _data_version(conn)
             if version != last_version:
-                last_version, last_write = version, time.monotonic()
-            self._checkpoint_if_needed(conn)
-            quiet = time.monotonic() - last_write >= self.idle
-            if quiet or index_shape(conn).level0 >= self.pressure_segments:
-                self._merge(conn, until_busy=quiet)
+                last_version, last_write, dirty = version, time.monotonic(), True
+            # Unknown backlog (no readable wal-index): checkpoint only in pauses.
+            wal = wal_state(self.path)
+            if time.monotonic() - last_write < self.idle:
+                if wal is not None and wal.backlog >= self.busy_checkpoint_pages:
+                    self._checkpoint(conn)
+                continue
+            if not dirty:
+                continue
+            merged_all = self._merge(conn, version)
+            if wal is None or wal.backlog > 0:
+                wal = self._checkpoint(conn)
+            if merged_all and wal.backlog == 0:
+                dirty = False
+                self._settled.set()
 
-    def _checkpoint_if_needed(self, conn: sqlite3.Connection) -> None:
-        wal = wal_state(self.path)
-        # Without a readable wal-index, fall back to a checkpoint a second.
-        due = wal.backlog >= self.checkpoint_pages if wal else time.monotonic() >= self._next_blind
-        if due:
-            checkpoint(conn)
-            self.checkpoints += 1
-            self._next_blind = time.monotonic() + 1.0
+    def _checkpoint(self, conn: sqlite3.Connection) -> WalState:
+        self.checkpoints += 1
+        return checkpoint(conn)
 
-    def _merge(self, conn: sqlite3.Connection, *, until_busy: bool) -> None:
-        """One merge step; when writes are quiet, keep going until a write shows up."""
-        version = _data_version(conn)
+    def _merge(self, conn: sqlite3.Connection, version: int) -> bool:
+        """Merge step by step until done (True) or a writer shows up or holds the lock."""
         while not self._stop.is_set():
             try:
-                worked = merge_step(conn, self.merge_pages)
+                if not merge_step(conn, self.merge_pages):
+                    return True
             except sqlite3.OperationalError as exc:
                 if _is_busy(exc):
-                    return
+                    return False
                 raise
-            if not worked:
-                return
             self.merge_steps += 1
             # Our own commits leave data_version alone: a change means a writer came.
-            if not until_busy or _data_version(conn) != version:
-                return
+            if _data_version(conn) != version:
+                return False
+        return False
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

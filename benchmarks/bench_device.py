@@ -1,0 +1,255 @@
+"""Benchmark: the device store's hot paths at 100k notes against bare sqlite3, in one process.
+
+Run: /work/.venv/bin/python benchmarks/bench_device.py [--notes 100000] [--creates 5000]
+
+The database comes from gen_device.py (built once, then cached) and is copied
+to a scratch folder, so every run starts from the same file. Reads alternate
+duru's call and the bare reference call by call, so load from elsewhere on
+the machine hits both alike. References:
+
+- list recent: the bare indexed ``SELECT`` of the same columns (pinned first);
+- search: bare FTS5 ``SELECT rowid ... MATCH ? ORDER BY rank LIMIT 20`` (rank
+  set to duru's bm25 weights), against duru's top 20 with titles and snippets,
+  for a typical two-word query and for two words that are in every note;
+- open tasks: the bare indexed ``SELECT`` duru's first walk runs;
+- create a note (note row, FTS row, outbox row: ``store.notes.create``): the
+  same call on a copy left at SQLite's defaults (WAL auto-checkpoint at 1000
+  pages, FTS5 automerge 4, crisismerge 16), against duru's write path
+  (checkpoints and merges moved to a Maintainer thread). Two runs each: one
+  continuous stream of creates (no pause ever, so the maintainer can only
+  checkpoint and the index falls back on crisismerge), and the same number in
+  bursts of ``--burst`` creates with ``--pause`` seconds between (the shape of
+  a person typing or a sync applying pages).
+
+Every figure is per call, in milliseconds. PASS/FAIL lines compare with the
+targets: recent and tasks within 5x the bare query at p50, search within 2x
+the bare query at p99, create p99 at most 0.1x the defaults' p99, and at the
+p99: recent < 100 ms, search < 200 ms, tasks < 100 ms, create < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gen_device import _Writer, cache_dir, device_db
+
+from duru.local.maintenance import Maintainer, configure_writer, index_shape, tune_index
+from duru.local.schema import quote, where_sql
+from duru.local.store import DeviceStore
+from duru.model import NOTE, TASK
+
+Call = Callable[[], object]
+
+
+@dataclass
+class Stats:
+    samples: list[int]
+
+    def q(self, quantile: float) -> float:
+        """Nearest-rank quantile in milliseconds."""
+        ordered = sorted(self.samples)
+        index = min(len(ordered) - 1, max(0, round(quantile * len(ordered)) - 1))
+        return ordered[index] / 1e6
+
+    @property
+    def p50(self) -> float:
+        return self.q(0.50)
+
+    @property
+    def p95(self) -> float:
+        return self.q(0.95)
+
+    @property
+    def p99(self) -> float:
+        return self.q(0.99)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples) / 1e6
+
+    def row(self, name: str) -> str:
+        return f"  {name:34}{self.p50:10.3f}{self.p95:10.3f}{self.p99:10.3f}{self.max:10.3f}"
+
+
+VERDICTS: list[str] = []
+
+
+def verdict(ok: bool, text: str) -> None:
+    line = f"{'PASS' if ok else 'FAIL'}  {text}"
+    VERDICTS.append(line)
+    print(line)
+
+
+def interleaved(duru: Call, bare: Call, iterations: int) -> tuple[Stats, Stats]:
+    """Time both calls alternately (order swapped every call) after a warm-up."""
+    for _ in range(max(3, iterations // 10)):
+        duru()
+        bare()
+    clock = time.perf_counter_ns
+    d: list[int] = []
+    b: list[int] = []
+    gc.collect()
+    for i in range(iterations):
+        pair = ((duru, d), (bare, b)) if i % 2 == 0 else ((bare, b), (duru, d))
+        for call, out in pair:
+            start = clock()
+            call()
+            out.append(clock() - start)
+    return Stats(d), Stats(b)
+
+
+def header(title: str) -> None:
+    print(f"\n{title}")
+    print(f"  {'':34}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
+
+
+def compare(name: str, d: Stats, b: Stats, *, at: str, limit: float, absolute: float) -> None:
+    print(d.row(f"duru {name}"))
+    print(b.row(f"bare {name}"))
+    ratio_p50, ratio_p99 = d.p50 / b.p50, d.p99 / b.p99
+    print(f"  ratio duru/bare: p50 {ratio_p50:.2f}x  p99 {ratio_p99:.2f}x")
+    ratio = ratio_p50 if at == "p50" else ratio_p99
+    verdict(ratio <= limit, f"{name}: duru/bare {ratio:.2f}x at {at} (target <= {limit}x)")
+    verdict(d.p99 < absolute, f"{name}: duru p99 {d.p99:.1f} ms (target < {absolute:.0f} ms)")
+
+
+def pick_queries(conn: sqlite3.Connection, live: int) -> tuple[str, str]:
+    """A typical two-word query (each word in 2-20% of notes) and two words in every note."""
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, notes_fts, row)"
+    )
+    df = dict(conn.execute("SELECT term, doc FROM temp.vocab").fetchall())
+    typical = [
+        w for w in _Writer(random.Random(0)).words[60:] if 0.02 * live <= df.get(w, 0) <= 0.2 * live
+    ]
+    everywhere = sorted(df, key=lambda t: -df[t])[:2]
+    return " ".join(typical[:2]), " ".join(everywhere)
+
+
+def reads(store: DeviceStore, bare: sqlite3.Connection, iterations: int) -> None:
+    live = int(bare.execute("SELECT count(*) FROM notes WHERE deleted = 0").fetchone()[0])
+    typical, everywhere = pick_queries(bare, live)
+    note_cols = ", ".join(quote(c) for c in NOTE.field_names)
+    recent_sql = (
+        f"SELECT {note_cols} FROM notes WHERE {where_sql(NOTE, {'deleted': False})}"
+        " ORDER BY is_pinned DESC, updated_at DESC LIMIT 50"
+    )
+    task_cols = ", ".join(f"x.{quote(c)}" for c in TASK.field_names)
+    open_where = where_sql(TASK, {"deleted": False, "status": ("open", "in_progress")}, "x.")
+    tasks_sql = (
+        f"SELECT {task_cols} FROM tasks x WHERE {open_where} AND x.due_date IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM notes n WHERE n.id = x.note_id AND n.deleted = 0)"
+        " ORDER BY x.due_date, x.priority DESC LIMIT 50"
+    )
+    fts_sql = "SELECT rowid FROM notes_fts WHERE notes_fts MATCH ? ORDER BY rank LIMIT 20"
+    store.search.query("warm")  # stores the rank weights, so bare ORDER BY rank uses them too
+
+    header(f"list 50 recent notes ({live} live notes)")
+    d, b = interleaved(
+        lambda: store.notes.list_recent(50), lambda: bare.execute(recent_sql).fetchall(), iterations
+    )
+    compare("list recent", d, b, at="p50", limit=5, absolute=100)
+
+    header("list open tasks (50, due soonest)")
+    d, b = interleaved(
+        lambda: store.tasks.open_tasks(50), lambda: bare.execute(tasks_sql).fetchall(), iterations
+    )
+    compare("open tasks", d, b, at="p50", limit=5, absolute=100)
+
+    for label, query, n in (("typical", typical, iterations), ("in every note", everywhere, 30)):
+        count = bare.execute("SELECT count(*) FROM notes_fts WHERE notes_fts MATCH ?", [query])
+        matches = count.fetchone()[0]
+        header(f"search top 20, {label}: {query!r} ({matches} matching notes)")
+        d, b = interleaved(
+            lambda q=query: store.search.query(q),  # type: ignore[misc]
+            lambda q=query: bare.execute(fts_sql, [q]).fetchall(),  # type: ignore[misc]
+            n,
+        )
+        compare(f"search ({label})", d, b, at="p99", limit=2, absolute=200)
+
+
+def create_run(store: DeviceStore, texts: list[tuple[str, str]], burst: int, pause: float) -> Stats:
+    clock = time.perf_counter_ns
+    out: list[int] = []
+    for i, (title, body) in enumerate(texts):
+        if i and i % burst == 0:
+            time.sleep(pause)
+        start = clock()
+        store.notes.create(title, body)
+        out.append(clock() - start)
+    return Stats(out)
+
+
+def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: float) -> None:
+    writer = _Writer(random.Random(11))
+    with DeviceStore.open(default_path) as default, DeviceStore.open(duru_path) as store:
+        tune_index(store.db)
+        configure_writer(store.db)
+        with Maintainer(duru_path) as maintainer:
+            maintainer.wait_settled(120)
+            for label, size, rest in (("continuous", count, 0.0), ("in bursts", burst, pause)):
+                shape = f"{count} creates" + (
+                    f", bursts of {size} with {rest}s pauses" if rest else ", no pause"
+                )
+                header(f"create a note with FTS and outbox rows, {label} ({shape})")
+                texts = [(writer.title(), writer.body()) for _ in range(count)]
+                gc.collect()
+                base = create_run(default, texts, size, rest)
+                texts = [(writer.title(), writer.body()) for _ in range(count)]
+                gc.collect()
+                ours = create_run(store, texts, size, rest)
+                print(ours.row("duru create"))
+                print(base.row("create at SQLite/FTS5 defaults"))
+                print(
+                    f"  maintainer so far: {maintainer.checkpoints} checkpoints,"
+                    f" {maintainer.merge_steps} merge steps; index now {index_shape(store.db.conn)}"
+                )
+                ratio = ours.p99 / base.p99
+                verdict(ratio <= 0.1, f"create {label}: p99 {ratio:.3f}x the defaults' (<= 0.1x)")
+                verdict(ours.p99 < 50, f"create {label}: duru p99 {ours.p99:.1f} ms (< 50 ms)")
+                maintainer.wait_settled(120)
+        if maintainer.error is not None:
+            raise maintainer.error
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--creates", type=int, default=5000)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--pause", type=float, default=0.3)
+    args = parser.parse_args()
+    source = device_db(args.notes, args.seed)
+    size = source.stat().st_size / 1e6
+    print(f"database: {source} ({size:.0f} MB), SQLite {sqlite3.sqlite_version}")
+    print(f"load average at start: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        duru_path = Path(shutil.copyfile(source, Path(tmp) / "duru.sqlite"))
+        default_path = Path(shutil.copyfile(source, Path(tmp) / "default.sqlite"))
+        with DeviceStore.open(duru_path) as store:
+            bare = sqlite3.connect(duru_path, isolation_level=None)
+            try:
+                reads(store, bare, args.iterations)
+            finally:
+                bare.close()
+        creates(duru_path, default_path, args.creates, args.burst, args.pause)
+    print(f"\nload average at end: {os.getloadavg()}")
+    print("\nsummary:")
+    for line in VERDICTS:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()
