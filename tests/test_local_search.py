@@ -166,6 +166,7 @@ def test_filters_by_tag_folder_and_pinned(db: Database) -> None:
     assert set(titles(search.query("plan", pinned=False))) == {"beta plan", "gamma plan"}
     assert titles(search.query("plan", tag="urgent", folder_id=folder["id"])) == ["gamma plan"]
     assert search.query("plan", tag="nope") == []
+    assert set(titles(search.query("plan", tag=" urgent "))) == {"alpha plan", "gamma plan"}
     assert search.query("plan", pinned=True)[0].is_pinned
 
 

@@ -22,8 +22,9 @@ before the cut, so they never leave the top N short. Cost grows with the
 number of matches: a query whose words are in every note of 100k scores 100k
 rows.
 
-Snippets come from the body, a title with no match comes back unmarked.
-Matches are wrapped in ``[`` and ``]`` with ``…`` where text was cut; pass
+A snippet is an excerpt of the body around its best match (the body's start
+when only the title matched); ``title_marked`` is the whole title. Matches are
+wrapped in ``[`` and ``]`` with ``…`` where text was cut; pass
 ``Markers("<b>", "</b>", "…")`` (or any strings) for other renderings.
 """
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from duru.errors import SearchQueryError, StoreError, UsageError
 from duru.local.db import Database
 from duru.local.schema import fts_table, quote
+from duru.local.tags import normalize_tag
 from duru.model import NOTE, NOTE_FOLDER, NOTE_TAG
 
 # bm25 weight of each searched field, in the FTS table's column order.
@@ -108,10 +110,11 @@ class Search:
     ) -> list[SearchHit]:
         """The best ``limit`` notes matching ``text`` (after skipping ``offset``).
 
-        ``tag``, ``folder_id`` (the note's own folder) and ``pinned`` narrow
-        the matches. Blank text gives no hits. Raises SearchQueryError for a
-        query FTS5 cannot parse (never with ``plain``), UsageError for bad
-        limits.
+        ``tag`` (normalised as the tags API does), ``folder_id`` (the note's
+        own folder) and ``pinned`` narrow the matches. Blank text gives no
+        hits. Raises SearchQueryError for a query FTS5 cannot parse (never
+        with ``plain``), UsageError for a bad window, InvalidValue for an
+        empty tag.
         """
         _check_window(limit, offset, snippet_tokens)
         # FTS5 reads the query as a C string: a NUL would silently end it early.
@@ -199,7 +202,7 @@ def _select(
             f"EXISTS (SELECT 1 FROM {quote(NOTE_TAG.table)} t"
             " WHERE t.note_id = n.id AND t.tag = :tag)"
         )
-        params["tag"] = tag
+        params["tag"] = normalize_tag(tag)
     if folder_id is not None:
         where.append(
             f"EXISTS (SELECT 1 FROM {quote(NOTE_FOLDER.table)} f"
