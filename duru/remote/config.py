@@ -111,6 +111,8 @@ class RemoteConfig:
             "lock_timeout": _ms(self.lock_timeout),
             "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout),
             "application_name": self.application_name,
+            # psycopg cannot load timestamptz of years 1 and 9999 in zones with an offset.
+            "TimeZone": "UTC",
         }
 
 
