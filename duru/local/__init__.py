@@ -1,7 +1,7 @@
 """The device store: a plaintext SQLite database derived from the model."""
 
 from duru.local.db import Database
-from duru.local.export import export_all, export_json
+from duru.local.export import export_all, export_json, write_export
 from duru.local.folders import FolderNode
 from duru.local.notes import RecentPage
 from duru.local.schema import SCHEMA_VERSION, device_ddl
@@ -18,4 +18,5 @@ __all__ = [
     "device_ddl",
     "export_all",
     "export_json",
+    "write_export",
 ]

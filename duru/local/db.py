@@ -15,12 +15,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, StoreError
+from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, StoreError, UsageError
 from duru.local.constraint import explain_integrity_error
 from duru.local.schema import SCHEMA_VERSION, device_ddl, quote
 from duru.model import (
     MODEL_FINGERPRINT,
     Entity,
+    Kind,
     Row,
     complete_row,
     encode_changes,
@@ -30,6 +31,7 @@ from duru.model import (
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+_UUID_CHARS = frozenset("0123456789abcdef-")
 
 
 class Database:
@@ -130,6 +132,39 @@ class Database:
         cur = self.conn.execute(_sql(e).select_by_key, (key,))
         found = cur.fetchone()
         return None if found is None else dict(zip(e.field_names, found, strict=True))
+
+    def resolve_prefix(self, ent: Entity | str, prefix: str, *, min_length: int = 4) -> str:
+        """The full key of the one ``ent`` row whose key starts with ``prefix``.
+
+        For ids that people type: a full uuid, or a unique prefix of at least
+        ``min_length`` characters (any case). One range scan of the key's index.
+        Raises UsageError for a prefix that is too short or matches several
+        rows (naming some), NotFound when no row matches.
+        """
+        e = _entity(ent)
+        wanted = prefix.strip().lower()
+        if len(wanted) < min_length:
+            raise UsageError(
+                f"{e.name} id {prefix!r} is too short: give at least {min_length} characters"
+            )
+        if e.field(e.key).kind is Kind.UUID and not _UUID_CHARS.issuperset(wanted):
+            raise NotFound(f"no {e.name} with an id starting {prefix!r}")
+        # A range, not LIKE: LIKE cannot use the key's index under the BINARY collation.
+        upper = wanted[:-1] + chr(ord(wanted[-1]) + 1)
+        key, table = quote(e.key), quote(e.table)
+        found = self.conn.execute(
+            f"SELECT {key} FROM {table} WHERE {key} >= ? AND {key} < ? ORDER BY {key} LIMIT 3",
+            (wanted, upper),
+        ).fetchall()
+        if not found:
+            raise NotFound(f"no {e.name} with an id starting {prefix!r}")
+        if len(found) > 1:
+            some = ", ".join(str(r[0]) for r in found[:2])
+            raise UsageError(
+                f"{e.name} id {prefix!r} is ambiguous: it matches {some}"
+                f"{' and more' if len(found) > 2 else ''}; give more characters"
+            )
+        return str(found[0][0])
 
     def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[Row]:
         """Run a query and return its rows as dicts keyed by column name."""
