@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -35,7 +36,8 @@ def print_rows(
     for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*(format_value(col, row.get(col)) for col in columns))
+        # Text, not markup: a title like [[Groceries]] or [b] must print as typed.
+        table.add_row(*(Text(format_value(col, row.get(col))) for col in columns))
     console.print(table)
 
 
