@@ -64,6 +64,7 @@ def test_config_reads_env_and_overrides_win(tmp_path: Path) -> None:
         "lock_timeout": "250",
         "idle_in_transaction_session_timeout": "60000",
         "application_name": "duru",
+        "TimeZone": "UTC",
     }
 
 
