@@ -1,0 +1,375 @@
+"""The phased runner: executes a plan's steps in order, audited, resumable after any crash.
+
+Every step either commits together with its audit row and progress (atomic
+steps, each chunk of a chunked step) or first commits a ``running`` row that
+a later resume closes as ``interrupted`` (steps outside a transaction, and the
+span of a chunked step). A resume therefore starts from the last committed
+rollback point: done steps are skipped, a chunked step continues after its
+high-water mark once the work done so far has been checked again.
+
+The runner stops itself (raising :class:`StopRun` for the caller to roll
+back or pause) when failed rows pass the error budget or chunk latency
+degrades; any other error leaves the run ``failed`` at its last rollback
+point, resumable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from duru.errors import DuruError, MigrationError
+from duru.local.db import Database
+from duru.migrate import audit, state
+from duru.migrate.chunking import ChunkSizer, ErrorBudget, LatencyGuard
+from duru.migrate.config import RunConfig
+from duru.migrate.plan import Migration, Plan
+from duru.migrate.progress import Progress, ProgressEvent, rate_and_eta
+from duru.migrate.steps import ChunkedAction, ChunkResult, ChunkState, Step, StepContext
+from duru.model import now_ms
+
+
+class StopRun(Exception):
+    """The runner stopped itself; ``action`` says whether to roll back or pause."""
+
+    def __init__(self, action: Literal["rollback", "pause"], reason: str, step: str) -> None:
+        super().__init__(reason)
+        self.action = action
+        self.reason = reason
+        self.step = step
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What one step did in this process."""
+
+    key: str
+    phase: str
+    title: str
+    rows: int
+    quarantined: int
+    seconds: float
+
+
+@dataclass
+class Runner:
+    """Drives one run of a plan on an open device database.
+
+    ``stop_at`` ({"step", "hwm"}) makes the run pause right after that
+    rollback point (a rollback replays to it this way). ``limits`` off: no
+    automatic stops (a replay re-does rows the original run already judged).
+    """
+
+    db: Database
+    plan: Plan
+    run_id: str
+    config: RunConfig
+    migrations: Mapping[str, Migration]
+    progress: Progress | None = None
+    stop_at: dict[str, Any] | None = None
+    limits: bool = True
+    done: list[StepReport] = field(default_factory=list)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def drive(self) -> Literal["done", "paused"]:
+        """Run every step not yet done; "paused" when ``stop_at`` was reached.
+
+        Raises StopRun when the run stops itself, and the step's error (the run
+        is then marked failed) for anything else.
+        """
+        self.audit = audit.Audit(self.conn, self.run_id)
+        try:
+            for step in self.plan.steps:
+                found = state.progress(self.conn, self.run_id, step.key)
+                if found is not None and found.state == "done":
+                    if self._is_stop(step.key, None):
+                        self._pause(step)
+                        return "paused"
+                    continue
+                if self._run_step(step, found):
+                    self._pause(step)
+                    return "paused"
+        except StopRun:
+            raise
+        except (DuruError, sqlite3.Error, OSError) as exc:
+            self._fail(exc)
+            if isinstance(exc, DuruError):
+                raise
+            raise MigrationError(f"migration step failed: {exc}") from exc
+        return "done"
+
+    # -- steps ------------------------------------------------------------------
+
+    def _ctx(self, step: Step) -> StepContext:
+        m = self.migrations.get(step.migration)
+        source = step.quarantine_source or (m.quarantine_source if m else "migration run")
+        return StepContext(self.db, self.run_id, step.migration, step.key, self.config, source)
+
+    def _run_step(self, step: Step, found: state.StepProgress | None) -> bool:
+        """Run one step; True when the run must pause right after it."""
+        ctx = self._ctx(step)
+        self._emit(ProgressEvent("start", step.key, step.title, step.phase.label))
+        t0 = time.perf_counter()
+        if step.kind == "chunked":
+            assert step.chunked is not None
+            stopped, chunk = self._chunked(step, step.chunked, ctx, found)
+            rows, quarantined = chunk.rows, chunk.quarantined
+        else:
+            rows, quarantined = self._single(step, ctx, found)
+            stopped = self._is_stop(step.key, None)
+        seconds = time.perf_counter() - t0
+        self.done.append(
+            StepReport(step.key, step.phase.label, step.title, rows, quarantined, seconds)
+        )
+        self._emit(ProgressEvent("end", step.key, step.title, step.phase.label, done=rows))
+        return stopped
+
+    def _single(
+        self, step: Step, ctx: StepContext, found: state.StepProgress | None
+    ) -> tuple[int, int]:
+        assert step.atomic is not None
+        if step.kind == "outside":
+            return self._outside(step, ctx, found)
+        started = now_ms()
+        self._fk_off(step, True)
+        try:
+            with self.db.transaction():
+                result = step.atomic(ctx)
+                details = {"title": step.title, **result.details, "quarantined": result.quarantined}
+                aid = self.audit.record(
+                    step.migration,
+                    step.phase.label,
+                    step.key,
+                    started_at=started,
+                    rows=result.rows,
+                    details=self._point(step, details, None),
+                )
+                chunk = ChunkState(rows=result.rows, quarantined=result.quarantined)
+                state.save_progress(self.conn, self.run_id, step.key, "done", aid, chunk)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                self._record_failure(step, started, exc)
+            raise
+        finally:
+            self._fk_off(step, False)
+        return result.rows, result.quarantined
+
+    def _outside(
+        self, step: Step, ctx: StepContext, found: state.StepProgress | None
+    ) -> tuple[int, int]:
+        assert step.atomic is not None
+        with self.db.transaction():
+            aid = self._open(step, found)
+        try:
+            result = step.atomic(ctx)
+        except Exception as exc:
+            with self.db.transaction():
+                self.audit.close(aid, rows=0, status="failed", error=_text(exc))
+            raise
+        with self.db.transaction():
+            details = {**result.details, "quarantined": result.quarantined}
+            self.audit.close(
+                aid, rows=result.rows, status="ok", details=self._point(step, details, None)
+            )
+            chunk = ChunkState(rows=result.rows, quarantined=result.quarantined)
+            state.save_progress(self.conn, self.run_id, step.key, "done", aid, chunk)
+        return result.rows, result.quarantined
+
+    def _chunked(
+        self,
+        step: Step,
+        action: ChunkedAction,
+        ctx: StepContext,
+        found: state.StepProgress | None,
+    ) -> tuple[bool, ChunkState]:
+        with self.db.transaction():
+            aid = self._open(step, found)
+        current = found.chunk if found is not None else ChunkState()
+        if found is not None:
+            action.check_resume(ctx, current)
+        total = action.total(ctx)
+        until = self._until(step.key)
+        sizer, guard, budget = (
+            ChunkSizer(self.config),
+            LatencyGuard(self.config),
+            ErrorBudget(self.config),
+        )
+        here_rows, here_t0 = 0, time.perf_counter()
+        while True:
+            if until is not None and current.hwm is not None and current.hwm >= until:
+                return True, current
+            limit = sizer.size
+            started, t0 = now_ms(), time.perf_counter()
+            try:
+                with self.db.transaction():
+                    res = action.chunk(ctx, current.hwm, limit, until)
+                    if res is None:
+                        current = self._close_chunked(step, action, ctx, aid, current)
+                    else:
+                        current = current.plus(res)
+                        self._record_chunk(step, aid, res, current, started, limit, t0)
+            except Exception as exc:
+                with self.db.transaction():
+                    self.audit.close(aid, rows=current.rows, status="failed", error=_text(exc))
+                raise
+            if res is None:
+                return self._is_stop(step.key, None), current
+            elapsed = time.perf_counter() - t0
+            sizer.observe(res.rows, elapsed)
+            here_rows += res.rows
+            rate, eta = rate_and_eta(here_rows, time.perf_counter() - here_t0, current.rows, total)
+            self._emit(
+                ProgressEvent(
+                    "advance",
+                    step.key,
+                    step.title,
+                    step.phase.label,
+                    current.rows,
+                    total,
+                    rate,
+                    eta,
+                    sizer.size,
+                )
+            )
+            if not self.limits:
+                continue
+            if budget.exceeded(current.failed, current.rows, total):
+                raise StopRun("rollback", budget.describe(current.failed, current.rows), step.key)
+            if guard.observe(res.rows, elapsed):
+                raise StopRun(self.config.on_degraded, guard.describe(), step.key)
+
+    def _record_chunk(
+        self,
+        step: Step,
+        aid: int,
+        res: ChunkResult,
+        current: ChunkState,
+        started: int,
+        limit: int,
+        t0: float,
+    ) -> None:
+        details = {
+            **res.details,
+            "chunk": current.chunks,
+            "size": limit,
+            "placed": res.placed,
+            "quarantined": res.quarantined,
+            "failed": res.failed,
+            "ms": round((time.perf_counter() - t0) * 1000, 2),
+            "point": {"step": step.key, "hwm": res.hwm},
+        }
+        self.audit.record(
+            step.migration,
+            step.phase.label,
+            step.key,
+            started_at=started,
+            kind="chunk",
+            rows=res.rows,
+            details=details,
+        )
+        state.save_progress(self.conn, self.run_id, step.key, "running", aid, current)
+
+    def _close_chunked(
+        self, step: Step, action: ChunkedAction, ctx: StepContext, aid: int, current: ChunkState
+    ) -> ChunkState:
+        final, extra = action.finish(ctx, current)
+        details = {
+            "rows": final.rows,
+            "placed": final.placed,
+            "quarantined": final.quarantined,
+            "failed": final.failed,
+            "chunks": final.chunks,
+            **extra,
+        }
+        self.audit.close(
+            aid, rows=final.rows, status="ok", details=self._point(step, details, None)
+        )
+        state.save_progress(self.conn, self.run_id, step.key, "done", aid, final)
+        return final
+
+    # -- bookkeeping --------------------------------------------------------------
+
+    def _open(self, step: Step, found: state.StepProgress | None) -> int:
+        """A ``running`` row for a step spanning transactions (closing a dead one first)."""
+        details: dict[str, Any] = {"title": step.title}
+        previous = None
+        if found is not None and found.audit_id is not None:
+            previous = audit.read(self.conn, found.audit_id)
+            details["resumed_from"] = previous.id
+            details["hwm"] = found.chunk.hwm
+        aid = self.audit.open(step.migration, step.phase.label, step.key, details)
+        if previous is not None and previous.status == "running":
+            self.audit.interrupt(previous.id, aid, "the process ended before the step did")
+        chunk = found.chunk if found is not None else ChunkState()
+        state.save_progress(self.conn, self.run_id, step.key, "running", aid, chunk)
+        return aid
+
+    def _point(self, step: Step, details: dict[str, Any], hwm: int | None) -> dict[str, Any]:
+        if step.rollback_point:
+            details["point"] = {"step": step.key, "hwm": hwm}
+        return details
+
+    def _record_failure(self, step: Step, started: int, exc: Exception) -> None:
+        try:
+            with self.db.transaction():
+                self.audit.record(
+                    step.migration,
+                    step.phase.label,
+                    step.key,
+                    started_at=started,
+                    status="failed",
+                    error=_text(exc),
+                    details={"title": step.title},
+                )
+        except sqlite3.Error:
+            pass  # the original error matters more than its record
+
+    def _fail(self, exc: BaseException) -> None:
+        try:
+            with self.db.transaction():
+                state.set_status(self.conn, self.run_id, "failed", _text(exc))
+        except sqlite3.Error:
+            pass
+
+    def _pause(self, step: Step) -> None:
+        with self.db.transaction():
+            self.audit.record(
+                step.migration,
+                step.phase.label,
+                "run/pause",
+                started_at=now_ms(),
+                kind="event",
+                details={"at": self.stop_at},
+            )
+            state.set_stop_at(self.conn, self.run_id, None)
+            state.set_status(self.conn, self.run_id, "paused")
+
+    def _until(self, key: str) -> int | None:
+        if self.stop_at is None or self.stop_at.get("step") != key:
+            return None
+        hwm = self.stop_at.get("hwm")
+        return None if hwm is None else int(hwm)
+
+    def _is_stop(self, key: str, hwm: int | None) -> bool:
+        return self.stop_at is not None and self.stop_at.get("step") == key and hwm is None
+
+    def _fk_off(self, step: Step, off: bool) -> None:
+        if not step.foreign_keys_off:
+            return
+        # Both pragmas are ignored inside a transaction: set them around it.
+        self.conn.execute(f"PRAGMA foreign_keys = {'OFF' if off else 'ON'}")
+        self.conn.execute(f"PRAGMA legacy_alter_table = {'ON' if off else 'OFF'}")
+
+    def _emit(self, event: ProgressEvent) -> None:
+        if self.progress is not None:
+            self.progress(event)
+
+
+def _text(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

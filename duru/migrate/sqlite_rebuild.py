@@ -1,0 +1,492 @@
+"""SQLite table rebuild, after https://www.sqlite.org/lang_altertable.html#otheralter.
+
+SQLite cannot change a column's type or add a constraint in place; the
+documented way is: foreign keys off, BEGIN, create the new table under a
+temporary name, copy with explicit column lists, drop the old table, rename
+the new one, re-create indexes and triggers, ``PRAGMA foreign_key_check``,
+COMMIT, foreign keys on. We keep every step and the order of the final swap,
+but move the copy out of the swap's transaction into chunks, so that a large
+table moves in short transactions, each one a rollback point:
+
+- bridge (one transaction): the shadow table ``_duru_new_<table>`` and a write
+  fence (triggers that refuse writes to the old table, so it cannot change
+  under the copy), and the copy tried on a sample and rolled back;
+- copy (one transaction per chunk): rows in rowid order, rowids kept, so a
+  chunk of the shadow lines up with a rowid range of the old table. A chunk
+  the new constraints reject is split in halves until the rejected rows are
+  found; each goes to quarantine with SQLite's reason. Every chunk is then
+  compared with its source row by row (counts, and each copied column with
+  ``IS``), which is stricter than a checksum;
+- swap (one transaction, foreign keys off): count(old) = count(new) +
+  quarantined, the whole table compared once more, drop old, rename new,
+  indexes, FTS tables and triggers, FTS refilled, ``foreign_key_check`` on the
+  table and its children (a violation rolls the swap back).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from duru.errors import MigrationError, ValidationFailed
+from duru.migrate.ops import IndexSpec, TableSpec, quote
+from duru.migrate.steps import ChunkResult, ChunkState, StepContext, StepResult
+from duru.model import Row
+
+SHADOW_PREFIX = "_duru_new_"
+FENCE_PREFIX = "_duru_fence_"
+_ROWID = "_duru_rowid"
+
+
+def shadow_name(table: str) -> str:
+    return SHADOW_PREFIX + table
+
+
+def fence_sql(table: str, why: str) -> list[str]:
+    """Triggers that refuse every write to ``table`` while a run copies it."""
+    message = f"duru: {table} is being migrated ({why}); resume or roll back the migration"
+    text = message.replace("'", "''")
+    return [
+        f"CREATE TRIGGER {quote(f'{FENCE_PREFIX}{table}_{event}')} BEFORE {event.upper()}"
+        f" ON {quote(table)} BEGIN SELECT RAISE(ABORT, '{text}'); END"
+        for event in ("insert", "update", "delete")
+    ]
+
+
+def drop_fence_sql(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {quote(f'{FENCE_PREFIX}{table}_{event}')}"
+        for event in ("insert", "update", "delete")
+    ]
+
+
+def live_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The stored columns of ``table`` as SQLite reports them, in table order."""
+    cur = conn.execute(f"PRAGMA table_xinfo({quote(table)})")
+    cols = tuple(str(r[1]) for r in cur.fetchall() if r[6] in (0, 1))
+    if not cols:
+        raise MigrationError(f"no table {table}")
+    return cols
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A source row the new table refused, and SQLite's reason."""
+
+    rowid: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TableRebuild:
+    """One table's rebuild: the names and statements of its bridge, copy and swap."""
+
+    spec: TableSpec
+    source_columns: tuple[str, ...]
+    select: Mapping[str, str]
+    rejects_are_failures: bool = True
+
+    @property
+    def table(self) -> str:
+        return self.spec.name
+
+    @property
+    def shadow(self) -> str:
+        return shadow_name(self.spec.name)
+
+    # -- statements -----------------------------------------------------------
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(new column, expression over the old row) for every column copied.
+
+        Rowids are copied too (through the INTEGER PRIMARY KEY when the new
+        table has one) so that chunks of old and new line up by rowid.
+        """
+        out = [] if self.spec.rowid_alias else [("rowid", "rowid")]
+        for col in self.spec.columns:
+            if col in self.select:
+                out.append((col, self.select[col]))
+            elif col == self.spec.rowid_alias and col not in self.source_columns:
+                out.append((col, "rowid"))
+            elif col in self.source_columns:
+                out.append((col, quote(col)))
+        return out
+
+    def insert_sql(self, where: str = "rowid > ? AND rowid <= ?") -> str:
+        pairs = self.pairs()
+        cols = ", ".join(c if c == "rowid" else quote(c) for c, _ in pairs)
+        exprs = ", ".join(e for _, e in pairs)
+        return (
+            f"INSERT INTO {quote(self.shadow)} ({cols}) SELECT {exprs}"
+            f" FROM {quote(self.table)} WHERE {where} ORDER BY rowid"
+        )
+
+    def compare_sql(self, where: str = "rowid > ? AND rowid <= ?") -> str:
+        """Counts the new rows equal, column by column, to their source row."""
+        pairs = [(c, e) for c, e in self.pairs() if c != "rowid"]
+        exprs = ", ".join(f"{e} AS _c{i}" for i, (_, e) in enumerate(pairs))
+        same = " AND ".join(f"n.{quote(c)} IS s._c{i}" for i, (c, _) in enumerate(pairs))
+        return (
+            f"SELECT count(*) FROM (SELECT rowid AS {_ROWID}, {exprs} FROM {quote(self.table)}"
+            f" WHERE {where}) AS s JOIN {quote(self.shadow)} AS n ON n.rowid = s.{_ROWID}"
+            f" WHERE {same or '1'}"
+        )
+
+    def temp_index(self, ix: IndexSpec) -> str:
+        return SHADOW_PREFIX + ix.name
+
+    def bridge_sql(self, why: str) -> list[str]:
+        out = [
+            f"DROP TABLE IF EXISTS {quote(self.shadow)}",
+            self.spec.create_as(self.shadow),
+        ]
+        # Unique indexes must hold during the copy, so duplicates are caught row by row.
+        out += [
+            ix.sql(name=self.temp_index(ix), table=self.shadow)
+            for ix in self.spec.indexes
+            if ix.unique
+        ]
+        return out + fence_sql(self.table, why)
+
+    def swap_sql(self) -> list[str]:
+        out = [f"DROP TABLE IF EXISTS {quote(fts)}" for fts in self.spec.fts]
+        out += [
+            f"DROP TABLE {quote(self.table)}",
+            f"ALTER TABLE {quote(self.shadow)} RENAME TO {quote(self.table)}",
+        ]
+        out += [
+            f"DROP INDEX IF EXISTS {quote(self.temp_index(ix))}"
+            for ix in self.spec.indexes
+            if ix.unique
+        ]
+        out += [ix.sql() for ix in self.spec.indexes]
+        out += list(self.spec.after)
+        return out + list(self.spec.fill)
+
+    # -- bridge ---------------------------------------------------------------
+
+    def bridge(self, ctx: StepContext, why: str) -> StepResult:
+        """Create the shadow and the fence, and try the copy on a sample (undone)."""
+        for stmt in self.bridge_sql(why):
+            ctx.conn.execute(stmt)
+        total = count(ctx.conn, self.table)
+        sample = self._sample_rowids(ctx.conn, total, ctx.config.sample_rows)
+        rejected: list[Rejection] = []
+        ctx.conn.execute("SAVEPOINT duru_sample")
+        try:
+            for rowid in sample:
+                rejected += self._copy_range(ctx.conn, rowid - 1, rowid)
+            equal = ctx.conn.execute(
+                self.compare_sql("rowid IN (SELECT value FROM json_each(?))"),
+                (_json_list(sample),),
+            ).fetchone()[0]
+        finally:
+            ctx.conn.execute("ROLLBACK TO duru_sample")
+            ctx.conn.execute("RELEASE duru_sample")
+        if equal != len(sample) - len(rejected):
+            raise ValidationFailed(
+                f"{self.table}: the copy of a sample of {len(sample)} rows does not match its"
+                f" source ({equal} equal, {len(rejected)} rejected)"
+            )
+        details = {
+            "rows": total,
+            "max_rowid": max_rowid(ctx.conn, self.table),
+            "sample": len(sample),
+            "sample_rejected": len(rejected),
+            "sample_reasons": sorted({r.reason for r in rejected})[:5],
+        }
+        return StepResult(rows=len(sample), details=details)
+
+    def _sample_rowids(self, conn: sqlite3.Connection, total: int, want: int) -> list[int]:
+        if total == 0 or want <= 0:
+            return []
+        stride = max(1, total // want)
+        cur = conn.execute(
+            f"SELECT r FROM (SELECT rowid AS r, row_number() OVER (ORDER BY rowid) AS n"
+            f" FROM {quote(self.table)}) WHERE (n - 1) % ? = 0 LIMIT ?",
+            (stride, want),
+        )
+        return [int(r[0]) for r in cur.fetchall()]
+
+    # -- copy -----------------------------------------------------------------
+
+    def copy_chunk(
+        self, ctx: StepContext, after: int | None, limit: int, until: int | None
+    ) -> ChunkResult | None:
+        """Copy the next ``limit`` rows after rowid ``after``, verify them, quarantine rejects."""
+        lo = after if after is not None else _MIN_ROWID
+        hi = self._chunk_end(ctx.conn, lo, limit, until)
+        if hi is None:
+            return None
+        rejected = self._copy_range(ctx.conn, lo, hi)
+        for r in rejected:
+            self._quarantine(ctx, r)
+        src = _count_range(ctx.conn, self.table, lo, hi)
+        dst = _count_range(ctx.conn, self.shadow, lo, hi)
+        if src != dst + len(rejected):
+            raise ValidationFailed(
+                f"{self.table}: rows ({lo}, {hi}]: {src} read but {dst} copied and"
+                f" {len(rejected)} quarantined"
+            )
+        equal = ctx.conn.execute(self.compare_sql(), (lo, hi)).fetchone()[0]
+        if equal != dst:
+            raise ValidationFailed(
+                f"{self.table}: rows ({lo}, {hi}]: {dst - equal} of {dst} copied rows differ"
+                " from their source"
+            )
+        failed = len(rejected) if self.rejects_are_failures else 0
+        details: dict[str, Any] = {"from": after, "hwm": hi, "compared": equal}
+        if rejected:
+            details["reasons"] = sorted({r.reason for r in rejected})[:5]
+        return ChunkResult(hi, src, dst, len(rejected), failed, details)
+
+    def _chunk_end(
+        self, conn: sqlite3.Connection, lo: int, limit: int, until: int | None
+    ) -> int | None:
+        if until is not None and lo >= until:
+            return None
+        table = quote(self.table)
+        found = conn.execute(
+            f"SELECT rowid FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",
+            (lo, limit - 1),
+        ).fetchone()
+        if found is None:
+            found = conn.execute(
+                f"SELECT max(rowid) FROM {table} WHERE rowid > ?", (lo,)
+            ).fetchone()
+        hi = None if found is None or found[0] is None else int(found[0])
+        if hi is not None and until is not None:
+            hi = min(hi, until)
+        return hi
+
+    def _copy_range(self, conn: sqlite3.Connection, lo: int, hi: int) -> list[Rejection]:
+        # A failed INSERT ... SELECT undoes itself (statement rollback), so halving is safe.
+        try:
+            conn.execute(self.insert_sql(), (lo, hi))
+            return []
+        except sqlite3.IntegrityError as exc:
+            rowids = [
+                int(r[0])
+                for r in conn.execute(
+                    f"SELECT rowid FROM {quote(self.table)} WHERE rowid > ? AND rowid <= ?"
+                    " ORDER BY rowid",
+                    (lo, hi),
+                )
+            ]
+            if len(rowids) == 1:
+                return [Rejection(rowids[0], self._reason(conn, rowids[0], exc))]
+            mid = rowids[len(rowids) // 2 - 1]
+            return self._copy_range(conn, lo, mid) + self._copy_range(conn, mid, hi)
+
+    def _reason(self, conn: sqlite3.Connection, rowid: int, exc: sqlite3.IntegrityError) -> str:
+        text = str(exc).replace(self.shadow, self.table)
+        if text.startswith("FOREIGN KEY constraint failed"):
+            missing = self._missing_parents(conn, rowid)
+            if missing:
+                return f"{text}: {'; '.join(missing)}"
+        return text
+
+    def _missing_parents(self, conn: sqlite3.Connection, rowid: int) -> list[str]:
+        values = dict(self.pairs())
+        out = []
+        for fk in foreign_keys(conn, self.shadow):
+            expr = values.get(fk.column)
+            if expr is None:
+                continue
+            value = conn.execute(
+                f"SELECT {expr} FROM {quote(self.table)} WHERE rowid = ?", (rowid,)
+            ).fetchone()[0]
+            if value is None:
+                continue
+            found = conn.execute(
+                f"SELECT 1 FROM {quote(fk.parent)} WHERE {quote(fk.parent_column)} = ? LIMIT 1",
+                (value,),
+            ).fetchone()
+            if found is None:
+                out.append(f"{fk.column} {value} has no {fk.parent}.{fk.parent_column}")
+        return out
+
+    def _quarantine(self, ctx: StepContext, r: Rejection) -> None:
+        row = self.source_row(ctx.conn, r.rowid)
+        key = row.get(self.spec.key) if self.spec.key else None
+        ctx.db.quarantine(
+            ctx.quarantine_source,
+            self.table,
+            str(key if key is not None else r.rowid),
+            r.reason,
+            row,
+        )
+
+    def source_row(self, conn: sqlite3.Connection, rowid: int) -> Row:
+        cols = ", ".join(quote(c) for c in self.source_columns)
+        found = conn.execute(
+            f"SELECT {cols} FROM {quote(self.table)} WHERE rowid = ?", (rowid,)
+        ).fetchone()
+        return dict(zip(self.source_columns, found, strict=True))
+
+    # -- resume and finish -----------------------------------------------------
+
+    def check_resume(self, ctx: StepContext, state: ChunkState) -> None:
+        """The rows copied so far must still equal their source (a VACUUM renumbers rowids)."""
+        if state.hwm is None:
+            return
+        copied = count(ctx.conn, self.shadow)
+        equal = ctx.conn.execute(self.compare_sql(), (_MIN_ROWID, state.hwm)).fetchone()[0]
+        if copied != state.placed or equal != copied:
+            raise ValidationFailed(
+                f"{self.table} changed since its copy started ({copied} rows copied,"
+                f" {equal} still equal to their source, {state.placed} expected);"
+                " roll the migration back and run it again"
+            )
+
+    def finish(self, ctx: StepContext, state: ChunkState) -> tuple[ChunkState, dict[str, Any]]:
+        """Quarantine rows whose parent in the same table was quarantined, then check counts."""
+        orphans = self._quarantine_orphaned_children(ctx)
+        state = ChunkState(
+            state.hwm,
+            state.rows,
+            state.placed - orphans,
+            state.quarantined + orphans,
+            state.failed + (orphans if self.rejects_are_failures else 0),
+            state.chunks,
+        )
+        self.check_counts(ctx, state)
+        return state, {"orphaned_children": orphans}
+
+    def _quarantine_orphaned_children(self, ctx: StepContext) -> int:
+        total = 0
+        selfrefs = [fk for fk in foreign_keys(ctx.conn, self.shadow) if fk.parent == self.table]
+        while selfrefs:
+            found = 0
+            for fk in selfrefs:
+                col, pcol = quote(fk.column), quote(fk.parent_column)
+                shadow = quote(self.shadow)
+                cur = ctx.conn.execute(
+                    f"SELECT rowid, {col} FROM {shadow} AS c WHERE {col} IS NOT NULL AND NOT"
+                    f" EXISTS (SELECT 1 FROM {shadow} AS p WHERE p.{pcol} = c.{col})"
+                )
+                for rowid, value in cur.fetchall():
+                    reason = f"its parent {fk.column} {value} was quarantined"
+                    self._quarantine(ctx, Rejection(int(rowid), reason))
+                    ctx.conn.execute(f"DELETE FROM {shadow} WHERE rowid = ?", (rowid,))
+                    found += 1
+            total += found
+            if not found:
+                break
+        return total
+
+    def check_counts(self, ctx: StepContext, state: ChunkState) -> None:
+        """count(old) = count(new) + quarantined, and the quarantine holds them all."""
+        old, new = count(ctx.conn, self.table), count(ctx.conn, self.shadow)
+        kept = quarantined(ctx.conn, ctx.quarantine_source, self.table)
+        if old != new + state.quarantined or kept != state.quarantined or new != state.placed:
+            raise ValidationFailed(
+                f"{self.table}: {old} rows before, {new} copied and {state.quarantined}"
+                f" quarantined ({kept} in the quarantine table): the counts do not add up"
+            )
+
+    # -- swap -----------------------------------------------------------------
+
+    def swap(self, ctx: StepContext, state: ChunkState) -> StepResult:
+        """Replace the old table by the shadow; runs with foreign keys off."""
+        self.check_counts(ctx, state)
+        details: dict[str, Any] = {"rows": state.placed, "quarantined": state.quarantined}
+        if ctx.config.final_compare:
+            equal = ctx.conn.execute(self.compare_sql(), (_MIN_ROWID, _MAX_ROWID)).fetchone()[0]
+            if equal != state.placed:
+                raise ValidationFailed(
+                    f"{self.table}: {state.placed - equal} copied rows differ from their source"
+                )
+            details["compared"] = equal
+        for stmt in self.swap_sql():
+            ctx.conn.execute(stmt)
+        children = child_tables(ctx.conn, self.table)
+        check_foreign_keys(ctx.conn, [self.table, *children])
+        details["foreign_key_check"] = [self.table, *children]
+        # The copy step already counted the quarantined rows; the swap only reports them.
+        return StepResult(rows=state.placed, details=details)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    parent: str
+    parent_column: str
+
+
+def foreign_keys(conn: sqlite3.Connection, table: str) -> list[ForeignKey]:
+    """Single-column foreign keys of ``table`` (parent column defaulted to the parent's key)."""
+    out = []
+    for row in conn.execute(f"PRAGMA foreign_key_list({quote(table)})").fetchall():
+        parent, column, pcol = str(row[2]), str(row[3]), row[4]
+        out.append(ForeignKey(column, parent, str(pcol) if pcol else _pk(conn, parent)))
+    return out
+
+
+def child_tables(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Tables (other than ``table``) with a foreign key to ``table``."""
+    names = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " AND sql NOT LIKE 'CREATE VIRTUAL%'"
+        )
+    ]
+    return [
+        n for n in names if n != table and any(fk.parent == table for fk in foreign_keys(conn, n))
+    ]
+
+
+def check_foreign_keys(conn: sqlite3.Connection, tables: Sequence[str]) -> None:
+    """ValidationFailed when a row of ``tables`` references a row that does not exist."""
+    problems: dict[str, int] = {}
+    for table in tables:
+        for row in conn.execute(f"PRAGMA foreign_key_check({quote(table)})").fetchall():
+            key = f"{row[0]} -> {row[2]}"
+            problems[key] = problems.get(key, 0) + 1
+    if problems:
+        listed = ", ".join(f"{k}: {n} rows" for k, n in sorted(problems.items()))
+        raise ValidationFailed(f"foreign_key_check failed ({listed}); the change was rolled back")
+
+
+def count(conn: sqlite3.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0])
+
+
+def max_rowid(conn: sqlite3.Connection, table: str) -> int | None:
+    found = conn.execute(f"SELECT max(rowid) FROM {quote(table)}").fetchone()[0]
+    return None if found is None else int(found)
+
+
+def quarantined(conn: sqlite3.Connection, source: str, table: str) -> int:
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM quarantine WHERE source = ? AND source_table = ?",
+            (source, table),
+        ).fetchone()[0]
+    )
+
+
+_MIN_ROWID = -(2**63)
+_MAX_ROWID = 2**63 - 1
+
+
+def _count_range(conn: sqlite3.Connection, table: str, lo: int, hi: int) -> int:
+    return int(
+        conn.execute(
+            f"SELECT count(*) FROM {quote(table)} WHERE rowid > ? AND rowid <= ?", (lo, hi)
+        ).fetchone()[0]
+    )
+
+
+def _pk(conn: sqlite3.Connection, table: str) -> str:
+    for row in conn.execute(f"PRAGMA table_info({quote(table)})").fetchall():
+        if row[5] == 1:
+            return str(row[1])
+    return "rowid"
+
+
+def _json_list(values: Sequence[int]) -> str:
+    return "[" + ",".join(str(v) for v in values) + "]"
