@@ -1,0 +1,130 @@
+"""What the device-store commands share: opening the store, typed ids, dates and rows."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from duru.cli.app import reported, resolve_db
+from duru.cli.output import print_json
+from duru.errors import CorruptDatabase, NotFound, StoreError, UsageError
+from duru.local import DeviceStore
+from duru.local.maintenance import configure_writer, maintain
+from duru.model import Entity, EnumType, Row, from_local
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+SHORT_ID = 8  # characters of an id shown in tables; any unique prefix of 4+ is accepted
+
+
+@contextmanager
+def device(db: Path | None, *, create: bool = False, writes: bool = False) -> Iterator[DeviceStore]:
+    """The device store a command works on; duru's errors become one line and an exit code.
+
+    Only ``create`` makes a missing database (and its folder). With ``writes``
+    the store's housekeeping (index merges, WAL checkpoint) runs before it closes,
+    as a process without a background maintainer must.
+    """
+    path = resolve_db(db)
+    with reported(), _sqlite_errors(path):
+        store = _open(path, create)
+        try:
+            if writes:
+                configure_writer(store.db)
+            yield store
+            if writes:
+                maintain(store.db)
+        finally:
+            store.close()
+
+
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """Damage found after opening (a corrupt page, a full disk, a lock) as duru's errors.
+
+    Opening checks the header and schema only; a damaged page shows up when a
+    command reads it. Other SQLite errors are bugs and keep their traceback.
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise CorruptDatabase(f"{path} is damaged: {exc}") from exc
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise StoreError(f"{path} is busy: {exc}; try again", retryable=True) from exc
+        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY):
+            raise StoreError(f"{path}: {exc}") from exc
+        raise
+
+
+def _open(path: Path, create: bool) -> DeviceStore:
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return DeviceStore.open(path)
+    try:
+        return DeviceStore.open(path, create=False)
+    except NotFound as exc:
+        raise NotFound(f"{exc.message} (make one with `duru init` or `--db PATH`)") from None
+
+
+def resolve(store: DeviceStore, ent: Entity, typed: str) -> str:
+    """The full id of the ``ent`` row a person typed as a full uuid or unique prefix."""
+    return store.db.resolve_prefix(ent, typed)
+
+
+def short(key: object) -> str:
+    """An id cut to the length tables show."""
+    return str(key)[:SHORT_ID]
+
+
+def friendly(e: Entity, row: Row) -> Row:
+    """A stored row in its readable form: enum names, true/false, parsed JSON."""
+    names = set(e.field_names)
+    return {k: from_local(e.field(k), v) if k in names else v for k, v in row.items()}
+
+
+def for_table(e: Entity, rows: Iterable[Row]) -> list[Row]:
+    """Rows made readable for a table, ids shortened."""
+    out = []
+    for row in rows:
+        shown = friendly(e, row)
+        for name in ("id", "note_id", "parent_id", "parent_task_id", "folder_id"):
+            if shown.get(name) is not None:
+                shown[name] = short(shown[name])
+        out.append(shown)
+    return out
+
+
+def report_written(e: Entity, row: Row, verb: str, label: str, as_json: bool) -> None:
+    """Say what a write did: one line for people, the row for machines."""
+    if as_json:
+        print_json(friendly(e, row))
+        return
+    typer.echo(f"{verb} {e.name.replace('_', ' ')} {short(row[e.key])} {label}".rstrip())
+
+
+def parse_when(text: str, what: str) -> datetime:
+    """A date or date-time typed as ISO 8601; without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{what}: {text!r} is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def read_text(value: str) -> str:
+    """``value`` itself, or standard input when it is ``-``."""
+    return sys.stdin.read() if value == "-" else value
+
+
+def choices(enum: EnumType) -> str:
+    """The names an enum option accepts, for its help text."""
+    return ", ".join(enum.names)

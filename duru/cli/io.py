@@ -1,0 +1,117 @@
+"""`duru init`, `duru import` and `duru export`: making, filling and backing up a database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from duru.cli.app import DbOption, app, reported, resolve_db
+from duru.cli.device import JsonOption, device
+from duru.errors import UsageError
+from duru.local import SCHEMA_VERSION, export_json, write_export
+
+if TYPE_CHECKING:
+    from duru.local.legacy import ImportReport
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@app.command("init")
+def init(db: Path | None = DbOption) -> None:
+    """Make an empty device database (an existing one is checked and left as it is)."""
+    with device(db, create=True) as store:
+        device_id = store.db.meta("device_id")
+        typer.echo(f"device database {store.path} (schema {SCHEMA_VERSION}, device {device_id})")
+
+
+LegacyArg = typer.Argument(
+    ..., help="The app's version 11 database file (opened read-only, never changed)."
+)
+TargetOption = typer.Option(
+    None,
+    "--db",
+    help="The new device database to make (default: $DURU_DB, else duru.sqlite in the"
+    " user data folder); it must not exist yet.",
+)
+OutOption = typer.Option(
+    None,
+    "--out",
+    "-o",
+    help="Write the backup to this file (atomically: a temporary file, then a rename);"
+    " default: standard output.",
+)
+
+
+@app.command("import")
+def import_(
+    legacy: Path = LegacyArg,
+    db: Path | None = TargetOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a legacy app database; every row is imported, merged or quarantined.
+
+    Prints, per table, the rows read, imported, merged and quarantined, and fails
+    unless read = imported + merged + quarantined for every table.
+    """
+    # Imported here: the importer is big, and only this command needs it.
+    from duru.local.legacy import import_legacy
+
+    target = resolve_db(db)
+    with reported():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _progress_bar() as progress:
+            report = import_legacy(legacy, target, progress=progress)
+        if as_json:
+            typer.echo(report.to_json())
+        else:
+            _print_report(report)
+        report.check()
+
+
+@app.command("export")
+def export(
+    fmt: str = typer.Option("json", "--format", help="The backup format (json)."),
+    out: Path | None = OutOption,
+    db: Path | None = DbOption,
+) -> None:
+    """Export every table (and the quarantine) as one JSON object keyed by table name."""
+    with device(db) as store:
+        if fmt != "json":
+            raise UsageError(f"--format {fmt!r} is not supported (json is)")
+        if out is None:
+            typer.echo(export_json(store.db, indent=2))
+            return
+        counts = write_export(store.db, out)
+    typer.echo(f"wrote {sum(counts.values())} rows of {len(counts)} tables to {out}")
+
+
+@contextmanager
+def _progress_bar() -> Iterator[ProgressCallback | None]:
+    """A Rich progress bar per table on stderr; None when stderr is not a terminal."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # Even a transient bar leaves a blank line behind on a pipe.
+        yield None
+        return
+    bars: dict[str, TaskID] = {}
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+
+        def update(table: str, done: int, total: int) -> None:
+            if table not in bars:
+                bars[table] = progress.add_task(table, total=total)
+            progress.update(bars[table], completed=done, total=total)
+
+        yield update
+
+
+def _print_report(report: ImportReport) -> None:
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"imported {report.source} into {report.target} in {report.seconds:.2f} s")
