@@ -238,7 +238,8 @@ class Maintainer:
     ``Maintainer(path).start()`` ... ``stop()``, or ``with Maintainer(path):``.
     Each ``tick`` it looks for writes by other connections (``data_version``).
     Once writes have been quiet for ``idle`` seconds it merges in steps of
-    ``merge_pages`` pages until there is nothing left or a write shows up, then
+    ``merge_pages`` pages, ``step_gap`` seconds apart, until there is nothing
+    left or a write shows up, then
     checkpoints; while writes go on it only checkpoints, once the WAL holds
     ``busy_checkpoint_pages`` frames not yet in the database. It opens its own
     connection and never waits for the write lock (a busy moment is retried
@@ -254,13 +255,16 @@ class Maintainer:
         idle: float = 0.1,
         busy_checkpoint_pages: int = BUSY_CHECKPOINT_PAGES,
         merge_pages: int = MERGE_PAGES,
+        step_gap: float = 0.005,
     ) -> None:
         self.path = Path(path)
         self.tick, self.idle = tick, idle
         self.busy_checkpoint_pages = busy_checkpoint_pages
         self.merge_pages = merge_pages
+        self.step_gap = step_gap
         self.checkpoints = 0
         self.merge_steps = 0
+        self.longest_step = 0.0
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._settled = threading.Event()
@@ -339,8 +343,15 @@ class Maintainer:
         return checkpoint(conn)
 
     def _merge(self, conn: sqlite3.Connection, version: int) -> bool:
-        """Merge step by step until done (True) or a writer shows up or holds the lock."""
+        """Merge step by step until done (True) or a writer shows up or holds the lock.
+
+        A writer that arrives during a step is blocked until it ends; the gap
+        after each step leaves the lock free long enough for SQLite's busy
+        handler (retries after 1, 3, 8 ms) to get that writer in, and its
+        commit (a new data_version) then ends the merging.
+        """
         while not self._stop.is_set():
+            started = time.perf_counter()
             try:
                 if not merge_step(conn, self.merge_pages):
                     return True
@@ -349,6 +360,8 @@ class Maintainer:
                     return False
                 raise
             self.merge_steps += 1
+            self.longest_step = max(self.longest_step, time.perf_counter() - started)
+            self._stop.wait(self.step_gap)
             # Our own commits leave data_version alone: a change means a writer came.
             if _data_version(conn) != version:
                 return False
