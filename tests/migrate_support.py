@@ -5,9 +5,9 @@ adds a constraint some rows break (quarantined), a type change, a rebuild of
 the searchable ``notes`` table (FTS re-created), a data transform into a new
 table through a Python mapper, plain DDL and a meta value.
 
-Run as a script it is the worker the SIGKILL test starts:
-``python tests/migrate_support.py run|resume <db>`` prints ``ready`` once
-imported, then migrates.
+Run as a script it is the worker the SIGKILL tests start:
+``python tests/migrate_support.py run|run-device <db>`` prints ``ready`` once
+imported, then migrates (with this test set, or with duru's device migrations).
 """
 
 from __future__ import annotations
@@ -197,20 +197,29 @@ BOOKKEEPING = ("duru_migration_audit", "duru_migration_runs", "duru_migration_pr
 
 
 def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every user table's rows (with rowid), quarantine without ids and times; for equality."""
+    """Every user table's rows (with rowid), quarantine without ids and times; for equality.
+
+    FTS tables and their shadow tables are left out (they are derived).
+    """
     conn = sqlite3.connect(path)
+    conn.text_factory = _text_or_bytes
     try:
+        virtual = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM sqlite_schema WHERE sql LIKE 'CREATE VIRTUAL TABLE%'"
+            )
+        ]
         names = [
             str(r[0])
             for r in conn.execute(
                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                " AND sql NOT LIKE 'CREATE VIRTUAL%' AND name NOT LIKE 'notes_fts%'"
                 " ORDER BY name"
             )
         ]
         out: dict[str, list[tuple[Any, ...]]] = {}
         for name in names:
-            if name in BOOKKEEPING:
+            if name in BOOKKEEPING or any(name == v or name.startswith(v + "_") for v in virtual):
                 continue
             if name == "quarantine":
                 sql = (
@@ -227,6 +236,13 @@ def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return out
     finally:
         conn.close()
+
+
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
 
 
 def schema(path: Path) -> list[tuple[str, str, str]]:
@@ -252,15 +268,14 @@ def fast_config(**kw: Any) -> RunConfig:
 
 
 def _worker(argv: list[str]) -> int:
-    from duru.migrate.engine import resume, run
+    from duru.migrate.device_migrations import DEVICE_MIGRATIONS
+    from duru.migrate.engine import run
 
     command, db = argv[0], Path(argv[1])
     print("ready", flush=True)
     config = fast_config(target_chunk_seconds=0.02)
-    if command == "run":
-        run(db, migrations=TEST_MIGRATIONS, config=config)
-    else:
-        resume(db, migrations=TEST_MIGRATIONS, config=config)
+    migrations = DEVICE_MIGRATIONS if command == "run-device" else TEST_MIGRATIONS
+    run(db, migrations=migrations, config=config)
     print("finished", flush=True)
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from types import MappingProxyType
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from duru.errors import MigrationError
 from duru.model import Row
@@ -145,14 +145,18 @@ class CreateTable(Operation):
 
 @dataclass(frozen=True)
 class DropTable(Operation):
-    """Drop a table. Reversing it re-creates the table empty (from ``spec``)."""
+    """Drop a table. Reversing it re-creates the table empty (from ``spec``).
+
+    ``if_exists``: a table the file may not have (optional tables of old files).
+    """
 
     table: str
     spec: TableSpec | None = None
     phase: Phase = Phase.CLEANUP
+    if_exists: bool = False
 
     def describe(self) -> str:
-        return f"drop table {self.table}"
+        return f"drop table {self.table}" + (" if it exists" if self.if_exists else "")
 
     def reverse(self) -> Operation:
         if self.spec is None:
@@ -165,17 +169,45 @@ class DropTable(Operation):
 
 @dataclass(frozen=True)
 class RenameTable(Operation):
-    """Rename a table (references in other tables follow it)."""
+    """Rename a table (references in other tables follow it).
+
+    ``if_exists``: skip a table the file may not have.
+    """
 
     table: str
     to: str
     phase: Phase = Phase.BRIDGE
+    if_exists: bool = False
 
     def describe(self) -> str:
-        return f"rename table {self.table} to {self.to}"
+        tail = " (if it exists)" if self.if_exists else ""
+        return f"rename table {self.table} to {self.to}{tail}"
 
     def reverse(self) -> Operation:
-        return RenameTable(self.to, self.table, phase=self.phase)
+        return RenameTable(self.to, self.table, phase=self.phase, if_exists=self.if_exists)
+
+
+@dataclass(frozen=True)
+class AddSearch(Operation):
+    """Give a table its full-text search: FTS table, triggers, and its rows indexed.
+
+    A bulk load is faster without the triggers, so a migration that fills a
+    new searchable table adds the search after the rows are in.
+    """
+
+    spec: TableSpec
+
+    def describe(self) -> str:
+        return f"add full-text search to {self.spec.name} ({', '.join(self.spec.fts)})"
+
+    def reverse(self) -> Operation:
+        return RawSQL(
+            ";\n".join(f"DROP TABLE {quote(t)}" for t in self.spec.fts),
+            why=f"undo: {self.describe()}",
+        )
+
+    def estimate(self, count: RowCounter) -> int | None:
+        return count(self.spec.name)
 
 
 # -- columns ------------------------------------------------------------------
@@ -464,6 +496,49 @@ class TransformData(Operation):
 
     def estimate(self, count: RowCounter) -> int | None:
         return count(self.source)
+
+
+class StreamDriver(Protocol):
+    """Moves rows by driving its own loop, checkpointing as it goes (see StreamData).
+
+    ``tables`` are the source tables it reads (fenced while it runs). The
+    methods receive the engine's step context and checkpoint objects
+    (:mod:`duru.migrate.steps`); typed loosely here so that operations stay
+    free of the engine's machinery.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
+
+    def total(self, ctx: Any) -> int: ...
+
+    def sample(self, ctx: Any, rows: int) -> Any: ...
+
+    def run(self, ctx: Any, checkpoint: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StreamData(Operation):
+    """Move rows with a driver that reads and writes in one deterministic stream.
+
+    For transformations whose rows depend on each other (trees written
+    parents first, one row chosen among several), which a row-by-row mapper
+    cannot express. The engine commits the stream at checkpoints (rollback
+    points) and, after a crash, has the driver replay it up to the last one
+    without writing again.
+    """
+
+    driver: StreamDriver
+    targets: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"stream {', '.join(self.driver.tables)} through {self.driver.name}"
+
+    def estimate(self, count: RowCounter) -> int | None:
+        return None
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,19 @@ from duru.migrate.chunking import ChunkSizer, ErrorBudget, LatencyGuard
 from duru.migrate.config import RunConfig
 from duru.migrate.plan import Migration, Plan
 from duru.migrate.progress import Progress, ProgressEvent, rate_and_eta
-from duru.migrate.steps import ChunkedAction, ChunkResult, ChunkState, Step, StepContext
+from duru.migrate.steps import (
+    ChunkedAction,
+    ChunkResult,
+    ChunkState,
+    Step,
+    StepContext,
+    StreamAction,
+)
 from duru.model import now_ms
+
+
+class _Reached(Exception):
+    """A replay committed the checkpoint it was asked to stop at."""
 
 
 class StopRun(Exception):
@@ -119,6 +130,10 @@ class Runner:
         if step.kind == "chunked":
             assert step.chunked is not None
             stopped, chunk = self._chunked(step, step.chunked, ctx, found)
+            rows, quarantined = chunk.rows, chunk.quarantined
+        elif step.kind == "stream":
+            assert step.stream is not None
+            stopped, chunk = self._stream(step, step.stream, ctx, found)
             rows, quarantined = chunk.rows, chunk.quarantined
         else:
             rows, quarantined = self._single(step, ctx, found)
@@ -243,6 +258,46 @@ class Runner:
                 raise StopRun("rollback", budget.describe(current.failed, current.rows), step.key)
             if guard.observe(res.rows, elapsed):
                 raise StopRun(self.config.on_degraded, guard.describe(), step.key)
+
+    def _stream(
+        self,
+        step: Step,
+        action: StreamAction,
+        ctx: StepContext,
+        found: state.StepProgress | None,
+    ) -> tuple[bool, ChunkState]:
+        with self.db.transaction():
+            aid = self._open(step, found)
+        current = found.chunk if found is not None else ChunkState()
+        checkpoints = _Checkpoints(
+            self, step, aid, current, action.total(ctx), self._until(step.key)
+        )
+        try:
+            with self.db.transaction():
+                tail, extra = action.run(ctx, checkpoints)
+                final = checkpoints.state if tail is None else checkpoints.state.plus(tail)
+                details = {
+                    "rows": final.rows,
+                    "placed": final.placed,
+                    "quarantined": final.quarantined,
+                    "failed": final.failed,
+                    "checkpoints": final.chunks,
+                    **extra,
+                }
+                point = self._point(step, details, None)
+                self.audit.close(aid, rows=final.rows, status="ok", details=point)
+                state.save_progress(self.conn, self.run_id, step.key, "done", aid, final)
+        except _Reached:
+            return True, checkpoints.state
+        except StopRun:
+            raise
+        except Exception as exc:
+            with self.db.transaction():
+                self.audit.close(
+                    aid, rows=checkpoints.state.rows, status="failed", error=_text(exc)
+                )
+            raise
+        return self._is_stop(step.key, None), final
 
     def _record_chunk(
         self,
@@ -369,6 +424,82 @@ class Runner:
     def _emit(self, event: ProgressEvent) -> None:
         if self.progress is not None:
             self.progress(event)
+
+
+@dataclass
+class _Checkpoints:
+    """The runner's side of a stream: commits, rollback points, sizes and automatic stops.
+
+    A stream runs inside one ``with db.transaction()`` block; each checkpoint
+    commits that transaction and begins the next, so the Database's nesting
+    (savepoints for its writes) stays as it was.
+    """
+
+    runner: Runner
+    step: Step
+    aid: int
+    state: ChunkState
+    total: int
+    until: int | None
+    sizer: ChunkSizer = field(init=False)
+    guard: LatencyGuard = field(init=False)
+    budget: ErrorBudget = field(init=False)
+    t0: float = field(init=False)
+    started: int = field(init=False)
+    here_rows: int = 0
+    here_t0: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        config = self.runner.config
+        self.sizer, self.guard = ChunkSizer(config), LatencyGuard(config)
+        self.budget = ErrorBudget(config)
+        self.t0 = self.here_t0 = time.perf_counter()
+        self.started = now_ms()
+
+    @property
+    def resume_from(self) -> int | None:
+        return self.state.hwm
+
+    def due(self, position: int) -> bool:
+        if self.until is not None and position >= self.until:
+            return True
+        return position - (self.state.hwm or 0) >= self.sizer.size
+
+    def commit(self, chunk: ChunkResult) -> None:
+        conn, step = self.runner.conn, self.step
+        size = self.sizer.size
+        self.state = self.state.plus(chunk)
+        self.runner._record_chunk(step, self.aid, chunk, self.state, self.started, size, self.t0)
+        conn.execute("COMMIT")
+        elapsed = time.perf_counter() - self.t0
+        conn.execute("BEGIN IMMEDIATE")
+        self.sizer.observe(chunk.rows, elapsed)
+        self.here_rows += chunk.rows
+        here = time.perf_counter() - self.here_t0
+        rate, eta = rate_and_eta(self.here_rows, here, self.state.rows, self.total)
+        self.runner._emit(
+            ProgressEvent(
+                "advance",
+                step.key,
+                step.title,
+                step.phase.label,
+                self.state.rows,
+                self.total,
+                rate,
+                eta,
+                self.sizer.size,
+            )
+        )
+        self.t0, self.started = time.perf_counter(), now_ms()
+        if self.until is not None and chunk.hwm >= self.until:
+            raise _Reached
+        if not self.runner.limits:
+            return
+        if self.budget.exceeded(self.state.failed, self.state.rows, self.total):
+            reason = self.budget.describe(self.state.failed, self.state.rows)
+            raise StopRun("rollback", reason, step.key)
+        if self.guard.observe(chunk.rows, elapsed):
+            raise StopRun(self.runner.config.on_degraded, self.guard.describe(), step.key)
 
 
 def _text(exc: BaseException) -> str:

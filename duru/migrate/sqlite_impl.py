@@ -22,6 +22,7 @@ from duru.migrate.ops import (
     AddColumn,
     AddForeignKey,
     AddIndex,
+    AddSearch,
     ChangeType,
     CreateTable,
     DropColumn,
@@ -36,15 +37,23 @@ from duru.migrate.ops import (
     RenameColumn,
     RenameTable,
     SetMeta,
+    StreamData,
     TableSpec,
     TransformData,
     quote,
 )
 from duru.migrate.plan import Migration, order_steps
-from duru.migrate.sqlite_rebuild import TableRebuild, count, live_columns
+from duru.migrate.sqlite_rebuild import TableRebuild, count, fence_sql, live_columns
 from duru.migrate.sqlite_transform import DataTransform
 from duru.migrate.state import progress
-from duru.migrate.steps import ChunkResult, ChunkState, Step, StepContext, StepResult
+from duru.migrate.steps import (
+    ChunkResult,
+    ChunkState,
+    Step,
+    StepContext,
+    StepResult,
+    StreamAction,
+)
 from duru.model import new_id
 
 Ordered = tuple[tuple[int, ...], Step]
@@ -112,11 +121,28 @@ def _create_table(at: _Op, op: CreateTable) -> list[Ordered]:
 
 
 def _drop_table(at: _Op, op: DropTable) -> list[Ordered]:
-    return _ddl(at, op, [f"DROP TABLE {quote(op.table)}"], estimate=at.count(op.table))
+    guard = "IF EXISTS " if op.if_exists else ""
+    return _ddl(at, op, [f"DROP TABLE {guard}{quote(op.table)}"], estimate=at.count(op.table))
 
 
 def _rename_table(at: _Op, op: RenameTable) -> list[Ordered]:
-    return _ddl(at, op, [f"ALTER TABLE {quote(op.table)} RENAME TO {quote(op.to)}"])
+    sql = f"ALTER TABLE {quote(op.table)} RENAME TO {quote(op.to)}"
+    if not op.if_exists:
+        return _ddl(at, op, [sql])
+
+    def run(ctx: StepContext) -> StepResult:
+        present = ctx.conn.execute(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (op.table,)
+        ).fetchone()
+        if present is not None:
+            ctx.conn.execute(sql)
+        return StepResult(details={"renamed": present is not None})
+
+    return [at.step("apply", op.phase, op.describe(), kind="atomic", sql=(sql,), atomic=run)]
+
+
+def _add_search(at: _Op, op: AddSearch) -> list[Ordered]:
+    return _ddl(at, op, [*op.spec.after, *op.spec.fill], estimate=at.count(op.spec.name))
 
 
 def _add_column(at: _Op, op: AddColumn) -> list[Ordered]:
@@ -378,6 +404,48 @@ def _transform(at: _Op, op: TransformData) -> list[Ordered]:
     ]
 
 
+def _stream(at: _Op, op: StreamData) -> list[Ordered]:
+    driver = op.driver
+    steps: StreamAction = driver
+
+    def bridge(ctx: StepContext) -> StepResult:
+        for table in driver.tables:
+            present = ctx.conn.execute(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+            if present is not None and not _is_virtual(ctx.conn, table):
+                for stmt in fence_sql(table, f"run {ctx.run_id}"):
+                    ctx.conn.execute(stmt)
+        result: StepResult = steps.sample(ctx, ctx.config.sample_rows)
+        return result
+
+    return [
+        at.step(
+            "bridge",
+            Phase.BRIDGE,
+            f"{op.describe()}: write fences, the stream tried on a sample",
+            kind="atomic",
+            sql=tuple(
+                f"CREATE TRIGGER _duru_fence_{t}_* ... RAISE(ABORT, ...)" for t in driver.tables
+            ),
+            atomic=bridge,
+        ),
+        at.step(
+            "copy",
+            Phase.MIGRATE,
+            f"{op.describe()}: checkpointed stream",
+            kind="stream",
+            sql=(f"{driver.name}: read {', '.join(driver.tables)} by column name, write rows",),
+            stream=steps,
+        ),
+    ]
+
+
+def _is_virtual(conn: sqlite3.Connection, table: str) -> bool:
+    found = conn.execute("SELECT sql FROM sqlite_schema WHERE name = ?", (table,)).fetchone()
+    return found is not None and str(found[0]).upper().startswith("CREATE VIRTUAL")
+
+
 # -- the version stamp -----------------------------------------------------------
 
 
@@ -422,4 +490,6 @@ _HANDLERS: dict[type[Operation], Callable[[_Op, Any], list[Ordered]]] = {
     AddForeignKey: _h(_add_fk),
     DropForeignKey: _h(_drop_fk),
     TransformData: _h(_transform),
+    StreamData: _h(_stream),
+    AddSearch: _h(_add_search),
 }

@@ -19,7 +19,7 @@ from duru.local.db import Database
 from duru.migrate.config import RunConfig
 from duru.migrate.ops import Phase
 
-StepKind = Literal["atomic", "chunked", "outside"]
+StepKind = Literal["atomic", "chunked", "stream", "outside"]
 
 
 def _empty() -> Mapping[str, Any]:
@@ -115,6 +115,48 @@ class ChunkedAction(Protocol):
         ...
 
 
+class Checkpoint(Protocol):
+    """Lets a stream commit its work so far as a rollback point.
+
+    ``resume_from`` is the position of the last committed checkpoint (None at
+    the start): a resumed stream must replay its work up to there without
+    writing it again. A stream calls :meth:`due` at each safe point and, when
+    it is, :meth:`commit` with what it did since the previous checkpoint.
+    """
+
+    @property
+    def resume_from(self) -> int | None: ...
+
+    def due(self, position: int) -> bool: ...
+
+    def commit(self, chunk: ChunkResult) -> None: ...
+
+
+class StreamAction(Protocol):
+    """Work that drives its own loop (one ordered stream of writes), checkpointing as it goes.
+
+    Its position counts writes in an order that is the same on every run
+    over the same data, so a resume can replay to a checkpoint exactly.
+    """
+
+    def total(self, ctx: StepContext) -> int:
+        """Rows the stream will read in all (for progress and ETA)."""
+        ...
+
+    def sample(self, ctx: StepContext, rows: int) -> StepResult:
+        """Try the stream on its first ``rows`` writes and undo them (the bridge's check)."""
+        ...
+
+    def run(
+        self, ctx: StepContext, checkpoint: Checkpoint
+    ) -> tuple[ChunkResult | None, dict[str, Any]]:
+        """Do (or finish) the work; returns what came after the last checkpoint, and details.
+
+        Runs inside the runner's transaction; the final checks belong here too.
+        """
+        ...
+
+
 AtomicAction = Callable[[StepContext], StepResult]
 
 
@@ -139,6 +181,7 @@ class Step:
     estimate: int | None = None
     atomic: AtomicAction | None = None
     chunked: ChunkedAction | None = None
+    stream: StreamAction | None = None
     foreign_keys_off: bool = False
     rollback_point: bool = True
     quarantine_source: str | None = None

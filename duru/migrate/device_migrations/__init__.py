@@ -14,6 +14,7 @@ import sqlite3
 from duru.errors import SchemaMismatch
 from duru.local.legacy import LEGACY_VERSION
 from duru.local.schema import SCHEMA_VERSION
+from duru.migrate.device_migrations.legacy_v11 import LEGACY_V11, SET_ASIDE
 from duru.migrate.plan import MigrationSet
 
 LEGACY = f"legacy:{LEGACY_VERSION}"
@@ -33,7 +34,9 @@ def detect_version(conn: sqlite3.Connection) -> str:
         if found is not None:
             return str(found[0])
     user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if "local_notes" in tables and user_version in (0, LEGACY_VERSION):
+    # Mid-upgrade, the v11 tables are set aside under another name (see legacy_v11).
+    legacy = {"local_notes", SET_ASIDE + "local_notes"} & tables
+    if legacy and user_version in (0, LEGACY_VERSION):
         return LEGACY
     raise SchemaMismatch(
         "this SQLite file is neither a duru device database nor a version"
@@ -41,6 +44,6 @@ def detect_version(conn: sqlite3.Connection) -> str:
     )
 
 
-DEVICE_MIGRATIONS = MigrationSet((), current=str(SCHEMA_VERSION), detect=detect_version)
+DEVICE_MIGRATIONS = MigrationSet((LEGACY_V11,), current=str(SCHEMA_VERSION), detect=detect_version)
 
 __all__ = ["DEVICE_MIGRATIONS", "LEGACY", "detect_version"]
