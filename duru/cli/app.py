@@ -12,12 +12,47 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from duru.errors import DuruError, NotFound, UsageError
 
+
+class OneLineErrors(TyperGroup):
+    """The top-level group: click's own usage errors become one line too."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(*args, standalone_mode=False, **extra)
+        except typer.TyperException as exc:
+            code = _usage_error(exc)
+            if not standalone_mode:
+                raise
+            sys.exit(code)
+        except typer.Abort:
+            typer.echo("duru: aborted", err=True)
+            sys.exit(EXIT_FAILED)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else 0)
+        return result
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # `duru note` with no subcommand: the help (already formatted) is the answer.
+        typer.echo(message, err=True)
+    else:
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"duru: {' '.join(message.split())}{hint}", err=True)
+    return int(getattr(exc, "exit_code", EXIT_USAGE))
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="duru",
     help="The data platform of Duru Notes: device store, encryption, sync and safe migrations.",
     no_args_is_help=True,
