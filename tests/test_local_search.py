@@ -331,6 +331,27 @@ def test_results_do_not_depend_on_merge_state(db: Database) -> None:
     assert verify_index(db) == 0
 
 
+def _backlogs_while_editing(db: Database, count: int) -> list[int]:
+    row = note(db, "edited", "")
+    found = []
+    for i in range(count):
+        db.update("note", row["id"], {"body": f"edit {i}"})
+        state = wal_state(db.path)
+        assert state is not None
+        found.append(state.backlog)
+    return found
+
+
+def test_the_writer_caps_the_wal_even_without_a_maintainer(db: Database) -> None:
+    db.conn.execute("PRAGMA wal_autocheckpoint = 0")  # control: nothing checkpoints
+    assert max(_backlogs_while_editing(db, 30)) > 40
+    checkpoint(db.conn)
+    configure_writer(db, hard_cap_pages=40)
+    backlogs = _backlogs_while_editing(db, 60)
+    assert max(backlogs) < 40  # the commit that crosses the cap checkpoints
+    assert backlogs.count(0) >= 2
+
+
 def test_wal_state_reads_the_same_frames_sqlite_reports(db: Database) -> None:
     db.conn.execute("PRAGMA wal_autocheckpoint = 0")
     _spread_writes(db, 10)

@@ -97,9 +97,13 @@ class MaintenanceReport:
     shape: IndexShape
 
 
-def configure_writer(db: Database) -> None:
-    """Settings for a connection that writes: no routine checkpoint inside COMMIT."""
-    db.conn.execute(f"PRAGMA wal_autocheckpoint = {HARD_CAP_PAGES}")
+def configure_writer(db: Database, *, hard_cap_pages: int = HARD_CAP_PAGES) -> None:
+    """Settings for a connection that writes: no routine checkpoint inside COMMIT.
+
+    The connection still checkpoints itself once the WAL reaches
+    ``hard_cap_pages`` frames, whatever any maintainer does.
+    """
+    db.conn.execute(f"PRAGMA wal_autocheckpoint = {int(hard_cap_pages)}")
     db.conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
 
 
@@ -267,7 +271,9 @@ class Maintainer:
         self.longest_step = 0.0
         self.error: BaseException | None = None
         self._stop = threading.Event()
-        self._settled = threading.Event()
+        self._ticked = threading.Condition()
+        self._ticks = 0
+        self._is_settled = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> Maintainer:
@@ -288,9 +294,14 @@ class Maintainer:
         thread.join(timeout)
 
     def wait_settled(self, timeout: float) -> bool:
-        """Wait until a quiet moment found nothing to merge or checkpoint; False on timeout."""
-        self._settled.clear()
-        return self._settled.wait(timeout)
+        """Wait until the index is merged and the WAL checkpointed; False on timeout.
+
+        Writes committed before the call are taken into account: only a tick
+        that starts after it can report the settled state.
+        """
+        with self._ticked:
+            after = self._ticks + 1
+            return self._ticked.wait_for(lambda: self._ticks > after and self._is_settled, timeout)
 
     @property
     def running(self) -> bool:
@@ -323,20 +334,26 @@ class Maintainer:
             version = _data_version(conn)
             if version != last_version:
                 last_version, last_write, dirty = version, time.monotonic(), True
-            # Unknown backlog (no readable wal-index): checkpoint only in pauses.
-            wal = wal_state(self.path)
-            if time.monotonic() - last_write < self.idle:
-                if wal is not None and wal.backlog >= self.busy_checkpoint_pages:
-                    self._checkpoint(conn)
-                continue
-            if not dirty:
-                continue
-            merged_all = self._merge(conn, version)
-            if wal is None or wal.backlog > 0:
-                wal = self._checkpoint(conn)
-            if merged_all and wal.backlog == 0:
-                dirty = False
-                self._settled.set()
+            dirty = self._tend(conn, version, dirty, time.monotonic() - last_write >= self.idle)
+            with self._ticked:
+                self._ticks += 1
+                self._is_settled = not dirty
+                self._ticked.notify_all()
+
+    def _tend(self, conn: sqlite3.Connection, version: int, dirty: bool, quiet: bool) -> bool:
+        """One tick's work; returns whether anything may still need doing."""
+        # Unknown backlog (no readable wal-index): checkpoint only in pauses.
+        wal = wal_state(self.path)
+        if not quiet:
+            if wal is not None and wal.backlog >= self.busy_checkpoint_pages:
+                self._checkpoint(conn)
+            return dirty
+        if not dirty:
+            return False
+        merged_all = self._merge(conn, version)
+        if wal is None or wal.backlog > 0:
+            wal = self._checkpoint(conn)
+        return not (merged_all and wal.backlog == 0)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> WalState:
         self.checkpoints += 1
