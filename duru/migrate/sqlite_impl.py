@@ -63,7 +63,14 @@ _NOT_IN_A_MIGRATION = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEA
 
 
 def migration_steps(conn: sqlite3.Connection, m: Migration) -> list[Step]:
-    """Every step of migration ``m``, in run order (phase, then operation)."""
+    """Every step of migration ``m``, in run order (phase, then operation).
+
+    Raises UsageError for an operation SQLite cannot run, and for a rebuild
+    or transform of a table that an earlier operation alters in the migrate
+    phase: its bridge runs first (bridge phase) and would see the table
+    before that change. Such a change belongs in a migration of its own.
+    """
+    _check_order(m)
     out: list[Ordered] = []
     for i, op in enumerate(m.ops):
         handler = _HANDLERS.get(type(op))
@@ -72,6 +79,38 @@ def migration_steps(conn: sqlite3.Connection, m: Migration) -> list[Step]:
         out += handler(_Op(conn, m, i), op)
     out.append(((len(m.ops), 0), _stamp(m)))
     return order_steps(out)
+
+
+def _check_order(m: Migration) -> None:
+    altered: dict[str, str] = {}
+    for op in m.ops:
+        for table in _reads_in_bridge(op):
+            if table in altered:
+                raise UsageError(
+                    f"{m.id}: {op.describe()} is bridged before {altered[table]} runs;"
+                    " put one of them in a migration of its own"
+                )
+        if op.phase == Phase.MIGRATE:
+            for table in _alters(op):
+                altered.setdefault(table, op.describe())
+
+
+def _reads_in_bridge(op: Operation) -> tuple[str, ...]:
+    if isinstance(op, RebuildTable):
+        return (op.spec.name,)
+    if isinstance(op, ChangeType | AddForeignKey | DropForeignKey):
+        return (op.table,)
+    if isinstance(op, TransformData):
+        return (op.source, op.target)
+    return ()
+
+
+def _alters(op: Operation) -> tuple[str, ...]:
+    if isinstance(op, AddColumn | DropColumn | RenameColumn):
+        return (op.table,)
+    if isinstance(op, RenameTable):
+        return (op.table, op.to)
+    return ()
 
 
 @dataclass(frozen=True)
