@@ -2,4 +2,14 @@
 
 from __future__ import annotations
 
-from duru.cli import demo, folder, io, note, search, tag, task  # noqa: F401  (registers them)
+from duru.cli import (  # noqa: F401  (importing registers them)
+    demo,
+    folder,
+    io,
+    migrate,
+    note,
+    schema,
+    search,
+    tag,
+    task,
+)
