@@ -192,6 +192,8 @@ def accounts_table() -> ServerTable:
     """``accounts``: the crypto record of each user and their change sequence counter."""
     columns = (
         ServerColumn(USER_ID, "uuid", role=Role.OWNER),
+        # The user name a client logs in / uploads with; NULL for accounts known by id only.
+        ServerColumn("name", "text", nullable=True),
         ServerColumn("salt", BYTEA),
         ServerColumn("kdf_params", "jsonb"),
         ServerColumn("wrapped_master_key", BYTEA),
@@ -206,7 +208,14 @@ def accounts_table() -> ServerTable:
         unique=True,
         constraint="PRIMARY KEY",
     )
-    return ServerTable(ACCOUNTS, columns, (pk,))
+    by_name = ServerIndex(
+        f"uq_{ACCOUNTS}_name",
+        ("name",),
+        "find an account by user name (log in, upload, download); one account per name",
+        unique=True,
+        constraint="UNIQUE",
+    )
+    return ServerTable(ACCOUNTS, columns, (pk, by_name))
 
 
 def meta_table() -> ServerTable:

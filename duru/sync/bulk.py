@@ -1,0 +1,298 @@
+"""Bulk transfer: a whole device database up to the server, or down into a new device file.
+
+``upload`` seals every row of a device database on the client and upserts it into the
+server database in chunks; the first upload of a user name creates the account there.
+``download`` unlocks the account and rebuilds a device database from the server rows, as
+the device that uploaded them had them (``export_json`` equal).
+
+    upload("notes.db", server_url=url, passphrase=pw, user="ada")
+    download("copy.db", server_url=url, passphrase=pw, user="ada")
+
+Both talk to PostgreSQL directly (``server_url`` is a PostgreSQL URL) and run their data
+phase in one server transaction: a failed transfer leaves nothing half written. Upload
+only adds and replaces rows; rows the device deleted stay on the server.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import Connection
+from psycopg.rows import TupleRow, dict_row
+
+from duru.bridge import EntityCodec, codec_for
+from duru.crypto import AccountKeys, KdfParams
+from duru.errors import (
+    NotFound,
+    RemoteError,
+    ServerUnavailable,
+    StoreError,
+    SyncError,
+    UsageError,
+)
+from duru.local.db import Database
+from duru.model import ENTITIES, Entity, entity
+from duru.remote.config import RemoteConfig, describe_url
+from duru.remote.layout import DELETED_AT, USER_ID, server_table
+from duru.remote.pool import connect
+from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema, read_meta
+
+from .copy import StagedUpsert
+from .device_rows import count_rows, insert_rows, read_snapshot
+from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
+from .server_account import check_user_name, open_account, set_user, unlock_account
+from .target import remove_database, require_empty, require_empty_file
+from .transfer import EntityTransfer, Progress, TransferReport
+
+DEFAULT_CHUNK_ROWS = 5_000
+DOWNLOAD_CHUNK_ROWS = 2_000
+# Below this many rows, starting sealing processes costs more than it saves.
+SEAL_IN_PROCESS_ROWS = 20_000
+MAX_SEAL_WORKERS = 4
+
+
+def upload(
+    db_path: str | Path,
+    *,
+    server_url: str,
+    passphrase: str,
+    user: str,
+    progress: Progress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    kdf: KdfParams | None = None,
+    seal_workers: int | None = None,
+) -> TransferReport:
+    """Seal every row of the device database at ``db_path`` and upsert it on the server.
+
+    The first upload of ``user`` creates its account (``kdf``: the Argon2id cost, default
+    ``KdfParams.moderate()``); later ones unlock it. Entities go parents first, each in
+    chunks of ``chunk_rows``: binary COPY into a staging table, one upsert per chunk.
+    ``seal_workers`` processes seal the rows meanwhile (0: this process does it;
+    default: none for up to ``SEAL_IN_PROCESS_ROWS`` rows, else one per CPU up to
+    ``MAX_SEAL_WORKERS``). The device file is only read; a commit to it during the upload
+    fails the upload. Raises NotFound (no such file), WrongPassphrase, CryptoError (an
+    account whose KDF cost is below the floor), BridgeError (a row that cannot cross),
+    StoreError, RemoteError / ServerUnavailable; the server keeps no row of a failed upload.
+    """
+    started = time.perf_counter()
+    name = check_user_name(user)
+    _check_positive("chunk_rows", chunk_rows)
+    with Database.open(db_path, create=False) as db:
+        version = _data_version(db)
+        with read_snapshot(db.conn):
+            counts = [(e, count_rows(db.conn, e)) for e in ENTITIES]
+        rows = sum(n for _, n in counts)
+        workers = _seal_workers(seal_workers, rows)
+        with _connect(server_url) as conn:
+            with _server_errors("opening the account"):
+                apply_server_schema(conn)
+                keys, created = open_account(conn, name, passphrase, kdf=kdf)
+            with _server_errors("uploading"), conn.transaction():
+                set_user(conn, keys.user_id)
+                first = _reserve_change_seqs(conn, keys.user_id, rows) if rows else 0
+                job = SealJob(str(db.path), keys, chunk_rows, _plan(counts, first))
+                with _sealed(job, workers) as chunks:
+                    lines = tuple(_upload_entity(conn, s, chunks, progress) for s in job.plan)
+                if _data_version(db) != version:
+                    raise StoreError(
+                        f"{db.path} changed during the upload; nothing was uploaded, run it again"
+                    )
+    return TransferReport("upload", name, keys.user_id, created, lines, _since(started))
+
+
+def download(
+    db_path: str | Path,
+    *,
+    server_url: str,
+    passphrase: str,
+    user: str,
+    progress: Progress | None = None,
+) -> TransferReport:
+    """Build the device database at ``db_path`` from ``user``'s rows on the server.
+
+    ``db_path`` must not exist, be empty, or be a device database without rows (else
+    UsageError). Rows are written without outbox entries (the server has them already),
+    in one device transaction; server tombstones are not rows. Raises NotFound (no such
+    account), WrongPassphrase or CryptoError before the file is touched; on any later
+    error a file this call created is removed again.
+    """
+    started = time.perf_counter()
+    name = check_user_name(user)
+    path = Path(db_path)
+    require_empty_file(path)
+    with _connect(server_url) as conn:
+        with _server_errors("opening the account"):
+            _require_server_schema(conn, server_url)
+            keys = unlock_account(conn, name, passphrase)
+        lines = _download_into(path, conn, keys, progress)
+    return TransferReport("download", name, keys.user_id, False, lines, _since(started))
+
+
+# -- upload -------------------------------------------------------------------
+
+
+def _plan(counts: list[tuple[Entity, int]], first_seq: int) -> tuple[EntityPlan, ...]:
+    """Each entity's share of the change sequence numbers reserved for the upload."""
+    plan, seq = [], first_seq
+    for e, rows in counts:
+        plan.append(EntityPlan(e.name, rows, seq))
+        seq += rows
+    return tuple(plan)
+
+
+@contextmanager
+def _sealed(job: SealJob, workers: int) -> Iterator[Iterator[SealedChunk]]:
+    if not workers:
+        yield sealed_chunks(job)
+        return
+    with SealerPool(job, workers) as pool:
+        yield pool.chunks()
+
+
+def _seal_workers(requested: int | None, rows: int) -> int:
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 0:
+            raise UsageError(f"seal_workers must be 0 or more, not {requested!r}")
+        return requested
+    if rows <= SEAL_IN_PROCESS_ROWS:
+        return 0
+    return max(1, min(MAX_SEAL_WORKERS, os.cpu_count() or 1))
+
+
+def _data_version(db: Database) -> int:
+    """Changes whenever another connection commits to the file (SQLite's data_version)."""
+    return int(db.scalar("PRAGMA data_version"))
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, not {value!r}")
+
+
+def _upload_entity(
+    conn: Connection[Any],
+    step: EntityPlan,
+    chunks: Iterator[SealedChunk],
+    progress: Progress | None,
+) -> EntityTransfer:
+    """Write the next ``step.rows`` rows of ``chunks`` (all of ``step.entity``)."""
+    started = time.perf_counter()
+    e = entity(step.entity)
+    _report(progress, e.name, 0, step.rows)
+    done = 0
+    if step.rows:
+        stage = StagedUpsert(conn, server_table(e), copy_columns(e))
+        stage.create()
+        while done < step.rows:
+            chunk = next(chunks)
+            if chunk.entity != e.name:
+                raise SyncError(f"a sealer sent {chunk.entity} rows while {e.name} rows were due")
+            stage.write_copy_data(chunk.data)
+            done += chunk.rows
+            _report(progress, e.name, done, step.rows)
+    return EntityTransfer(e.name, e.table, done, _since(started))
+
+
+def _reserve_change_seqs(conn: Connection[Any], user_id: str, count: int) -> int:
+    found = conn.execute(f"SELECT {RESERVE_FUNCTION}(%s, %s)", (user_id, count)).fetchone()
+    if found is None or found[0] is None:
+        raise RemoteError(f"the account {user_id} disappeared from the server during the upload")
+    return int(found[0])
+
+
+# -- download -----------------------------------------------------------------
+
+
+def _require_server_schema(conn: Connection[Any], server_url: str) -> None:
+    if read_meta(conn) is None:
+        raise NotFound(
+            f"the server database {describe_url(server_url)} has no duru schema: "
+            "nothing was uploaded there"
+        )
+    apply_server_schema(conn)  # creates nothing here; raises SchemaMismatch for another model
+
+
+def _download_into(
+    path: Path, conn: Connection[Any], keys: AccountKeys, progress: Progress | None
+) -> tuple[EntityTransfer, ...]:
+    created = not path.exists()
+    try:
+        with Database.open(path) as db, conn.transaction(), db.transaction():
+            # One server snapshot for every entity, or a concurrent upload could hand us a
+            # child whose parent we read before it existed.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            set_user(conn, keys.user_id)
+            require_empty(db)
+            # Checked at COMMIT: within an entity, rows come in key order, not tree order.
+            db.conn.execute("PRAGMA defer_foreign_keys = ON")
+            return tuple(_download_entity(conn, db, e, keys, progress) for e in ENTITIES)
+    except BaseException:
+        if created:
+            remove_database(path)
+        raise
+
+
+def _download_entity(
+    conn: Connection[Any], db: Database, e: Entity, keys: AccountKeys, progress: Progress | None
+) -> EntityTransfer:
+    started = time.perf_counter()
+    codec = codec_for(e)
+    select, count = _download_sql(e, codec)
+    done = 0
+    with _server_errors(f"downloading {e.table}"):
+        total = int(conn.execute(count, (keys.user_id,)).fetchone()[0])  # type: ignore[index]
+        _report(progress, e.name, 0, total)
+        with conn.cursor(name=f"duru_download_{e.table}", row_factory=dict_row) as cur:
+            cur.itersize = DOWNLOAD_CHUNK_ROWS
+            cur.execute(select, (keys.user_id,))
+            while rows := cur.fetchmany(DOWNLOAD_CHUNK_ROWS):
+                insert_rows(db, e, [tuple(codec.to_local(r, keys).values()) for r in rows])
+                done += len(rows)
+                _report(progress, e.name, done, total)
+    return EntityTransfer(e.name, e.table, done, _since(started))
+
+
+def _download_sql(e: Entity, codec: EntityCodec) -> tuple[str, str]:
+    live = f"FROM {e.table} WHERE {USER_ID} = %s AND {DELETED_AT} IS NULL"
+    return (
+        f"SELECT {', '.join(codec.columns)} {live} ORDER BY {e.key}",
+        f"SELECT count(*) {live}",
+    )
+
+
+# -- shared -------------------------------------------------------------------
+
+
+def _connect(server_url: str) -> Connection[TupleRow]:
+    config = RemoteConfig.from_env(database_url=server_url)
+    return connect(config, server_url, autocommit=True)
+
+
+@contextmanager
+def _server_errors(doing: str) -> Iterator[None]:
+    """psycopg errors as duru's: ServerUnavailable (retryable) when the link broke."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise ServerUnavailable(f"{doing}: {_one_line(exc)}") from exc
+    except psycopg.Error as exc:
+        raise RemoteError(f"{doing}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _report(progress: Progress | None, entity: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(entity, done, total)
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
