@@ -234,6 +234,28 @@ def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: 
             raise maintainer.error
 
 
+def machine_noise(samples: int = 2000) -> None:
+    """How much this machine alone stretches ~0.5 ms of pure CPU work (no I/O, no SQLite)."""
+
+    def work() -> int:
+        return sum(i * i for i in range(loops))
+
+    loops, started = 1000, time.perf_counter()
+    work()
+    loops = max(1000, int(1000 * 0.0005 / max(time.perf_counter() - started, 1e-6)))
+    clock = time.perf_counter_ns
+    out: list[int] = []
+    for _ in range(samples):
+        start = clock()
+        work()
+        out.append(clock() - start)
+    header("machine noise: the same ~0.5 ms of pure CPU work, timed again and again")
+    print(Stats(out).row("pure CPU work"))
+    pressure = Path("/proc/pressure/cpu")
+    if pressure.exists():
+        print(f"  /proc/pressure/cpu: {pressure.read_text().splitlines()[0]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=100_000)
@@ -247,7 +269,8 @@ def main() -> None:
     source = device_db(args.notes, args.seed)
     size = source.stat().st_size / 1e6
     print(f"database: {source} ({size:.0f} MB), SQLite {sqlite3.sqlite_version}")
-    print(f"load average at start: {os.getloadavg()}")
+    print(f"load average at start: {os.getloadavg()}, {os.cpu_count()} CPUs")
+    machine_noise()
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         duru_path = Path(shutil.copyfile(source, Path(tmp) / "duru.sqlite"))
         default_path = Path(shutil.copyfile(source, Path(tmp) / "default.sqlite"))
