@@ -30,10 +30,12 @@ small segment per transaction: a query probes more b-trees (a little slower)
 until the next pause, and after :data:`CRISIS_MERGE` such writes one of them
 still pays for merging them all (a rare spike instead of a frequent one);
 likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a
-checkpoint runs beside the writes. A merge step holds the write lock for a
-few milliseconds, so a write that arrives during one waits for it. A process
-that writes without a maintainer must call :func:`maintain` itself (the CLI
-does). Results never depend on merge state: FTS5 reads every segment, merged
+checkpoint runs beside the writes. A merge step holds the write lock: a
+millisecond or so when level 0 is small, tens of milliseconds when a long
+run of writes left hundreds of segments (each step re-reads every input
+segment), so a write that arrives during one waits for it. A process that
+writes without a maintainer should call :func:`maintain` now and then (a CLI
+command after its writes, say). Results never depend on merge state: FTS5 reads every segment, merged
 or not, and :func:`verify_index` proves the index equals the live notes.
 """
 
