@@ -389,3 +389,16 @@ def test_postgres_confirms_the_corpus(pg_url: str) -> None:
             " WHERE table_name = 'notes' AND column_name = 'deleted_at'"
         ).fetchone()
         assert nullable == ("NO",)
+
+
+def test_create_table_if_not_exists_may_hold_rows() -> None:
+    # An app's onCreate and onUpgrade often share a file: IF NOT EXISTS proves nothing is new.
+    sqlite_sql = "CREATE TABLE IF NOT EXISTS notes (id TEXT);\nDROP TABLE notes;\n"
+    assert _rules(sqlite_sql) == ["DURU104"]
+    assert _rules(sqlite_sql.replace(" IF NOT EXISTS", "")) == []
+    pg_sql = (
+        "SET lock_timeout = '5s';\n"
+        "CREATE TABLE IF NOT EXISTS notes (id uuid);\n"
+        "CREATE INDEX notes_id ON notes (id);\n"
+    )
+    assert _rules(pg_sql, "postgres") == ["DURU201"]

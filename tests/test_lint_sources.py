@@ -7,9 +7,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from duru.migrate.lint import lint_source
 from duru.migrate.lint.sources import scan_source
 from duru.migrate.lint.sources.base import Placeholders, ScannedSource
 from duru.migrate.lint.sources.dart import scan_dart
@@ -299,3 +300,29 @@ def test_split_offsets_point_into_the_text() -> None:
         "DROP TABLE a",
         "DROP TABLE b",
     ]
+
+
+# Robustness -------------------------------------------------------------------------------
+
+_ATOMS = st.sampled_from(
+    [*"'\"`\\$#{}()[];/*-+\n\t abcrfx0u\x00é", "'''", '"""', "${", "\\(", "\\u{", "\\x",
+     "\\N{", '#"', "r'", "f'", "//", "/*", "*/", "--", "$$", "E'", "DROP TABLE ", "BEGIN;",
+     "INSERT OR IGNORE INTO a SELECT * FROM b", "CREATE TRIGGER t BEGIN ", "END", "PRAGMA x=1;"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_ATOMS, max_size=40).map("".join),
+    st.sampled_from([".sql", ".py", ".dart", ".ts", ".kt", ".swift"]),
+    st.sampled_from(["sqlite", "postgres"]),
+)
+def test_linter_never_crashes(text: str, suffix: str, dialect: str) -> None:
+    report = lint_source(text, Path("f" + suffix), dialect=dialect)  # type: ignore[arg-type]
+    assert all(1 <= finding.line <= text.count("\n") + 1 for finding in report.findings)
+
+
+@pytest.mark.parametrize("source", ["x", "é", "r", "$", "/", "#", "'", '"""', "`${"])
+def test_scanners_stop_at_the_end_of_text(source: str) -> None:
+    for scan in (scan_dart, scan_typescript, scan_kotlin, scan_swift):
+        scan(source)

@@ -44,9 +44,12 @@ class CopyRows:
 
 @dataclass(frozen=True)
 class CreateTable:
+    """CREATE TABLE; with `if_not_exists` the table may already exist and hold rows."""
+
     name: str
     columns: tuple[tuple[str, SqlType | None], ...] = ()
     cascade_parents: tuple[str, ...] = ()
+    if_not_exists: bool = False
 
 
 @dataclass(frozen=True)

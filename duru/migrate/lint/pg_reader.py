@@ -37,8 +37,8 @@ from duru.migrate.lint.facts import (
     TransactionAction,
     ValidateConstraint,
 )
+from duru.migrate.lint.pg_select import ctes_of, shape_of
 from duru.migrate.lint.reading import Reading
-from duru.migrate.lint.selects import SelectShape
 
 _PSYCOPG_PARAM = re.compile(r"%\(\w+\)s|%s")
 
@@ -104,7 +104,7 @@ def _insert(node: Any) -> Iterator[Fact]:
     select = node.selectStmt
     if not isinstance(select, ast.SelectStmt) or select.valuesLists:
         return
-    shape = _shape(select, _ctes(node.withClause, {}))
+    shape = shape_of(select, ctes_of(node.withClause, {}))
     conflict: ConflictAction | None = None
     if node.onConflictClause is not None:
         nothing = node.onConflictClause.action == enums.OnConflictAction.ONCONFLICT_NOTHING
@@ -136,7 +136,7 @@ def _create_table(node: Any) -> Iterator[Fact]:
                 parents.append(_rel(constraint.pktable))
                 if constraint.fk_del_action == "c":
                     cascade.append(_rel(constraint.pktable))
-    yield CreateTable(name, tuple(columns), tuple(cascade))
+    yield CreateTable(name, tuple(columns), tuple(cascade), bool(node.if_not_exists))
     # A foreign key locks its parent against writes while the table is created.
     yield from (LocksTable(parent) for parent in parents if parent != name)
 
@@ -144,17 +144,17 @@ def _create_table(node: Any) -> Iterator[Fact]:
 def _create_table_as(node: Any) -> Iterator[Fact]:
     if node.objtype != enums.ObjectType.OBJECT_TABLE or not isinstance(node.query, ast.SelectStmt):
         return
-    yield from _ctas(_rel(node.into.rel), node.query)
+    yield from _ctas(_rel(node.into.rel), node.query, bool(node.if_not_exists))
 
 
 def _select(node: Any) -> Iterator[Fact]:
     if node.intoClause is not None:
-        yield from _ctas(_rel(node.intoClause.rel), node)
+        yield from _ctas(_rel(node.intoClause.rel), node, False)
 
 
-def _ctas(name: str, query: Any) -> Iterator[Fact]:
-    shape = _shape(query)
-    yield CreateTable(name)
+def _ctas(name: str, query: Any, if_not_exists: bool) -> Iterator[Fact]:
+    shape = shape_of(query)
+    yield CreateTable(name, if_not_exists=if_not_exists)
     yield CopyRows(name, shape.sources, None, shape.star, True, shape.filters, created=True)
 
 
@@ -301,64 +301,6 @@ def _trigger(node: Any) -> Iterator[Fact]:
 
 def _truncate(node: Any) -> Iterator[Fact]:
     yield from (LocksTable(_rel(relation)) for relation in node.relations or ())
-
-
-def _shape(select: Any, ctes: dict[str, SelectShape] | None = None) -> SelectShape:
-    """Sources, star and filters of a SELECT (set operations and subqueries included)."""
-    ctes = _ctes(select.withClause, ctes or {})
-    if select.op != enums.SetOperation.SETOP_NONE:
-        shape = _shape(select.larg, ctes).merged(_shape(select.rarg, ctes))
-        if select.op != enums.SetOperation.SETOP_UNION:
-            shape = shape.with_filter(select.op.name.removeprefix("SETOP_"))
-        elif not select.all:
-            shape = shape.with_filter("UNION")
-        return shape
-    star = any(_is_star(target) for target in select.targetList or ())
-    shape = SelectShape(star=star, filters=_filters(select))
-    for item in select.fromClause or ():
-        shape = shape.merged(_from_item(item, ctes))
-    return shape
-
-
-def _ctes(with_clause: Any, outer: dict[str, SelectShape]) -> dict[str, SelectShape]:
-    ctes = dict(outer)
-    for cte in with_clause.ctes if with_clause else ():
-        if isinstance(cte.ctequery, ast.SelectStmt):
-            ctes[str(cte.ctename)] = _shape(cte.ctequery, ctes)
-    return ctes
-
-
-def _filters(select: Any) -> tuple[str, ...]:
-    clauses = {
-        "WHERE": select.whereClause,
-        "LIMIT": select.limitCount,
-        "DISTINCT": select.distinctClause,
-        "GROUP BY": select.groupClause,
-        "HAVING": select.havingClause,
-    }
-    return tuple(name for name, clause in clauses.items() if clause)
-
-
-def _from_item(item: Any, ctes: dict[str, SelectShape]) -> SelectShape:
-    if isinstance(item, ast.RangeVar):
-        name = _rel(item)
-        cte = None if item.schemaname else ctes.get(name)
-        return SelectShape(cte.sources, False, cte.filters) if cte else SelectShape(sources=(name,))
-    if isinstance(item, ast.RangeSubselect) and isinstance(item.subquery, ast.SelectStmt):
-        inner = _shape(item.subquery, ctes)
-        return SelectShape(inner.sources, False, inner.filters)
-    if isinstance(item, ast.JoinExpr):
-        shape = _from_item(item.larg, ctes).merged(_from_item(item.rarg, ctes))
-        inner_join = item.jointype == enums.JoinType.JOIN_INNER
-        conditional = item.quals is not None or bool(item.usingClause) or bool(item.isNatural)
-        return shape.with_filter("JOIN") if inner_join and conditional else shape
-    return SelectShape()
-
-
-def _is_star(target: Any) -> bool:
-    value = getattr(target, "val", None)
-    fields = (value.fields or ()) if isinstance(value, ast.ColumnRef) else ()
-    return bool(fields) and isinstance(fields[-1], ast.A_Star)
 
 
 _READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {

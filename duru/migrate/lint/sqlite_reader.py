@@ -44,7 +44,7 @@ from duru.migrate.lint.facts import (
     VacuumInto,
 )
 from duru.migrate.lint.reading import Reading
-from duru.migrate.lint.selects import SelectShape
+from duru.migrate.lint.sqlite_select import arg, ctes_of, shape_of, table_name
 
 _GRAMMAR_ERRORS = ("syntax error", "incomplete input", "unrecognized token")
 _LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
@@ -115,6 +115,8 @@ class SqliteReader:
         return Reading(tuple(_tree_facts(tree)))
 
     def _grammar_error(self, sql: str) -> str | None:
+        if "\x00" in sql:
+            return "a NUL character in the statement"
         body = re.sub(r"^EXPLAIN(?:\s+QUERY\s+PLAN)?\s+", "", sql.strip(), flags=re.IGNORECASE)
         try:
             self._db.execute("EXPLAIN " + body).close()
@@ -164,19 +166,6 @@ def _normalise(body: str) -> str:
     return _TABLE_OPTIONS.sub(")", body) if body[:6].upper() == "CREATE" else body
 
 
-def _name(node: Any) -> str:
-    """SQLite compares names case-insensitively, quoted or not."""
-    if isinstance(node, exp.Schema):
-        node = node.this
-    return str(node.name).lower()
-
-
-def _arg(node: exp.Expr, name: str) -> Any:
-    # sqlglot renamed some args ("from" -> "from_"); accept both spellings.
-    value = node.args.get(name)
-    return value if value is not None else node.args.get(f"{name}_")
-
-
 def _tree_facts(tree: exp.Expr) -> Iterator[Fact]:
     reader = _TREE_READERS.get(type(tree))
     if reader is not None:
@@ -187,9 +176,9 @@ def _insert(node: exp.Insert) -> Iterator[Fact]:
     query = node.expression
     if not isinstance(query, exp.Query):
         return
-    shape = _shape(query, _ctes(_arg(node, "with"), {}))
+    shape = shape_of(query, ctes_of(arg(node, "with"), {}))
     yield CopyRows(
-        target=_name(node.this),
+        target=table_name(node.this),
         sources=shape.sources,
         conflict=_conflict(node),
         star=shape.star,
@@ -215,122 +204,59 @@ def _create(node: exp.Create) -> Iterator[Fact]:
     kind = str(node.args.get("kind") or "").upper()
     if kind == "INDEX" and isinstance(node.this, exp.Index):
         table = node.this.args.get("table")
-        yield CreateIndex(_name(node.this), _name(table) if table else "", False)
+        yield CreateIndex(table_name(node.this), table_name(table) if table else "", False)
     elif kind == "TABLE" and isinstance(node.expression, exp.Query):
-        name = _name(node.this)
-        shape = _shape(node.expression, _ctes(_arg(node.expression, "with"), {}))
-        yield CreateTable(name)
+        name = table_name(node.this)
+        shape = shape_of(node.expression, ctes_of(arg(node.expression, "with"), {}))
+        yield CreateTable(name, if_not_exists=bool(node.args.get("exists")))
         yield CopyRows(name, shape.sources, None, shape.star, True, shape.filters, created=True)
     elif kind == "TABLE":
-        yield CreateTable(_name(node.this), cascade_parents=tuple(_cascade_parents(node)))
+        yield CreateTable(
+            table_name(node.this),
+            cascade_parents=tuple(_cascade_parents(node)),
+            if_not_exists=bool(node.args.get("exists")),
+        )
 
 
 def _cascade_parents(node: exp.Create) -> Iterator[str]:
     for reference in node.find_all(exp.Reference):
         options = " ".join(str(option).upper() for option in reference.args.get("options") or ())
         if "ON DELETE CASCADE" in options:
-            yield _name(reference.this)
+            yield table_name(reference.this)
 
 
 def _drop(node: exp.Drop) -> Iterator[Fact]:
     kind = str(node.args.get("kind") or "").upper()
     for table in node.args.get("tables") or ():
         if kind == "TABLE":
-            yield DropTable(_name(table))
+            yield DropTable(table_name(table))
         elif kind == "INDEX":
-            yield DropIndex(_name(table), False)
+            yield DropIndex(table_name(table), False)
 
 
 def _alter(node: exp.Alter) -> Iterator[Fact]:
     if str(node.args.get("kind") or "").upper() != "TABLE":
         return
-    table = _name(node.this)
+    table = table_name(node.this)
     for action in node.args.get("actions") or ():
         if isinstance(action, exp.AlterRename):
-            yield RenameTable(table, _name(action.this))
+            yield RenameTable(table, table_name(action.this))
         elif isinstance(action, exp.RenameColumn):
-            yield RenameColumn(table, _name(action.this), _name(action.args["to"]))
+            yield RenameColumn(table, table_name(action.this), table_name(action.args["to"]))
         elif isinstance(action, exp.ColumnDef):
             yield _add_column(table, action)
         elif isinstance(action, exp.Drop) and str(action.args.get("kind")).upper() == "COLUMN":
-            yield from (DropColumn(table, _name(column)) for column in action.args["tables"])
+            yield from (DropColumn(table, table_name(column)) for column in action.args["tables"])
 
 
 def _add_column(table: str, column: exp.ColumnDef) -> AddColumn:
     kinds = {type(constraint.kind) for constraint in column.constraints}
     return AddColumn(
         table,
-        _name(column),
+        table_name(column),
         None,
         not_null=exp.NotNullColumnConstraint in kinds,
         has_default=exp.DefaultColumnConstraint in kinds,
-    )
-
-
-def _ctes(with_: exp.With | None, outer: dict[str, SelectShape]) -> dict[str, SelectShape]:
-    ctes = dict(outer)
-    for cte in with_.expressions if with_ is not None else ():
-        if isinstance(cte.this, exp.Query):
-            ctes[cte.alias_or_name.lower()] = _shape(cte.this, ctes)
-    return ctes
-
-
-def _shape(query: exp.Expr, ctes: dict[str, SelectShape]) -> SelectShape:
-    """Sources, star and filters of a SELECT (set operations and subqueries included)."""
-    ctes = _ctes(_arg(query, "with"), ctes)
-    if isinstance(query, exp.SetOperation):
-        shape = _shape(query.this, ctes).merged(_shape(query.expression, ctes))
-        if not isinstance(query, exp.Union):
-            return shape.with_filter(type(query).__name__.upper())
-        return shape.with_filter("UNION") if query.args.get("distinct") else shape
-    if not isinstance(query, exp.Select):
-        return SelectShape()
-    star = any(_is_star(column) for column in query.expressions)
-    shape = SelectShape(star=star, filters=_filters(query))
-    from_ = _arg(query, "from")
-    if from_ is not None:
-        shape = shape.merged(_from_item(from_.this, ctes))
-    for join in query.args.get("joins") or ():
-        shape = shape.merged(_from_item(join.this, ctes))
-        if _filters_rows(join):
-            shape = shape.with_filter("JOIN")
-    return shape
-
-
-def _filters(select: exp.Select) -> tuple[str, ...]:
-    clauses = {
-        "WHERE": select.args.get("where"),
-        "LIMIT": select.args.get("limit"),
-        "DISTINCT": select.args.get("distinct"),
-        "GROUP BY": select.args.get("group"),
-        "HAVING": select.args.get("having"),
-    }
-    return tuple(name for name, clause in clauses.items() if clause)
-
-
-def _from_item(item: exp.Expr, ctes: dict[str, SelectShape]) -> SelectShape:
-    if isinstance(item, exp.Table):
-        name = _name(item)
-        cte = None if item.args.get("db") else ctes.get(name)
-        return SelectShape(cte.sources, False, cte.filters) if cte else SelectShape((name,))
-    if isinstance(item, exp.Subquery):
-        inner = _shape(item.this, ctes)
-        return SelectShape(inner.sources, False, inner.filters)
-    return SelectShape()
-
-
-def _filters_rows(join: exp.Join) -> bool:
-    side = str(join.args.get("side") or "").upper()
-    kind = str(join.args.get("kind") or "").upper()
-    method = str(join.args.get("method") or "").upper()
-    if side or kind == "CROSS":
-        return False
-    return bool(join.args.get("on") or join.args.get("using") or method == "NATURAL")
-
-
-def _is_star(column: exp.Expr) -> bool:
-    return isinstance(column, exp.Star) or (
-        isinstance(column, exp.Column) and isinstance(column.this, exp.Star)
     )
 
 

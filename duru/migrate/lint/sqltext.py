@@ -116,7 +116,8 @@ class _Splitter:
     def _semicolon(self) -> None:
         if self.start is not None and self.dialect == "sqlite":
             # Inside a trigger body a semicolon does not end the CREATE TRIGGER.
-            if not sqlite3.complete_statement(self.text[self.start : self.pos + 1]):
+            piece = self.text[self.start : self.pos + 1].replace("\x00", " ")
+            if not sqlite3.complete_statement(piece):
                 self.pos += 1
                 return
         self._close(self.pos)
@@ -149,7 +150,8 @@ def _is_escape_string(text: str, pos: int) -> bool:
 
 
 def _ident_char(char: str) -> bool:
-    return char.isalnum() or char in "_$"
+    # "" (before the start of text) is "in" every string: test it first.
+    return bool(char) and (char.isalnum() or char in "_$")
 
 
 def split_sql(text: str, dialect: Dialect) -> SplitSql:

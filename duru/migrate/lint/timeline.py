@@ -5,7 +5,8 @@ COMMIT?", "is a lock timeout set?", "does this name still denote the table it
 denoted three statements ago?". The timeline answers by replaying the facts in
 order. Assumptions, since the linter sees no live database:
 
-- every table the migration did not create exists and holds rows;
+- every table the migration did not create exists and holds rows, and so does
+  one it created with CREATE TABLE IF NOT EXISTS (it may have existed already);
 - SQLite foreign key enforcement starts ON (the app and duru turn it on), and a
   ``PRAGMA foreign_keys`` inside a transaction changes nothing, as in SQLite;
 - there is no lock timeout until the migration sets one; ``SET LOCAL`` lasts to
@@ -70,7 +71,7 @@ class _Replay:
         moment = self.moment
         if isinstance(fact, Transaction):
             self.moment = _transaction(moment, fact)
-        elif isinstance(fact, CreateTable):
+        elif isinstance(fact, CreateTable) and not fact.if_not_exists:
             ids = dict(moment.identities) | {fact.name: f"{fact.name}@{self.index}"}
             self.moment = replace(
                 moment, new_tables=moment.new_tables | {fact.name}, identities=_items(ids)

@@ -20,7 +20,7 @@ class DartScanner(HostScanner):
 
     def scan_literal(self) -> TextBuilder | None:
         cur = self.cur
-        raw = cur.peek() == "r" and cur.peek(1) in "'\"" and not _ident(self.previous_char())
+        raw = cur.peek() == "r" and cur.peek(1) in ("'", '"') and not _ident(self.previous_char())
         offset = 1 if raw else 0
         quote = cur.peek(offset)
         if not quote or quote not in "'\"":
@@ -82,7 +82,7 @@ class DartScanner(HostScanner):
 
 
 def _ident(char: str) -> bool:
-    return char.isalnum() or char in "_$"
+    return bool(char) and (char.isalnum() or char in "_$")
 
 
 def scan_dart(source: str) -> ScannedSource:

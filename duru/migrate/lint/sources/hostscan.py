@@ -151,7 +151,7 @@ class HostScanner:
     def _word(self) -> str:
         cur = self.cur
         start = cur.pos
-        while cur.peek().isalnum() or cur.peek() in "_$":
+        while _word_char(cur.peek()):
             cur.advance()
         return cur.text[start : cur.pos]
 
@@ -210,6 +210,11 @@ class HostScanner:
         if chunk and _is_hex(chunk) and int(chunk, 16) <= 0x10FFFF:
             self.cur.advance(len(chunk) + 2)
             out.add(chr(int(chunk, 16)), line)
+
+
+def _word_char(char: str) -> bool:
+    # "" (the end of text) is "in" every string: test it first.
+    return bool(char) and (char.isalnum() or char in "_$")
 
 
 def _is_hex(text: str) -> bool:

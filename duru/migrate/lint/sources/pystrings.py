@@ -45,7 +45,7 @@ def decode_python_literal(source: str, first_line: int, placeholders: Placeholde
     if "b" in prefix:
         raise NotAStringLiteral(source[:20])
     quote = cursor.peek() * 3 if cursor.startswith(cursor.peek() * 3) else cursor.peek()
-    if quote[0] not in "'\"":
+    if not quote or quote[0] not in "'\"":
         raise NotAStringLiteral(source[:20])
     cursor.advance(len(quote))
     out = TextBuilder()
@@ -79,16 +79,28 @@ def _escape(cursor: Cursor, out: TextBuilder, raw: bool) -> None:
             digits += cursor.advance()
         out.add(chr(int(digits, 8)), line)
     elif char in _HEX_WIDTH:
-        out.add(chr(int(cursor.advance(_HEX_WIDTH[char]), 16)), line)
+        out.add(_code_point(cursor.advance(_HEX_WIDTH[char]), char), line)
     elif char == "N" and cursor.peek() == "{":
-        cursor.advance()
-        name = ""
-        while cursor.peek() not in ("}", ""):
-            name += cursor.advance()
-        cursor.advance()
-        out.add(unicodedata.lookup(name), line)
+        end = cursor.text.find("}", cursor.pos)
+        name = cursor.advance((end if end >= 0 else len(cursor.text)) - cursor.pos + 1)
+        out.add(_named(name), line)
     else:
         out.add("\\" + char, line)
+
+
+def _code_point(digits: str, kind: str) -> str:
+    # tokenize does not validate escapes; a malformed one (a compile error) stays as text.
+    try:
+        return chr(int(digits, 16))
+    except ValueError:
+        return f"\\{kind}{digits}"
+
+
+def _named(braced: str) -> str:
+    try:
+        return unicodedata.lookup(braced[1:-1])
+    except KeyError:
+        return "\\N" + braced
 
 
 def _format_part(cursor: Cursor, out: TextBuilder, placeholders: Placeholders) -> None:

@@ -56,7 +56,9 @@ class _PythonScan:
                 warnings.simplefilter("ignore")
                 self._walk(_literal_tokens(self.source))
         except (tokenize.TokenError, SyntaxError) as error:
-            problems.append(ScanProblem(_error_line(error), f"cannot tokenize: {error}"))
+            # tokenize reports an unclosed bracket at the line after the last one.
+            line = min(_error_line(error), self.source.count("\n") + 1)
+            problems.append(ScanProblem(line, f"cannot tokenize: {error}"))
         self._finish()
         return ScannedSource(tuple(self.literals), tuple(self.comments), tuple(problems))
 

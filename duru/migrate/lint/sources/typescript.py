@@ -36,7 +36,7 @@ class TypeScriptScanner(HostScanner):
 
     def skip_other(self) -> bool:
         cur = self.cur
-        if cur.peek() != "/" or cur.peek(1) in "/*" or not self._regex_may_start():
+        if cur.peek() != "/" or cur.peek(1) in ("/", "*") or not self._regex_may_start():
             return False
         start, line = cur.pos, cur.line
         cur.advance()
