@@ -272,8 +272,11 @@ def test_postgres_parse_error_is_a_warning() -> None:
 def test_broken_host_file_is_a_finding(tmp_path: Path) -> None:
     path = tmp_path / "broken.py"
     path.write_text("x = 1\ny = '''DROP TABLE a\n")
-    (finding,) = lint_paths([path], dialect="sqlite").active
+    report = lint_paths([path], dialect="sqlite")
+    (finding,) = report.active
     assert finding.rule == "DURU001" and "cannot tokenize" in finding.message
+    assert finding.statement == ""
+    assert report.render_text().splitlines()[1].startswith("    cannot tokenize")
 
 
 def test_file_that_is_not_utf8_is_a_finding(tmp_path: Path) -> None:

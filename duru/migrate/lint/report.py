@@ -114,15 +114,11 @@ class LintReport:
 
 
 def _text_block(finding: Finding) -> str:
-    return "\n".join(
-        (
-            f"{finding.file}:{finding.line}: {finding.rule} {finding.severity} {finding.name}",
-            f"    {_shorten(finding.statement)}",
-            f"    {finding.message}",
-            f"    why: {finding.why}",
-            f"    fix: {finding.fix}",
-        )
-    )
+    lines = [f"{finding.file}:{finding.line}: {finding.rule} {finding.severity} {finding.name}"]
+    if finding.statement:
+        lines.append(f"    {_shorten(finding.statement)}")
+    lines += [f"    {finding.message}", f"    why: {finding.why}", f"    fix: {finding.fix}"]
+    return "\n".join(lines)
 
 
 def _suppressed_line(finding: Finding) -> str:

@@ -54,6 +54,7 @@ _PRAGMA = re.compile(
 )
 _VACUUM_INTO = re.compile(r"VACUUM\b.*?\bINTO\s+(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 _TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+$", re.IGNORECASE)
+_SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
 _REPLACE_INTO = re.compile(r"REPLACE\s+INTO\b", re.IGNORECASE)
 _KEYWORD_FACTS: dict[str, tuple[Fact, ...]] = {
     "BEGIN": (Transaction("begin"),),
@@ -103,6 +104,8 @@ class SqliteReader:
         keyword_facts = _keyword_facts(body)
         if keyword_facts is not None:
             return Reading(keyword_facts)
+        if not _may_have_facts(body):
+            return Reading()
         token = _quiet.set(True)
         try:
             tree = sqlglot.parse_one(_normalise(body), read="sqlite")
@@ -144,6 +147,14 @@ def _keyword_facts(body: str) -> tuple[Fact, ...] | None:
     if first == "EXPLAIN" or (first == "CREATE" and _creates_trigger(body)):
         return ()
     return None
+
+
+def _may_have_facts(body: str) -> bool:
+    """False for statements no rule reads (DML but INSERT ... SELECT): sqlglot is the slow part."""
+    first = body.split(None, 1)[0].upper() if body.strip() else ""
+    if first in ("INSERT", "REPLACE"):
+        return _SELECT.search(body) is not None
+    return first in ("WITH", "CREATE", "DROP", "ALTER")
 
 
 def _creates_trigger(body: str) -> bool:
