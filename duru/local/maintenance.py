@@ -204,7 +204,7 @@ def verify_index(db: Database) -> int:
 
     Rebuilds a reference index of the live notes in memory and compares every
     (term, note, field, offset) entry with the stored index. Costs a full pass
-    over the notes: for tests and `duru doctor`, not for the write path.
+    over the notes: for tests and health checks, never for the write path.
     """
     assert NOTE.search is not None
     cols = ", ".join(quote(c) for c in NOTE.search.fields)
