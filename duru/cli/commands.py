@@ -12,4 +12,5 @@ from duru.cli import (  # noqa: F401  (importing registers them)
     search,
     tag,
     task,
+    transfer,
 )

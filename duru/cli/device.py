@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,8 +12,9 @@ import typer
 
 from duru.cli.app import reported, resolve_db
 from duru.cli.output import print_json
-from duru.errors import CorruptDatabase, NotFound, StoreError, UsageError
+from duru.errors import NotFound, UsageError
 from duru.local import DeviceStore
+from duru.local.failures import sqlite_failures
 from duru.local.maintenance import configure_writer, maintain
 from duru.model import Entity, EnumType, Row, from_local
 
@@ -28,10 +28,11 @@ def device(db: Path | None, *, create: bool = False, writes: bool = False) -> It
 
     Only ``create`` makes a missing database (and its folder). With ``writes``
     the store's housekeeping (index merges, WAL checkpoint) runs before it closes,
-    as a process without a background maintainer must.
+    as a process without a background maintainer must. SQLite failures of the file
+    (a damaged page found by a read, a full disk, a lock) become duru's errors.
     """
     path = resolve_db(db)
-    with reported(), _sqlite_errors(path):
+    with reported(), sqlite_failures(path):
         store = _open(path, create)
         try:
             if writes:
@@ -41,26 +42,6 @@ def device(db: Path | None, *, create: bool = False, writes: bool = False) -> It
                 maintain(store.db)
         finally:
             store.close()
-
-
-@contextmanager
-def _sqlite_errors(path: Path) -> Iterator[None]:
-    """Damage found after opening (a corrupt page, a full disk, a lock) as duru's errors.
-
-    Opening checks the header and schema only; a damaged page shows up when a
-    command reads it. Other SQLite errors are bugs and keep their traceback.
-    """
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            raise CorruptDatabase(f"{path} is damaged: {exc}") from exc
-        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            raise StoreError(f"{path} is busy: {exc}; try again", retryable=True) from exc
-        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY):
-            raise StoreError(f"{path}: {exc}") from exc
-        raise
 
 
 def _open(path: Path, create: bool) -> DeviceStore:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from duru.cli.app import DbOption, app, reported, resolve_db
 from duru.cli.device import JsonOption, device
+from duru.cli.output import progress_bar
 from duru.errors import UsageError
 from duru.local import SCHEMA_VERSION, export_json, write_export
 
 if TYPE_CHECKING:
     from duru.local.legacy import ImportReport
-
-ProgressCallback = Callable[[str, int, int], None]
 
 
 @app.command("init")
@@ -65,7 +60,7 @@ def import_(
     target = resolve_db(db)
     with reported():
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _progress_bar() as progress:
+        with progress_bar() as progress:
             report = import_legacy(legacy, target, progress=progress)
         if as_json:
             typer.echo(report.to_json())
@@ -89,26 +84,6 @@ def export(
             return
         counts = write_export(store.db, out)
     typer.echo(f"wrote {sum(counts.values())} rows of {len(counts)} tables to {out}")
-
-
-@contextmanager
-def _progress_bar() -> Iterator[ProgressCallback | None]:
-    """A Rich progress bar per table on stderr; None when stderr is not a terminal."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        # Even a transient bar leaves a blank line behind on a pipe.
-        yield None
-        return
-    bars: dict[str, TaskID] = {}
-    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-
-        def update(table: str, done: int, total: int) -> None:
-            if table not in bars:
-                bars[table] = progress.add_task(table, total=total)
-            progress.update(bars[table], completed=done, total=total)
-
-        yield update
 
 
 def _print_report(report: ImportReport) -> None:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
+
+ProgressCallback = Callable[[str, int, int], None]
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -49,3 +62,41 @@ def format_value(column: str, value: object) -> str:
         return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M")
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _RowsPerSecond(TransferSpeedColumn):
+    """Rows per second (Rich's speed column speaks of bytes)."""
+
+    def render(self, task: object) -> str:  # type: ignore[override]
+        speed = getattr(task, "finished_speed", None) or getattr(task, "speed", None)
+        return "" if speed is None else f"{speed:,.0f} rows/s"
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressCallback | None]:
+    """Per-item progress bars with rate and ETA on stderr; None when stderr is no terminal.
+
+    The callback takes (item, done, total), the shape every long library call reports in.
+    """
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        # Even a transient bar leaves a blank line behind on a pipe.
+        yield None
+        return
+    bars: dict[str, TaskID] = {}
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        _RowsPerSecond(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+
+        def update(item: str, done: int, total: int) -> None:
+            if item not in bars:
+                bars[item] = progress.add_task(item, total=total)
+            progress.update(bars[item], completed=done, total=total)
+
+        yield update

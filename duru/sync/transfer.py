@@ -21,7 +21,7 @@ class Progress(Protocol):
     transferring thread: keep it quick.
     """
 
-    def __call__(self, entity: str, done: int, total: int) -> None: ...
+    def __call__(self, entity: str, done: int, total: int, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,112 @@
+"""`duru upload` and `duru download`: a whole device database to the server and back."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from duru.cli.app import DbOption, app, reported, resolve_db
+from duru.cli.output import print_json, progress_bar
+from duru.errors import UsageError
+
+if TYPE_CHECKING:
+    from duru.sync import TransferReport
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="The account's user name (default: $DURU_USER, else your login)."),
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="Server database URL (default: $DURU_DATABASE_URL, else the embedded PostgreSQL).",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the transfer report as JSON.")]
+
+
+@app.command("upload")
+def upload(
+    db: Path | None = DbOption,
+    user: UserOption = None,
+    server: ServerOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Encrypt every row of a device database and upsert it into the server database."""
+    from duru import sync
+
+    with reported():
+        path = resolve_db(db)
+        name = _user(user)
+        passphrase = _passphrase(f"passphrase for {name}: ")
+        with _server(server) as url, progress_bar() as progress:
+            report = sync.upload(
+                path, server_url=url, passphrase=passphrase, user=name, progress=progress
+            )
+    _print(report, as_json)
+
+
+@app.command("download")
+def download(
+    db: Path | None = DbOption,
+    user: UserOption = None,
+    server: ServerOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rebuild a device database (a new or empty file) from the account's server rows."""
+    from duru import sync
+
+    with reported():
+        path = resolve_db(db)
+        name = _user(user)
+        passphrase = _passphrase(f"passphrase for {name}: ")
+        with _server(server) as url, progress_bar() as progress:
+            report = sync.download(
+                path, server_url=url, passphrase=passphrase, user=name, progress=progress
+            )
+    _print(report, as_json)
+
+
+def _user(user: str | None) -> str:
+    return user or os.environ.get("DURU_USER") or getpass.getuser()
+
+
+def _passphrase(prompt: str) -> str:
+    """$DURU_PASSPHRASE, else a prompt without echo; never an argument (it would show in ps)."""
+    env = os.environ.get("DURU_PASSPHRASE")
+    if env is not None:
+        return env
+    if not os.isatty(0):
+        raise UsageError("no passphrase: set DURU_PASSPHRASE or run in a terminal to be asked")
+    return getpass.getpass(prompt)
+
+
+@contextmanager
+def _server(url: str | None) -> Iterator[str]:
+    """The given URL, else the configured or embedded server for the length of the command."""
+    if url:
+        yield url
+        return
+    from duru.remote import RemoteConfig, RemoteServer
+
+    with RemoteServer(RemoteConfig.from_env()) as started:
+        yield started
+
+
+def _print(report: TransferReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    typer.echo(
+        f"{report.direction} of {report.user}: {report.rows} rows in {report.seconds:.2f} s"
+        f" ({report.rows_per_second:,.0f} rows/s)"
+    )
+    for line in report.entities:
+        typer.echo(f"  {line.entity:<14} {line.rows:>8} rows {line.rows_per_second:>10,.0f}/s")
