@@ -1,0 +1,197 @@
+"""Helpers that turn an operation into ordered server steps (shared by the impl modules)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import Connection
+
+from duru.migrate.ops import Phase, quote
+from duru.migrate.plan import Migration
+from duru.migrate.postgres.audit import Where
+from duru.migrate.postgres.snapshot import snapshot_name, take_snapshot
+from duru.migrate.postgres.steps import Action, PgContext, PgStep, StepResult, Undo
+
+# (phase, operation index, sub-step): steps run in this order.
+Order = tuple[int, int, int]
+Ordered = tuple[Order, PgStep]
+
+
+@dataclass(frozen=True)
+class At:
+    """Where an operation sits: the connection (for estimates), its migration, its index.
+
+    ``users``: the user ids whose keys the run holds (per-user steps are made for them).
+    """
+
+    conn: Connection[Any]
+    migration: Migration
+    index: int
+    users: tuple[str, ...] = ()
+
+    def key(self, slug: str) -> str:
+        return f"{self.migration.id}/{self.index:02d}.{slug}"
+
+    def step(self, sub: int, slug: str, phase: Phase, title: str, **kw: Any) -> Ordered:
+        order = (int(phase), self.index, sub)
+        return order, PgStep(self.key(slug), self.migration.id, phase, title, **kw)
+
+    def estimate(self, table: str) -> int | None:
+        """The planner's row estimate for ``table`` (None: unknown, or not there yet)."""
+        with self.conn.transaction():
+            found = self.conn.execute(
+                "SELECT c.reltuples::bigint FROM pg_class c WHERE c.oid = to_regclass(%s)",
+                (table,),
+            ).fetchone()
+        if found is None or found[0] is None or found[0] < 0:
+            return None
+        return int(found[0])
+
+
+def run_statements(statements: Sequence[str], rows: int = 0) -> Action:
+    """An action that executes ``statements`` in the step's transaction."""
+
+    def run(ctx: PgContext) -> StepResult:
+        for stmt in statements:
+            ctx.conn.execute(stmt)
+        return StepResult(rows, {"statements": len(statements)})
+
+    return run
+
+
+def undo_statements(statements: Sequence[str], *, scan: bool = False) -> Undo:
+    """An undo that executes ``statements`` in one transaction under the DDL policy."""
+
+    def undo(ctx: PgContext, where: Where, details: Mapping[str, Any]) -> None:
+        def body(attempt: int) -> None:
+            for stmt in statements:
+                ctx.conn.execute(stmt)
+
+        timeout = ctx.config.ddl.scan_timeout if scan else None
+        ctx.ddl.run(where, body, statement_timeout=timeout)
+
+    return undo
+
+
+def ddl(
+    at: At,
+    sub: int,
+    slug: str,
+    phase: Phase,
+    title: str,
+    statements: Sequence[str],
+    *,
+    undo: Sequence[str] | Undo | None = None,
+    undo_sql: Sequence[str] = (),
+    scan: bool = False,
+    estimate: int | None = None,
+) -> Ordered:
+    """A transaction step that executes ``statements``; ``undo`` as statements or a function."""
+    fn: Undo | None
+    if undo is None or callable(undo):
+        fn = undo
+    else:
+        undo_sql = tuple(undo)
+        fn = undo_statements(undo_sql)
+    return at.step(
+        sub,
+        slug,
+        phase,
+        title,
+        kind="transaction",
+        sql=tuple(statements),
+        action=run_statements(statements),
+        undo=fn,
+        undo_sql=tuple(undo_sql),
+        scan=scan,
+        estimate=estimate,
+    )
+
+
+def snapshot_label(at: At, table: str) -> str:
+    """What names an operation's snapshot of ``table`` within a run (one per operation)."""
+    return f"{table}_{at.migration.id.split('_')[0]}_{at.index:02d}"
+
+
+def snapshot_step(at: At, sub: int, table: str, columns: tuple[str, ...], phase: Phase) -> Ordered:
+    """A verified snapshot of ``columns`` of ``table`` (with its key) before they are dropped."""
+    label = snapshot_label(at, table)
+
+    def take(ctx: PgContext) -> StepResult:
+        snap = take_snapshot(ctx.conn, snapshot_name(ctx.run_id, label), table, columns)
+        return StepResult(snap.rows, snap.to_json())
+
+    listed = ", ".join(quote(c) for c in columns)
+    return at.step(
+        sub,
+        "snapshot",
+        phase,
+        f"snapshot {table} ({', '.join(columns)}) before dropping, verified by count",
+        kind="transaction",
+        sql=(
+            f"CREATE TABLE duru_snapshot_run_{label} AS SELECT <primary key>, {listed}"
+            f" FROM {quote(table)}",
+        ),
+        action=take,
+        scan=True,
+        repeatable_read=True,
+        estimate=at.estimate(table),
+    )
+
+
+def add_constraint_steps(
+    at: At, sub: int, table: str, name: str, definition: str, phase: Phase, title: str
+) -> list[Ordered]:
+    """ADD CONSTRAINT ... NOT VALID (instant), then VALIDATE (a scan that lets writes through)."""
+    t, n = quote(table), quote(name)
+    return [
+        ddl(
+            at,
+            sub,
+            f"add-{name}",
+            phase,
+            f"{title} (NOT VALID: only new rows checked)",
+            [f"ALTER TABLE {t} ADD CONSTRAINT {n} {definition} NOT VALID"],
+            undo=[f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}"],
+        ),
+        ddl(
+            at,
+            sub + 1,
+            f"validate-{name}",
+            phase,
+            f"validate {name} on existing rows (no write lock)",
+            [f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}"],
+            scan=True,
+            estimate=at.estimate(table),
+        ),
+    ]
+
+
+def not_null_check(table: str, column: str) -> str:
+    return f"duru_nn_{table}_{column}"[:63]
+
+
+def set_not_null_steps(at: At, sub: int, table: str, column: str, phase: Phase) -> list[Ordered]:
+    """CHECK (col IS NOT NULL) NOT VALID; VALIDATE; SET NOT NULL (proved by the check); drop it."""
+    check = not_null_check(table, column)
+    t, c, n = quote(table), quote(column), quote(check)
+    steps = add_constraint_steps(
+        at, sub, table, check, f"CHECK ({c} IS NOT NULL)", phase, f"refuse NULL in {table}.{column}"
+    )
+    steps.append(
+        ddl(
+            at,
+            sub + 2,
+            f"set-not-null-{column}",
+            phase,
+            f"set {table}.{column} NOT NULL (proved by the valid check, no scan); drop the check",
+            [
+                f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
+                f"ALTER TABLE {t} DROP CONSTRAINT {n}",
+            ],
+            undo=[f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL"],
+        )
+    )
+    return steps

@@ -1,0 +1,128 @@
+"""Server steps: the units a server run executes, audits, resumes and undoes.
+
+A step runs in one of three ways:
+
+- ``transaction``: one transaction with ``lock_timeout`` and
+  ``statement_timeout`` set, retried on lock timeouts (:class:`SafeDDL`); its
+  audit row and progress commit with it.
+- ``outside``: work that cannot run in a transaction (concurrent index
+  builds); a ``running`` audit row is committed first and closed after.
+- ``chunked``: one transaction per chunk (also under the timeouts), each
+  ending in a rollback point: its audit row and the step's high-water mark.
+
+``undo`` (optional) reverses a done step during a rollback; it runs in a
+transaction under the same policy and gets the step's audit details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Protocol
+
+from psycopg import Connection
+
+from duru.crypto import AccountKeys
+from duru.migrate.ops import Phase
+from duru.migrate.postgres.audit import Where
+from duru.migrate.postgres.config import ServerRunConfig
+from duru.migrate.postgres.safe_ddl import SafeDDL
+from duru.migrate.postgres.state import ChunkTotals, Key
+
+StepKind = Literal["transaction", "outside", "chunked"]
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass
+class PgContext:
+    """What a step's action gets: the connection, its DDL runner, the run, and the keys.
+
+    ``keys`` maps a user id (canonical text) to that user's unlocked keys;
+    only steps that seal or open values use it.
+    """
+
+    conn: Connection[Any]
+    ddl: SafeDDL
+    run_id: str
+    config: ServerRunConfig
+    keys: Mapping[str, AccountKeys] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a transaction or outside step did."""
+
+    rows: int = 0
+    details: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """One chunk: rows read, written, left alone and failed, and the new high-water mark."""
+
+    hwm: Key
+    rows: int
+    placed: int
+    skipped: int = 0
+    failed: int = 0
+    details: Mapping[str, Any] = field(default_factory=_empty)
+
+
+class PgChunked(Protocol):
+    """Work done in chunks in key order, each chunk in the runner's transaction."""
+
+    def total(self, ctx: PgContext) -> int | None:
+        """Rows the step will read in all, for progress (None: unknown)."""
+        ...
+
+    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
+        """Process up to ``limit`` rows with keys after ``after``; None when none are left."""
+        ...
+
+    def finish(self, ctx: PgContext, totals: ChunkTotals) -> Mapping[str, Any]:
+        """Checks once every chunk is in (in the closing transaction); details to record."""
+        ...
+
+
+Action = Callable[[PgContext], StepResult]
+# An undo gets the audit place to record its attempts under and the step's audit details.
+Undo = Callable[[PgContext, Where, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PgStep:
+    """One unit of a server run, as the plan shows it and the runner executes it.
+
+    ``key`` is stable across runs of the same migrations. ``sql`` is what runs
+    (a chunked step shows its per-chunk statements), for plans, dry runs and
+    the linter. ``scan``: the step scans a table without blocking writes
+    (VALIDATE CONSTRAINT, a snapshot), so it runs under the policy's
+    ``scan_timeout`` instead of ``statement_timeout``. ``repeatable_read``: the
+    step's statements see one snapshot. ``undo_sql`` renders ``undo``.
+    """
+
+    key: str
+    migration: str
+    phase: Phase
+    title: str
+    kind: StepKind
+    sql: tuple[str, ...] = ()
+    estimate: int | None = None
+    action: Action | None = None
+    chunked: PgChunked | None = None
+    undo: Undo | None = None
+    undo_sql: tuple[str, ...] = ()
+    scan: bool = False
+    repeatable_read: bool = False
+
+
+class PauseRun(Exception):
+    """A step cannot go on yet (e.g. it needs a user's keys); the run pauses, resumable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
