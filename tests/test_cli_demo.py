@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_cli import invoke, ok
 from test_cli_errors import one_line_error
 
-from duru.demo import STEPS, DemoContext, Shown, run_demo
+from duru.demo import ALL_STEPS, STEPS, DemoContext, Shown, run_demo
 from duru.demo.content import FOLDERS, NOTES
 from duru.errors import UsageError
 from duru.local import DeviceStore
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Shown]:
-    done = run_demo(tmp_path_factory.mktemp("demo"), extra_notes=40)
-    assert [s.name for s in done.steps] == [name for name, _ in STEPS]
+def result(pg_scratch: Callable[[str], Path]) -> dict[str, Shown]:
+    # The demo starts an embedded server in its folder: keep it out of pytest's tmp root.
+    done = run_demo(pg_scratch("demo") / "demo", extra_notes=40)
+    assert [s.name for s in done.steps] == [name for name, _ in ALL_STEPS]
     assert all(s.ms >= 0 for s in done.steps)
     return {s.name: s.shown for s in done.steps}
 
@@ -128,7 +131,8 @@ def test_steps_can_be_extended_and_cleaned_up(tmp_path: Path) -> None:
         run_demo(tmp_path / "other", extra_notes=-1)
 
 
-def test_demo_command_prints_every_section(tmp_path: Path) -> None:
+def test_demo_command_prints_every_section(pg_scratch: Callable[[str], Path]) -> None:
+    tmp_path = pg_scratch("demo-cli")
     out = ok(None, "demo", "--dir", str(tmp_path), "--notes", "20").stdout
     for title in (
         "Sample notebook",
@@ -139,6 +143,10 @@ def test_demo_command_prints_every_section(tmp_path: Path) -> None:
         "Tags",
         "Trash and restore",
         "Export",
+        "Schema check",
+        "Upload (end-to-end encrypted)",
+        "What the server sees",
+        "Download to a new device",
         "Timings",
         " ms",
         str(tmp_path / "duru-demo.sqlite"),
@@ -149,9 +157,21 @@ def test_demo_command_prints_every_section(tmp_path: Path) -> None:
 
 def test_demo_command_json_and_default_temporary_folder() -> None:
     printed = json.loads(ok(None, "demo", "--notes", "5", "--json").stdout)
-    assert [s["name"] for s in printed["steps"]] == [name for name, _ in STEPS]
+    assert [s["name"] for s in printed["steps"]] == [name for name, _ in ALL_STEPS]
     database = Path(printed["database"])
     assert database.exists() and database.parent.name.startswith("duru-demo-")
-    for leftover in sorted(database.parent.iterdir(), reverse=True):
-        leftover.unlink()
-    database.parent.rmdir()
+    shutil.rmtree(database.parent)
+
+
+def test_server_steps_show_ciphertext_only_and_a_faithful_round_trip(
+    result: dict[str, Shown],
+) -> None:
+    assert any("compatible with model" in line for line in result["schema check"].lines)
+    assert not any("NOT compatible" in line for line in result["schema check"].lines)
+    uploaded = {r["entity"]: r["rows"] for r in result["upload"].rows}
+    assert uploaded["note"] == len(NOTES) + 40
+    view = result["server view"]
+    assert view.rows[0]["title_enc"].startswith("01")  # envelope format version 1
+    assert view.lines == ["rows on the server containing the words 'sync conflicts': 0"]
+    assert result["wrong passphrase"].lines[-1] == "file written: False"
+    assert result["download"].lines[-1] == "export identical to the original device: True"

@@ -41,6 +41,7 @@ class DemoContext:
     cleanup: ExitStack
     notes: dict[str, str] = field(default_factory=dict)
     folders: dict[tuple[str, ...], str] = field(default_factory=dict)
+    server_url: str | None = None
 
     def title_of(self, note_id: str) -> str:
         """The title of the note ``note_id``."""

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from duru.demo.context import DemoContext, Shown, Step
+from duru.demo.server_steps import SERVER_STEPS
 from duru.demo.steps import STEPS
 from duru.errors import UsageError
 from duru.local import DeviceStore
 
 DATABASE_NAME = "duru-demo.sqlite"
 DEFAULT_EXTRA_NOTES = 200
+ALL_STEPS = STEPS + SERVER_STEPS
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def run_demo(
     folder: Path | None = None,
     *,
     extra_notes: int = DEFAULT_EXTRA_NOTES,
-    steps: Sequence[tuple[str, Step]] = STEPS,
+    steps: Sequence[tuple[str, Step]] = ALL_STEPS,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> DemoResult:
     """Make a device database in ``folder`` (default: a new temporary folder) and run ``steps``.

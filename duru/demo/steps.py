@@ -149,3 +149,4 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("trash and restore", trash_and_restore),
     ("export", export),
 )
+"""The device-store story."""
