@@ -117,7 +117,7 @@ def test_the_plan_shows_each_phase_and_every_shipped_migration_lints_clean(pg_ur
         suppressed = [f for f in report.findings if f.suppressed]
         assert [f.rule for f in suppressed] == ["DURU207"]
         assert "contract step" in (suppressed[0].suppression_reason or "")
-    lint_paths([SEAL_DIR]).raise_for_errors()
+    assert not lint_paths([SEAL_DIR]).findings  # the migrations' own files: nothing to say
 
 
 def _new_client_title(conn: psycopg.Connection[Any], user: User, note_id: str) -> str:
@@ -257,6 +257,7 @@ def _wait_for_no_runner(url: str) -> None:
         for _ in range(200):
             left = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'duru-migrate'"
+                " AND datname = current_database()"
             ).fetchone()
             if left == (0,):
                 return

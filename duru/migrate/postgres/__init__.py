@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from duru.migrate.postgres.config import DdlPolicy, ServerRunConfig
 from duru.migrate.postgres.engine import (
-    ServerRunReport,
-    ServerStatus,
     build_plan,
     server_history,
     server_plan,
@@ -34,6 +32,7 @@ from duru.migrate.postgres.ops import (
 )
 from duru.migrate.postgres.plan import ServerPlan, server_set, server_version
 from duru.migrate.postgres.preflight import preflight
+from duru.migrate.postgres.reports import ServerRunReport, ServerStatus
 from duru.migrate.postgres.rollback import ServerRollbackReport
 from duru.migrate.postgres.safe_ddl import SafeDDL
 

@@ -19,9 +19,8 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from psycopg import Connection
 
@@ -37,6 +36,7 @@ from duru.migrate.postgres.config import ServerRunConfig
 from duru.migrate.postgres.impl import migration_steps
 from duru.migrate.postgres.plan import ServerPlan, server_version
 from duru.migrate.postgres.preflight import preflight
+from duru.migrate.postgres.reports import ServerRunReport, ServerStatus
 from duru.migrate.postgres.rollback import ServerRollbackReport, rollback_run
 from duru.migrate.postgres.run_steps import cleanup_steps
 from duru.migrate.postgres.runner import PgRunner
@@ -45,98 +45,13 @@ from duru.migrate.postgres.session import run_lock
 from duru.migrate.postgres.snapshot import snapshots
 from duru.migrate.postgres.steps import PgContext
 from duru.migrate.progress import Progress
-from duru.migrate.runner import StepReport, StopRun
+from duru.migrate.runner import StopRun
 from duru.migrate.state import RunRecord
 from duru.model import now_ms
 from duru.remote.config import RemoteConfig, describe_url
 from duru.remote.pool import connect
 
-RunStatus = Literal["done", "paused", "up_to_date"]
 APPLICATION = "duru-migrate"
-
-
-@dataclass(frozen=True)
-class ServerRunReport:
-    """What a server run did: versions, steps, rows; why it paused, if it did."""
-
-    status: RunStatus
-    plan: ServerPlan
-    run_id: str | None = None
-    steps: tuple[StepReport, ...] = ()
-    seconds: float = 0.0
-    reason: str | None = None
-
-    def render(self) -> str:
-        if self.status == "up_to_date":
-            return self.plan.render()
-        lines = [
-            f"run {self.run_id}: server schema {self.plan.source_version} ->"
-            f" {self.plan.target_version} {self.status} in {self.seconds:.1f}s"
-        ]
-        if self.reason:
-            lines.append(f"  paused: {self.reason}")
-        for s in self.steps:
-            lines.append(f"    {s.key}  {s.rows:,} rows  {s.seconds:.2f}s")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "run_id": self.run_id,
-            "source_version": self.plan.source_version,
-            "target_version": self.plan.target_version,
-            "migrations": list(self.plan.migrations),
-            "reason": self.reason,
-            "seconds": round(self.seconds, 3),
-            "steps": [
-                {"key": s.key, "phase": s.phase, "rows": s.rows, "seconds": round(s.seconds, 3)}
-                for s in self.steps
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class ServerStatus:
-    """Where a server stands: its version, what is pending, its runs and snapshots."""
-
-    database: str
-    version: str
-    target_version: str
-    pending: tuple[str, ...]
-    active: RunRecord | None
-    last_run: RunRecord | None
-    snapshots: tuple[str, ...]
-    audit_rows: int
-
-    def render(self) -> str:
-        lines = [
-            f"{self.database}: server schema {self.version} (this duru: {self.target_version})"
-        ]
-        if self.pending:
-            lines.append(f"  pending: {', '.join(self.pending)}")
-        run = self.active or self.last_run
-        if run is not None:
-            lines.append(
-                f"  {'unfinished' if self.active else 'last'} run {run.run_id}: {run.status}"
-                + (f" ({run.error})" if run.error else "")
-                + f", {self.audit_rows} audit rows"
-            )
-        if self.snapshots:
-            lines.append(f"  snapshots: {', '.join(self.snapshots)}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        run = self.active or self.last_run
-        return {
-            "database": self.database,
-            "version": self.version,
-            "target_version": self.target_version,
-            "pending": list(self.pending),
-            "active_run": None if self.active is None else self.active.run_id,
-            "run": None if run is None else _run_json(run),
-            "snapshots": list(self.snapshots),
-            "audit_rows": self.audit_rows,
-        }
 
 
 def server_plan(
@@ -394,16 +309,3 @@ def _connect(url: str) -> Iterator[Connection[Any]]:
 def _new_run_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
-
-
-def _run_json(run: RunRecord) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "source_version": run.source_version,
-        "target_version": run.target_version,
-        "migrations": list(run.migrations),
-        "status": run.status,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "error": run.error,
-    }

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from duru.errors import RollbackFailed
+import psycopg
+
+from duru.errors import NotFound, RollbackFailed
 from duru.migrate.ops import Phase, quote
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.builders import (
@@ -57,7 +59,7 @@ from duru.migrate.postgres.snapshot import (
     restore_snapshot,
     snapshot_name,
 )
-from duru.migrate.postgres.steps import PauseRun, PgContext, StepResult, Undo
+from duru.migrate.postgres.steps import Action, PauseRun, PgContext, StepResult, Undo
 
 
 def expand_column(at: At, op: ExpandColumn) -> list[Ordered]:
@@ -125,10 +127,11 @@ def restore_undo(label: str, *, fill: tuple[str, ...] = (), then: tuple[str, ...
 
 
 def _key_or_placeholder(at: At, table: str) -> tuple[str, ...]:
+    """The table's key, for showing the backfill's SQL; ("id",) if the table is not there yet."""
     try:
         with at.conn.transaction():
             return primary_key(at.conn, table)
-    except Exception:  # the table is made by an earlier operation of this run
+    except (psycopg.Error, NotFound):  # made by an earlier operation of this run
         return ("id",)
 
 
@@ -177,7 +180,7 @@ def seal_column(at: At, op: SealColumn) -> list[Ordered]:
     return steps
 
 
-def _seal_expand(t: SealTarget) -> Any:
+def _seal_expand(t: SealTarget) -> Action:
     def expand(ctx: PgContext) -> StepResult:
         was = ctx.conn.execute(
             "SELECT attnotnull FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
@@ -284,7 +287,7 @@ def _renumber(step: Ordered, sub: int) -> Ordered:
     return (phase, index, sub), s
 
 
-def _gate(t: SealTarget) -> Any:
+def _gate(t: SealTarget) -> Action:
     def gate(ctx: PgContext) -> StepResult:
         waiting = {u: n for u, n in unsealed_by_user(ctx.conn, t).items() if u not in ctx.keys}
         if waiting:

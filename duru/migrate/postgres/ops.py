@@ -99,6 +99,8 @@ class ExpandColumn(Operation):
     correctly; then backfills existing rows in chunks. A rename is an expand
     with the same type and the default identity conversions. Contract with
     :class:`ContractColumn` in a later step, once no client uses the old column.
+    The trigger tells the writer by which column is NULL on INSERT, so the old
+    column must have no DEFAULT while both live.
     """
 
     table: str
@@ -170,7 +172,12 @@ class SealColumn(Operation):
 
 @dataclass(frozen=True)
 class DropPlaintext(Operation):
-    """The contract of :class:`SealColumn`: the sealed column NOT NULL, the plaintext dropped."""
+    """The contract of :class:`SealColumn`: the sealed column NOT NULL, the plaintext dropped.
+
+    Run it once no client of the previous release is left: its first change
+    (a NOT VALID check) refuses rows written without the sealed column. It
+    pauses while rows of users whose keys the run does not hold are unsealed.
+    """
 
     table: str
     field: str

@@ -21,9 +21,14 @@ def schema_v0_ddl() -> list[str]:
     """Every statement that creates a version-0 server database (with its duru_meta rows)."""
     out = []
     for stmt in server_ddl():
-        if stmt.startswith("CREATE TABLE notes (") and _SEALED in stmt:
+        if _SEALED in stmt and _table_of(stmt) == "notes":
             stmt = stmt.replace(_SEALED, _PLAIN)
         out.append(stmt)
     meta = {"schema_version": V0, "model_fingerprint": V0_FINGERPRINT, "schema_fingerprint": V0}
     out += [f"INSERT INTO {META} (key, value) VALUES ('{k}', '{v}')" for k, v in meta.items()]
     return out
+
+
+def _table_of(create: str) -> str:
+    # The word before the first parenthesis of a CREATE statement names the table.
+    return create.split("(", 1)[0].split()[-1]
