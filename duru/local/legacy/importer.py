@@ -1,0 +1,125 @@
+"""``import_legacy``: a version 11 device file into a new duru device database.
+
+The source is opened read-only and never changed. The target is written in
+one transaction through :class:`duru.local.Database` ``insert``, so every
+imported row gets its outbox op; only the notes' full-text index is built in
+one statement at the end (see :mod:`duru.local.legacy.search`). Before the
+transaction commits, the accounting is checked and compared with the rows
+actually in the target; when anything fails, no target is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from duru.errors import LegacyImportError, NotFound, UsageError
+from duru.local.db import Database
+from duru.local.legacy.reader import LegacyReader
+from duru.local.legacy.report import QUARANTINE_SOURCE, ImportReport
+from duru.local.legacy.run import ImportRun, Progress
+from duru.local.legacy.search import search_index_deferred
+from duru.local.legacy.spec import LEGACY_TABLES, LEGACY_VERSION
+from duru.local.legacy.tables import load_table
+from duru.model import now_ms
+
+# Enough page cache for the bulk load's indexes; this connection only.
+_IMPORT_CACHE_KIB = 1_048_576
+
+
+def import_legacy(source: Path, target: Path, *, progress: Progress | None = None) -> ImportReport:
+    """Import the version 11 file ``source`` into a new device database at ``target``.
+
+    Every source row is imported, merged or quarantined, and the report
+    counts them per table. ``progress(table, done, total)`` is called while
+    tables are read. Raises NotFound (no source, or no folder for the
+    target), CorruptDatabase (source unreadable), SchemaMismatch (source is
+    not version 11, naming what is missing), UsageError (target exists and is
+    not empty) and LegacyImportError (rows not accounted for).
+    """
+    source, target = Path(source), Path(target)
+    fresh = _check_target(target)
+    started = time.perf_counter()
+    report = ImportReport(source, target)
+    with LegacyReader.open(source) as reader:
+        for name in reader.unknown_tables():
+            report.warnings.append(
+                f"table {name} ({reader.count(name)} rows) is not part of version"
+                f" {LEGACY_VERSION}: not imported"
+            )
+        db = Database.open(target)
+        try:
+            _load(reader, db, report, progress)
+        except BaseException:
+            db.close()
+            _discard(target, fresh)
+            raise
+        db.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load(
+    reader: LegacyReader, db: Database, report: ImportReport, progress: Progress | None
+) -> None:
+    db.conn.execute(f"PRAGMA cache_size = -{_IMPORT_CACHE_KIB}")
+    with db.transaction():
+        run = ImportRun(reader, db, report, now_ms(), progress)
+        with search_index_deferred(db):
+            for spec in LEGACY_TABLES:
+                load_table(run, spec)
+        report.check()
+        _verify(db, report)
+        db.set_meta("legacy_import", _provenance(report))
+
+
+def _verify(db: Database, report: ImportReport) -> None:
+    """LegacyImportError unless the target holds exactly what the report counts."""
+    off = []
+    for spec in LEGACY_TABLES:
+        counted = report.table(spec.name)
+        if spec.entity is not None:
+            held = db.scalar(f'SELECT count(*) FROM "{spec.entity.table}"')
+            if held != counted.imported:
+                off.append(f"{spec.entity.table} holds {held}, imported {counted.imported}")
+        kept = db.scalar(
+            "SELECT count(*) FROM quarantine WHERE source = ? AND source_table = ?",
+            [QUARANTINE_SOURCE, spec.name],
+        )
+        if kept != counted.quarantined:
+            off.append(f"quarantine holds {kept} {spec.name} rows, counted {counted.quarantined}")
+    ops = db.scalar("SELECT count(*) FROM outbox")
+    if ops != report.totals["imported"]:
+        off.append(f"outbox holds {ops} ops for {report.totals['imported']} imported rows")
+    if off:
+        raise LegacyImportError("the target does not match the accounting: " + "; ".join(off))
+
+
+def _provenance(report: ImportReport) -> str:
+    return json.dumps(
+        {"source": str(report.source), "version": LEGACY_VERSION, "totals": report.totals},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def _check_target(target: Path) -> bool:
+    """True when the target file does not exist yet; raise when it may not be written."""
+    if not target.parent.is_dir():
+        raise NotFound(f"no folder {target.parent} for the new device database")
+    if not target.exists():
+        return True
+    if not target.is_file() or target.stat().st_size > 0:
+        raise UsageError(f"{target} already exists and is not empty: import into a new file")
+    return False
+
+
+def _discard(target: Path, fresh: bool) -> None:
+    # Leave the target as it was: absent, or the empty file it was.
+    for extra in ("-wal", "-shm", "-journal"):
+        Path(f"{target}{extra}").unlink(missing_ok=True)
+    if fresh:
+        target.unlink(missing_ok=True)
+    else:
+        target.write_bytes(b"")
