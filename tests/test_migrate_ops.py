@@ -200,7 +200,9 @@ def _estimates(path: Path) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(path)
     try:
         return list(
-            conn.execute("SELECT rowid, estimated_minutes, typeof(estimated_minutes) FROM tasks")
+            conn.execute(
+                "SELECT id, estimated_minutes, typeof(estimated_minutes) FROM tasks ORDER BY id"
+            )
         )
     finally:
         conn.close()

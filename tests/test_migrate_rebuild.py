@@ -55,7 +55,8 @@ def test_rebuild_keeps_each_row_or_quarantines_it_with_the_reason(
     migrated: tuple[Path, dict[str, list[tuple[object, ...]]]],
 ) -> None:
     path, before = migrated
-    after = {r[0]: r for r in rows(path, "SELECT rowid, * FROM note_tags")}
+    # note_tags is copied in key order: rows keep their values, not their rowids.
+    after = {r[0]: r for r in rows(path, "SELECT * FROM note_tags")}
     quarantined = rows(
         path,
         "SELECT source_key, reason, row_json FROM quarantine WHERE source_table = 'note_tags'",
@@ -68,9 +69,9 @@ def test_rebuild_keeps_each_row_or_quarantines_it_with_the_reason(
         if len(str(r[3])) > TAG_LIMIT:
             reason, row = by_key[str(r[1])]
             assert "CHECK constraint failed" in reason and row["tag"] == r[3]
-            assert r[0] not in after
+            assert r[1] not in after
         else:
-            assert after[r[0]] == r  # same rowid, same values in the same columns
+            assert after[r[1]] == r[1:]  # the same values in the same columns
 
 
 def test_type_change_converts_every_value(
@@ -78,12 +79,14 @@ def test_type_change_converts_every_value(
 ) -> None:
     path, before = migrated
     cols = [r[1] for r in rows(path, "PRAGMA table_info(tasks)")]
-    old = {r[0]: r for r in before["tasks"]}
-    for r in rows(path, "SELECT rowid, *, typeof(estimated_minutes) FROM tasks"):
-        values = dict(zip(["rowid", *cols, "kind"], r, strict=True))
-        original = old[r[0]][cols.index("estimated_minutes") + 1]
-        assert values["estimated_minutes"] == (None if original is None else float(original))
-        assert values["kind"] == ("null" if original is None else "real")
+    at = cols.index("estimated_minutes") + 1
+    old = {r[1]: r[at] for r in before["tasks"]}
+    for task_id, value, kind in rows(
+        path, "SELECT id, estimated_minutes, typeof(estimated_minutes) FROM tasks"
+    ):
+        original = old[task_id]
+        assert value == (None if original is None else float(str(original)))
+        assert kind == ("null" if original is None else "real")
     assert len(old) == rows(path, "SELECT count(*) FROM tasks")[0][0]
 
 

@@ -78,9 +78,10 @@ def test_rollback_to_a_chunk_point_rebuilds_that_state_then_resume_finishes(
     found = status(migrated, migrations=TEST_MIGRATIONS)
     assert found.version == "1" and found.active is not None
     assert found.active.status == "paused"
-    # Exactly the rows up to the high-water mark are in the shadow or in quarantine.
-    source = query(migrated, f"SELECT rowid, tag FROM note_tags WHERE rowid <= {chunk.hwm}")
-    copied = {r[0] for r in query(migrated, "SELECT rowid FROM _duru_new_note_tags")}
+    # Exactly the rows up to the high-water mark (note_tags go in key order) are in the
+    # shadow or in quarantine.
+    source = query(migrated, f"SELECT id, tag FROM note_tags WHERE id <= '{chunk.hwm}'")
+    copied = {r[0] for r in query(migrated, "SELECT id FROM _duru_new_note_tags")}
     kept = query(migrated, "SELECT row_json FROM quarantine WHERE source_table = 'note_tags'")
     bad = {r[0] for r in source if len(str(r[1])) > TAG_LIMIT}
     assert copied == {r[0] for r in source} - bad

@@ -64,12 +64,17 @@ def test_plan_lists_every_step_by_phase_with_row_estimates(device: Path) -> None
 def test_emitted_sql_copies_by_name_and_swaps_in_documented_order(device: Path) -> None:
     p = plan(device, migrations=TEST_MIGRATIONS)
     sql = {s.key: s.sql for s in p.steps}
-    insert = sql["0002_test/00.copy"][0]
-    assert insert.startswith(
-        'INSERT INTO "_duru_new_note_tags" (rowid, "id", "note_id", "tag", "created_at",'
+    # note_tags (STRICT, text key) is copied in key order; notes keeps its rowids (FTS).
+    assert sql["0002_test/00.copy"][0] == (
+        'INSERT INTO "_duru_new_note_tags" ("id", "note_id", "tag", "created_at", "updated_at",'
+        ' "version") SELECT "id", "note_id", "tag", "created_at", "updated_at", "version"'
+        ' FROM "note_tags" WHERE "id" > ? AND "id" <= ? ORDER BY "id"'
     )
-    assert "SELECT rowid, " in insert and "*" not in insert
-    assert "OR IGNORE" not in insert.upper()
+    notes = sql["0002_test/04.copy"][0]
+    assert notes.startswith('INSERT INTO "_duru_new_notes" ("doc_id", "id", "title",')
+    assert notes.endswith('FROM "notes" WHERE rowid > ? AND rowid <= ? ORDER BY rowid')
+    for statement in (sql["0002_test/00.copy"][0], notes):
+        assert "*" not in statement and "OR IGNORE" not in statement.upper()
     swap = list(sql["0002_test/00.swap"])
     assert swap[:2] == [
         'DROP TABLE "note_tags"',

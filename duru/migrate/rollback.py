@@ -39,7 +39,7 @@ from duru.migrate.progress import Progress
 from duru.migrate.run_steps import BACKUP, PREFLIGHT
 from duru.migrate.runner import Runner, StepReport
 from duru.migrate.state import RunRecord
-from duru.migrate.steps import ChunkState
+from duru.migrate.steps import ChunkState, Position
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,14 @@ class RollbackPoint:
     id: int
     run_id: str
     step: str
-    hwm: int | None
+    hwm: Position | None
     phase: str
     at: int
     rows: int
 
     @property
     def label(self) -> str:
-        where = f" at rowid {self.hwm}" if self.hwm is not None else " (done)"
+        where = f" at {self.hwm!r}" if self.hwm is not None else " (done)"
         return f"#{self.id} {self.step}{where}"
 
     def to_json(self) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def points(conn: sqlite3.Connection, run_id: str | None = None) -> list[Rollback
                 row.id,
                 row.run_id,
                 str(point.get("step")),
-                None if hwm is None else int(hwm),
+                hwm if isinstance(hwm, int | str) else None,
                 row.phase,
                 row.ended_at or row.started_at,
                 row.rows,

@@ -32,9 +32,11 @@ from duru.migrate.steps import (
     ChunkedAction,
     ChunkResult,
     ChunkState,
+    Position,
     Step,
     StepContext,
     StreamAction,
+    reached,
 )
 from duru.model import now_ms
 
@@ -217,7 +219,7 @@ class Runner:
         )
         here_rows, here_t0 = 0, time.perf_counter()
         while True:
-            if until is not None and current.hwm is not None and current.hwm >= until:
+            if until is not None and current.hwm is not None and reached(current.hwm, until):
                 return True, current
             limit = sizer.size
             started, t0 = now_ms(), time.perf_counter()
@@ -269,8 +271,9 @@ class Runner:
         with self.db.transaction():
             aid = self._open(step, found)
         current = found.chunk if found is not None else ChunkState()
+        until = self._until(step.key)
         checkpoints = _Checkpoints(
-            self, step, aid, current, action.total(ctx), self._until(step.key)
+            self, step, aid, current, action.total(ctx), None if until is None else int(until)
         )
         try:
             with self.db.transaction():
@@ -405,11 +408,11 @@ class Runner:
             state.set_stop_at(self.conn, self.run_id, None)
             state.set_status(self.conn, self.run_id, "paused")
 
-    def _until(self, key: str) -> int | None:
+    def _until(self, key: str) -> Position | None:
         if self.stop_at is None or self.stop_at.get("step") != key:
             return None
         hwm = self.stop_at.get("hwm")
-        return None if hwm is None else int(hwm)
+        return hwm if isinstance(hwm, int | str) else None
 
     def _is_stop(self, key: str, hwm: int | None) -> bool:
         return self.stop_at is not None and self.stop_at.get("step") == key and hwm is None
@@ -458,12 +461,13 @@ class _Checkpoints:
 
     @property
     def resume_from(self) -> int | None:
-        return self.state.hwm
+        # A stream's positions count its writes.
+        return None if self.state.hwm is None else int(self.state.hwm)
 
     def due(self, position: int) -> bool:
         if self.until is not None and position >= self.until:
             return True
-        return position - (self.state.hwm or 0) >= self.sizer.size
+        return position - (self.resume_from or 0) >= self.sizer.size
 
     def commit(self, chunk: ChunkResult) -> None:
         conn, step = self.runner.conn, self.step
@@ -491,7 +495,7 @@ class _Checkpoints:
             )
         )
         self.t0, self.started = time.perf_counter(), now_ms()
-        if self.until is not None and chunk.hwm >= self.until:
+        if self.until is not None and int(chunk.hwm) >= self.until:
             raise _Reached
         if not self.runner.limits:
             return

@@ -43,12 +43,13 @@ from duru.migrate.ops import (
     quote,
 )
 from duru.migrate.plan import Migration, order_steps
-from duru.migrate.sqlite_rebuild import TableRebuild, count, fence_sql, live_columns
+from duru.migrate.sqlite_rebuild import TableRebuild, count, fence_sql
 from duru.migrate.sqlite_transform import DataTransform
 from duru.migrate.state import progress
 from duru.migrate.steps import (
     ChunkResult,
     ChunkState,
+    Position,
     Step,
     StepContext,
     StepResult,
@@ -293,8 +294,9 @@ class _RebuildCopy:
 
     def rebuild(self, ctx: StepContext) -> TableRebuild:
         if "r" not in self.bound:
-            cols = live_columns(ctx.conn, self.spec.name)
-            self.bound["r"] = TableRebuild(self.spec, cols, self.select, self.rejects_are_failures)
+            self.bound["r"] = TableRebuild.bind(
+                ctx.conn, self.spec, self.select, self.rejects_are_failures
+            )
         return self.bound["r"]
 
     def total(self, ctx: StepContext) -> int:
@@ -304,7 +306,7 @@ class _RebuildCopy:
         self.rebuild(ctx).check_resume(ctx, state)
 
     def chunk(
-        self, ctx: StepContext, after: int | None, limit: int, until: int | None
+        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
     ) -> ChunkResult | None:
         return self.rebuild(ctx).copy_chunk(ctx, after, limit, until)
 
@@ -370,10 +372,9 @@ def _preview(
 ) -> TableRebuild:
     """The rebuild as it will run, for the plan (spec columns if the table is not there yet)."""
     try:
-        cols = live_columns(conn, spec.name)
+        return TableRebuild.bind(conn, spec, select, rejects)
     except MigrationError:
-        cols = spec.columns
-    return TableRebuild(spec, cols, select, rejects)
+        return TableRebuild(spec, spec.columns, select, rejects)
 
 
 def _copied(ctx: StepContext, copy_key: str) -> ChunkState:
@@ -403,9 +404,12 @@ class _TransformCopy:
         self.transform(ctx).check_resume(ctx, state)
 
     def chunk(
-        self, ctx: StepContext, after: int | None, limit: int, until: int | None
+        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
     ) -> ChunkResult | None:
-        return self.transform(ctx).chunk(ctx, after, limit, until)
+        # A transform walks its source by rowid: its positions are integers.
+        lo = None if after is None else int(after)
+        hi = None if until is None else int(until)
+        return self.transform(ctx).chunk(ctx, lo, limit, hi)
 
     def finish(self, ctx: StepContext, state: ChunkState) -> tuple[ChunkState, dict[str, Any]]:
         return self.transform(ctx).finish(ctx, state)

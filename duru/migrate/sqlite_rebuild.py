@@ -25,6 +25,7 @@ table moves in short transactions, each one a rollback point:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,12 +33,18 @@ from typing import Any
 
 from duru.errors import MigrationError, ValidationFailed
 from duru.migrate.ops import IndexSpec, TableSpec, quote
-from duru.migrate.steps import ChunkResult, ChunkState, StepContext, StepResult
+from duru.migrate.steps import (
+    ChunkResult,
+    ChunkState,
+    StepContext,
+    StepResult,
+    reached,
+)
 from duru.model import Row
 
 SHADOW_PREFIX = "_duru_new_"
 FENCE_PREFIX = "_duru_fence_"
-_ROWID = "_duru_rowid"
+_POS = "_duru_pos"
 
 
 def shadow_name(table: str) -> str:
@@ -71,22 +78,58 @@ def live_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
     return cols
 
 
+Position = int | str
+"""Where a row sits in the copy's order: its rowid, or its key (see :class:`TableRebuild`)."""
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A source row the new table refused, and SQLite's reason."""
 
-    rowid: int
+    position: Position
     reason: str
 
 
 @dataclass(frozen=True)
 class TableRebuild:
-    """One table's rebuild: the names and statements of its bridge, copy and swap."""
+    """One table's rebuild: the names and statements of its bridge, copy and swap.
+
+    The copy walks the old table in ``order``: by ``rowid`` (kept in the new
+    table, as an INTEGER PRIMARY KEY must be: the FTS index points at it), or,
+    for a STRICT table keyed by a unique NOT NULL column, by that key, the new
+    rows taking fresh rowids in key order. Key order appends to both the table
+    and its key index, so a chunk's commit writes few pages; in rowid order a
+    random text key would scatter every chunk over the whole key index.
+    """
 
     spec: TableSpec
     source_columns: tuple[str, ...]
     select: Mapping[str, str]
     rejects_are_failures: bool = True
+    order: str = "rowid"
+
+    @classmethod
+    def bind(
+        cls,
+        conn: sqlite3.Connection,
+        spec: TableSpec,
+        select: Mapping[str, str],
+        rejects_are_failures: bool = True,
+    ) -> TableRebuild:
+        """The rebuild of ``spec`` over the live old table (its columns and copy order)."""
+        cols = live_columns(conn, spec.name)
+        order = "rowid"
+        key = spec.key
+        if (
+            spec.rowid_alias is None
+            and key is not None
+            and key in cols
+            and select.get(key, quote(key)) == quote(key)
+            and _strict(conn, spec.name)
+            and _unique_not_null(conn, spec.name, key)
+        ):
+            order = key
+        return cls(spec, cols, select, rejects_are_failures, order)
 
     @property
     def table(self) -> str:
@@ -96,15 +139,24 @@ class TableRebuild:
     def shadow(self) -> str:
         return shadow_name(self.spec.name)
 
+    @property
+    def by_rowid(self) -> bool:
+        return self.order == "rowid"
+
+    @property
+    def pos(self) -> str:
+        """The SQL expression of a row's position."""
+        return "rowid" if self.by_rowid else quote(self.order)
+
     # -- statements -----------------------------------------------------------
 
     def pairs(self) -> list[tuple[str, str]]:
         """(new column, expression over the old row) for every column copied.
 
-        Rowids are copied too (through the INTEGER PRIMARY KEY when the new
-        table has one) so that chunks of old and new line up by rowid.
+        In rowid order the rowids are copied too (through the INTEGER PRIMARY
+        KEY when the new table has one), so old and new line up by rowid.
         """
-        out = [] if self.spec.rowid_alias else [("rowid", "rowid")]
+        out = [("rowid", "rowid")] if self.by_rowid and not self.spec.rowid_alias else []
         for col in self.spec.columns:
             if col in self.select:
                 out.append((col, self.select[col]))
@@ -114,23 +166,37 @@ class TableRebuild:
                 out.append((col, quote(col)))
         return out
 
-    def insert_sql(self, where: str = "rowid > ? AND rowid <= ?") -> str:
+    def span(self, lo: Position | None, hi: Position | None) -> tuple[str, tuple[Position, ...]]:
+        """The predicate (and parameters) of positions in ``(lo, hi]`` (None: unbounded)."""
+        terms, params = [], []
+        if lo is not None:
+            terms.append(f"{self.pos} > ?")
+            params.append(lo)
+        if hi is not None:
+            terms.append(f"{self.pos} <= ?")
+            params.append(hi)
+        return " AND ".join(terms) or "1", tuple(params)
+
+    def insert_sql(self, where: str | None = None) -> str:
+        where = where or self.span(0, 0)[0]
         pairs = self.pairs()
         cols = ", ".join(c if c == "rowid" else quote(c) for c, _ in pairs)
         exprs = ", ".join(e for _, e in pairs)
         return (
             f"INSERT INTO {quote(self.shadow)} ({cols}) SELECT {exprs}"
-            f" FROM {quote(self.table)} WHERE {where} ORDER BY rowid"
+            f" FROM {quote(self.table)} WHERE {where} ORDER BY {self.pos}"
         )
 
-    def compare_sql(self, where: str = "rowid > ? AND rowid <= ?") -> str:
+    def compare_sql(self, where: str | None = None) -> str:
         """Counts the new rows equal, column by column, to their source row."""
+        where = where or self.span(0, 0)[0]
         pairs = [(c, e) for c, e in self.pairs() if c != "rowid"]
         exprs = ", ".join(f"{e} AS _c{i}" for i, (_, e) in enumerate(pairs))
         same = " AND ".join(f"n.{quote(c)} IS s._c{i}" for i, (c, _) in enumerate(pairs))
+        match = "n.rowid" if self.by_rowid else f"n.{self.pos}"
         return (
-            f"SELECT count(*) FROM (SELECT rowid AS {_ROWID}, {exprs} FROM {quote(self.table)}"
-            f" WHERE {where}) AS s JOIN {quote(self.shadow)} AS n ON n.rowid = s.{_ROWID}"
+            f"SELECT count(*) FROM (SELECT {self.pos} AS {_POS}, {exprs} FROM {quote(self.table)}"
+            f" WHERE {where}) AS s JOIN {quote(self.shadow)} AS n ON {match} = s.{_POS}"
             f" WHERE {same or '1'}"
         )
 
@@ -172,15 +238,15 @@ class TableRebuild:
         for stmt in self.bridge_sql(why):
             ctx.conn.execute(stmt)
         total = count(ctx.conn, self.table)
-        sample = self._sample_rowids(ctx.conn, total, ctx.config.sample_rows)
+        sample = self._sample(ctx.conn, total, ctx.config.sample_rows)
         rejected: list[Rejection] = []
         ctx.conn.execute("SAVEPOINT duru_sample")
         try:
-            for rowid in sample:
-                rejected += self._copy_range(ctx.conn, rowid - 1, rowid)
+            for at in sample:
+                rejected += self._copy_where(ctx.conn, f"{self.pos} = ?", (at,))
             equal = ctx.conn.execute(
-                self.compare_sql("rowid IN (SELECT value FROM json_each(?))"),
-                (_json_list(sample),),
+                self.compare_sql(f"{self.pos} IN (SELECT value FROM json_each(?))"),
+                (json.dumps(sample),),
             ).fetchone()[0]
         finally:
             ctx.conn.execute("ROLLBACK TO duru_sample")
@@ -192,48 +258,48 @@ class TableRebuild:
             )
         details = {
             "rows": total,
-            "max_rowid": max_rowid(ctx.conn, self.table),
+            "order": self.order,
             "sample": len(sample),
             "sample_rejected": len(rejected),
             "sample_reasons": sorted({r.reason for r in rejected})[:5],
         }
         return StepResult(rows=len(sample), details=details)
 
-    def _sample_rowids(self, conn: sqlite3.Connection, total: int, want: int) -> list[int]:
+    def _sample(self, conn: sqlite3.Connection, total: int, want: int) -> list[Position]:
         if total == 0 or want <= 0:
             return []
         stride = max(1, total // want)
         cur = conn.execute(
-            f"SELECT r FROM (SELECT rowid AS r, row_number() OVER (ORDER BY rowid) AS n"
+            f"SELECT p FROM (SELECT {self.pos} AS p, row_number() OVER (ORDER BY {self.pos}) AS n"
             f" FROM {quote(self.table)}) WHERE (n - 1) % ? = 0 LIMIT ?",
             (stride, want),
         )
-        return [int(r[0]) for r in cur.fetchall()]
+        return [r[0] for r in cur.fetchall()]
 
     # -- copy -----------------------------------------------------------------
 
     def copy_chunk(
-        self, ctx: StepContext, after: int | None, limit: int, until: int | None
+        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
     ) -> ChunkResult | None:
-        """Copy the next ``limit`` rows after rowid ``after``, verify them, quarantine rejects."""
-        lo = after if after is not None else _MIN_ROWID
-        hi = self._chunk_end(ctx.conn, lo, limit, until)
+        """Copy the next ``limit`` rows after ``after``; verify them, quarantine rejects."""
+        hi = self._chunk_end(ctx.conn, after, limit, until)
         if hi is None:
             return None
-        rejected = self._copy_range(ctx.conn, lo, hi)
+        where, params = self.span(after, hi)
+        rejected = self._copy_where(ctx.conn, where, params)
         for r in rejected:
             self._quarantine(ctx, r)
-        src = _count_range(ctx.conn, self.table, lo, hi)
-        dst = _count_range(ctx.conn, self.shadow, lo, hi)
+        src = _count_where(ctx.conn, self.table, where, params)
+        dst = _count_where(ctx.conn, self.shadow, where, params)
         if src != dst + len(rejected):
             raise ValidationFailed(
-                f"{self.table}: rows ({lo}, {hi}]: {src} read but {dst} copied and"
+                f"{self.table}: rows ({after}, {hi}]: {src} read but {dst} copied and"
                 f" {len(rejected)} quarantined"
             )
-        equal = ctx.conn.execute(self.compare_sql(), (lo, hi)).fetchone()[0]
+        equal = ctx.conn.execute(self.compare_sql(where), params).fetchone()[0]
         if equal != dst:
             raise ValidationFailed(
-                f"{self.table}: rows ({lo}, {hi}]: {dst - equal} of {dst} copied rows differ"
+                f"{self.table}: rows ({after}, {hi}]: {dst - equal} of {dst} copied rows differ"
                 " from their source"
             )
         failed = len(rejected) if self.rejects_are_failures else 0
@@ -243,52 +309,66 @@ class TableRebuild:
         return ChunkResult(hi, src, dst, len(rejected), failed, details)
 
     def _chunk_end(
-        self, conn: sqlite3.Connection, lo: int, limit: int, until: int | None
-    ) -> int | None:
-        if until is not None and lo >= until:
+        self, conn: sqlite3.Connection, lo: Position | None, limit: int, until: Position | None
+    ) -> Position | None:
+        if until is not None and lo is not None and reached(lo, until):
             return None
+        where, params = self.span(lo, None)
         table = quote(self.table)
         found = conn.execute(
-            f"SELECT rowid FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",
-            (lo, limit - 1),
+            f"SELECT {self.pos} FROM {table} WHERE {where} ORDER BY {self.pos} LIMIT 1 OFFSET ?",
+            (*params, limit - 1),
         ).fetchone()
         if found is None:
             found = conn.execute(
-                f"SELECT max(rowid) FROM {table} WHERE rowid > ?", (lo,)
+                f"SELECT max({self.pos}) FROM {table} WHERE {where}", params
             ).fetchone()
-        hi = None if found is None or found[0] is None else int(found[0])
-        if hi is not None and until is not None:
-            hi = min(hi, until)
+        hi: Position | None = None if found is None else found[0]
+        if hi is not None and until is not None and reached(hi, until):
+            hi = until
         return hi
 
-    def _copy_range(self, conn: sqlite3.Connection, lo: int, hi: int) -> list[Rejection]:
+    def _copy_where(
+        self, conn: sqlite3.Connection, where: str, params: tuple[Position, ...]
+    ) -> list[Rejection]:
         # A failed INSERT ... SELECT undoes itself (statement rollback), so halving is safe.
         try:
-            conn.execute(self.insert_sql(), (lo, hi))
+            conn.execute(self.insert_sql(where), params)
             return []
         except sqlite3.IntegrityError as exc:
-            rowids = [
-                int(r[0])
+            found = [
+                r[0]
                 for r in conn.execute(
-                    f"SELECT rowid FROM {quote(self.table)} WHERE rowid > ? AND rowid <= ?"
-                    " ORDER BY rowid",
-                    (lo, hi),
+                    f"SELECT {self.pos} FROM {quote(self.table)} WHERE {where} ORDER BY {self.pos}",
+                    params,
                 )
             ]
-            if len(rowids) == 1:
-                return [Rejection(rowids[0], self._reason(conn, rowids[0], exc))]
-            mid = rowids[len(rowids) // 2 - 1]
-            return self._copy_range(conn, lo, mid) + self._copy_range(conn, mid, hi)
+            if len(found) == 1:
+                return [Rejection(found[0], self._reason(conn, found[0], exc))]
+            lo, hi = self._bounds(where, params)
+            mid = found[len(found) // 2 - 1]
+            left, right = self.span(lo, mid), self.span(mid, hi)
+            return self._copy_where(conn, *left) + self._copy_where(conn, *right)
 
-    def _reason(self, conn: sqlite3.Connection, rowid: int, exc: sqlite3.IntegrityError) -> str:
+    def _bounds(
+        self, where: str, params: tuple[Position, ...]
+    ) -> tuple[Position | None, Position | None]:
+        # Undo span(): which of its bounds the predicate has.
+        lo = params[0] if f"{self.pos} > ?" in where else None
+        hi = params[-1] if f"{self.pos} <= ?" in where else None
+        if f"{self.pos} = ?" in where:
+            lo, hi = None, params[0]
+        return lo, hi
+
+    def _reason(self, conn: sqlite3.Connection, at: Position, exc: sqlite3.IntegrityError) -> str:
         text = str(exc).replace(self.shadow, self.table)
         if text.startswith("FOREIGN KEY constraint failed"):
-            missing = self._missing_parents(conn, rowid)
+            missing = self._missing_parents(conn, at)
             if missing:
                 return f"{text}: {'; '.join(missing)}"
         return text
 
-    def _missing_parents(self, conn: sqlite3.Connection, rowid: int) -> list[str]:
+    def _missing_parents(self, conn: sqlite3.Connection, at: Position) -> list[str]:
         values = dict(self.pairs())
         out = []
         for fk in foreign_keys(conn, self.shadow):
@@ -296,7 +376,7 @@ class TableRebuild:
             if expr is None:
                 continue
             value = conn.execute(
-                f"SELECT {expr} FROM {quote(self.table)} WHERE rowid = ?", (rowid,)
+                f"SELECT {expr} FROM {quote(self.table)} WHERE {self.pos} = ?", (at,)
             ).fetchone()[0]
             if value is None:
                 continue
@@ -309,20 +389,20 @@ class TableRebuild:
         return out
 
     def _quarantine(self, ctx: StepContext, r: Rejection) -> None:
-        row = self.source_row(ctx.conn, r.rowid)
+        row = self.source_row(ctx.conn, r.position)
         key = row.get(self.spec.key) if self.spec.key else None
         ctx.db.quarantine(
             ctx.quarantine_source,
             self.table,
-            str(key if key is not None else r.rowid),
+            str(key if key is not None else r.position),
             r.reason,
             row,
         )
 
-    def source_row(self, conn: sqlite3.Connection, rowid: int) -> Row:
+    def source_row(self, conn: sqlite3.Connection, at: Position) -> Row:
         cols = ", ".join(quote(c) for c in self.source_columns)
         found = conn.execute(
-            f"SELECT {cols} FROM {quote(self.table)} WHERE rowid = ?", (rowid,)
+            f"SELECT {cols} FROM {quote(self.table)} WHERE {self.pos} = ?", (at,)
         ).fetchone()
         return dict(zip(self.source_columns, found, strict=True))
 
@@ -333,7 +413,8 @@ class TableRebuild:
         if state.hwm is None:
             return
         copied = count(ctx.conn, self.shadow)
-        equal = ctx.conn.execute(self.compare_sql(), (_MIN_ROWID, state.hwm)).fetchone()[0]
+        where, params = self.span(None, state.hwm)
+        equal = ctx.conn.execute(self.compare_sql(where), params).fetchone()[0]
         if copied != state.placed or equal != copied:
             raise ValidationFailed(
                 f"{self.table} changed since its copy started ({copied} rows copied,"
@@ -353,7 +434,7 @@ class TableRebuild:
             state.chunks,
         )
         self.check_counts(ctx, state)
-        return state, {"orphaned_children": orphans}
+        return state, {"orphaned_children": orphans, "order": self.order}
 
     def _quarantine_orphaned_children(self, ctx: StepContext) -> int:
         total = 0
@@ -364,12 +445,12 @@ class TableRebuild:
                 col, pcol = quote(fk.column), quote(fk.parent_column)
                 shadow = quote(self.shadow)
                 cur = ctx.conn.execute(
-                    f"SELECT rowid, {col} FROM {shadow} AS c WHERE {col} IS NOT NULL AND NOT"
-                    f" EXISTS (SELECT 1 FROM {shadow} AS p WHERE p.{pcol} = c.{col})"
+                    f"SELECT c.{self.pos}, c.rowid, c.{col} FROM {shadow} AS c WHERE {col} IS NOT"
+                    f" NULL AND NOT EXISTS (SELECT 1 FROM {shadow} AS p WHERE p.{pcol} = c.{col})"
                 )
-                for rowid, value in cur.fetchall():
+                for at, rowid, value in cur.fetchall():
                     reason = f"its parent {fk.column} {value} was quarantined"
-                    self._quarantine(ctx, Rejection(int(rowid), reason))
+                    self._quarantine(ctx, Rejection(at, reason))
                     ctx.conn.execute(f"DELETE FROM {shadow} WHERE rowid = ?", (rowid,))
                     found += 1
             total += found
@@ -394,7 +475,7 @@ class TableRebuild:
         self.check_counts(ctx, state)
         details: dict[str, Any] = {"rows": state.placed, "quarantined": state.quarantined}
         if ctx.config.final_compare:
-            equal = ctx.conn.execute(self.compare_sql(), (_MIN_ROWID, _MAX_ROWID)).fetchone()[0]
+            equal = ctx.conn.execute(self.compare_sql("1")).fetchone()[0]
             if equal != state.placed:
                 raise ValidationFailed(
                     f"{self.table}: {state.placed - equal} copied rows differ from their source"
@@ -469,16 +550,31 @@ def quarantined(conn: sqlite3.Connection, source: str, table: str) -> int:
     )
 
 
-_MIN_ROWID = -(2**63)
-_MAX_ROWID = 2**63 - 1
-
-
-def _count_range(conn: sqlite3.Connection, table: str, lo: int, hi: int) -> int:
+def _count_where(
+    conn: sqlite3.Connection, table: str, where: str, params: tuple[Position, ...]
+) -> int:
     return int(
-        conn.execute(
-            f"SELECT count(*) FROM {quote(table)} WHERE rowid > ? AND rowid <= ?", (lo, hi)
-        ).fetchone()[0]
+        conn.execute(f"SELECT count(*) FROM {quote(table)} WHERE {where}", params).fetchone()[0]
     )
+
+
+def _strict(conn: sqlite3.Connection, table: str) -> bool:
+    found = conn.execute("SELECT strict FROM pragma_table_list WHERE name = ?", (table,)).fetchone()
+    return bool(found and found[0])
+
+
+def _unique_not_null(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """True when ``column`` is NOT NULL and alone in a unique index of ``table``."""
+    info = {str(r[1]): bool(r[3]) for r in conn.execute(f"PRAGMA table_info({quote(table)})")}
+    if not info.get(column):
+        return False
+    for index in conn.execute(f"PRAGMA index_list({quote(table)})").fetchall():
+        if not index[2]:
+            continue
+        cols = [str(r[2]) for r in conn.execute(f"PRAGMA index_info({quote(str(index[1]))})")]
+        if cols == [column]:
+            return True
+    return False
 
 
 def _pk(conn: sqlite3.Connection, table: str) -> str:
@@ -486,7 +582,3 @@ def _pk(conn: sqlite3.Connection, table: str) -> str:
         if row[5] == 1:
             return str(row[1])
     return "rowid"
-
-
-def _json_list(values: Sequence[int]) -> str:
-    return "[" + ",".join(str(v) for v in values) + "]"

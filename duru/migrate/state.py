@@ -38,7 +38,7 @@ STATE_DDL = (
     step TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('running', 'done')),
     audit_id INTEGER,
-    hwm INTEGER,
+    hwm ANY,
     rows INTEGER NOT NULL DEFAULT 0,
     placed INTEGER NOT NULL DEFAULT 0,
     quarantined INTEGER NOT NULL DEFAULT 0,

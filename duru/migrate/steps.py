@@ -15,11 +15,23 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
+from duru.errors import MigrationError
 from duru.local.db import Database
 from duru.migrate.config import RunConfig
 from duru.migrate.ops import Phase
 
 StepKind = Literal["atomic", "chunked", "stream", "outside"]
+Position = int | str
+"""A high-water mark: a rowid, a key (key-ordered copies), or a stream's write count."""
+
+
+def reached(hwm: Position, until: Position) -> bool:
+    """True when high-water mark ``hwm`` is at or past ``until`` (positions of one kind)."""
+    if isinstance(hwm, int) and isinstance(until, int):
+        return hwm >= until
+    if isinstance(hwm, str) and isinstance(until, str):
+        return hwm >= until
+    raise MigrationError(f"cannot compare positions {hwm!r} and {until!r}")
 
 
 def _empty() -> Mapping[str, Any]:
@@ -56,7 +68,7 @@ class StepResult:
 class ChunkState:
     """How far a chunked step has come: its high-water mark and running totals."""
 
-    hwm: int | None = None
+    hwm: Position | None = None
     rows: int = 0
     placed: int = 0
     quarantined: int = 0
@@ -82,7 +94,7 @@ class ChunkResult:
     of an operation whose rejections are failures).
     """
 
-    hwm: int
+    hwm: Position
     rows: int
     placed: int
     quarantined: int
@@ -102,7 +114,7 @@ class ChunkedAction(Protocol):
         ...
 
     def chunk(
-        self, ctx: StepContext, after: int | None, limit: int, until: int | None
+        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
     ) -> ChunkResult | None:
         """Process up to ``limit`` rows after ``after`` (never past ``until``); None when done."""
         ...

@@ -32,6 +32,7 @@ from duru.local.legacy import LEGACY_TABLES, LEGACY_VERSION, QUARANTINE_SOURCE, 
 from duru.local.legacy.reader import LegacyReader, SourceRow
 from duru.local.legacy.run import ImportRun
 from duru.local.legacy.tables import load_table
+from duru.local.legacy.writer import BulkWriter
 from duru.local.schema import META_DDL, quote
 from duru.migrate.device_spec import table_spec
 from duru.migrate.ops import (
@@ -48,16 +49,7 @@ from duru.migrate.ops import (
 )
 from duru.migrate.plan import Migration
 from duru.migrate.steps import Checkpoint, ChunkResult, StepContext, StepResult
-from duru.model import (
-    ENTITIES,
-    MODEL_FINGERPRINT,
-    NOTE,
-    Entity,
-    Row,
-    encode_changes,
-    entity,
-    now_ms,
-)
+from duru.model import ENTITIES, MODEL_FINGERPRINT, NOTE, Entity, Row, complete_row, now_ms
 
 SET_ASIDE = "_duru_legacy_"
 _NOW_KEY = "legacy_migration_now"
@@ -94,43 +86,49 @@ class _Done(Exception):
 class StreamDatabase(Database):
     """The import's Database during the stream: counts writes, replays, checkpoints.
 
-    The first ``skip`` writes were committed by an earlier process: they are
-    not written again, but answered as they were then (an insert succeeded
-    when its row is there with its values; else it was refused), so the
-    import's state comes out the same. Every write after them may end a
-    checkpoint. Transactions are the engine's (the stream's own is open).
+    Every write of the import is a position in the stream: an insert (through
+    :class:`StreamWriter`) or a quarantined row (through :meth:`quarantine`).
+    The first ``skip`` were committed by an earlier process: they are not
+    written again but answered as they were then (an insert succeeded when its
+    row is there with its values; else it was refused), so the import's state
+    comes out the same. After any later write a checkpoint may commit.
+    Transactions are the engine's: the stream's own is open throughout.
     """
 
-    def __init__(self, outer: Database, checkpoint: Checkpoint) -> None:
+    def __init__(self, outer: Database, checkpoint: Checkpoint, now: int) -> None:
         super().__init__(outer.conn, outer.path)
         self.outer = outer
         self.checkpoint = checkpoint
+        self.now = now
         self.skip = checkpoint.resume_from or 0
         self.position = 0
         self.placed = 0
         self.kept = 0
+        self.writer: BulkWriter | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
         with self.outer.transaction() as db:
             yield db
 
-    def insert(self, ent: Entity | str, values: Row, *, outbox: bool = True) -> Row:
-        self.position += 1
-        if self.position <= self.skip:
-            return self._replayed(ent if isinstance(ent, Entity) else entity(ent), values)
-        row = super().insert(ent, values, outbox=outbox)
-        self.placed += 1
-        self._maybe_checkpoint()
-        return row
-
     def quarantine(self, source: str, table: str, key: str | None, reason: str, row: Row) -> None:
-        self.position += 1
-        if self.position <= self.skip:
+        if self.advance():
             return
         super().quarantine(source, table, key, reason, row)
         self.kept += 1
-        self._maybe_checkpoint()
+        self.maybe_checkpoint()
+
+    def advance(self) -> bool:
+        """Count one write; True when it is replayed (committed before, not written again)."""
+        self.position += 1
+        return self.position <= self.skip
+
+    def replayed(self, e: Entity, values: Row) -> Row:
+        """The answer an insert got when it was first written."""
+        stored = self.find(e, str(values[e.key]))
+        if stored is None or stored != complete_row(e, values, self.now):
+            raise ConstraintViolation(f"{e.name} {values[e.key]}: refused when first written")
+        return stored
 
     def tail(self) -> ChunkResult | None:
         """What was written since the last checkpoint (None when nothing)."""
@@ -138,22 +136,36 @@ class StreamDatabase(Database):
             return None
         return self._chunk()
 
-    def _replayed(self, e: Entity, values: Row) -> Row:
-        stored = self.find(e, str(values[e.key]))
-        wanted = encode_changes(e, values)
-        if stored is None or any(stored[k] != v for k, v in wanted.items()):
-            raise ConstraintViolation(f"{e.name} {values[e.key]}: refused when first written")
-        return stored
-
-    def _maybe_checkpoint(self) -> None:
-        if self.checkpoint.due(self.position):
-            chunk = self._chunk()
-            self.placed = self.kept = 0
-            self.checkpoint.commit(chunk)
+    def maybe_checkpoint(self) -> None:
+        if not self.checkpoint.due(self.position):
+            return
+        if self.writer is not None:
+            self.writer.flush()  # a committed row must have its outbox op committed with it
+        chunk = self._chunk()
+        self.placed = self.kept = 0
+        self.checkpoint.commit(chunk)
 
     def _chunk(self) -> ChunkResult:
         rows = self.placed + self.kept
-        return ChunkResult(self.position, rows, self.placed, self.kept)
+        details = {"from": self.checkpoint.resume_from, "hwm": self.position}
+        return ChunkResult(self.position, rows, self.placed, self.kept, details=details)
+
+
+class StreamWriter(BulkWriter):
+    """The import's bulk writer, each insert a position of the stream."""
+
+    def __init__(self, target: StreamDatabase) -> None:
+        super().__init__(target, target.now)
+        self.target = target
+        target.writer = self
+
+    def insert(self, entity: Entity, values: Row) -> Row:
+        if self.target.advance():
+            return self.target.replayed(entity, values)
+        row = super().insert(entity, values)
+        self.target.placed += 1
+        self.target.maybe_checkpoint()
+        return row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,10 +229,14 @@ class LegacyImportStream:
     ) -> tuple[ImportReport, StreamDatabase]:
         reader = SetAsideReader(ctx.conn, ctx.db.path)
         report = ImportReport(ctx.db.path, ctx.db.path)
-        target = StreamDatabase(ctx.db, checkpoint)
-        run = ImportRun(reader, target, report, _run_now(ctx.db))
+        now = _run_now(ctx.db)
+        target = StreamDatabase(ctx.db, checkpoint, now)
+        run = ImportRun(reader, target, report, now)
+        # The import's writes go through its writer: count and replay them there.
+        run.writer = StreamWriter(target)
         for spec in LEGACY_TABLES:
             load_table(run, spec)
+        run.writer.flush()
         return report, target
 
 
