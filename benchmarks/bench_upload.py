@@ -289,6 +289,12 @@ def report(runs: dict[str, list[Run]]) -> None:
         print(f"  time per chunk of {DEFAULT_CHUNK_ROWS} rows, {label:5}: {percentiles(chunks)}")
     ratio_bare = duru_rows / bare_rows
     ratio_loader = duru_call / loader_call
+    # The rounds ran back to back, so each round's ratios compare loads under the same
+    # neighbours: their spread shows how much of a difference is noise.
+    paired = zip(runs["duru"], runs["bare"], runs["pgloader"], strict=True)
+    for i, (a, b, c) in enumerate(paired, 1):
+        ab, ac = a.rows_rate / b.rows_rate, a.rate / c.rate
+        print(f"  round {i}: (a)/(b) {ab:.2f}x  (a)/(c) {ac:.2f}x")
     print(
         f"\n(a)/(b) rows phase = {ratio_bare:.2f}x  (target >= 0.50x)  {verdict(ratio_bare >= 0.5)}"
     )
@@ -296,6 +302,8 @@ def report(runs: dict[str, list[Run]]) -> None:
         f"(a)/(c) whole call = {ratio_loader:.2f}x  (target > 1.00x: faster than pgloader)"
         f"  {verdict(ratio_loader > 1.0)}"
     )
+    # Context for (c): the server-side work alone, with sealing taken away entirely.
+    print(f"(b)/(c) whole call = {med('bare', 'rate') / loader_call:.2f}x  (no target)")
 
 
 if __name__ == "__main__":

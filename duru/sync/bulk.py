@@ -78,7 +78,8 @@ def upload(
     ``MAX_SEAL_WORKERS``). The device file is only read; a commit to it during the upload
     fails the upload. Raises NotFound (no such file), WrongPassphrase, CryptoError (an
     account whose KDF cost is below the floor), BridgeError (a row that cannot cross),
-    StoreError, RemoteError / ServerUnavailable; the server keeps no row of a failed upload.
+    StoreError, RemoteError / ServerUnavailable. The server keeps no row of a failed
+    upload (an account it created stays: the next upload unlocks it).
     """
     started = time.perf_counter()
     name = check_user_name(user)
@@ -149,7 +150,11 @@ def _plan(counts: list[tuple[Entity, int]], first_seq: int) -> tuple[EntityPlan,
 @contextmanager
 def _sealed(job: SealJob, workers: int) -> Iterator[Iterator[SealedChunk]]:
     if not workers:
-        yield sealed_chunks(job)
+        inline = sealed_chunks(job)
+        try:
+            yield inline
+        finally:
+            inline.close()  # ends its read transaction now, not whenever it is collected
         return
     with SealerPool(job, workers) as pool:
         yield pool.chunks()
@@ -190,9 +195,10 @@ def _upload_entity(
         stage = StagedUpsert(conn, server_table(e), copy_columns(e))
         stage.create()
         while done < step.rows:
-            chunk = next(chunks)
-            if chunk.entity != e.name:
-                raise SyncError(f"a sealer sent {chunk.entity} rows while {e.name} rows were due")
+            chunk = next(chunks, None)
+            if chunk is None or chunk.entity != e.name:
+                sent = "nothing more" if chunk is None else f"{chunk.entity} rows"
+                raise SyncError(f"the sealer sent {sent} while {e.name} rows were due")
             stage.write_copy_data(chunk.data)
             done += chunk.rows
             _report(progress, e.name, done, step.rows)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import IO, Any
@@ -88,7 +88,7 @@ def chunk_count(rows: int, chunk_rows: int) -> int:
     return -(-rows // chunk_rows)
 
 
-def sealed_chunks(job: SealJob) -> Iterator[SealedChunk]:
+def sealed_chunks(job: SealJob) -> Generator[SealedChunk, None, None]:
     """This job's chunks of every planned entity, sealed and formatted, in order.
 
     Raises StoreError when the device database no longer matches the plan's counts,
