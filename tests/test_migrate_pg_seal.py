@@ -215,6 +215,7 @@ def test_tampered_ciphertexts_past_the_error_budget_roll_the_run_back(pg_url: st
     assert status.version == "0" and status.last_run is not None
     assert status.last_run.status == "rolled_back"
     assert any(r["step"] == "run/rollback" for r in audit_rows(pg_url))
+    assert not audit_rows(pg_url, status="running")  # the stopped step's row was closed
 
 
 def test_a_few_bad_ciphertexts_within_the_budget_are_sealed_again(pg_url: str) -> None:
@@ -292,6 +293,7 @@ def test_a_killed_backfill_resumes_from_its_last_committed_chunk(pg_url: str) ->
     interrupted = audit_rows(pg_url, step=seal, status="interrupted")
     assert len(interrupted) >= 3 and all("resumed_by" in r["details"] for r in interrupted)
     assert len({r["run_id"] for r in audit_rows(pg_url)}) == 1  # one run, resumed
+    assert not audit_rows(pg_url, status="running")  # every killed step's row was closed
 
 
 def test_a_finished_run_kept_with_its_snapshots_rolls_back_to_plaintext(pg_url: str) -> None:

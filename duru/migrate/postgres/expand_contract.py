@@ -129,8 +129,12 @@ class ExpandBackfill:
         if not rows:
             return None
         last = tuple(str(v) for v in rows[-1])
-        span = key_through(key) + ("" if after is None else f" AND {key_after(key)}")
-        bounds = (*last, *(after or ()))
+        # The leading column's plain range lets the planner estimate the chunk from its
+        # statistics (a row-value comparison alone is a guess that can mean a full scan).
+        lead = quote(key[0])
+        span = f"{lead} >= %s AND {lead} <= %s AND " + key_through(key)
+        span += "" if after is None else f" AND {key_after(key)}"
+        bounds = (str(rows[0][0]), last[0], *last, *(after or ()))
         mark_backfill(ctx.conn)
         op = self.op
         cur = ctx.conn.execute(

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from duru.errors import DuruError, RollbackFailed
+from duru.migrate.audit import AUDIT_TABLE
 from duru.migrate.postgres import audit, state
 from duru.migrate.postgres.audit import PgAudit, Where
 from duru.migrate.postgres.plan import ServerPlan
@@ -132,7 +133,7 @@ def _refuse_without_snapshots(conn: psycopg.Connection[Any], run_id: str, done: 
     if DROP_SNAPSHOTS not in done:
         return
     found = conn.execute(
-        "SELECT details FROM duru_migration_audit WHERE run_id = %s AND step = %s"
+        f"SELECT details FROM {AUDIT_TABLE} WHERE run_id = %s AND step = %s"
         " AND status = 'ok' ORDER BY id DESC LIMIT 1",
         (run_id, DROP_SNAPSHOTS),
     ).fetchone()

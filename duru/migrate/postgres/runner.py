@@ -190,10 +190,14 @@ class PgRunner:
                     sizer.size,
                 )
             )
+            stop = None
             if budget.exceeded(totals.failed, totals.rows, total or totals.rows):
-                raise StopRun("rollback", budget.describe(totals.failed, totals.rows), step.key)
-            if guard.observe(out.rows, elapsed):
-                raise StopRun(cfg.on_degraded, guard.describe(), step.key)
+                stop = StopRun("rollback", budget.describe(totals.failed, totals.rows), step.key)
+            elif guard.observe(out.rows, elapsed):
+                stop = StopRun(cfg.on_degraded, guard.describe(), step.key)
+            if stop is not None:
+                self._close(aid, totals.rows, "interrupted", stop)
+                raise stop
 
     def _one_chunk(
         self,
