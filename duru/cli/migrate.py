@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 
 import typer
 
-from duru.cli.app import EXIT_FAILED, app, reported
-from duru.cli.output import print_json
+from duru.cli.app import EXIT_FAILED, app, reported, resolve_db
+from duru.cli.output import ProgressCallback, print_json, print_rows, progress_bar
+
+if TYPE_CHECKING:
+    from duru.migrate.progress import ProgressEvent
 
 migrate_app = typer.Typer(
     help="Safe migrations: lint, plan, phased chunked runs with audit, rollback and resume."
@@ -47,3 +52,165 @@ def lint(
         typer.echo(report.render_text())
     if report.has_errors:
         raise typer.Exit(EXIT_FAILED)
+
+
+DbTarget = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Device database to migrate (default: $DURU_DB, else the user data folder);"
+        " a legacy app file (version 11) is upgraded in place.",
+    ),
+]
+ServerTarget = Annotated[
+    str | None,
+    typer.Option("--server", help="Migrate this server database (PostgreSQL URL) instead."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@migrate_app.command("plan")
+def plan(db: DbTarget = None, server: ServerTarget = None, as_json: JsonFlag = False) -> None:
+    """Show what a run would do: phases, steps and row estimates; changes nothing."""
+    from duru import migrate
+    from duru.migrate import postgres
+
+    with reported():
+        result = postgres.server_plan(server) if server else migrate.plan(resolve_db(db))
+    _show(result, as_json)
+
+
+@migrate_app.command("run")
+def run(
+    db: DbTarget = None,
+    server: ServerTarget = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and plan against the file; change nothing.")
+    ] = False,
+    user: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--user",
+            help="Server runs: an account whose rows the run may re-encrypt; its passphrase"
+            " comes from $DURU_PASSPHRASE (repeat --user for accounts sharing it).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring a database to this duru's schema: backup, preflight, chunked copy, audit, cleanup."""
+    from duru import migrate
+    from duru.migrate import postgres
+
+    with reported(), progress_bar() as bar:
+        progress = None if bar is None else _events_to(bar)
+        if server:
+            result: object = postgres.server_run(
+                server, passphrases=_passphrases(user), progress=progress
+            )
+        else:
+            result = migrate.run(resolve_db(db), dry_run=dry_run, progress=progress)
+    _show(result, as_json)
+
+
+@migrate_app.command("resume")
+def resume(db: DbTarget = None, as_json: JsonFlag = False) -> None:
+    """Continue an interrupted run (killed, crashed, paused) from its last rollback point."""
+    from duru import migrate
+
+    with reported(), progress_bar() as bar:
+        progress = None if bar is None else _events_to(bar)
+        result = migrate.resume(resolve_db(db), progress=progress)
+    _show(result, as_json)
+
+
+@migrate_app.command("status")
+def status(db: DbTarget = None, server: ServerTarget = None, as_json: JsonFlag = False) -> None:
+    """Show the schema version, pending migrations, an unfinished run and its rollback points."""
+    from duru import migrate
+    from duru.migrate import postgres
+
+    with reported():
+        result = postgres.server_status(server) if server else migrate.status(resolve_db(db))
+    _show(result, as_json)
+
+
+@migrate_app.command("history")
+def history(db: DbTarget = None, server: ServerTarget = None, as_json: JsonFlag = False) -> None:
+    """Show every run and its audit trail: phase, step, start, end, rows, status, error."""
+    from duru import migrate
+    from duru.migrate import postgres
+
+    with reported():
+        rows = (
+            postgres.server_history(server)
+            if server
+            else [row for run in migrate.history(resolve_db(db)) for row in run.rows]
+        )
+    audit = [r.to_json() for r in rows]
+    print_rows(audit, _AUDIT_COLUMNS, title="migration audit", as_json=as_json)
+
+
+@migrate_app.command("rollback")
+def rollback(
+    db: DbTarget = None,
+    server: ServerTarget = None,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to", help="Rollback point id (see `duru migrate status`); default: the run's start."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Return a database to a rollback point in one command."""
+    from duru import migrate
+    from duru.errors import UsageError
+    from duru.migrate import postgres
+
+    with reported():
+        if server:
+            if to is not None:
+                raise UsageError("a server rollback returns to the start of its last run: no --to")
+            result: object = postgres.server_rollback(server)
+        else:
+            result = migrate.rollback(resolve_db(db), to)
+    _show(result, as_json)
+
+
+_AUDIT_COLUMNS = ("id", "phase", "step", "started_at", "ended_at", "rows", "status", "error")
+
+
+class _Shown(Protocol):
+    def render(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def _show(result: object, as_json: bool) -> None:
+    shown = cast(_Shown, result)
+    if as_json:
+        print_json(shown.to_json())
+    else:
+        typer.echo(shown.render())
+
+
+def _events_to(bar: ProgressCallback) -> Callable[[ProgressEvent], None]:
+    """Feed the engine's progress events to a progress bar (one bar per step)."""
+
+    def on_event(event: ProgressEvent) -> None:
+        total = event.total if event.total is not None else max(event.done, 1)
+        done = total if event.kind == "end" else event.done
+        bar(event.title, done, total)
+
+    return on_event
+
+
+def _passphrases(users: list[str] | None) -> dict[str, str] | None:
+    if not users:
+        return None
+    secret = os.environ.get("DURU_PASSPHRASE")
+    if secret is None:
+        from duru.errors import UsageError
+
+        raise UsageError("--user needs the account's passphrase in $DURU_PASSPHRASE")
+    return dict.fromkeys(users, secret)
