@@ -214,3 +214,39 @@ def test_a_clean_file_imports_every_row(tmp_path: Path) -> None:
         got = report.tables[table]
         assert (got.read, got.imported, got.quarantined) == (want.read, want.imported, 0), table
     assert not any(t.warnings for t in report.tables.values())
+
+
+def test_the_package_exports_what_callers_use() -> None:
+    import duru.local.legacy as legacy
+
+    assert legacy.__all__ == sorted(legacy.__all__)
+    assert set(legacy.__all__) == {
+        "LEGACY_NAMESPACE",
+        "LEGACY_TABLES",
+        "LEGACY_VERSION",
+        "QUARANTINE_SOURCE",
+        "ImportReport",
+        "LegacyTable",
+        "Progress",
+        "Reason",
+        "TableReport",
+        "composite_id",
+        "import_legacy",
+        "map_id",
+    }
+    for name in legacy.__all__:
+        assert getattr(legacy, name) is not None
+
+
+def test_every_v11_column_of_an_entity_table_has_a_place(imported: Imported) -> None:
+    for table, columns in V11.items():
+        spec = BY_LEGACY_NAME[table]
+        for column, _ in columns:
+            assert spec.knows(column), (table, column)
+            if spec.entity is not None:
+                placed = (
+                    spec.field_for(column) is not None
+                    or column in spec.derived
+                    or spec.ref(column) is not None
+                )
+                assert placed, (table, column)

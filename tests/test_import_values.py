@@ -16,6 +16,7 @@ from duru.local.legacy import LEGACY_NAMESPACE, composite_id, map_id
 from duru.local.legacy.values import (
     legacy_key,
     normalize_tag,
+    random_id,
     read_bool,
     read_enum,
     read_int,
@@ -154,3 +155,11 @@ def test_mapped_ids_are_the_documented_uuid5(key: str) -> None:
     assert composite_id("note_links", parts) == str(
         uuid.uuid5(LEGACY_NAMESPACE, f"note_links:{text}")
     )
+
+
+def test_random_ids_are_version_4_uuids() -> None:
+    made = {random_id() for _ in range(200)}
+    assert len(made) == 200
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

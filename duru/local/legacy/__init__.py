@@ -13,13 +13,13 @@ from duru.local.legacy.spec import LEGACY_TABLES, LEGACY_VERSION, LegacyTable
 from duru.local.legacy.values import LEGACY_NAMESPACE, composite_id, map_id
 
 __all__ = [
+    "ImportReport",
     "LEGACY_NAMESPACE",
     "LEGACY_TABLES",
     "LEGACY_VERSION",
-    "QUARANTINE_SOURCE",
-    "ImportReport",
     "LegacyTable",
     "Progress",
+    "QUARANTINE_SOURCE",
     "Reason",
     "TableReport",
     "composite_id",

@@ -1,11 +1,13 @@
 """``import_legacy``: a version 11 device file into a new duru device database.
 
-The source is opened read-only and never changed. The target is written in
-one transaction through :class:`duru.local.Database` ``insert``, so every
-imported row gets its outbox op; only the notes' full-text index is built in
-one statement at the end (see :mod:`duru.local.legacy.search`). Before the
-transaction commits, the accounting is checked and compared with the rows
-actually in the target; when anything fails, no target is left behind.
+The source is opened read-only and never changed. The target is a
+:class:`duru.local.Database`, written in one transaction: every row through
+the model's ``complete_row`` with its outbox op (in bulk, see
+:mod:`duru.local.legacy.writer`), quarantined rows through
+``Database.quarantine``, and the notes' full-text index in one statement at
+the end (see :mod:`duru.local.legacy.search`). Before the transaction
+commits, the accounting is checked and compared with the rows actually in
+the target; when anything fails, no target is left behind.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from duru.local.legacy.run import ImportRun, Progress
 from duru.local.legacy.search import search_index_deferred
 from duru.local.legacy.spec import LEGACY_TABLES, LEGACY_VERSION
 from duru.local.legacy.tables import load_table
+from duru.local.legacy.values import map_id
 from duru.model import now_ms
 
 # Enough page cache for the bulk load's indexes; this connection only.
-_IMPORT_CACHE_KIB = 1_048_576
+_IMPORT_CACHE_KIB = 524_288
 
 
 def import_legacy(source: Path, target: Path, *, progress: Progress | None = None) -> ImportReport:
@@ -55,6 +58,8 @@ def import_legacy(source: Path, target: Path, *, progress: Progress | None = Non
             db.close()
             _discard(target, fresh)
             raise
+        finally:
+            map_id.cache_clear()  # the ids of this file are of no use to the next
         db.close()
     report.seconds = time.perf_counter() - started
     return report

@@ -88,7 +88,8 @@ class ImportRun:
         self.imported[spec.name].add(p.key)
         table = self.report.table(spec.name)
         table.imported += 1
-        table.notices.update(p.notices)
+        if p.notices:
+            table.notices.update(p.notices)
         return True
 
     def merge(self, spec: LegacyTable, row: SourceRow, why: str) -> None:
@@ -117,8 +118,10 @@ class ImportRun:
         A dangling reference that is not needed is cleared on the way in.
         """
         for ref in spec.refs:
+            if ref.parent:
+                continue
             mapped = p.refs.get(ref.column)
-            if ref.parent or (mapped is not None and mapped in self.imported[ref.table]):
+            if mapped is not None and mapped in self.imported[ref.table]:
                 continue
             if ref.needed:
                 return Reason("orphan", self._describe(p, ref))

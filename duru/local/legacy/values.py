@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import uuid
 from datetime import UTC, datetime
@@ -84,12 +85,22 @@ def composite_id(table: str, parts: list[object]) -> str:
     return _uuid5(f"{table}:{_COMPACT_JSON.encode(parts)}")
 
 
+def random_id() -> str:
+    """``str(uuid.uuid4())``, a few times faster: the import makes one per outbox op."""
+    return _uuid_text(os.urandom(16), 0x40)
+
+
 def _uuid5(name: str) -> str:
-    # uuid.uuid5(LEGACY_NAMESPACE, name), without building UUID objects (hot path).
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
+    # str(uuid.uuid5(LEGACY_NAMESPACE, name)), without building UUID objects (hot path).
+    return _uuid_text(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest(), 0x50)
+
+
+def _uuid_text(raw: bytes, version: int) -> str:
+    # RFC 4122 layout: the version in the high nibble of byte 6, the variant in byte 8.
+    b = bytearray(raw[:16])
+    b[6] = (b[6] & 0x0F) | version
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 from duru.local.constraint import explain_integrity_error
 from duru.local.db import Database
+from duru.local.legacy.values import random_id
 from duru.local.schema import quote
-from duru.model import Entity, Row, complete_row, new_id
+from duru.model import Entity, Row, complete_row
 
 _OUTBOX_INSERT = (
     "INSERT INTO outbox (op_id, entity, row_id, kind, base_version, created_at)"
@@ -51,7 +52,7 @@ class BulkWriter:
         except sqlite3.IntegrityError as exc:
             raise explain_integrity_error(entity, exc) from exc
         key = str(row[entity.key])
-        self._ops.append((new_id(), entity.name, key, "upsert", int(row["version"]), self.now))
+        self._ops.append((random_id(), entity.name, key, "upsert", int(row["version"]), self.now))
         if len(self._ops) >= _BATCH:
             self.flush()
         return row
