@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections.abc import Callable
 from typing import NoReturn
 
 import nacl.exceptions
@@ -53,7 +54,7 @@ from duru.errors import (
     UsageError,
 )
 
-from .framing import frame_place
+from .framing import encode_text, frame, frame_place
 from .keys import KeyRing
 
 ENVELOPE_VERSION = 1
@@ -72,6 +73,39 @@ _BINDING_HASHER = hashlib.blake2b(digest_size=BINDING_TAG_BYTES, person=BINDING_
 _urandom = os.urandom
 _encrypt = crypto_aead_xchacha20poly1305_ietf_encrypt
 _decrypt = crypto_aead_xchacha20poly1305_ietf_decrypt
+
+PlaceSealer = Callable[[bytes, str], bytes]
+
+
+def _raw_encrypt() -> Callable[[bytes, bytes, bytes, bytes], bytes] | None:
+    """libsodium's XChaCha20-Poly1305 encrypt through PyNaCl's cffi module, or None.
+
+    PyNaCl's binding spends about half a field's sealing time on argument checks that a
+    ``PlaceSealer`` makes once; ``nacl._sodium`` is private, so its absence falls back
+    to the binding (the tests check both give the same bytes).
+    """
+    try:
+        from nacl._sodium import ffi, lib
+    except ImportError:  # pragma: no cover - depends on the installed PyNaCl
+        return None
+    encrypt, new, buffer, null = (
+        lib.crypto_aead_xchacha20poly1305_ietf_encrypt,
+        ffi.new,
+        ffi.buffer,
+        ffi.NULL,
+    )
+
+    def raw(plaintext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
+        size = len(plaintext) + TAG_BYTES
+        out = new("unsigned char[]", size)
+        if encrypt(out, null, plaintext, len(plaintext), aad, len(aad), null, nonce, key):
+            raise nacl.exceptions.CryptoError("encryption failed")  # pragma: no cover
+        return buffer(out, size)[:]  # type: ignore[no-any-return]
+
+    return raw
+
+
+_RAW_ENCRYPT = _raw_encrypt()
 
 
 def binding_tag(entity: str, field: str, user_id: str, row_id: str) -> bytes:
@@ -95,6 +129,39 @@ def seal(
     nonce = _urandom(NONCE_BYTES)
     sealed = _encrypt(plaintext, header + place, nonce, key.secret)
     return b"".join((header, nonce, sealed))
+
+
+def place_sealer(
+    keys: KeyRing, *, entity: str, field: str, user_id: str, raw: bool = True
+) -> PlaceSealer:
+    """``seal`` for one (entity, field, user) with ``keys.current``: call it with (plaintext,
+    row id) per row.
+
+    Gives exactly the envelopes ``seal`` gives (same layout and associated data, fresh
+    nonce per call), for a fraction of the per-call cost: the key, the place prefix and
+    the checks of the fixed arguments are done once. ``raw=False`` uses PyNaCl's checked
+    binding. Raises ``UsageError`` for a non-bytes plaintext or non-str row id.
+    """
+    key = keys.current
+    prefix = frame(entity, field, user_id)
+    secret, head = key.secret, struct.pack(">BI", ENVELOPE_VERSION, key.key_id)
+    encrypt = _RAW_ENCRYPT if raw and _RAW_ENCRYPT is not None else _encrypt
+    hasher, urandom = _BINDING_HASHER.copy, _urandom
+
+    def seal_place(plaintext: bytes, row_id: str) -> bytes:
+        if type(plaintext) is not bytes or type(row_id) is not str:
+            raise UsageError(
+                f"a place sealer takes bytes and a str row id, got {type(plaintext).__name__}"
+                f" and {type(row_id).__name__}"
+            )
+        place = prefix + encode_text(f"{len(row_id)}:{row_id}")
+        tag = hasher()
+        tag.update(place)
+        header = head + tag.digest()
+        nonce = urandom(NONCE_BYTES)
+        return header + nonce + encrypt(plaintext, header + place, nonce, secret)
+
+    return seal_place
 
 
 def open_sealed(

@@ -16,7 +16,7 @@ def frame(*parts: str) -> bytes:
     for part in parts:
         if type(part) is not str:
             raise UsageError(f"expected a str, got {type(part).__name__}")
-    return _encode("".join([f"{len(p)}:{p}" for p in parts]))
+    return encode_text("".join([f"{len(p)}:{p}" for p in parts]))
 
 
 def frame_place(entity: str, field: str, user_id: str, row_id: str) -> bytes:
@@ -30,7 +30,7 @@ def frame_place(entity: str, field: str, user_id: str, row_id: str) -> bytes:
         prefix = _place_prefix(entity, field, user_id)
     except TypeError as exc:  # unhashable arguments never reach the type checks
         raise UsageError(f"entity, field and user id are str: {exc}") from exc
-    return prefix + _encode(f"{len(row_id)}:{row_id}")
+    return prefix + encode_text(f"{len(row_id)}:{row_id}")
 
 
 @lru_cache(maxsize=512)
@@ -38,7 +38,8 @@ def _place_prefix(entity: str, field: str, user_id: str) -> bytes:
     return frame(entity, field, user_id)
 
 
-def _encode(text: str) -> bytes:
+def encode_text(text: str) -> bytes:
+    """``text`` as UTF-8; ``UsageError`` for lone surrogates."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
