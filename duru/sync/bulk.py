@@ -192,7 +192,9 @@ def _upload_entity(
     _report(progress, e.name, 0, step.rows)
     done = 0
     if step.rows:
-        stage = StagedUpsert(conn, server_table(e), copy_columns(e))
+        # The account row is locked (change sequence reserved): no other writer of this
+        # user can add rows, so an empty table means nothing can conflict.
+        stage = StagedUpsert(conn, server_table(e), copy_columns(e), first_write=True)
         stage.create()
         while done < step.rows:
             chunk = next(chunks, None)

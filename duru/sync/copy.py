@@ -8,6 +8,13 @@
 A chunk costs three statements whatever its size, and the server applies it as one
 ``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDATE``, so foreign keys, unique
 constraints and row level security are checked exactly as for single-row writes.
+
+``StagedUpsert(..., first_write=True)`` checks at ``create()`` whether the table holds any
+row of the transaction's user. When it holds none, nothing can conflict, so chunks go in
+with a plain ``INSERT ... SELECT`` (no speculative insertion), and, when row level
+security does not apply to the connected role (a superuser, as on the embedded server),
+COPY writes straight into the table (PostgreSQL refuses COPY FROM under row level
+security). Foreign keys, unique and CHECK constraints are checked per row either way.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from typing import Any
 from psycopg import Connection, Cursor, sql
 
 from duru.errors import UsageError
-from duru.remote.layout import ServerTable
+from duru.remote.layout import USER_ID, ServerTable
+from duru.remote.schema import CURRENT_USER_SQL
 
 STAGE_PREFIX = "duru_stage_"
 
@@ -31,9 +39,21 @@ class StagedUpsert:
     that conflicts on the primary key is replaced whole, so an upsert also clears, say, a
     tombstone. Use inside a transaction: the staging table lives until the transaction
     ends (``ON COMMIT DROP``).
+
+    ``first_write``: see the module docstring. The check holds only while no other writer
+    adds rows of this user, as when the caller holds the user's change sequence lock
+    (``duru_reserve_change_seqs``); a row that appears anyway makes a chunk fail with a
+    unique violation, never overwrites it.
     """
 
-    def __init__(self, conn: Connection[Any], table: ServerTable, columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        conn: Connection[Any],
+        table: ServerTable,
+        columns: Sequence[str],
+        *,
+        first_write: bool = False,
+    ) -> None:
         unknown = [c for c in columns if table.column(c) is None]
         if unknown:
             raise UsageError(f"{table.name} has no column(s) {', '.join(unknown)}")
@@ -43,9 +63,19 @@ class StagedUpsert:
         self.types = [table.column(c).type for c in self.columns]  # type: ignore[union-attr]
         self.stage = f"{STAGE_PREFIX}{table.name}"
         self._sql = _Statements(table, self.stage, self.columns)
+        self._first_write = first_write
+        self.mode = "upsert"
 
     def create(self) -> None:
-        """Create the staging table (a no-op when this transaction already has it)."""
+        """Create the staging table (a no-op when this transaction already has it).
+
+        With ``first_write``, also choose how chunks go in (``mode``: "upsert", "insert"
+        or "copy": COPY straight into the table, no staging table made).
+        """
+        if self._first_write and self._user_has_no_rows():
+            self.mode = "insert" if self._row_security_active() else "copy"
+        if self.mode == "copy":
+            return
         self.conn.execute(self._sql.create)
         self.conn.execute(self._sql.truncate)
 
@@ -56,7 +86,7 @@ class StagedUpsert:
         a row twice in one statement). Raises psycopg errors as the server reports them.
         """
         cur = self.conn.cursor()
-        with cur.copy(self._sql.copy) as copy:
+        with cur.copy(self._copy_sql()) as copy:
             copy.set_types(self.types)
             for row in rows:
                 copy.write_row(row)
@@ -69,14 +99,28 @@ class StagedUpsert:
         rows, trailer); the server refuses anything else.
         """
         cur = self.conn.cursor()
-        with cur.copy(self._sql.copy) as copy:
+        with cur.copy(self._copy_sql()) as copy:
             copy.write(data)
         return self._upsert(cur)
 
+    def _copy_sql(self) -> sql.Composed:
+        return self._sql.copy_into if self.mode == "copy" else self._sql.copy
+
     def _upsert(self, cur: Cursor[Any]) -> int:
-        written = cur.execute(self._sql.upsert).rowcount
+        if self.mode == "copy":
+            return cur.rowcount
+        statement = self._sql.insert if self.mode == "insert" else self._sql.upsert
+        written = cur.execute(statement).rowcount
         cur.execute(self._sql.truncate)
         return written
+
+    def _user_has_no_rows(self) -> bool:
+        found = self.conn.execute(self._sql.any_row).fetchone()
+        return found is not None and not found[0]
+
+    def _row_security_active(self) -> bool:
+        found = self.conn.execute("SELECT row_security_active(%s)", (self.table.name,)).fetchone()
+        return found is None or bool(found[0])
 
 
 class _Statements:
@@ -95,6 +139,13 @@ class _Statements:
         ).format(staged, target)
         self.truncate = sql.SQL("TRUNCATE {}").format(staged)
         self.copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(staged, cols)
+        self.copy_into = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, cols)
+        self.any_row = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} = {})").format(
+            target, sql.Identifier(USER_ID), sql.SQL(CURRENT_USER_SQL)
+        )
+        self.insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            target, every, every, staged
+        )
         self.upsert = sql.SQL(
             "INSERT INTO {target} ({every}) SELECT {every} FROM {staged}"
             " ON CONFLICT ({key}) DO UPDATE SET {updates}"
