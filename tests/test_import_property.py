@@ -34,8 +34,10 @@ from duru.local.legacy import QUARANTINE_SOURCE, import_legacy
 
 U1 = "0b9f3e2a-5c1d-4e8f-9a7b-6c5d4e3f2a1b"
 NOTE_IDS = ["n1", "n2", "n3", U1, U1.upper()]
-FOLDER_IDS = ["f1", "f2", "f3", "f4"]
-TASK_IDS = ["t1", "t2", "t3", "t4"]
+U2, U3 = "7c1e0d2f-3a4b-4c5d-8e6f-0a1b2c3d4e5f", "e4d3c2b1-a0f9-4e8d-b7c6-5a4b3c2d1e0f"
+# Two spellings of one uuid: different rows for the file, one row for the model.
+FOLDER_IDS = ["f1", "f2", "f3", U2, U2.upper()]
+TASK_IDS = ["t1", "t2", "t3", U3, U3.upper()]
 
 
 def mostly(good: st.SearchStrategy[object], bad: st.SearchStrategy[object]) -> Any:
@@ -110,7 +112,7 @@ legacy_files = st.fixed_dictionaries({t: table_rows(t) for t in TABLES})
 
 
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

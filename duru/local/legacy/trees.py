@@ -35,6 +35,7 @@ class TreeLoader:
         self.pending: dict[str, Prepared] = {}  # key -> row waiting for its parent
         self.waiting: dict[str, list[Prepared]] = {}  # parent key -> rows waiting for it
         self.copies: dict[str, list[Prepared]] = {}  # key -> exact duplicates of a pending row
+        self._orphaned: list[str] = []  # keys that will not be written; their rows wait in vain
 
     def add(self, p: Prepared) -> None:
         """Take a row whose other references are resolved; write it when its parent is."""
@@ -59,29 +60,32 @@ class TreeLoader:
 
     def finish(self) -> None:
         """Write every row still waiting, at the top level where its parent never came."""
-        while self.pending:
-            if not self._detach_parentless():
-                self._break_a_cycle()
+        self._orphaned += [k for k in self.waiting if k not in self.pending]
+        self._detach_orphans()
+        # What waits now hangs from a cycle: break each once, then what follows it.
+        for key in sorted(self.pending):
+            if key in self.pending:
+                self._break_cycle_above(key)
+                self._detach_orphans()
 
-    def _detach_parentless(self) -> bool:
-        moved = False
-        for parent in [k for k in self.waiting if k not in self.pending]:
-            why = "parent gone" if self.run.gone(self.spec.name, parent) else "parent not imported"
+    def _detach_orphans(self) -> None:
+        # Rows waiting for a parent that will not be written: gone, quarantined, refused.
+        while self._orphaned:
+            parent = self._orphaned.pop()
+            gone = self.run.gone(self.spec.name, parent)
             for p in self.waiting.pop(parent, []):
-                self._to_top(p, why)
-                moved = True
-        return moved
+                self._to_top(p, "parent gone" if gone else "parent not imported")
 
-    def _break_a_cycle(self) -> None:
-        # Every waiting row's parent is waiting too: follow parents to a cycle.
-        seen: list[str] = []
-        key = min(self.pending)
+    def _break_cycle_above(self, key: str) -> None:
+        # Follow parents from ``key`` until one repeats: that one is on a cycle.
+        seen: dict[str, int] = {}
         while key not in seen:
-            seen.append(key)
+            seen[key] = len(seen)
             parent = self._parent(self.pending[key])
-            assert parent is not None
+            assert parent is not None and parent in self.pending
             key = parent
-        chosen = self.pending[min(seen[seen.index(key) :])]
+        cycle = list(seen)[seen[key] :]
+        chosen = self.pending[min(cycle)]
         parent = self._parent(chosen)
         assert parent is not None
         self.waiting[parent] = [w for w in self.waiting[parent] if w is not chosen]
@@ -104,6 +108,8 @@ class TreeLoader:
             self._settle_copies(p.key, written)
             if written:
                 stack.extend(reversed(self.waiting.pop(p.key, [])))
+            else:
+                self._orphaned.append(p.key)
 
     def _settle_copies(self, key: str, written: bool) -> None:
         for copy in self.copies.pop(key, []):
