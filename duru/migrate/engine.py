@@ -10,16 +10,18 @@ duration, and closes it again; the CLI formats what they return.
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from duru.errors import MigrationError, NotFound, PreflightFailed
+from duru.errors import CorruptDatabase, MigrationError, NotFound, PreflightFailed
 from duru.local.db import SQLITE_HEADER, Database, connect
 from duru.migrate import audit, state
 from duru.migrate.audit import AuditRow
@@ -28,7 +30,6 @@ from duru.migrate.device_migrations import DEVICE_MIGRATIONS
 from duru.migrate.lock import run_lock
 from duru.migrate.plan import MigrationSet, Plan
 from duru.migrate.planner import build_plan, chain_of
-from duru.migrate.preflight import check_disk, check_foreign_keys, check_integrity
 from duru.migrate.progress import Progress
 from duru.migrate.rollback import RollbackPoint, RollbackReport, points, rollback_to
 from duru.migrate.runner import Runner, StepReport, StopRun
@@ -62,12 +63,11 @@ class RunReport:
     def render(self) -> str:
         if self.status == "up_to_date":
             return self.plan.render()
-        if self.status == "dry_run":
-            checks = "; ".join(self.checks)
-            return f"{self.plan.render()}\ndry run: nothing changed (preflight: {checks})"
+        what = "dry run (on a copy)" if self.status == "dry_run" else f"run {self.run_id}"
         lines = [
-            f"run {self.run_id}: {self.plan.source_version} -> {self.plan.target_version}"
+            f"{what}: {self.plan.source_version} -> {self.plan.target_version}"
             f" {self.status} in {self.seconds:.1f}s",
+            *(f"  {check}" for check in self.checks),
             f"  {self.rows:,} rows copied, {self.quarantined:,} of them quarantined",
         ]
         if self.backup_path:
@@ -157,7 +157,7 @@ class RunHistory:
 def plan(db_path: str | Path, *, migrations: MigrationSet | None = None) -> Plan:
     """What ``run`` would do to the file (or the rest of its unfinished run)."""
     mset = migrations or DEVICE_MIGRATIONS
-    with _open(Path(db_path), RunConfig()) as db:
+    with _open(Path(db_path), RunConfig(), read_only=True) as db:
         return build_plan(db, mset, state.active_run(db.conn))
 
 
@@ -180,11 +180,11 @@ def run(
     mset = migrations or DEVICE_MIGRATIONS
     path = Path(db_path)
     cfg = config or RunConfig()
+    if dry_run:
+        return _dry_run(path, mset, cfg, progress)
     with run_lock(path), _open(path, cfg) as db:
         active = state.active_run(db.conn)
         the_plan = build_plan(db, mset, active)
-        if dry_run:
-            return _dry_run(db, the_plan, cfg)
         if active is not None:
             return _continue(db, mset, active, progress, config)
         if the_plan.up_to_date:
@@ -229,7 +229,7 @@ def status(db_path: str | Path, *, migrations: MigrationSet | None = None) -> Mi
     """The file's version, pending migrations, unfinished run and rollback points."""
     mset = migrations or DEVICE_MIGRATIONS
     path = Path(db_path)
-    with _open(path, RunConfig()) as db:
+    with _open(path, RunConfig(), read_only=True) as db:
         version = mset.detect(db.conn)
         active = state.active_run(db.conn)
         runs = state.runs(db.conn)
@@ -242,7 +242,7 @@ def status(db_path: str | Path, *, migrations: MigrationSet | None = None) -> Mi
 
 def history(db_path: str | Path) -> list[RunHistory]:
     """Every run on the file, oldest first, each with its audit trail."""
-    with _open(Path(db_path), RunConfig()) as db:
+    with _open(Path(db_path), RunConfig(), read_only=True) as db:
         return [RunHistory(r, tuple(audit.rows_of(db.conn, r.run_id))) for r in state.runs(db.conn)]
 
 
@@ -328,15 +328,30 @@ def _stopped(db: Database, mset: MigrationSet, run_id: str, stop: StopRun) -> Mi
     )
 
 
-def _dry_run(db: Database, the_plan: Plan, cfg: RunConfig) -> RunReport:
-    checks = []
-    check_disk(db.path, cfg, cfg.backup_dir)
-    checks.append("free disk ok")
-    check_integrity(db.conn, db.path)
-    checks.append("integrity ok")
-    check_foreign_keys(db.conn, db.path)
-    checks.append("foreign keys ok")
-    return RunReport("dry_run", the_plan, the_plan.run_id, checks=tuple(checks))
+def _dry_run(
+    path: Path, mset: MigrationSet, cfg: RunConfig, progress: Progress | None
+) -> RunReport:
+    """Run the whole migration on a copy of the file, report, and throw the copy away.
+
+    The copy is made through the backup API from a read-only connection, so the
+    file itself is not touched (not even its journal mode).
+    """
+    with tempfile.TemporaryDirectory(prefix="duru-dry-run-") as tmp:
+        copy = Path(tmp) / path.name
+        with _open(path, cfg, read_only=True) as source:
+            target = sqlite3.connect(copy)
+            try:
+                source.conn.backup(target)
+            finally:
+                target.close()
+        report = run(
+            copy,
+            progress=progress,
+            config=replace(cfg, backup_dir=Path(tmp) / "backups"),
+            migrations=mset,
+        )
+    checks = (f"ran on a copy of {path}; the file itself was not changed",)
+    return replace(report, status="dry_run", backup_path=None, checks=checks)
 
 
 def _event(db: Database, run_id: str, step: str, details: dict[str, Any]) -> None:
@@ -346,13 +361,14 @@ def _event(db: Database, run_id: str, step: str, details: dict[str, Any]) -> Non
 
 
 @contextmanager
-def _open(path: Path, cfg: RunConfig) -> Iterator[Database]:
+def _open(path: Path, cfg: RunConfig, *, read_only: bool = False) -> Iterator[Database]:
+    """The file as a Database; ``read_only`` opens it without changing a byte (no WAL switch)."""
     if not path.is_file():
         raise NotFound(f"no database at {path}")
     with path.open("rb") as fh:
         if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             raise PreflightFailed(f"{path} is not an SQLite database (bad header)")
-    conn = connect(path)
+    conn = _connect_read_only(path) if read_only else connect(path)
     conn.text_factory = _decode_text
     conn.execute(f"PRAGMA cache_size = -{cfg.cache_mb * 1024}")
     db = Database(conn, path)
@@ -360,6 +376,14 @@ def _open(path: Path, cfg: RunConfig) -> Iterator[Database]:
         yield db
     finally:
         db.close()
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabase(f"{path} is not a readable SQLite database: {exc}") from exc
 
 
 def _decode_text(raw: bytes) -> str | bytes:

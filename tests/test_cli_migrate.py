@@ -1,0 +1,79 @@
+"""`duru migrate plan|run|status|history|rollback|resume` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from legacy_factory import make_legacy_db
+from typer.testing import CliRunner
+
+import duru.cli.commands  # noqa: F401
+from duru.cli import app
+from duru.local import DeviceStore, export_all
+from duru.local.legacy import import_legacy
+from duru.remote.schema import apply_server_schema
+
+runner = CliRunner()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_legacy_file_upgrades_in_place_like_the_import(tmp_path: Path) -> None:
+    legacy = tmp_path / "app.sqlite"
+    make_legacy_db(legacy, seed=11)
+    imported = tmp_path / "imported.sqlite"
+    import_legacy(legacy, imported)
+
+    planned = json.loads(_ok("migrate", "plan", "--db", str(legacy), "--json"))
+    assert planned["source_version"] == "legacy:11" and planned["steps"]
+    done = json.loads(_ok("migrate", "run", "--db", str(legacy), "--json"))
+    assert done["status"] == "done"
+
+    # Row for row equality (modulo the run's own timestamps) is tests/test_migrate_legacy.py's.
+    with DeviceStore.open(legacy) as migrated, DeviceStore.open(imported) as reference:
+        counts = {t: len(rows) for t, rows in export_all(migrated.db).items()}
+        assert counts == {t: len(rows) for t, rows in export_all(reference.db).items()}
+    status = json.loads(_ok("migrate", "status", "--db", str(legacy), "--json"))
+    assert status["version"] == status["target_version"]
+    audit = json.loads(_ok("migrate", "history", "--db", str(legacy), "--json"))
+    assert audit and all(row["status"] != "running" for row in audit)
+
+
+def test_rollback_returns_the_legacy_file(tmp_path: Path) -> None:
+    legacy = tmp_path / "app.sqlite"
+    make_legacy_db(legacy, seed=5)
+    _ok("migrate", "run", "--db", str(legacy))
+    _ok("migrate", "rollback", "--db", str(legacy))
+    status = json.loads(_ok("migrate", "status", "--db", str(legacy), "--json"))
+    assert status["version"] == "legacy:11"
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    legacy = tmp_path / "app.sqlite"
+    make_legacy_db(legacy, seed=2)
+    before = legacy.read_bytes()
+    _ok("migrate", "run", "--db", str(legacy), "--dry-run")
+    assert legacy.read_bytes() == before
+
+
+def test_resume_without_an_unfinished_run_is_one_line(tmp_path: Path) -> None:
+    db_path = tmp_path / "d.sqlite"
+    _ok("init", "--db", str(db_path))
+    result = runner.invoke(app, ["migrate", "resume", "--db", str(db_path)])
+    assert result.exit_code == 3
+    assert result.output.strip().startswith("duru: ") and "no unfinished" in result.output
+
+
+def test_server_status_and_plan(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        apply_server_schema(conn)
+        conn.commit()
+    status = json.loads(_ok("migrate", "status", "--server", pg_url, "--json"))
+    assert status["version"] == status["target_version"]
+    assert "up to date" in _ok("migrate", "plan", "--server", pg_url)
