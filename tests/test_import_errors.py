@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from legacy_factory import legacy_uuid, make_legacy_db
 
-from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, UsageError
+from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, StoreError, UsageError
 from duru.local import Database
 from duru.local.legacy import import_legacy
 
@@ -153,3 +153,18 @@ def test_text_that_is_not_utf8_quarantines_its_row_and_reading_goes_on(tmp_path:
         kept = db.rows("SELECT reason, row_json FROM quarantine WHERE source_key = 'bad-utf8'")
     assert kept[0]["reason"].startswith("unparseable: title")
     assert '"title": {"$bytes_hex": "c328"}' in kept[0]["row_json"]
+
+
+def test_a_source_locked_by_its_app_is_a_retryable_error(source: Path, tmp_path: Path) -> None:
+    app = sqlite3.connect(source, isolation_level=None)
+    try:
+        app.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreError, match="locked") as caught:
+            import_legacy(source, tmp_path / "duru.sqlite")
+        assert caught.value.retryable
+        assert not isinstance(caught.value, CorruptDatabase)
+    finally:
+        app.execute("ROLLBACK")
+        app.close()
+    assert not (tmp_path / "duru.sqlite").exists()
+    import_legacy(source, tmp_path / "duru.sqlite").check()

@@ -25,6 +25,8 @@ from duru.local.legacy.spec import (
 )
 from duru.local.schema import quote
 
+# How long to wait for the app's own write to finish before giving up.
+_BUSY_TIMEOUT_MS = 1000
 # PRAGMA table_xinfo: 1 marks the hidden columns of a virtual table (not data).
 _HIDDEN_VTAB_COLUMN = 1
 
@@ -49,8 +51,9 @@ class LegacyReader:
         """Open ``path`` read-only and check it is a version 11 file.
 
         Raises NotFound when there is no file, CorruptDatabase when it is not
-        a readable, intact SQLite database, and SchemaMismatch naming every
-        table or column a version 11 file must have and this one lacks.
+        a readable, intact SQLite database, StoreError (retryable) when the
+        app holds it locked, and SchemaMismatch naming every table or column
+        a version 11 file must have and this one lacks.
         """
         _check_file(path)
         conn = _connect_read_only(path)
@@ -121,7 +124,7 @@ class LegacyReader:
         sql = f"SELECT {_column_list(names)} FROM {quote(table)} WHERE rowid = ?"
         try:
             found = self._query(sql, (rowid,))
-        except CorruptDatabase as exc:
+        except StoreError as exc:
             if not self._tolerate_bad_text(exc):
                 raise
             found = self._query(sql, (rowid,))
@@ -198,6 +201,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     except sqlite3.DatabaseError as exc:
         raise _corrupt(path, exc) from exc
     return conn
@@ -215,5 +219,8 @@ def _column_list(names: tuple[str, ...]) -> str:
     return ", ".join(quote(n) for n in names)
 
 
-def _corrupt(path: Path, exc: sqlite3.DatabaseError) -> CorruptDatabase:
+def _corrupt(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """CorruptDatabase, unless the file is only locked by its app (retryable then)."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreError(f"{path} is locked by another program: {exc}", retryable=True)
     return CorruptDatabase(f"{path} cannot be read as an SQLite database: {exc}")
