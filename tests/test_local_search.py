@@ -309,9 +309,13 @@ def test_segments_pile_up_without_automerge_and_maintain_merges_them(db: Databas
 
 def test_maintain_is_bounded(db: Database) -> None:
     tune_index(db)
-    _spread_writes(db, 40)
+    for i in range(40):  # enough distinct words that a merge spans many pages
+        note(db, f"n{i}", " ".join(f"w{i * 7 + j}x{j}" for j in range(400)))
+    assert not index_shape(db.conn).merging
     report = maintain(db, max_steps=1, pages=1)
     assert report.merge_steps == 1 and not report.merge_done
+    assert report.shape.merging  # an incremental merge is left open, to resume
+    assert not maintain(db, max_steps=10_000).shape.merging
 
 
 def test_results_do_not_depend_on_merge_state(db: Database) -> None:
@@ -376,6 +380,19 @@ def test_maintainer_merges_and_checkpoints_once_writes_pause(db: Database) -> No
     state = wal_state(db.path)
     assert state is not None and state.backlog == 0
     assert verify_index(db) == 0
+
+
+def test_maintainer_leaves_a_few_segments_for_later(db: Database) -> None:
+    tune_index(db)
+    configure_writer(db)
+    with Maintainer(db.path, idle=0.05, merge_at=8) as maintainer:
+        _spread_writes(db, 5)
+        assert maintainer.wait_settled(timeout=30)
+        assert maintainer.merge_steps == 0 and index_shape(db.conn).level0 == 5
+        _spread_writes(db, 5)
+        assert maintainer.wait_settled(timeout=30)
+    assert maintainer.merge_steps > 0 and index_shape(db.conn).level0 < USER_MERGE
+    assert maintainer.error is None
 
 
 def test_maintainer_checkpoints_while_writes_go_on(db: Database) -> None:

@@ -14,8 +14,9 @@ connection, and does it when writes pause:
 - FTS5 ``automerge`` is 0 and ``crisismerge`` is :data:`CRISIS_MERGE`
   (:func:`tune_index`; persisted in the index's ``%_config`` table, so every
   connection to the file behaves the same). Once writes have been quiet for
-  ``idle`` seconds the maintainer merges in steps of :data:`MERGE_PAGES`
-  pages, stopping as soon as a write shows up;
+  a moment and level 0 holds :data:`QUIET_MERGE_SEGMENTS` segments, the
+  maintainer merges in steps of :data:`MERGE_PAGES` pages, stopping as soon
+  as a write shows up;
 - the writer runs with ``wal_autocheckpoint`` at :data:`HARD_CAP_PAGES`
   (:func:`configure_writer`), so it checkpoints only when the WAL has grown
   that far: the WAL cannot grow without bound even with no maintainer, and
@@ -33,10 +34,13 @@ likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a
 checkpoint runs beside the writes. A merge step holds the write lock: a
 millisecond or so when level 0 is small, tens of milliseconds when a long
 run of writes left hundreds of segments (each step re-reads every input
-segment), so a write that arrives during one waits for it. A process that
-writes without a maintainer should call :func:`maintain` now and then (a CLI
-command after its writes, say). Results never depend on merge state: FTS5 reads every segment, merged
-or not, and :func:`verify_index` proves the index equals the live notes.
+segment), so a write that arrives during one waits for it. A merge also
+makes the writer's connection reload its page cache on its next write (a
+fraction of a millisecond), hence merging only every few segments. A process
+that writes without a maintainer should call :func:`maintain` now and then (a
+CLI command after its writes, say). Results never depend on merge state:
+FTS5 reads every segment, merged or not, and :func:`verify_index` proves the
+index equals the live notes.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 MERGE_PAGES = 16  # leaf pages per merge step: a step holds the write lock a few ms
 USER_MERGE = 4  # FTS5's default: merge a level once it has this many segments
 CRISIS_MERGE = 256  # rare enough to stay out of the p99; FTS5 refuses writes at 2000
+# In a pause, merge only once level 0 holds this many segments: each merge makes the
+# writer's connection reload its page cache on its next write, so not after every note.
+QUIET_MERGE_SEGMENTS = 8
 
 _FTS = quote(fts_table(NOTE))
 _STRUCTURE_ROWID = 10  # FTS5 keeps its structure record at this rowid of %_data
@@ -70,10 +77,11 @@ _STRUCTURE_V2 = b"\xff\x00\x00\x01"
 
 @dataclass(frozen=True, slots=True)
 class IndexShape:
-    """How many b-tree segments the full-text index has (total and on level 0)."""
+    """The full-text index's b-tree segments: in all, on level 0, and whether a merge is open."""
 
     segments: int
     level0: int
+    merging: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +130,32 @@ def tune_index(db: Database) -> None:
 
 
 def index_shape(conn: sqlite3.Connection) -> IndexShape:
-    """Read the segment counts from FTS5's structure record (file format, not API)."""
+    """Read the segment counts from FTS5's structure record (its file format, not an API).
+
+    The record: a 4-byte cookie, then varints nLevel, nSegment, nWriteCounter,
+    then per level nMerge, nSeg and three varints per segment (eight in the V2
+    format that only contentless_delete tables write).
+    """
     found = conn.execute(
         f"SELECT block FROM {quote(fts_table(NOTE) + '_data')} WHERE id = ?", [_STRUCTURE_ROWID]
     ).fetchone()
     if found is None:
         return IndexShape(0, 0)
     data: bytes = found[0]
-    # Cookie (4 bytes), [v2 marker], nLevel, nSegment, nWriteCounter, then per level
-    # nMerge and nSeg: only the counts at the front are needed.
-    pos = 8 if data[4:8] == _STRUCTURE_V2 else 4
+    v2 = data[4:8] == _STRUCTURE_V2
+    pos = 8 if v2 else 4
     levels, pos = _varint(data, pos)
     segments, pos = _varint(data, pos)
-    if levels == 0:
-        return IndexShape(segments, 0)
     _, pos = _varint(data, pos)
-    _, pos = _varint(data, pos)
-    level0, pos = _varint(data, pos)
-    return IndexShape(segments, level0)
+    level0, merging = 0, False
+    for level in range(levels):
+        in_merge, pos = _varint(data, pos)
+        count, pos = _varint(data, pos)
+        for _ in range(count * (8 if v2 else 3)):
+            _, pos = _varint(data, pos)
+        level0 = count if level == 0 else level0
+        merging = merging or in_merge > 0
+    return IndexShape(segments, level0, merging)
 
 
 def merge_step(conn: sqlite3.Connection, pages: int = MERGE_PAGES) -> bool:
@@ -243,14 +259,17 @@ class Maintainer:
 
     ``Maintainer(path).start()`` ... ``stop()``, or ``with Maintainer(path):``.
     Each ``tick`` it looks for writes by other connections (``data_version``).
-    Once writes have been quiet for ``idle`` seconds it merges in steps of
+    Once writes have been quiet for ``idle`` seconds, and level 0 holds
+    ``merge_at`` segments (or a merge is under way), it merges in steps of
     ``merge_pages`` pages, ``step_gap`` seconds apart, until there is nothing
     left or a write shows up, then
     checkpoints; while writes go on it only checkpoints, once the WAL holds
     ``busy_checkpoint_pages`` frames not yet in the database. It opens its own
     connection and never waits for the write lock (a busy moment is retried
-    on a later tick). The first error it meets stops it and is kept in
-    :attr:`error`: a thread has no caller to raise to.
+    on a later tick). A full disk only pauses it: the work waits for a later
+    tick (counted in :attr:`full_disk_ticks`) and resumes once there is room.
+    Any other error stops it and is kept in :attr:`error`: a thread has no
+    caller to raise to.
     """
 
     def __init__(
@@ -262,15 +281,18 @@ class Maintainer:
         busy_checkpoint_pages: int = BUSY_CHECKPOINT_PAGES,
         merge_pages: int = MERGE_PAGES,
         step_gap: float = 0.005,
+        merge_at: int = QUIET_MERGE_SEGMENTS,
     ) -> None:
         self.path = Path(path)
         self.tick, self.idle = tick, idle
         self.busy_checkpoint_pages = busy_checkpoint_pages
         self.merge_pages = merge_pages
         self.step_gap = step_gap
+        self.merge_at = merge_at
         self.checkpoints = 0
         self.merge_steps = 0
         self.longest_step = 0.0
+        self.full_disk_ticks = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._ticked = threading.Condition()
@@ -336,7 +358,17 @@ class Maintainer:
             version = _data_version(conn)
             if version != last_version:
                 last_version, last_write, dirty = version, time.monotonic(), True
-            dirty = self._tend(conn, version, dirty, time.monotonic() - last_write >= self.idle)
+            try:
+                dirty = self._tend(conn, version, dirty, time.monotonic() - last_write >= self.idle)
+            except sqlite3.OperationalError as exc:
+                if not _is_full(exc):
+                    raise
+                # Stopping for good would leave the WAL and the index untended after
+                # space is freed; the failed step was rolled back, so just retry later.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self.full_disk_ticks += 1
+                dirty = True
             with self._ticked:
                 self._ticks += 1
                 self._is_settled = not dirty
@@ -352,7 +384,10 @@ class Maintainer:
             return dirty
         if not dirty:
             return False
-        merged_all = self._merge(conn, version)
+        shape = index_shape(conn)
+        merged_all = True
+        if shape.merging or shape.level0 >= self.merge_at:
+            merged_all = self._merge(conn, version)
         if wal is None or wal.backlog > 0:
             wal = self._checkpoint(conn)
         return not (merged_all and wal.backlog == 0)
@@ -393,6 +428,10 @@ def _data_version(conn: sqlite3.Connection) -> int:
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
