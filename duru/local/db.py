@@ -13,10 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, StoreError, UsageError
 from duru.local.constraint import explain_integrity_error
+from duru.local.failures import check_wal_owner, raise_failure, store_failure
 from duru.local.schema import SCHEMA_VERSION, device_ddl, quote
 from duru.model import (
     MODEL_FINGERPRINT,
@@ -51,8 +52,10 @@ class Database:
         """Open (and with ``create``, make) the device database at ``path``.
 
         Raises NotFound when the file is absent and ``create`` is false,
-        CorruptDatabase when it is not a readable SQLite database, and
-        SchemaMismatch when ``check`` is on and it was made by another model.
+        CorruptDatabase when it is not a readable SQLite database (or a ``-wal``
+        of another database lies beside it), SchemaMismatch when ``check`` is on
+        and it was made by another model, and StoreError when it cannot be
+        opened (locked, read-only folder). A file it refuses is left unchanged.
         """
         path = Path(path)
         fresh = not path.exists() or path.stat().st_size == 0
@@ -60,13 +63,18 @@ class Database:
             raise NotFound(f"no device database at {path}")
         if not fresh:
             _check_header(path)
-        conn = connect(path)
+            check_wal_owner(path)
+        # An existing file turns to WAL only once it is known to be ours: the switch
+        # rewrites its header, and a file we refuse must stay as it was.
+        conn = connect(path, wal=fresh)
         db = cls(conn, path)
         try:
             if fresh or not db.table_exists("duru_meta"):
                 db._create_schema(fresh)
             elif check:
                 db.check_version()
+            if not fresh:
+                db._run("PRAGMA journal_mode = WAL")
         except BaseException:
             conn.close()
             raise
@@ -85,21 +93,35 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        """Run the block in one transaction; nested blocks become savepoints."""
+        """Run the block in one transaction; nested blocks become savepoints.
+
+        A failure of the file (full disk, lock, damage) is rolled back and raised
+        as duru's StoreError saying nothing was written (locks are retryable).
+        """
         name = f"sp{self._depth}"
         begin, commit = (
             ("BEGIN IMMEDIATE", "COMMIT") if self._depth == 0 else (f"SAVEPOINT {name}", None)
         )
-        self.conn.execute(begin)
+        self._run(begin, writing=True)
         self._depth += 1
         try:
             yield self
+        except sqlite3.Error as exc:
+            self._depth -= 1
+            self._undo(name)
+            self._fail(exc, writing=True)
         except BaseException:
             self._depth -= 1
             self._undo(name)
             raise
         self._depth -= 1
-        self.conn.execute(commit or f"RELEASE {name}")
+        try:
+            self.conn.execute(commit or f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            # SQLite rolls back some failed COMMITs itself, not all: end it here, so no
+            # half-done transaction stays open on the connection.
+            self._undo(name)
+            self._fail(exc, writing=True)
 
     @property
     def in_transaction(self) -> bool:
@@ -116,6 +138,15 @@ class Database:
         except sqlite3.Error:
             pass
 
+    def _run(self, sql: str, *, writing: bool = False) -> None:
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error as exc:
+            self._fail(exc, writing=writing)
+
+    def _fail(self, exc: sqlite3.Error, *, writing: bool = False) -> NoReturn:
+        raise_failure(exc, self.path, writing=writing)
+
     # -- reads --------------------------------------------------------------
 
     def get(self, ent: Entity | str, key: str) -> Row:
@@ -129,8 +160,10 @@ class Database:
     def find(self, ent: Entity | str, key: str) -> Row | None:
         """The row of ``ent`` with key ``key``, or None."""
         e = _entity(ent)
-        cur = self.conn.execute(_sql(e).select_by_key, (key,))
-        found = cur.fetchone()
+        try:
+            found = self.conn.execute(_sql(e).select_by_key, (key,)).fetchone()
+        except sqlite3.Error as exc:
+            self._fail(exc)
         return None if found is None else dict(zip(e.field_names, found, strict=True))
 
     def resolve_prefix(self, ent: Entity | str, prefix: str, *, min_length: int = 4) -> str:
@@ -168,12 +201,18 @@ class Database:
 
     def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[Row]:
         """Run a query and return its rows as dicts keyed by column name."""
-        cur = self.conn.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        try:
+            cur = self.conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        except sqlite3.Error as exc:
+            self._fail(exc)
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
-        found = self.conn.execute(sql, params).fetchone()
+        try:
+            found = self.conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            self._fail(exc)
         return None if found is None else found[0]
 
     def table_exists(self, name: str) -> bool:
@@ -286,16 +325,22 @@ class Database:
             self.set_meta("device_id", new_id())
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """An SQLite connection with duru's settings; CorruptDatabase if unreadable."""
+def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
+    """An SQLite connection with duru's settings (``wal``: switch the file to WAL).
+
+    Raises CorruptDatabase if the file is unreadable, StoreError (see
+    :func:`duru.local.failures.store_failure`) when it is locked or cannot be opened.
+    """
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA journal_mode = WAL")
+        if wal:
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
-        raise CorruptDatabase(f"{path} is not a readable SQLite database: {exc}") from exc
+        unreadable = CorruptDatabase(f"{path} is not a readable SQLite database: {exc}")
+        raise store_failure(exc, path) or unreadable from exc
     return conn
 
 
