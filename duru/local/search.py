@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from duru.errors import SearchQueryError, StoreError, UsageError
 from duru.local.db import Database
+from duru.local.failures import sqlite_failures
 from duru.local.schema import fts_table, quote
 from duru.local.tags import normalize_tag
 from duru.model import NOTE, NOTE_FOLDER, NOTE_TAG
@@ -134,7 +135,8 @@ class Search:
             tokens=snippet_tokens,
         )
         try:
-            found = self.db.conn.execute(sql, params).fetchall()
+            with sqlite_failures(self.db.path):  # a damaged page or a lock is not the query's
+                found = self.db.conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise query_error(text, exc) from exc
         return [SearchHit(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in found]

@@ -101,22 +101,20 @@ class Tags:
     def list_for(self, note_id: str) -> list[str]:
         """The note's tags, sorted; NotFound for an unknown note."""
         require_note(self.db, note_id)
-        cur = self.db.conn.execute(
-            "SELECT tag FROM note_tags WHERE note_id = ? ORDER BY tag", (note_id,)
-        )
-        return [str(r[0]) for r in cur]
+        rows = self.db.rows("SELECT tag FROM note_tags WHERE note_id = ? ORDER BY tag", (note_id,))
+        return [str(r["tag"]) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Tag -> number of live notes carrying it, sorted by tag; unused tags left out.
 
         Walks ix_note_tags_tag_note_id in order, so no sort is needed.
         """
-        cur = self.db.conn.execute(
-            "SELECT t.tag, count(*) FROM note_tags t"
+        rows = self.db.rows(
+            "SELECT t.tag, count(*) AS n FROM note_tags t"
             f" WHERE EXISTS (SELECT 1 FROM notes n WHERE n.id = t.note_id AND {live_note('n')})"
             " GROUP BY t.tag ORDER BY t.tag"
         )
-        return {str(tag): int(n) for tag, n in cur}
+        return {str(r["tag"]): int(r["n"]) for r in rows}
 
     def notes_with(self, tag: str) -> list[Row]:
         """Live notes carrying ``tag``, most recently updated first."""
