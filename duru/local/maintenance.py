@@ -266,10 +266,9 @@ class Maintainer:
     checkpoints; while writes go on it only checkpoints, once the WAL holds
     ``busy_checkpoint_pages`` frames not yet in the database. It opens its own
     connection and never waits for the write lock (a busy moment is retried
-    on a later tick). A full disk only pauses it: the work waits for a later
-    tick (counted in :attr:`full_disk_ticks`) and resumes once there is room.
-    Any other error stops it and is kept in :attr:`error`: a thread has no
-    caller to raise to.
+    on a later tick, as is a full disk: counted in :attr:`full_disk_ticks`,
+    the work resumes once there is room). Any other error stops it and is
+    kept in :attr:`error`: a thread has no caller to raise to.
     """
 
     def __init__(
@@ -355,19 +354,22 @@ class Maintainer:
         last_write = time.monotonic()
         dirty = True  # something may need merging or checkpointing
         while not self._stop.wait(self.tick):
-            version = _data_version(conn)
-            if version != last_version:
-                last_version, last_write, dirty = version, time.monotonic(), True
             try:
-                dirty = self._tend(conn, version, dirty, time.monotonic() - last_write >= self.idle)
+                version = _data_version(conn)
+                if version != last_version:
+                    last_version, last_write, dirty = version, time.monotonic(), True
+                quiet = time.monotonic() - last_write >= self.idle
+                dirty = self._tend(conn, version, dirty, quiet)
             except sqlite3.OperationalError as exc:
-                if not _is_full(exc):
+                # A lock (also SQLite's recovery of the WAL after another connection's
+                # failed write) and a full disk pass: stopping for good would leave the
+                # WAL and the index untended, so the work waits for a later tick.
+                if not (_is_busy(exc) or _is_full(exc)):
                     raise
-                # Stopping for good would leave the WAL and the index untended after
-                # space is freed; the failed step was rolled back, so just retry later.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                self.full_disk_ticks += 1
+                if _is_full(exc):
+                    self.full_disk_ticks += 1
                 dirty = True
             with self._ticked:
                 self._ticks += 1
@@ -427,7 +429,9 @@ def _data_version(conn: sqlite3.Connection) -> int:
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    # The primary code: extended ones such as SQLITE_BUSY_RECOVERY are busy too.
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
