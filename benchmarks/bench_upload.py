@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,6 +64,8 @@ class Run:
     seconds: float
     rows_seconds: float
     chunks: list[float] = field(default_factory=list)
+    client_cpu: float = 0.0  # this process and its children (sealers, pgloader)
+    server_cpu: float = 0.0  # every PostgreSQL process of the embedded server
 
     @property
     def rate(self) -> float:
@@ -188,6 +191,34 @@ def run_pgloader(device: Path, url: str, socket_dir: Path, port: str, dbname: st
 # -- shared --------------------------------------------------------------------------------
 
 
+def client_cpu() -> float:
+    """CPU seconds of this process and its waited-for children (sealers, pgloader)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def server_cpu(pgdata: Path) -> float:
+    """CPU seconds of the server: the postmaster, its live processes and the exited ones."""
+    pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(proc.name) == pid:
+            total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+        elif int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def check_counts(device: Path, url: str) -> int:
     """The rows on the server, which must be every device row of every entity."""
     conn = open_readonly(device)
@@ -259,14 +290,18 @@ def main() -> None:
         for repeat in range(args.repeats):
             for label, load in loads.items():
                 url, name = fresh_database(admin)
+                cpu = client_cpu(), server_cpu(pgdata)
                 try:
                     run = load(url, name)
+                    run.client_cpu = client_cpu() - cpu[0]
+                    run.server_cpu = server_cpu(pgdata) - cpu[1]
                 finally:
                     drop_database(admin, name)
                 runs[label].append(run)
                 print(
                     f"  round {repeat + 1} {label:9} {run.rows} rows in {run.seconds:7.2f} s"
                     f" = {run.rate:9.0f} rows/s (rows phase {run.rows_rate:9.0f} rows/s)"
+                    f"  cpu: client {run.client_cpu:6.1f} s, server {run.server_cpu:6.1f} s"
                 )
         report(runs)
     finally:
@@ -284,6 +319,12 @@ def report(runs: dict[str, list[Run]]) -> None:
     print(f"  (a) duru upload      call {duru_call:9.0f}   rows phase {duru_rows:9.0f}")
     print(f"  (b) bare COPY-upsert call {med('bare', 'rate'):9.0f}   rows phase {bare_rows:9.0f}")
     print(f"  (c) pgloader         call {loader_call:9.0f}")
+    print("medians of CPU seconds per load (context: the machine is shared)")
+    for label in runs:
+        print(
+            f"  {label:9} client {med(label, 'client_cpu'):6.1f}"
+            f"  server {med(label, 'server_cpu'):6.1f}"
+        )
     for label in ("duru", "bare"):
         chunks = [c for r in runs[label] for c in r.chunks]
         print(f"  time per chunk of {DEFAULT_CHUNK_ROWS} rows, {label:5}: {percentiles(chunks)}")
