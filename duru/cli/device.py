@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -12,9 +13,9 @@ import typer
 
 from duru.cli.app import reported, resolve_db
 from duru.cli.output import print_json
-from duru.errors import NotFound, UsageError
+from duru.errors import NotFound, StoreError, UsageError
 from duru.local import DeviceStore
-from duru.local.failures import sqlite_failures
+from duru.local.failures import sqlite_failures, store_failure
 from duru.local.maintenance import configure_writer, maintain
 from duru.model import Entity, EnumType, Row, from_local
 
@@ -39,9 +40,26 @@ def device(db: Path | None, *, create: bool = False, writes: bool = False) -> It
                 configure_writer(store.db)
             yield store
             if writes:
-                maintain(store.db)
+                _housekeeping(store, path)
         finally:
             store.close()
+
+
+def _housekeeping(store: DeviceStore, path: Path) -> None:
+    """Index merges and a checkpoint after a write that is already committed.
+
+    Failing here (a full disk, a lock) must not fail the command: the change is
+    saved, and a retry by the user would make it twice. Say so and carry on.
+    """
+    try:
+        maintain(store.db)
+    except StoreError as exc:
+        typer.echo(f"duru: saved; housekeeping postponed: {exc.message}", err=True)
+    except sqlite3.Error as exc:
+        failure = store_failure(exc, path)
+        if failure is None:
+            raise
+        typer.echo(f"duru: saved; housekeeping postponed: {failure.message}", err=True)
 
 
 def _open(path: Path, create: bool) -> DeviceStore:
