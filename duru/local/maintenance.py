@@ -27,8 +27,9 @@ connection, and does it when writes pause:
   the writes beside it, so it waits for a pause when it can.
 
 The trade-offs. While writes go on without a pause, level 0 collects one
-small segment per transaction: a query probes more b-trees (a little slower)
-until the next pause, and after :data:`CRISIS_MERGE` such writes one of them
+small segment per transaction: a query probes more b-trees until the next
+pause (measured at 100k notes: a typical two-word search goes from 7 to 19 ms
+of CPU with 128 such segments), and after :data:`CRISIS_MERGE` such writes one of them
 still pays for merging them all (a rare spike instead of a frequent one);
 likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a
 checkpoint runs beside the writes. A merge step holds the write lock: a
