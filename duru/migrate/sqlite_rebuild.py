@@ -11,12 +11,13 @@ table moves in short transactions, each one a rollback point:
 - bridge (one transaction): the shadow table ``_duru_new_<table>`` and a write
   fence (triggers that refuse writes to the old table, so it cannot change
   under the copy), and the copy tried on a sample and rolled back;
-- copy (one transaction per chunk): rows in rowid order, rowids kept, so a
-  chunk of the shadow lines up with a rowid range of the old table. A chunk
-  the new constraints reject is split in halves until the rejected rows are
-  found; each goes to quarantine with SQLite's reason. Every chunk is then
-  compared with its source row by row (counts, and each copied column with
-  ``IS``), which is stricter than a checksum;
+- copy (one transaction per chunk): rows in rowid order with their rowids
+  kept, or in key order for a STRICT table keyed by a text id (see
+  :class:`TableRebuild`), so a chunk of the shadow lines up with a range of
+  the old table. A chunk the new constraints reject is split in halves until
+  the rejected rows are found; each goes to quarantine with SQLite's reason.
+  Every chunk is then compared with its source row by row (counts, and each
+  copied column with ``IS``), which is stricter than a checksum;
 - swap (one transaction, foreign keys off): count(old) = count(new) +
   quarantined, the whole table compared once more, drop old, rename new,
   indexes, FTS tables and triggers, FTS refilled, ``foreign_key_check`` on the
@@ -243,7 +244,7 @@ class TableRebuild:
         ctx.conn.execute("SAVEPOINT duru_sample")
         try:
             for at in sample:
-                rejected += self._copy_where(ctx.conn, f"{self.pos} = ?", (at,))
+                rejected += self._copy_one(ctx.conn, at)
             equal = ctx.conn.execute(
                 self.compare_sql(f"{self.pos} IN (SELECT value FROM json_each(?))"),
                 (json.dumps(sample),),
@@ -282,15 +283,14 @@ class TableRebuild:
         self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
     ) -> ChunkResult | None:
         """Copy the next ``limit`` rows after ``after``; verify them, quarantine rejects."""
-        hi = self._chunk_end(ctx.conn, after, limit, until)
-        if hi is None:
+        found = self._next_chunk(ctx.conn, after, limit, until)
+        if found is None:
             return None
+        hi, src = found
         where, params = self.span(after, hi)
-        rejected = self._copy_where(ctx.conn, where, params)
+        dst, rejected = self._copy_range(ctx.conn, after, hi)
         for r in rejected:
             self._quarantine(ctx, r)
-        src = _count_where(ctx.conn, self.table, where, params)
-        dst = _count_where(ctx.conn, self.shadow, where, params)
         if src != dst + len(rejected):
             raise ValidationFailed(
                 f"{self.table}: rows ({after}, {hi}]: {src} read but {dst} copied and"
@@ -308,33 +308,28 @@ class TableRebuild:
             details["reasons"] = sorted({r.reason for r in rejected})[:5]
         return ChunkResult(hi, src, dst, len(rejected), failed, details)
 
-    def _chunk_end(
+    def _next_chunk(
         self, conn: sqlite3.Connection, lo: Position | None, limit: int, until: Position | None
-    ) -> Position | None:
+    ) -> tuple[Position, int] | None:
+        """The end of the next chunk and the rows in it (one index scan); None when done."""
         if until is not None and lo is not None and reached(lo, until):
             return None
-        where, params = self.span(lo, None)
-        table = quote(self.table)
-        found = conn.execute(
-            f"SELECT {self.pos} FROM {table} WHERE {where} ORDER BY {self.pos} LIMIT 1 OFFSET ?",
-            (*params, limit - 1),
+        where, params = self.span(lo, until)
+        hi, rows = conn.execute(
+            f"SELECT max(p), count(*) FROM (SELECT {self.pos} AS p FROM {quote(self.table)}"
+            f" WHERE {where} ORDER BY {self.pos} LIMIT ?)",
+            (*params, limit),
         ).fetchone()
-        if found is None:
-            found = conn.execute(
-                f"SELECT max({self.pos}) FROM {table} WHERE {where}", params
-            ).fetchone()
-        hi: Position | None = None if found is None else found[0]
-        if hi is not None and until is not None and reached(hi, until):
-            hi = until
-        return hi
+        return None if not rows else (hi, int(rows))
 
-    def _copy_where(
-        self, conn: sqlite3.Connection, where: str, params: tuple[Position, ...]
-    ) -> list[Rejection]:
+    def _copy_range(
+        self, conn: sqlite3.Connection, lo: Position | None, hi: Position
+    ) -> tuple[int, list[Rejection]]:
+        """Copy the rows in ``(lo, hi]``: how many went in, and those refused, with why."""
+        where, params = self.span(lo, hi)
         # A failed INSERT ... SELECT undoes itself (statement rollback), so halving is safe.
         try:
-            conn.execute(self.insert_sql(where), params)
-            return []
+            return conn.execute(self.insert_sql(where), params).rowcount, []
         except sqlite3.IntegrityError as exc:
             found = [
                 r[0]
@@ -344,21 +339,17 @@ class TableRebuild:
                 )
             ]
             if len(found) == 1:
-                return [Rejection(found[0], self._reason(conn, found[0], exc))]
-            lo, hi = self._bounds(where, params)
+                return 0, [Rejection(found[0], self._reason(conn, found[0], exc))]
             mid = found[len(found) // 2 - 1]
-            left, right = self.span(lo, mid), self.span(mid, hi)
-            return self._copy_where(conn, *left) + self._copy_where(conn, *right)
+            left, right = self._copy_range(conn, lo, mid), self._copy_range(conn, mid, hi)
+            return left[0] + right[0], left[1] + right[1]
 
-    def _bounds(
-        self, where: str, params: tuple[Position, ...]
-    ) -> tuple[Position | None, Position | None]:
-        # Undo span(): which of its bounds the predicate has.
-        lo = params[0] if f"{self.pos} > ?" in where else None
-        hi = params[-1] if f"{self.pos} <= ?" in where else None
-        if f"{self.pos} = ?" in where:
-            lo, hi = None, params[0]
-        return lo, hi
+    def _copy_one(self, conn: sqlite3.Connection, at: Position) -> list[Rejection]:
+        try:
+            conn.execute(self.insert_sql(f"{self.pos} = ?"), (at,))
+            return []
+        except sqlite3.IntegrityError as exc:
+            return [Rejection(at, self._reason(conn, at, exc))]
 
     def _reason(self, conn: sqlite3.Connection, at: Position, exc: sqlite3.IntegrityError) -> str:
         text = str(exc).replace(self.shadow, self.table)
@@ -547,14 +538,6 @@ def quarantined(conn: sqlite3.Connection, source: str, table: str) -> int:
             "SELECT count(*) FROM quarantine WHERE source = ? AND source_table = ?",
             (source, table),
         ).fetchone()[0]
-    )
-
-
-def _count_where(
-    conn: sqlite3.Connection, table: str, where: str, params: tuple[Position, ...]
-) -> int:
-    return int(
-        conn.execute(f"SELECT count(*) FROM {quote(table)} WHERE {where}", params).fetchone()[0]
     )
 
 
