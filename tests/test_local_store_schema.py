@@ -143,3 +143,25 @@ def test_hot_queries_walk_their_index_without_sorting_the_table(
     assert full_scans == [], lines
     if name != "notes_in":  # sorts one folder's notes by date: a subset, not the table
         assert "USE TEMP B-TREE FOR ORDER BY" not in lines, lines
+
+
+def test_open_moves_merges_and_checkpoints_off_the_write_path(tmp_path: Path) -> None:
+    with DeviceStore.open(tmp_path / "d.sqlite") as store:
+        config = dict(store.db.conn.execute("SELECT k, v FROM notes_fts_config").fetchall())
+        assert config["automerge"] == 0
+        assert store.db.scalar("PRAGMA wal_autocheckpoint") > 1000
+        assert store.maintainer is None
+
+
+def test_a_background_maintainer_runs_while_open_and_stops_on_close(tmp_path: Path) -> None:
+    store = DeviceStore.open(tmp_path / "d.sqlite", background=True)
+    try:
+        assert store.maintainer is not None and store.maintainer.running
+        for i in range(300):
+            store.notes.create(f"note {i}", f"body marker{i}")
+        assert store.maintainer.wait_settled(30)
+        assert store.maintainer.error is None
+        assert [h.title for h in store.search.query("marker299")] == ["note 299"]
+    finally:
+        store.close()
+    assert store.maintainer is not None and not store.maintainer.running

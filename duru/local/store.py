@@ -19,6 +19,7 @@ from duru.local.db import Database
 from duru.local.extras import Attachments, SavedSearches, Templates
 from duru.local.folders import Folders
 from duru.local.links import Links
+from duru.local.maintenance import Maintainer, configure_writer, tune_index
 from duru.local.notes import Notes
 from duru.local.reminders import Reminders
 from duru.local.search import Search
@@ -29,8 +30,9 @@ from duru.local.tasks import Tasks
 class DeviceStore:
     """A device database with its notes API as attributes (``store.notes``, ...)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, maintainer: Maintainer | None = None) -> None:
         self.db = db
+        self.maintainer = maintainer
         self.notes = Notes(db)
         self.folders = Folders(db)
         self.tags = Tags(db)
@@ -43,19 +45,39 @@ class DeviceStore:
         self.search = Search(db)
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> DeviceStore:
+    def open(
+        cls, path: str | Path, *, create: bool = True, background: bool = False
+    ) -> DeviceStore:
         """Open (and with ``create``, make) the device database at ``path``.
 
-        Raises NotFound, CorruptDatabase or SchemaMismatch as :meth:`Database.open` does.
+        Writes never checkpoint the WAL or merge the search index inside COMMIT
+        (that is where their latency tail came from). With ``background`` a
+        :class:`Maintainer` thread does that work while writes pause — what a
+        long-lived app wants; a short-lived process calls ``maintain(store.db)``
+        after its writes instead (the CLI does). Raises NotFound,
+        CorruptDatabase or SchemaMismatch as :meth:`Database.open` does.
         """
-        return cls(Database.open(path, create=create))
+        db = Database.open(path, create=create)
+        try:
+            tune_index(db)
+            configure_writer(db)
+            maintainer = Maintainer(db.path).start() if background else None
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, maintainer)
 
     @property
     def path(self) -> Path:
         return self.db.path
 
     def close(self) -> None:
-        self.db.close()
+        """Stop the maintainer (if any), then close the database."""
+        try:
+            if self.maintainer is not None:
+                self.maintainer.stop()
+        finally:
+            self.db.close()
 
     def __enter__(self) -> DeviceStore:
         return self
