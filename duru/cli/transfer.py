@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -42,15 +42,7 @@ def upload(
     """Encrypt every row of a device database and upsert it into the server database."""
     from duru import sync
 
-    with reported():
-        path = resolve_db(db)
-        name = _user(user)
-        passphrase = _passphrase(f"passphrase for {name}: ")
-        with _server(server) as url, progress_bar() as progress:
-            report = sync.upload(
-                path, server_url=url, passphrase=passphrase, user=name, progress=progress
-            )
-    _print(report, as_json)
+    _transfer(sync.upload, db, user, server, as_json)
 
 
 @app.command("download")
@@ -63,14 +55,22 @@ def download(
     """Rebuild a device database (a new or empty file) from the account's server rows."""
     from duru import sync
 
+    _transfer(sync.download, db, user, server, as_json)
+
+
+def _transfer(
+    move: Callable[..., TransferReport],
+    db: Path | None,
+    user: str | None,
+    server: str | None,
+    as_json: bool,
+) -> None:
     with reported():
         path = resolve_db(db)
         name = _user(user)
         passphrase = _passphrase(f"passphrase for {name}: ")
         with _server(server) as url, progress_bar() as progress:
-            report = sync.download(
-                path, server_url=url, passphrase=passphrase, user=name, progress=progress
-            )
+            report = move(path, server_url=url, passphrase=passphrase, user=name, progress=progress)
     _print(report, as_json)
 
 
