@@ -112,7 +112,12 @@ Span = tuple[object, object]
 
 
 def bare(
-    path: Path, spec_sql: str, columns: list[str], order: str, ranges: list[Span]
+    path: Path,
+    spec_sql: str,
+    columns: list[str],
+    order: str,
+    ranges: list[Span],
+    cache_mb: int = RunConfig.cache_mb,
 ) -> tuple[float, list[tuple[int, float]]]:
     """The copy as one statement (no ranges; foreign keys off, as the 12-step procedure has
     it) or one per range of ``order`` with a commit each (foreign keys on, as in the engine).
@@ -120,7 +125,7 @@ def bare(
     Returns seconds and (rows, ms) per statement; the new table is dropped again.
     """
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute(f"PRAGMA cache_size = -{cache_mb * 1024}")  # the engine's page cache
     conn.execute(f"PRAGMA foreign_keys = {'ON' if ranges else 'OFF'}")
     conn.execute(spec_sql)
     cols = ", ".join(quote(c) for c in columns)
@@ -189,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--cache-mb", type=int, default=RunConfig.cache_mb)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="duru-bench-migrate-"))
     try:
@@ -209,17 +215,18 @@ def main() -> None:
         for trial in range(args.trials):
             path = folder / f"trial{trial}.db"
             shutil.copyfile(base, path)
-            bare_s.append(bare(path, spec_sql, columns, "rowid", [])[0])
+            bare_s.append(bare(path, spec_sql, columns, "rowid", [], args.cache_mb)[0])
             laps = Laps()
             start = time.perf_counter()
-            report = run(path, migrations=migration(), config=RunConfig(), progress=laps)
+            config = RunConfig(cache_mb=args.cache_mb)
+            report = run(path, migrations=migration(), config=config, progress=laps)
             whole.append(time.perf_counter() - start)
             duru_s.append(next(s.seconds for s in report.steps if s.key.endswith(".copy")))
             duru_laps += laps.laps
             order, ranges = chunk_ranges(path)
             _remove(folder, f"trial{trial}.db")
             shutil.copyfile(base, path)
-            seconds, chunked = bare(path, spec_sql, columns, order, ranges)
+            seconds, chunked = bare(path, spec_sql, columns, order, ranges, args.cache_mb)
             chunked_s.append(seconds)
             bare_laps += chunked
             _remove(folder, f"trial{trial}.db")
