@@ -459,3 +459,16 @@ def test_report_as_json_and_text(tmp_path: Path, pg_url: str) -> None:
     assert "device" in text and "1 error(s), 0 warning(s)" in text
     assert "  error   notes.body: secret field stored as plaintext on the server" in text
     assert text.endswith(f"NOT compatible with model {MODEL_FINGERPRINT}")
+
+
+def test_the_migration_engines_own_tables_are_not_reported(tmp_path: Path) -> None:
+    from duru.local import Database
+    from duru.schemacheck import check_device_file
+
+    path = tmp_path / "d.sqlite"
+    with Database.open(path) as db:
+        db.conn.execute("CREATE TABLE duru_migration_audit (id INTEGER PRIMARY KEY)")
+        db.conn.execute("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
+    found = {(m.kind, m.table) for m in check_device_file(path)}
+    assert ("extra_table", "stray") in found
+    assert not any(table == "duru_migration_audit" for _, table in found)

@@ -129,7 +129,8 @@ def compare_device(live: DeviceSchema, entities: tuple[Entity, ...] = ENTITIES) 
         _compare_table(out, e, table)
         _compare_search(out, e, live)
     for name in sorted(set(live.tables) - set(_known_tables(entities))):
-        if not name.startswith("sqlite_"):
+        # SQLite's own tables, and the migration engine's audit and run state, are not drift.
+        if not name.startswith(("sqlite_", MIGRATION_TABLES_PREFIX)):
             out.add(K.EXTRA_TABLE, name, None, "table not in the model", severity="warning")
     _compare_meta(out, live)
     return out.items
@@ -322,6 +323,9 @@ def _compare_meta(out: Collector, live: DeviceSchema) -> None:
                 found=live.meta.get(key, "none"),
                 expected=value,
             )
+
+
+MIGRATION_TABLES_PREFIX = "duru_migration_"
 
 
 def _meta_tables() -> list[str]:
