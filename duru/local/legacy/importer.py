@@ -75,12 +75,16 @@ def _load(
             for spec in LEGACY_TABLES:
                 load_table(run, spec)
         report.check()
-        _verify(db, report)
+        verify_accounting(db, report)
         db.set_meta("legacy_import", _provenance(report))
 
 
-def _verify(db: Database, report: ImportReport) -> None:
-    """LegacyImportError unless the target holds exactly what the report counts."""
+def verify_accounting(db: Database, report: ImportReport, subject: str = "the target") -> None:
+    """LegacyImportError unless ``db`` holds exactly what the report counts.
+
+    Rows per table, quarantined rows per source table and outbox ops must all
+    equal the report's figures; ``subject`` names the database in the message.
+    """
     off = []
     for spec in LEGACY_TABLES:
         counted = report.table(spec.name)
@@ -98,7 +102,7 @@ def _verify(db: Database, report: ImportReport) -> None:
     if ops != report.totals["imported"]:
         off.append(f"outbox holds {ops} ops for {report.totals['imported']} imported rows")
     if off:
-        raise LegacyImportError("the target does not match the accounting: " + "; ".join(off))
+        raise LegacyImportError(f"{subject} does not match the accounting: " + "; ".join(off))
 
 
 def _provenance(report: ImportReport) -> str:

@@ -26,14 +26,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from duru.errors import ConstraintViolation, LegacyImportError, SchemaMismatch
+from duru.errors import ConstraintViolation, SchemaMismatch
 from duru.local.db import Database
-from duru.local.legacy import LEGACY_TABLES, LEGACY_VERSION, QUARANTINE_SOURCE, ImportReport
+from duru.local.legacy import LEGACY_TABLES, LEGACY_VERSION, ImportReport
+from duru.local.legacy.importer import verify_accounting
 from duru.local.legacy.reader import LegacyReader, SourceRow
 from duru.local.legacy.run import ImportRun
 from duru.local.legacy.tables import load_table
 from duru.local.legacy.writer import BulkWriter
-from duru.local.schema import META_DDL, quote
+from duru.local.schema import META_DDL
 from duru.migrate.device_spec import table_spec
 from duru.migrate.ops import (
     AddSearch,
@@ -214,7 +215,7 @@ class LegacyImportStream:
     ) -> tuple[ChunkResult | None, dict[str, Any]]:
         report, target = self._drive(ctx, checkpoint)
         report.check()
-        _verify(ctx.db, report)
+        verify_accounting(ctx.db, report, "the upgraded file")
         provenance = {
             "in_place": str(ctx.db.path),
             "version": LEGACY_VERSION,
@@ -264,30 +265,6 @@ def _check_tables(reader: LegacyReader) -> None:
     if missing:
         raise SchemaMismatch(
             f"not a version {LEGACY_VERSION} Duru Notes database: " + "; ".join(missing)
-        )
-
-
-def _verify(db: Database, report: ImportReport) -> None:
-    """LegacyImportError unless the tables hold exactly what the import's report counts."""
-    off = []
-    for spec in LEGACY_TABLES:
-        counted = report.table(spec.name)
-        if spec.entity is not None:
-            held = db.scalar(f"SELECT count(*) FROM {quote(spec.entity.table)}")
-            if held != counted.imported:
-                off.append(f"{spec.entity.table} holds {held}, imported {counted.imported}")
-        kept = db.scalar(
-            "SELECT count(*) FROM quarantine WHERE source = ? AND source_table = ?",
-            [QUARANTINE_SOURCE, spec.name],
-        )
-        if kept != counted.quarantined:
-            off.append(f"quarantine holds {kept} {spec.name} rows, counted {counted.quarantined}")
-    ops = db.scalar("SELECT count(*) FROM outbox")
-    if ops != report.totals["imported"]:
-        off.append(f"outbox holds {ops} ops for {report.totals['imported']} imported rows")
-    if off:
-        raise LegacyImportError(
-            "the upgraded file does not match the accounting: " + "; ".join(off)
         )
 
 
