@@ -48,8 +48,9 @@ from pathlib import Path
 
 from gen_device import _Writer, cache_dir, device_db
 
+from duru.local.db import Database
 from duru.local.maintenance import Maintainer, configure_writer, index_shape, tune_index
-from duru.local.schema import quote, where_sql
+from duru.local.schema import fts_table, quote, where_sql
 from duru.local.store import DeviceStore
 from duru.model import NOTE, TASK
 
@@ -212,10 +213,34 @@ def create_runs(
     return d, b
 
 
+def write_settings(db: Database) -> str:
+    """The settings that decide where checkpoints and merges happen, as this connection has them."""
+    config = dict(db.conn.execute(f"SELECT k, v FROM {quote(fts_table(NOTE) + '_config')}"))
+    checkpoint = db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    merge = ", ".join(f"{k} {config.get(k, 'default')}" for k in ("automerge", "crisismerge"))
+    return f"wal_autocheckpoint {checkpoint}, FTS5 {merge}"
+
+
+def default_store(path: Path) -> DeviceStore:
+    """A store on ``path`` left at SQLite's and FTS5's defaults (no tuning, no maintainer).
+
+    ``DeviceStore.open`` would move merges and checkpoints off the write path
+    (and persist the FTS5 part in the file): the reference must not have that.
+    """
+    store = DeviceStore(Database.open(path))
+    settings = write_settings(store.db)
+    if settings != "wal_autocheckpoint 1000, FTS5 automerge default, crisismerge default":
+        store.close()
+        raise SystemExit(f"the reference copy is not at the defaults: {settings}")
+    return store
+
+
 def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: float) -> None:
-    with DeviceStore.open(default_path) as default, DeviceStore.open(duru_path) as store:
+    with default_store(default_path) as default, DeviceStore.open(duru_path) as store:
         tune_index(store.db)
         configure_writer(store.db)
+        print(f"\nduru store: {write_settings(store.db)}, and a Maintainer thread")
+        print(f"reference store: {write_settings(default.db)} (SQLite's and FTS5's defaults)")
         with Maintainer(duru_path) as maintainer:
             maintainer.wait_settled(120)
             for label, size, rest in (("continuous", count, 0.0), ("in bursts", burst, pause)):
