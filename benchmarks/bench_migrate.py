@@ -14,6 +14,9 @@ REAL). Per trial, on a fresh copy of the same file and in this process:
 - duru: the engine's copy step (chunks from 50 rows adapting to 0.25 s, in key
   order, each checked row by row against its source, quarantine on reject,
   an audit row and a rollback point per chunk, foreign keys enforced per row).
+  The row-by-row check of a chunk runs on a second connection while the next
+  chunk copies (``ChunkVerifier``); the time it worked is printed too, so the
+  work moved onto the second core stays visible.
 
 Overhead = duru copy time / bare time - 1 (target <= 30%), from the best and
 the median trial (other processes' load only adds time, so the best trial is
@@ -173,12 +176,14 @@ class Laps:
         self.done, self.at = event.done, now
 
 
-def chunk_ranges(path: Path) -> tuple[str, list[Span]]:
-    """The order of the engine's copy and the ranges of its chunks, from the audit."""
+def chunk_ranges(path: Path) -> tuple[str, list[Span], float]:
+    """The order of the engine's copy, the ranges of its chunks and the seconds its
+    verifier compared rows (beside the copy), from the audit."""
     trail = history(path)[-1].rows
     copy = next(r for r in trail if r.kind == "step" and r.step.endswith(".copy"))
     chunks = [r for r in trail if r.kind == "chunk"]
-    return str(copy.details["order"]), [(c.details["from"], c.details["hwm"]) for c in chunks]
+    ranges: list[Span] = [(c.details["from"], c.details["hwm"]) for c in chunks]
+    return str(copy.details["order"]), ranges, float(copy.details["verify_seconds"])
 
 
 def per_k(laps: list[tuple[int, float]]) -> list[float]:
@@ -210,6 +215,7 @@ def main() -> None:
         bare_s: list[float] = []
         chunked_s: list[float] = []
         whole: list[float] = []
+        verify: list[float] = []
         duru_laps: list[tuple[int, float]] = []
         bare_laps: list[tuple[int, float]] = []
         for trial in range(args.trials):
@@ -223,7 +229,8 @@ def main() -> None:
             whole.append(time.perf_counter() - start)
             duru_s.append(next(s.seconds for s in report.steps if s.key.endswith(".copy")))
             duru_laps += laps.laps
-            order, ranges = chunk_ranges(path)
+            order, ranges, verified = chunk_ranges(path)
+            verify.append(verified)
             _remove(folder, f"trial{trial}.db")
             shutil.copyfile(base, path)
             seconds, chunked = bare(path, spec_sql, columns, order, ranges, args.cache_mb)
@@ -232,7 +239,8 @@ def main() -> None:
             _remove(folder, f"trial{trial}.db")
             print(
                 f"trial {trial}: bare {bare_s[-1]:.2f}s  bare chunked {chunked_s[-1]:.2f}s"
-                f"  duru copy {duru_s[-1]:.2f}s ({len(ranges)} chunks by {order})"
+                f"  duru copy {duru_s[-1]:.2f}s ({len(ranges)} chunks by {order};"
+                f" row-by-row compare {verified:.2f}s beside it)"
                 f"  duru whole run {whole[-1]:.2f}s"
             )
         # Neighbours' load only ever adds time: the best trial is the least disturbed.

@@ -20,9 +20,9 @@ from migrate_support import (
 from duru.errors import ValidationFailed
 from duru.local.db import Database
 from duru.migrate.device_spec import table_spec
-from duru.migrate.engine import rollback, run, status
+from duru.migrate.engine import history, rollback, run, status
 from duru.migrate.ops import RebuildTable
-from duru.model import FOLDER, NOTE
+from duru.model import FOLDER, NOTE, TASK
 
 
 def rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -211,3 +211,29 @@ def test_a_swap_that_would_orphan_children_rolls_back(device: Path) -> None:
     rollback(device)
     assert rows(device, "SELECT count(*) FROM quarantine") == [(0,)]
     assert rows(device, "SELECT name FROM sqlite_schema WHERE name LIKE '_duru_%'") == []
+
+
+@pytest.mark.parametrize("rank", ["early", "last"])
+def test_a_value_sqlite_would_convert_fails_the_chunk_compare(device: Path, rank: str) -> None:
+    """A copied value that SQLite stores differently (text '7' into STRICT INTEGER becomes 7)
+    is caught by the row-by-row compare, in a chunk the bridge's sample did not cover:
+    early in the copy (awaited before the next chunk commits) or in its last chunk
+    (awaited before the copy says it is done)."""
+    ids = [str(r[0]) for r in rows(device, "SELECT id FROM tasks ORDER BY id")]
+    stride = max(1, len(ids) // fast_config().sample_rows)
+    assert stride > 1 and len(ids) > 200  # several chunks, and rows outside the sample
+    at = 1 if rank == "early" else len(ids) - 2  # (at % stride) != 0: not sampled
+    assert at % stride != 0
+    convert = f"CASE WHEN id = '{ids[at]}' THEN CAST(position AS TEXT) ELSE position END"
+    before = rows(device, "SELECT rowid, * FROM tasks ORDER BY rowid")
+    rebuild = RebuildTable(table_spec(TASK), select={"position": convert})
+    with pytest.raises(ValidationFailed, match="1 of .* copied rows differ from their source"):
+        run(device, migrations=set_of(rebuild), config=fast_config())
+    trail = [r for r in history(device)[-1].rows if r.kind == "chunk"]
+    # Early: the chunk after the bad one did not commit. Last: the copy never said done.
+    assert len(trail) == 1 if rank == "early" else len(trail) >= 2
+    assert not [r for r in history(device)[-1].rows if r.step.endswith(".swap")]
+    assert rows(device, "SELECT rowid, * FROM tasks ORDER BY rowid") == before
+    rollback(device)
+    assert rows(device, "SELECT name FROM sqlite_schema WHERE name LIKE '_duru_%'") == []
+    assert rows(device, "SELECT rowid, * FROM tasks ORDER BY rowid") == before

@@ -43,7 +43,7 @@ from duru.migrate.ops import (
     quote,
 )
 from duru.migrate.plan import Migration, order_steps
-from duru.migrate.sqlite_rebuild import TableRebuild, count, fence_sql
+from duru.migrate.sqlite_rebuild import ChunkVerifier, TableRebuild, count, fence_sql
 from duru.migrate.sqlite_transform import DataTransform
 from duru.migrate.state import progress
 from duru.migrate.steps import (
@@ -291,6 +291,7 @@ class _RebuildCopy:
     select: Mapping[str, str]
     rejects_are_failures: bool
     bound: dict[str, TableRebuild] = field(default_factory=dict)
+    verifiers: dict[str, ChunkVerifier] = field(default_factory=dict)
 
     def rebuild(self, ctx: StepContext) -> TableRebuild:
         if "r" not in self.bound:
@@ -299,19 +300,35 @@ class _RebuildCopy:
             )
         return self.bound["r"]
 
+    def verifier(self, ctx: StepContext) -> ChunkVerifier:
+        """The step's verifier: one per run, so a new run never inherits a held chunk."""
+        key = f"{ctx.run_id}/{ctx.step_key}"
+        if key not in self.verifiers:
+            for old in self.verifiers.values():
+                old.drop()
+            self.verifiers = {
+                key: ChunkVerifier(self.rebuild(ctx), ctx.db.path, ctx.config.cache_mb)
+            }
+        return self.verifiers[key]
+
     def total(self, ctx: StepContext) -> int:
         return count(ctx.conn, self.spec.name)
 
     def check_resume(self, ctx: StepContext, state: ChunkState) -> None:
+        # Every copied row is compared here, the held chunk's too.
+        self.verifier(ctx).drop()
         self.rebuild(ctx).check_resume(ctx, state)
 
     def chunk(
         self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
     ) -> ChunkResult | None:
-        return self.rebuild(ctx).copy_chunk(ctx, after, limit, until)
+        return self.rebuild(ctx).copy_chunk(ctx, after, limit, until, self.verifier(ctx))
 
     def finish(self, ctx: StepContext, state: ChunkState) -> tuple[ChunkState, dict[str, Any]]:
-        return self.rebuild(ctx).finish(ctx, state)
+        verifier = self.verifier(ctx)
+        verifier.drop()  # copy_chunk awaited the last chunk's verdict before it said done
+        final, extra = self.rebuild(ctx).finish(ctx, state)
+        return final, {**extra, "verify_seconds": round(verifier.busy_seconds, 3)}
 
 
 def _rebuild_steps(

@@ -16,8 +16,10 @@ table moves in short transactions, each one a rollback point:
   :class:`TableRebuild`), so a chunk of the shadow lines up with a range of
   the old table. A chunk the new constraints reject is split in halves until
   the rejected rows are found; each goes to quarantine with SQLite's reason.
-  Every chunk is then compared with its source row by row (counts, and each
-  copied column with ``IS``), which is stricter than a checksum;
+  Every chunk's counts are checked in its transaction, and every chunk is
+  compared with its source row by row (each copied column with ``IS``, which
+  is stricter than a checksum). With a :class:`ChunkVerifier` that compare
+  runs on a second connection while the next chunk copies (see there);
 - swap (one transaction, foreign keys off): count(old) = count(new) +
   quarantined, the whole table compared once more, drop old, rename new,
   indexes, FTS tables and triggers, FTS refilled, ``foreign_key_check`` on the
@@ -28,11 +30,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from duru.errors import MigrationError, ValidationFailed
+from duru.local.db import connect
 from duru.migrate.ops import IndexSpec, TableSpec, quote
 from duru.migrate.steps import (
     ChunkResult,
@@ -189,11 +195,19 @@ class TableRebuild:
         )
 
     def compare_sql(self, where: str | None = None) -> str:
-        """Counts the new rows equal, column by column, to their source row."""
+        """Counts the new rows equal, column by column, to their source row.
+
+        Both sides are compared without affinity (``+x``): ``n.c IS s.c`` would
+        apply the new column's affinity to the source value and call the text
+        ``'7'`` equal to the integer ``7`` SQLite made of it. Without affinity,
+        values of different storage classes differ, except integers and reals,
+        which SQLite compares exactly by value (``5`` equals ``5.0``, the
+        conversion a REAL column makes).
+        """
         where = where or self.span(0, 0)[0]
         pairs = [(c, e) for c, e in self.pairs() if c != "rowid"]
         exprs = ", ".join(f"{e} AS _c{i}" for i, (_, e) in enumerate(pairs))
-        same = " AND ".join(f"n.{quote(c)} IS s._c{i}" for i, (c, _) in enumerate(pairs))
+        same = " AND ".join(_same(f"n.{quote(c)}", f"s._c{i}") for i, (c, _) in enumerate(pairs))
         match = "n.rowid" if self.by_rowid else f"n.{self.pos}"
         return (
             f"SELECT count(*) FROM (SELECT {self.pos} AS {_POS}, {exprs} FROM {quote(self.table)}"
@@ -280,11 +294,44 @@ class TableRebuild:
     # -- copy -----------------------------------------------------------------
 
     def copy_chunk(
-        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
+        self,
+        ctx: StepContext,
+        after: Position | None,
+        limit: int,
+        until: Position | None,
+        verifier: ChunkVerifier | None = None,
     ) -> ChunkResult | None:
-        """Copy the next ``limit`` rows after ``after``; verify them, quarantine rejects."""
+        """Copy the next ``limit`` rows after ``after``; verify them, quarantine rejects.
+
+        Without ``verifier`` the chunk is compared with its source here, in its
+        own transaction. With one, the compare of this chunk starts once it is
+        committed (at the next call) and its verdict is awaited before the
+        chunk after it commits; the last chunk's is awaited before None.
+        """
+        if verifier is None:
+            return self._copy_chunk(ctx, after, limit, until, None)
+        try:
+            verifier.start(after)
+            result = self._copy_chunk(ctx, after, limit, until, verifier)
+        except BaseException:
+            verifier.drop()
+            raise
+        if result is None:
+            verifier.drop()
+        return result
+
+    def _copy_chunk(
+        self,
+        ctx: StepContext,
+        after: Position | None,
+        limit: int,
+        until: Position | None,
+        verifier: ChunkVerifier | None,
+    ) -> ChunkResult | None:
         found = self._next_chunk(ctx.conn, after, limit, until)
         if found is None:
+            if verifier is not None:
+                verifier.wait()
             return None
         hi, src = found
         where, params = self.span(after, hi)
@@ -296,17 +343,28 @@ class TableRebuild:
                 f"{self.table}: rows ({after}, {hi}]: {src} read but {dst} copied and"
                 f" {len(rejected)} quarantined"
             )
-        equal = ctx.conn.execute(self.compare_sql(where), params).fetchone()[0]
-        if equal != dst:
-            raise ValidationFailed(
-                f"{self.table}: rows ({after}, {hi}]: {dst - equal} of {dst} copied rows differ"
-                " from their source"
-            )
+        details: dict[str, Any] = {"from": after, "hwm": hi}
+        if verifier is None:
+            equal = ctx.conn.execute(self.compare_sql(where), params).fetchone()[0]
+            self.check_equal(after, hi, dst, equal)
+            details["compared"] = equal
+        else:
+            verdict = verifier.wait()
+            if verdict is not None:
+                details["verified"] = verdict
+            verifier.hold(after, hi, dst)
         failed = len(rejected) if self.rejects_are_failures else 0
-        details: dict[str, Any] = {"from": after, "hwm": hi, "compared": equal}
         if rejected:
             details["reasons"] = sorted({r.reason for r in rejected})[:5]
         return ChunkResult(hi, src, dst, len(rejected), failed, details)
+
+    def check_equal(self, lo: Position | None, hi: Position, copied: int, equal: int) -> None:
+        """ValidationFailed unless all ``copied`` rows of ``(lo, hi]`` equal their source."""
+        if equal != copied:
+            raise ValidationFailed(
+                f"{self.table}: rows ({lo}, {hi}]: {copied - equal} of {copied} copied rows"
+                " differ from their source"
+            )
 
     def _next_chunk(
         self, conn: sqlite3.Connection, lo: Position | None, limit: int, until: Position | None
@@ -479,6 +537,118 @@ class TableRebuild:
         details["foreign_key_check"] = [self.table, *children]
         # The copy step already counted the quarantined rows; the swap only reports them.
         return StepResult(rows=state.placed, details=details)
+
+
+def _same(new: str, old: str) -> str:
+    """SQL: ``new`` holds ``old`` (compared without affinity: see ``compare_sql``)."""
+    return f"+{new} IS +{old}"
+
+
+@dataclass
+class _Held:
+    """A copied chunk waiting for its compare, and, once it ran, the verdict."""
+
+    lo: Position | None
+    hi: Position
+    copied: int
+    thread: threading.Thread | None = None
+    equal: int | None = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+
+class ChunkVerifier:
+    """Compares each committed chunk of a copy with its source, beside the next chunk's copy.
+
+    The row-by-row compare reads every source row of the chunk again, in the
+    copy's order (for a key-ordered copy, one random read per row): about
+    half the cost of the copy itself. It needs only committed rows, so it runs
+    on a connection of its own in a thread while the next chunk copies; SQLite
+    releases the GIL while it works, so on a second core the check costs
+    little wall-clock time. Nothing is compared less or later than it must be:
+
+    - :meth:`hold` keeps a copied chunk; the next :meth:`start` (the next
+      chunk's, so the held one is committed by then) starts its compare;
+    - the chunk after it awaits the verdict (:meth:`wait`) before it commits,
+      so at most one committed chunk is ever unverified, and a mismatch fails
+      that transaction and the step; the last chunk is awaited before the copy
+      reports itself done;
+    - a resumed step compares every copied row (:meth:`TableRebuild.check_resume`)
+      and starts a fresh verifier, so a chunk left unverified by a crash or a
+      stop is compared then.
+    """
+
+    def __init__(self, rebuild: TableRebuild, path: Path, cache_mb: int) -> None:
+        self.rebuild = rebuild
+        self.path = path
+        self.cache_mb = cache_mb
+        self.busy_seconds = 0.0
+        self._held: _Held | None = None
+        # One read connection for the whole copy (its page cache stays warm); used by
+        # one compare thread at a time, and closed by drop().
+        self._conn: sqlite3.Connection | None = None
+
+    def hold(self, lo: Position | None, hi: Position, copied: int) -> None:
+        """Keep the chunk ``(lo, hi]`` just copied (not yet committed) for its compare."""
+        self._held = _Held(lo, hi, copied)
+
+    def start(self, after: Position | None) -> None:
+        """Start comparing the held chunk, now committed when the copy goes on from its end.
+
+        A held chunk that does not end at ``after`` was never committed (its
+        transaction failed) and is dropped.
+        """
+        held = self._held
+        if held is None or held.thread is not None:
+            return
+        if held.hi != after:
+            self._held = None
+            return
+        held.thread = threading.Thread(
+            target=self._compare, args=(held,), name="duru-verify", daemon=True
+        )
+        held.thread.start()
+
+    def wait(self) -> dict[str, Any] | None:
+        """The verdict on the chunk being compared (None if none is); ValidationFailed on a
+        mismatch, MigrationError when the compare itself failed."""
+        held = self._held
+        if held is None or held.thread is None:
+            return None
+        held.thread.join()
+        self._held = None
+        self.busy_seconds += held.seconds
+        if held.error is not None:
+            raise MigrationError(
+                f"{self.rebuild.table}: rows ({held.lo}, {held.hi}] could not be compared with"
+                f" their source: {held.error}"
+            ) from held.error
+        assert held.equal is not None
+        self.rebuild.check_equal(held.lo, held.hi, held.copied, held.equal)
+        return {"hwm": held.hi, "rows": held.equal, "ms": round(held.seconds * 1000, 2)}
+
+    def drop(self) -> None:
+        """Forget any held chunk (after waiting for a compare in flight); close the connection."""
+        held, self._held = self._held, None
+        if held is not None and held.thread is not None:
+            held.thread.join()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _compare(self, held: _Held) -> None:
+        started = time.perf_counter()
+        try:
+            if self._conn is None:
+                self._conn = connect(self.path, wal=False)
+                self._conn.execute("PRAGMA query_only = 1")
+                self._conn.execute(f"PRAGMA cache_size = -{self.cache_mb * 1024}")
+            where, params = self.rebuild.span(held.lo, held.hi)
+            found = self._conn.execute(self.rebuild.compare_sql(where), params).fetchone()
+            held.equal = int(found[0])
+        except BaseException as exc:  # handed to the copy's thread by wait()
+            held.error = exc
+        held.seconds = time.perf_counter() - started
 
 
 @dataclass(frozen=True)
