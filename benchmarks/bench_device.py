@@ -10,7 +10,9 @@ the machine hits both alike. References:
 - list recent: the bare indexed ``SELECT`` of the same columns (pinned first);
 - search: bare FTS5 ``SELECT rowid ... MATCH ? ORDER BY rank LIMIT 20`` (rank
   set to duru's bm25 weights), against duru's top 20 with titles and snippets,
-  for a typical two-word query and for two words that are in every note;
+  for a typical two-word query and for two words that are in every note
+  (the reference scores all 99k matches; duru scores the newest
+  ``RANK_CANDIDATES`` of a query matching more, see ``duru.local.search``);
 - open tasks: the bare indexed ``SELECT`` duru's first walk runs;
 - create a note (note row, FTS row, outbox row: ``store.notes.create``): the
   same call on a copy left at SQLite's defaults (WAL auto-checkpoint at 1000

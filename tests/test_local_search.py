@@ -415,3 +415,30 @@ def test_maintainer_keeps_its_error_and_refuses_a_second_start(tmp_path: Path) -
         time.sleep(0.01)
     maintainer.stop()
     assert maintainer.error is not None
+
+
+def test_a_query_matching_more_than_the_candidates_ranks_the_newest(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("duru.local.search.RANK_CANDIDATES", 5)
+    # Twelve notes, oldest first; the two best matches (the word in the title) are old.
+    made = [
+        note(db, "common" if i in (0, 1) else f"note {i}", f"a common word, said {i} times")
+        for i in range(12)
+    ]
+    db.insert("note_tag", {"note_id": made[2]["id"], "tag": "old"})
+    db.insert("note_tag", {"note_id": made[3]["id"], "tag": "old"})
+    search = Search(db)
+    newest = {f"note {i}" for i in range(7, 12)}
+    hits = search.query("common", limit=5)
+    assert set(titles(hits)) == newest  # the newest five, ranked among themselves
+    assert [h.score for h in hits] == sorted(h.score for h in hits)
+    # Filters apply before the cut: the tagged old notes are still found.
+    assert set(titles(search.query("common", tag="old"))) == {"note 2", "note 3"}
+    # A page past the candidates widens them: every match stays reachable by paging.
+    assert len(search.query("common", limit=8, offset=4)) == 8
+    # Each score is the note's true bm25 over the whole index, as with no bound.
+    monkeypatch.setattr("duru.local.search.RANK_CANDIDATES", 100)
+    full = {h.title: h.score for h in search.query("common", limit=20)}
+    assert titles(search.query("common", limit=2)) == ["common", "common"]
+    assert all(full[h.title] == pytest.approx(h.score) for h in hits)

@@ -187,7 +187,10 @@ def test_search_computes_snippets_after_the_cut(store: DeviceStore) -> None:
     # for the snippet of each kept row only.
     search = Search(store.db)
     search.query("warm up")  # the first query of a Search also checks the stored rank
-    (plan,) = plans_of(store, lambda: search.query("design"))
+    floor, plan = plans_of(store, lambda: search.query("design"))
+    # First the candidates' floor: FTS5 walks the matches newest first, with no sort.
+    assert any("notes_fts VIRTUAL TABLE" in line for line in floor), floor
+    assert not any("TEMP B-TREE" in line for line in floor), floor
     fts_lines = [line for line in plan if "notes_fts VIRTUAL TABLE" in line]
     assert len(fts_lines) == 2, plan
     assert any(re.search(r"INDEX \d+:=M", line) for line in fts_lines), plan

@@ -11,16 +11,25 @@ Matching folds case and diacritics both ways (tokenizer ``unicode61
 remove_diacritics 2``): ``ünïcode`` finds ``unicode`` and ``unicode`` finds
 ``ünïcode``. Only live notes are in the index; the trash is not searched.
 
-Ranking is bm25 with the title weighted 10x the body. Every match is scored
-(bm25 needs each one's term counts) but only the best ``limit + offset`` are
-kept, by SQLite's top-N sorter; titles, flags and snippets are then read for
-the rows returned only. (``ORDER BY rank`` is slower on SQLite 3.40: FTS5
-sorts every match there. The same weights are still stored as the table's
-``rank`` on first use, so ``ORDER BY rank`` elsewhere agrees with duru.)
-Filters (tag, folder, pinned) are checked per match through indexed lookups
-before the cut, so they never leave the top N short. Cost grows with the
-number of matches: a query whose words are in every note of 100k scores 100k
-rows.
+Ranking is bm25 with the title weighted 10x the body. Each scored match
+costs its term counts and length (a few microseconds), and only the best
+``limit + offset`` are kept, by SQLite's top-N sorter; titles, flags and
+snippets are then read for the rows returned only. (``ORDER BY rank`` is
+slower on SQLite 3.40: FTS5 sorts every match there. The same weights are
+still stored as the table's ``rank`` on first use, so ``ORDER BY rank``
+elsewhere agrees with duru.) Filters (tag, folder, pinned) are checked per
+match through indexed lookups before the cut, so they never leave the top N
+short.
+
+A query matching more than :data:`RANK_CANDIDATES` notes (after filters)
+ranks the newest that many of them (by creation), not all: scoring every
+match of 100k notes takes 300 ms and more, and words common enough to match
+that many notes are the ones bm25 gives almost no weight (FTS5 floors the
+idf of a word in over half the notes at 1e-6), so their ranking says little
+beyond length and repetition. Scores stay the true bm25 of the whole index
+(its statistics are global), and a query matching fewer notes is ranked in
+full as before. One cheap pass over the matches' rowids, newest first (no
+scoring), finds where the candidates start.
 
 A snippet is an excerpt of the body around its best match (the body's start
 when only the title matched); ``title_marked`` is the whole title. Matches are
@@ -45,6 +54,7 @@ WEIGHTS = {"title": 10.0, "body": 1.0}
 _WEIGHTS = ", ".join(repr(WEIGHTS[f]) for f in (NOTE.search.fields if NOTE.search else ()))
 RANK = f"bm25({_WEIGHTS})"
 MAX_SNIPPET_TOKENS = 64  # FTS5's own limit for snippet()
+RANK_CANDIDATES = 20_000  # a query matching more notes ranks the newest this many
 
 _FTS = quote(fts_table(NOTE))
 _NOTES = quote(NOTE.table)
@@ -124,19 +134,21 @@ class Search:
         if not match.strip():
             return []
         self._ensure_rank()
-        sql, params = _select(tag, folder_id, pinned)
-        params.update(
-            match=match,
-            limit=limit,
-            offset=offset,
-            open=markers.open,
-            close=markers.close,
-            ellipsis=markers.ellipsis,
-            tokens=snippet_tokens,
-        )
+        source, params = _matches(tag, folder_id, pinned)
+        params.update(match=match, candidates=max(RANK_CANDIDATES, limit + offset))
         try:
             with sqlite_failures(self.db.path):  # a damaged page or a lock is not the query's
-                found = self.db.conn.execute(sql, params).fetchall()
+                floor = self.db.conn.execute(_floor_sql(source), params).fetchone()
+                params.update(
+                    floor=None if floor is None else floor[0],
+                    limit=limit,
+                    offset=offset,
+                    open=markers.open,
+                    close=markers.close,
+                    ellipsis=markers.ellipsis,
+                    tokens=snippet_tokens,
+                )
+                found = self.db.conn.execute(_select(source, floor is not None), params).fetchall()
         except sqlite3.OperationalError as exc:
             raise query_error(text, exc) from exc
         return [SearchHit(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in found]
@@ -183,16 +195,13 @@ def _check_window(limit: int, offset: int, snippet_tokens: int) -> None:
         raise UsageError(f"snippet_tokens must be 1..{MAX_SNIPPET_TOKENS} (got {snippet_tokens})")
 
 
-def _select(
+def _matches(
     tag: str | None, folder_id: str | None, pinned: bool | None
 ) -> tuple[str, dict[str, object]]:
-    """The search statement with its filters, and the filters' parameters.
+    """The FROM and WHERE of the matching notes, with the filters' parameters.
 
-    The inner query ranks every match but keeps only the best ``limit +
-    offset`` (SQLite's top-N sorter); filters sit in its WHERE, so they apply
-    before the cut. The outer query reads notes and builds snippets for those
-    rows only: snippet() needs the FTS cursor on the row, hence the second
-    MATCH, constrained to one rowid each. CROSS JOIN fixes that loop order.
+    Filters sit in the WHERE of the FTS scan (indexed lookups per match), so
+    they apply before any cut; CROSS JOIN keeps the FTS table the outer loop.
     """
     where = [f"{_FTS} MATCH :match"]
     params: dict[str, object] = {}
@@ -212,12 +221,35 @@ def _select(
         )
         params["folder_id"] = folder_id
     filtered = f" CROSS JOIN {_NOTES} n ON n.doc_id = {_FTS}.rowid" if len(where) > 1 else ""
+    return f"{_FTS}{filtered} WHERE {' AND '.join(where)}", params
+
+
+def _floor_sql(source: str) -> str:
+    """The rowid just below the newest ``:candidates`` matches; no row when there are fewer.
+
+    FTS5 walks the matches newest first without scoring them (``ORDER BY rowid
+    DESC`` is its native order, no sort).
+    """
+    return (
+        f"SELECT {_FTS}.rowid FROM {source} ORDER BY {_FTS}.rowid DESC LIMIT 1 OFFSET :candidates"
+    )
+
+
+def _select(source: str, bounded: bool) -> str:
+    """The search statement over the matches of ``source`` (above ``:floor`` if ``bounded``).
+
+    The inner query ranks the matches but keeps only the best ``limit +
+    offset`` (SQLite's top-N sorter). The outer query reads notes and builds
+    snippets for those rows only: snippet() needs the FTS cursor on the row,
+    hence the second MATCH, constrained to one rowid each. CROSS JOIN fixes
+    that loop order.
+    """
+    floor = f" AND {_FTS}.rowid > :floor" if bounded else ""
     top = (
         f"SELECT {_FTS}.rowid AS doc_id, bm25({_FTS}, {_WEIGHTS}) AS score"
-        f" FROM {_FTS}{filtered} WHERE {' AND '.join(where)}"
-        " ORDER BY score, doc_id LIMIT :limit OFFSET :offset"
+        f" FROM {source}{floor} ORDER BY score, doc_id LIMIT :limit OFFSET :offset"
     )
-    sql = (
+    return (
         f"SELECT n.id, n.title, highlight({_FTS}, 0, :open, :close),"
         f" snippet({_FTS}, 1, :open, :close, :ellipsis, :tokens),"
         " top.score, n.is_pinned, n.updated_at"
@@ -226,4 +258,3 @@ def _select(
         f" CROSS JOIN {_NOTES} n ON n.doc_id = top.doc_id"
         f" WHERE {_FTS} MATCH :match ORDER BY top.score, top.doc_id"
     )
-    return sql, params
