@@ -9,8 +9,10 @@ alike:
 (a) duru: ``duru.sync.upload`` into an empty server database: read the device file,
     bridge and seal every row, binary COPY into a staging table, one upsert per chunk
     (account creation with the default Argon2id cost and schema creation included);
-(b) bare: the same rows sealed beforehand (outside the timing), then the same staging +
-    upsert shape with psycopg's ``write_row``: the server work duru cannot avoid;
+(b) bare: the same rows sealed beforehand (outside the timing), then the same server path
+    as duru's (``StagedUpsert`` for a first write, which COPYs straight into the table
+    when nothing can conflict, and ``BulkKeys``, the foreign keys checked once per key)
+    with psycopg's ``write_row``: the server work duru cannot avoid;
 (c) pgloader: ``/usr/bin/pgloader`` loading the same tables as plaintext from the
     SQLite file with its default mapping (creates tables, loads, then indexes and keys).
 
@@ -44,6 +46,7 @@ from duru.remote import EmbeddedPostgres, with_database
 from duru.remote.layout import server_table
 from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema
 from duru.sync import DEFAULT_CHUNK_ROWS, upload
+from duru.sync.bulk_keys import BulkKeys
 from duru.sync.copy import StagedUpsert
 from duru.sync.device_rows import count_rows, open_readonly, read_chunks, read_snapshot
 from duru.sync.sealer import copy_columns
@@ -146,16 +149,25 @@ def run_bare(sealed: Sealed, url: str) -> Run:
         with conn.transaction():
             conn.execute("SELECT set_config('duru.user_id', %s, true)", (sealed.user_id,))
             conn.execute(f"SELECT {RESERVE_FUNCTION}(%s, %s)", (sealed.user_id, total))
+            loaded = [
+                server_table(next(x for x in ENTITIES if x.name == name))
+                for name, chunks in sealed.by_entity
+                if chunks
+            ]
+            bulk = BulkKeys(conn, sealed.user_id, loaded)
+            bulk.begin()
             for name, chunks in sealed.by_entity:
                 if not chunks:
                     continue
                 e = next(x for x in ENTITIES if x.name == name)
-                stage = StagedUpsert(conn, server_table(e), copy_columns(e))
+                table = server_table(e)
+                stage = StagedUpsert(conn, table, copy_columns(e), first_write=True)
                 stage.create()
                 for chunk in chunks:
                     t = time.perf_counter()
-                    stage.write(chunk)
+                    bulk.wrote(table, stage.write(chunk))
                     chunk_times.append(time.perf_counter() - t)
+            bulk.check()
         end = time.perf_counter()
     return Run(total, end - started, end - rows_started, chunk_times)
 

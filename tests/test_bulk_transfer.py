@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import dict_row
 
 import duru.sync
@@ -21,6 +23,7 @@ from duru.errors import (
     CryptoError,
     NotFound,
     StoreError,
+    SyncError,
     UsageError,
     WrongPassphrase,
 )
@@ -29,6 +32,7 @@ from duru.model import ENTITIES, FOLDER, NOTE, NOTE_TAG, TASK, Entity, Field, Ki
 from duru.remote.layout import ServerColumn, ServerIndex, ServerTable, server_tables
 from duru.remote.schema import apply_server_schema
 from duru.sync import download, upload
+from duru.sync.bulk_keys import BulkKeys
 from duru.sync.copy import StagedUpsert
 from duru.sync.copy_format import CopyFormatter
 from duru.sync.server_account import KDF_FLOOR
@@ -607,3 +611,58 @@ def test_a_commit_to_the_device_during_the_upload_fails_it(device: Path, pg_url:
             progress=write_meanwhile,
         )
     assert set(_server_counts(pg_url).values()) == {0}
+
+
+# -- foreign keys of a first upload, checked set-based ------------------------------
+
+
+def _orphan_task(device: Path) -> None:
+    """A task whose note is gone: SQLite with foreign keys off lets it in."""
+    conn = sqlite3.connect(device)
+    try:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute(
+            "UPDATE tasks SET note_id = ? WHERE rowid = (SELECT min(rowid) FROM tasks)",
+            (str(uuid.uuid4()),),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_first_upload_checks_every_foreign_key_once(device: Path, pg_url: str) -> None:
+    _orphan_task(device)
+    with pytest.raises(SyncError, match=r"tasks: 1 rows have no notes row .*fk_tasks_note_id"):
+        upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF, chunk_rows=2)
+    assert set(_server_counts(pg_url).values()) == {0}
+
+
+def test_bulk_keys_only_for_a_superuser_and_a_user_without_rows(device: Path, pg_url: str) -> None:
+    upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
+    tables = [t for t in server_tables() if t.entity]
+    with psycopg.connect(pg_url) as conn:
+        user_id = str(conn.execute("SELECT user_id FROM accounts").fetchone()[0])  # type: ignore[index]
+        assert not BulkKeys(conn, user_id, tables).begin()  # ada has rows now
+        fresh = BulkKeys(conn, str(uuid.uuid4()), tables)
+        assert fresh.begin()
+        assert conn.execute("SHOW session_replication_role").fetchone() == ("replica",)
+        fresh.check()  # nothing written: nothing to find
+        assert conn.execute("SHOW session_replication_role").fetchone() == ("origin",)
+        conn.rollback()
+        role = f"duru_plain_{uuid.uuid4().hex[:8]}"
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        assert not BulkKeys(conn, str(uuid.uuid4()), tables).begin()
+        conn.rollback()
+
+
+def test_bulk_keys_count_what_was_written(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        apply_server_schema(conn)
+        conn.commit()
+        notes = next(t for t in server_tables() if t.entity == NOTE.name)
+        bulk = BulkKeys(conn, str(uuid.uuid4()), [notes])
+        assert bulk.begin()
+        bulk.wrote(notes, 1)  # claims a row the table does not hold
+        with pytest.raises(SyncError, match="wrote 1 rows but the server holds 0"):
+            bulk.check()

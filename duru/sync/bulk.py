@@ -43,6 +43,7 @@ from duru.remote.layout import DELETED_AT, USER_ID, server_table
 from duru.remote.pool import connect
 from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema, read_meta
 
+from .bulk_keys import BulkKeys
 from .copy import StagedUpsert
 from .device_rows import count_rows, insert_rows, read_snapshot
 from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
@@ -98,8 +99,13 @@ def upload(
                 set_user(conn, keys.user_id)
                 first = _reserve_change_seqs(conn, keys.user_id, rows) if rows else 0
                 job = SealJob(str(db.path), keys, chunk_rows, _plan(counts, first))
+                # After the reservation: the account row is locked, so "no rows yet" holds.
+                bulk = BulkKeys(conn, keys.user_id, [server_table(e) for e, n in counts if n])
+                if rows:
+                    bulk.begin()
                 with _sealed(job, workers) as chunks:
-                    lines = tuple(_upload_entity(conn, s, chunks, progress) for s in job.plan)
+                    lines = tuple(_upload_entity(conn, s, chunks, progress, bulk) for s in job.plan)
+                bulk.check()
                 if _data_version(db) != version:
                     raise StoreError(
                         f"{db.path} changed during the upload; nothing was uploaded, run it again"
@@ -185,6 +191,7 @@ def _upload_entity(
     step: EntityPlan,
     chunks: Iterator[SealedChunk],
     progress: Progress | None,
+    bulk: BulkKeys,
 ) -> EntityTransfer:
     """Write the next ``step.rows`` rows of ``chunks`` (all of ``step.entity``)."""
     started = time.perf_counter()
@@ -194,14 +201,15 @@ def _upload_entity(
     if step.rows:
         # The account row is locked (change sequence reserved): no other writer of this
         # user can add rows, so an empty table means nothing can conflict.
-        stage = StagedUpsert(conn, server_table(e), copy_columns(e), first_write=True)
+        table = server_table(e)
+        stage = StagedUpsert(conn, table, copy_columns(e), first_write=True)
         stage.create()
         while done < step.rows:
             chunk = next(chunks, None)
             if chunk is None or chunk.entity != e.name:
                 sent = "nothing more" if chunk is None else f"{chunk.entity} rows"
                 raise SyncError(f"the sealer sent {sent} while {e.name} rows were due")
-            stage.write_copy_data(chunk.data)
+            bulk.wrote(table, stage.write_copy_data(chunk.data))
             done += chunk.rows
             _report(progress, e.name, done, step.rows)
     return EntityTransfer(e.name, e.table, done, _since(started))
