@@ -35,6 +35,7 @@ from duru.sync import download, upload
 from duru.sync.bulk_keys import BulkKeys
 from duru.sync.copy import StagedUpsert
 from duru.sync.copy_format import CopyFormatter
+from duru.sync.device_rows import count_rows, open_readonly, read_chunks, read_own_chunks
 from duru.sync.server_account import KDF_FLOOR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -666,3 +667,28 @@ def test_bulk_keys_count_what_was_written(pg_url: str) -> None:
         bulk.wrote(notes, 1)  # claims a row the table does not hold
         with pytest.raises(SyncError, match="wrote 1 rows but the server holds 0"):
             bulk.check()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_sealers_split_the_reading_at_the_same_places(tmp_path: Path, workers: int) -> None:
+    path = tmp_path / "device.db"
+    with Database.open(path) as db:
+        for i in range(23):
+            db.insert(NOTE, {"title": f"note {i}", "body": "x" * i})
+        db.conn.execute("DELETE FROM notes WHERE title IN ('note 3', 'note 11')")  # rowid gaps
+    conn = open_readonly(path)
+    try:
+        total = count_rows(conn, NOTE)
+        whole = [r for batch in read_chunks(conn, NOTE, 5, total) for r in batch]
+        got = {
+            index: batch
+            for worker in range(workers)
+            for index, batch in read_own_chunks(conn, NOTE, 5, total, worker, workers)
+        }
+        assert sorted(got) == list(range(5))  # 21 rows: chunks 0..4, each from one worker
+        assert [len(got[i]) for i in range(5)] == [5, 5, 5, 5, 1]
+        assert sorted(r for i in range(5) for r in got[i]) == sorted(whole)
+        with pytest.raises(StoreError, match="no longer has 22 rows"):
+            list(read_own_chunks(conn, NOTE, 5, total + 1, 0, workers))
+    finally:
+        conn.close()

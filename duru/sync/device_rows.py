@@ -1,7 +1,8 @@
 """Reading a device database's rows in chunks, parents first, and writing rows back.
 
-The server checks foreign keys row by row as each chunk lands, so an upload must send a
-folder before its subfolders and a task before its subtasks. Entities that reference
+The server may check foreign keys row by row as each chunk lands (all but a first
+upload, see ``bulk_keys``), so an upload sends a folder before its subfolders and a task
+before its subtasks. Entities that reference
 themselves are therefore read roots first (in table order), then the rows below them
 breadth-first (recursive CTE from the roots' children, ordered by depth, then key); the
 others in table order. Either order is the same on every read of an unchanged file, so
@@ -17,7 +18,7 @@ from functools import cache
 from itertools import chain, islice
 from pathlib import Path
 
-from duru.errors import ConstraintViolation
+from duru.errors import ConstraintViolation, StoreError
 from duru.local.constraint import explain_integrity_error
 from duru.local.db import Database
 from duru.local.rows import columns
@@ -57,6 +58,46 @@ def read_chunks(
             f"{total - seen} of {total} {e.table} rows have a parent cycle or a missing parent"
             f" ({parent.name if parent else e.key}); they cannot be sent parents first"
         )
+
+
+def read_own_chunks(
+    conn: sqlite3.Connection, e: Entity, chunk_rows: int, total: int, worker: int, workers: int
+) -> Iterator[tuple[int, list[tuple[object, ...]]]]:
+    """Chunks ``worker, worker + workers, ...`` of ``e`` (index, rows), reading no others.
+
+    For a sealer among ``workers``: an entity without a tree is read in rowid order by
+    keyset, and a chunk another worker seals is passed over by its rowids alone (no row
+    is built), so the workers split the reading too. Every worker splits the rows at the
+    same places, in the snapshot they share. A tree keeps ``read_chunks``'s order
+    (parents first) and is read whole. Raises StoreError when a chunk comes up short.
+    """
+    if self_reference(e) is not None:
+        for index, batch in enumerate(read_chunks(conn, e, chunk_rows, total)):
+            if index % workers == worker:
+                yield index, batch
+        return
+    table = quote(e.table)
+    own = f"SELECT rowid, {columns(e)} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    skip = f"SELECT rowid FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"
+    after, left = -(2**63), total
+    for index in range(-(-total // chunk_rows)):
+        want = min(chunk_rows, left)
+        if index % workers == worker:
+            rows = conn.execute(own, (after, want)).fetchall()
+            if len(rows) != want:
+                raise _short(e, total)
+            after = rows[-1][0]
+            yield index, [r[1:] for r in rows]
+        else:
+            found = conn.execute(skip, (after, want - 1)).fetchone()
+            if found is None:
+                raise _short(e, total)
+            after = found[0]
+        left -= want
+
+
+def _short(e: Entity, total: int) -> StoreError:
+    return StoreError(f"{e.table} no longer has {total} rows; run the upload again")
 
 
 def insert_rows(db: Database, e: Entity, rows: Sequence[Sequence[object]]) -> None:

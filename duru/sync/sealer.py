@@ -37,7 +37,7 @@ from duru.model import Entity, entity
 from duru.remote.layout import CHANGE_SEQ, server_table
 
 from .copy_format import CopyFormatter
-from .device_rows import count_rows, open_readonly, read_chunks, read_snapshot
+from .device_rows import count_rows, open_readonly, read_own_chunks, read_snapshot
 
 # A frame between the processes: its length (8 bytes, big-endian), then a pickle.
 _FRAME = struct.Struct(">Q")
@@ -112,10 +112,8 @@ def _entity_chunks(conn: Any, job: SealJob, step: EntityPlan) -> Iterator[Sealed
             "rows); run the upload again"
         )
     fast = CopyRows.build(e, job.keys, job.keys.user_id)
-    chunks = read_chunks(conn, e, job.chunk_rows, step.rows)
-    for index, batch in enumerate(chunks):
-        if index % job.workers != job.worker:
-            continue
+    chunks = read_own_chunks(conn, e, job.chunk_rows, step.rows, job.worker, job.workers)
+    for index, batch in chunks:
         seq = step.first_seq + index * job.chunk_rows
         data = None if fast is None else fast.encode(batch, seq)
         if data is None:
