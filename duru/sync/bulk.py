@@ -91,7 +91,8 @@ def upload(
             counts = [(e, count_rows(db.conn, e)) for e in ENTITIES]
         rows = sum(n for _, n in counts)
         workers = _seal_workers(seal_workers, rows)
-        with _connect(server_url) as conn:
+        # The sealers' interpreters load while the account keys are derived.
+        with _pool(workers) as pool, _connect(server_url) as conn:
             with _server_errors("opening the account"):
                 apply_server_schema(conn)
                 keys, created = open_account(conn, name, passphrase, kdf=kdf)
@@ -103,7 +104,7 @@ def upload(
                 bulk = BulkKeys(conn, keys.user_id, [server_table(e) for e, n in counts if n])
                 if rows:
                     bulk.begin()
-                with _sealed(job, workers) as chunks:
+                with _sealed(job, pool) as chunks:
                     lines = tuple(_upload_entity(conn, s, chunks, progress, bulk) for s in job.plan)
                 bulk.check()
                 if _data_version(db) != version:
@@ -154,16 +155,25 @@ def _plan(counts: list[tuple[Entity, int]], first_seq: int) -> tuple[EntityPlan,
 
 
 @contextmanager
-def _sealed(job: SealJob, workers: int) -> Iterator[Iterator[SealedChunk]]:
+def _pool(workers: int) -> Iterator[SealerPool | None]:
     if not workers:
+        yield None
+        return
+    with SealerPool(workers) as pool:
+        yield pool
+
+
+@contextmanager
+def _sealed(job: SealJob, pool: SealerPool | None) -> Iterator[Iterator[SealedChunk]]:
+    if pool is None:
         inline = sealed_chunks(job)
         try:
             yield inline
         finally:
             inline.close()  # ends its read transaction now, not whenever it is collected
         return
-    with SealerPool(job, workers) as pool:
-        yield pool.chunks()
+    pool.start(job)
+    yield pool.chunks()
 
 
 def _seal_workers(requested: int | None, rows: int) -> int:

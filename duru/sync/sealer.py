@@ -135,26 +135,39 @@ def format_chunk(e: Entity, keys: AccountKeys, batch: list[tuple[object, ...]], 
 
 
 class SealerPool:
-    """``workers`` worker processes sealing ``job`` together; chunks come back in order.
+    """``workers`` worker processes sealing one job together; chunks come back in order.
 
-    Use as a context manager; leaving it stops the workers. A worker's exception is
-    raised from ``chunks()``, with the worker's traceback as a note.
+    The processes start at once and wait for the job (:meth:`start`): an upload starts
+    them before it derives the account keys, so their interpreters load meanwhile. Use
+    as a context manager; leaving it stops the workers. A worker's exception is raised
+    from ``chunks()``, with the worker's traceback as a note.
     """
 
-    def __init__(self, job: SealJob, workers: int) -> None:
+    def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError("a sealer pool needs at least one worker")
-        self.job = job
+        self.job: SealJob | None = None
         self._workers: list[_Worker] = []
         try:
-            for k in range(workers):
-                self._workers.append(_Worker(replace(job, worker=k, workers=workers)))
+            for _ in range(workers):
+                self._workers.append(_Worker())
         except BaseException:
             self.close()
             raise
 
+    def start(self, job: SealJob) -> None:
+        """Hand ``job`` to the workers, worker ``k`` of ``n`` sealing chunks ``k, k+n, ...``."""
+        if self.job is not None:
+            raise RuntimeError("the sealer pool already has its job")
+        self.job = job
+        n = len(self._workers)
+        for k, worker in enumerate(self._workers):
+            worker.send(replace(job, worker=k, workers=n))
+
     def chunks(self) -> Iterator[SealedChunk]:
         """Every chunk of the job, in plan order, each from the worker that sealed it."""
+        if self.job is None:
+            raise RuntimeError("start the sealer pool with a job first")
         n = len(self._workers)
         for step in self.job.plan:
             for index in range(chunk_count(step.rows, self.job.chunk_rows)):
@@ -185,7 +198,7 @@ class SealerPool:
 class _Worker:
     """One worker process: the job goes in on stdin, sealed chunks come out on stdout."""
 
-    def __init__(self, job: SealJob) -> None:
+    def __init__(self) -> None:
         self._errors = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [sys.executable, "-c", f"from {__name__} import worker_main; worker_main()"],
@@ -194,10 +207,18 @@ class _Worker:
             stderr=self._errors,
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._out = self._proc.stdout
+        self._in, self._out = self._proc.stdin, self._proc.stdout
         _widen_pipe(self._out)
-        _write_frame(self._proc.stdin, job)
-        self._proc.stdin.close()
+
+    def send(self, job: SealJob) -> None:
+        try:
+            _write_frame(self._in, job)
+            self._in.close()
+        except BrokenPipeError:
+            raise SyncError(
+                f"a sealing process ended before its job (exit code {self._proc.wait()}): "
+                + _tail(self._errors)
+            ) from None
 
     def receive(self) -> SealedChunk:
         try:
@@ -217,6 +238,8 @@ class _Worker:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        with contextlib.suppress(BrokenPipeError):
+            self._in.close()
         self._out.close()
         self._errors.close()
 
