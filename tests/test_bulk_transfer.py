@@ -667,6 +667,19 @@ def test_bulk_keys_count_what_was_written(pg_url: str) -> None:
         bulk.wrote(notes, 1)  # claims a row the table does not hold
         with pytest.raises(SyncError, match="wrote 1 rows but the server holds 0"):
             bulk.check()
+        conn.rollback()
+        # A row of a user with no account: only the set-based check can see it.
+        bulk = BulkKeys(conn, str(uuid.uuid4()), [notes])
+        assert bulk.begin()
+        conn.execute(
+            "INSERT INTO notes (user_id, id, title_enc, note_type, is_pinned, deleted,"
+            " created_at, updated_at, version, props_enc, change_seq)"
+            " VALUES (%s, gen_random_uuid(), '', 'note', false, false, now(), now(), 0, '', 1)",
+            (bulk.user_id,),
+        )
+        bulk.wrote(notes, 1)
+        with pytest.raises(SyncError, match="no accounts row for this user"):
+            bulk.check()
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

@@ -63,28 +63,84 @@ class BulkKeys:
         self.written[table.name] += rows
 
     def check(self) -> None:
-        """Every written row is the user's and has its parents; SyncError otherwise."""
+        """Every written row is the user's and has its parents; SyncError otherwise.
+
+        One scan per table: its rows of the user, each foreign key's parent joined
+        (parents are unique, so a join adds no row): how many rows there are, and per
+        key how many have it set with no parent. A key that is the user id alone
+        (the account) is the same for every row: one lookup.
+        """
         if not self.active:
             return
         self.conn.execute("SET LOCAL session_replication_role = origin")
         self.active = False
+        owners: set[tuple[str, tuple[str, ...]]] = set()
         for table in self.tables:
-            found, wrote = self._rows_of_user(table), self.written[table.name]
+            wrote = self.written[table.name]
+            keys = [fk for fk in table.foreign_keys if fk.columns != (USER_ID,)]
+            if wrote:
+                owners |= {
+                    (fk.ref_table, fk.ref_columns)
+                    for fk in table.foreign_keys
+                    if fk.columns == (USER_ID,)
+                }
+            found, *orphans = self._scan(table, keys)
             if found != wrote:
                 raise SyncError(
                     f"{table.name}: the upload wrote {wrote} rows but the server holds {found}"
                     " of this user; nothing was uploaded"
                 )
-        for table in self.tables:
-            if not self.written[table.name]:
-                continue
-            for fk in table.foreign_keys:
-                missing = self._orphans(table, fk)
+            for fk, missing in zip(keys, orphans, strict=True):
                 if missing:
                     raise SyncError(
                         f"{table.name}: {missing} rows have no {fk.ref_table} row for"
                         f" ({', '.join(fk.columns)}) (foreign key {fk.name}); nothing was uploaded"
                     )
+        for ref_table, ref_columns in sorted(owners):
+            if not self._exists(ref_table, ref_columns):
+                raise SyncError(f"no {ref_table} row for this user; nothing was uploaded")
+
+    def _scan(self, table: ServerTable, keys: Sequence[ServerForeignKey]) -> list[int]:
+        """[rows of the user, then per key the rows with it set (MATCH SIMPLE) and no parent]."""
+        joins: list[sql.Composable] = []
+        counts: list[sql.Composable] = [sql.SQL("count(*)")]
+        for n, fk in enumerate(keys):
+            parent = sql.Identifier(f"p{n}")
+            same = sql.SQL(" AND ").join(
+                sql.SQL("{}.{} = c.{}").format(parent, sql.Identifier(p), sql.Identifier(c))
+                for c, p in zip(fk.columns, fk.ref_columns, strict=True)
+            )
+            joins.append(
+                sql.SQL("LEFT JOIN {} AS {} ON {}").format(
+                    sql.Identifier(fk.ref_table), parent, same
+                )
+            )
+            keyed = sql.SQL(" AND ").join(
+                sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.columns
+            )
+            counts.append(
+                sql.SQL("count(*) FILTER (WHERE {} AND {}.{} IS NULL)").format(
+                    keyed, parent, sql.Identifier(fk.ref_columns[0])
+                )
+            )
+        query = sql.SQL("SELECT {} FROM {} AS c {} WHERE c.{} = %s").format(
+            sql.SQL(", ").join(counts),
+            sql.Identifier(table.name),
+            sql.SQL(" ").join(joins),
+            sql.Identifier(USER_ID),
+        )
+        found = self.conn.execute(query, (self.user_id,)).fetchone()
+        assert found is not None
+        return [int(v) for v in found]
+
+    def _exists(self, table: str, columns: tuple[str, ...]) -> bool:
+        """A row of ``table`` whose ``columns`` (the user id) are this user's."""
+        same = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+        query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(
+            sql.Identifier(table), same
+        )
+        found = self.conn.execute(query, [self.user_id] * len(columns)).fetchone()
+        return bool(found and found[0])
 
     def _rows_of_user(self, table: ServerTable) -> int:
         found = self.conn.execute(
@@ -93,27 +149,4 @@ class BulkKeys:
             ),
             (self.user_id,),
         ).fetchone()
-        return 0 if found is None else int(found[0])
-
-    def _orphans(self, table: ServerTable, fk: ServerForeignKey) -> int:
-        """Rows of the user whose key (all columns set: MATCH SIMPLE) has no parent row."""
-        child, parent = sql.Identifier("c"), sql.Identifier("p")
-        keyed = sql.SQL(" AND ").join(
-            sql.SQL("{}.{} IS NOT NULL").format(child, sql.Identifier(c)) for c in fk.columns
-        )
-        same = sql.SQL(" AND ").join(
-            sql.SQL("{}.{} = {}.{}").format(parent, sql.Identifier(p), child, sql.Identifier(c))
-            for c, p in zip(fk.columns, fk.ref_columns, strict=True)
-        )
-        query = sql.SQL(
-            "SELECT count(*) FROM {table} AS c WHERE c.{user} = %s AND {keyed}"
-            " AND NOT EXISTS (SELECT FROM {ref} AS p WHERE {same})"
-        ).format(
-            table=sql.Identifier(table.name),
-            user=sql.Identifier(USER_ID),
-            keyed=keyed,
-            ref=sql.Identifier(fk.ref_table),
-            same=same,
-        )
-        found = self.conn.execute(query, (self.user_id,)).fetchone()
         return 0 if found is None else int(found[0])
