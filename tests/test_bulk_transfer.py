@@ -655,6 +655,21 @@ def test_bulk_keys_only_for_a_superuser_and_a_user_without_rows(device: Path, pg
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
         assert not BulkKeys(conn, str(uuid.uuid4()), tables).begin()
         conn.rollback()
+        # A trigger of its own (a migration's sync trigger, say): replica would silence it.
+        conn.execute(
+            "CREATE FUNCTION duru_test_noop() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER duru_test_sync BEFORE INSERT ON notes"
+            " FOR EACH ROW EXECUTE FUNCTION duru_test_noop()"
+        )
+        assert not BulkKeys(conn, str(uuid.uuid4()), tables).begin()
+        conn.rollback()
+        # A foreign key the layout does not name would go unchecked.
+        conn.execute("ALTER TABLE notes DROP CONSTRAINT fk_notes_user_id")
+        assert not BulkKeys(conn, str(uuid.uuid4()), tables).begin()
+        conn.rollback()
 
 
 def test_bulk_keys_count_what_was_written(pg_url: str) -> None:

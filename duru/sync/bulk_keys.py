@@ -20,7 +20,9 @@ nothing. Unique, NOT NULL and CHECK constraints are not triggers and still hold
 per row. The parents are the rows this transaction wrote (invisible to others
 until it commits) or the account row, which the upload holds locked (its change
 sequence is reserved), so nothing can delete a parent under the check. Any other
-role, or a user with rows already, keeps PostgreSQL's per-row checks.
+role, a user with rows already, or tables whose live foreign keys are not exactly the
+layout's or that carry a trigger of their own (``replica`` would silence it too: a
+migration's sync trigger, say) keep PostgreSQL's per-row checks.
 """
 
 from __future__ import annotations
@@ -49,9 +51,17 @@ class BulkKeys:
         self.written: dict[str, int] = {t.name: 0 for t in self.tables}
 
     def begin(self) -> bool:
-        """Turn the triggers off when allowed (a superuser; the user has no rows yet)."""
+        """Turn the triggers off when allowed; True when they are off.
+
+        Allowed for a superuser, when the user has no rows yet, and when the loaded
+        tables carry exactly the foreign keys of duru's layout and no trigger of
+        their own: ``replica`` would silence any such trigger too (a migration's
+        sync trigger, say), and a key the layout does not name would go unchecked.
+        """
         superuser = self.conn.execute("SELECT current_setting('is_superuser')").fetchone()
         if superuser is None or superuser[0] != "on":
+            return False
+        if not self._catalog_is_the_layout():
             return False
         if any(self._rows_of_user(t) for t in self.tables):
             return False
@@ -141,6 +151,24 @@ class BulkKeys:
         )
         found = self.conn.execute(query, [self.user_id] * len(columns)).fetchone()
         return bool(found and found[0])
+
+    def _catalog_is_the_layout(self) -> bool:
+        """The live foreign keys of the tables are the layout's, and no user trigger exists."""
+        names = [t.name for t in self.tables]
+        found = self.conn.execute(
+            "SELECT c.conrelid::regclass::text, c.conname FROM pg_constraint c"
+            " WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[])",
+            (names,),
+        ).fetchall()
+        wanted = {(t.name, fk.name) for t in self.tables for fk in t.foreign_keys}
+        if {(str(r[0]), str(r[1])) for r in found} != wanted:
+            return False
+        triggers = self.conn.execute(
+            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"
+            " AND tgrelid = ANY(%s::regclass[])",
+            (names,),
+        ).fetchone()
+        return triggers is not None and int(triggers[0]) == 0
 
     def _rows_of_user(self, table: ServerTable) -> int:
         found = self.conn.execute(
