@@ -435,8 +435,15 @@ def test_a_query_matching_more_than_the_candidates_ranks_the_newest(
     assert [h.score for h in hits] == sorted(h.score for h in hits)
     # Filters apply before the cut: the tagged old notes are still found.
     assert set(titles(search.query("common", tag="old"))) == {"note 2", "note 3"}
-    # A page past the candidates widens them: every match stays reachable by paging.
-    assert len(search.query("common", limit=8, offset=4)) == 8
+    # Pages go on group by group (the next-newest five, ranked, then the rest): the
+    # order is fixed, so pages of any size tile it, every match on exactly one page.
+    order = titles(search.query("common", limit=12))
+    assert set(order[:5]) == newest and set(order[5:10]) == {f"note {i}" for i in range(2, 7)}
+    assert set(order[10:]) == {"common"}
+    for size in (1, 3, 4, 5, 7):
+        pages = [search.query("common", limit=size, offset=at) for at in range(0, 12, size)]
+        assert [t for page in pages for t in titles(page)] == order
+    assert search.query("common", limit=5, offset=12) == []
     # Each score is the note's true bm25 over the whole index, as with no bound.
     monkeypatch.setattr("duru.local.search.RANK_CANDIDATES", 100)
     full = {h.title: h.score for h in search.query("common", limit=20)}

@@ -22,14 +22,16 @@ match through indexed lookups before the cut, so they never leave the top N
 short.
 
 A query matching more than :data:`RANK_CANDIDATES` notes (after filters)
-ranks the newest that many of them (by creation), not all: scoring every
-match of 100k notes takes 300 ms and more, and words common enough to match
-that many notes are the ones bm25 gives almost no weight (FTS5 floors the
-idf of a word in over half the notes at 1e-6), so their ranking says little
-beyond length and repetition. Scores stay the true bm25 of the whole index
-(its statistics are global), and a query matching fewer notes is ranked in
-full as before. One cheap pass over the matches' rowids, newest first (no
-scoring), finds where the candidates start.
+ranks the newest that many of them (the last added to this device), not all:
+scoring every match of 100k notes takes 300 ms and more, and words common
+enough to match that many notes are the ones bm25 gives almost no weight
+(FTS5 floors the idf of a word in over half the notes at 1e-6), so their
+ranking says little beyond length and repetition. Pages past them go on with
+the next-newest :data:`RANK_CANDIDATES` matches, ranked among themselves, and
+so on: the order is fixed, so every match is on exactly one page. Scores stay
+the true bm25 of the whole index (its statistics are global), and a query
+matching fewer notes is ranked in full as before. One cheap pass over the
+matches' rowids, newest first (no scoring), finds where a group starts.
 
 A snippet is an excerpt of the body around its best match (the body's start
 when only the title matched); ``title_marked`` is the whole title. Matches are
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from duru.errors import SearchQueryError, StoreError, UsageError
 from duru.local.db import Database
@@ -54,7 +57,7 @@ WEIGHTS = {"title": 10.0, "body": 1.0}
 _WEIGHTS = ", ".join(repr(WEIGHTS[f]) for f in (NOTE.search.fields if NOTE.search else ()))
 RANK = f"bm25({_WEIGHTS})"
 MAX_SNIPPET_TOKENS = 64  # FTS5's own limit for snippet()
-RANK_CANDIDATES = 20_000  # a query matching more notes ranks the newest this many
+RANK_CANDIDATES = 20_000  # matches ranked together, newest first (see above)
 
 _FTS = quote(fts_table(NOTE))
 _NOTES = quote(NOTE.table)
@@ -135,20 +138,33 @@ class Search:
             return []
         self._ensure_rank()
         source, params = _matches(tag, folder_id, pinned)
-        params.update(match=match, candidates=max(RANK_CANDIDATES, limit + offset))
+        params.update(
+            match=match,
+            candidates=RANK_CANDIDATES,
+            open=markers.open,
+            close=markers.close,
+            ellipsis=markers.ellipsis,
+            tokens=snippet_tokens,
+        )
+        found: list[Any] = []
+        skip, want, upper = offset, limit, None
         try:
             with sqlite_failures(self.db.path):  # a damaged page or a lock is not the query's
-                floor = self.db.conn.execute(_floor_sql(source), params).fetchone()
-                params.update(
-                    floor=None if floor is None else floor[0],
-                    limit=limit,
-                    offset=offset,
-                    open=markers.open,
-                    close=markers.close,
-                    ellipsis=markers.ellipsis,
-                    tokens=snippet_tokens,
-                )
-                found = self.db.conn.execute(_select(source, floor is not None), params).fetchall()
+                # Group by group, newest first: each group is the RANK_CANDIDATES newest
+                # matches at or below ``upper``, ranked; the last one holds what is left.
+                while want > 0:
+                    params.update(upper=upper)
+                    below = self.db.conn.execute(_floor_sql(source, upper), params).fetchone()
+                    floor = None if below is None else below[0]
+                    if floor is not None and skip >= RANK_CANDIDATES:
+                        skip, upper = skip - RANK_CANDIDATES, floor
+                        continue
+                    params.update(floor=floor, limit=want, offset=skip)
+                    page = self.db.conn.execute(_select(source, floor, upper), params).fetchall()
+                    found += page
+                    if floor is None:
+                        break
+                    skip, want, upper = 0, want - len(page), floor
         except sqlite3.OperationalError as exc:
             raise query_error(text, exc) from exc
         return [SearchHit(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in found]
@@ -224,19 +240,23 @@ def _matches(
     return f"{_FTS}{filtered} WHERE {' AND '.join(where)}", params
 
 
-def _floor_sql(source: str) -> str:
-    """The rowid just below the newest ``:candidates`` matches; no row when there are fewer.
+def _floor_sql(source: str, upper: int | None) -> str:
+    """The rowid just below the newest ``:candidates`` matches (at or below ``:upper``
+    when given); no row when there are no more.
 
     FTS5 walks the matches newest first without scoring them (``ORDER BY rowid
     DESC`` is its native order, no sort).
     """
+    below = "" if upper is None else f" AND {_FTS}.rowid <= :upper"
     return (
-        f"SELECT {_FTS}.rowid FROM {source} ORDER BY {_FTS}.rowid DESC LIMIT 1 OFFSET :candidates"
+        f"SELECT {_FTS}.rowid FROM {source}{below}"
+        f" ORDER BY {_FTS}.rowid DESC LIMIT 1 OFFSET :candidates"
     )
 
 
-def _select(source: str, bounded: bool) -> str:
-    """The search statement over the matches of ``source`` (above ``:floor`` if ``bounded``).
+def _select(source: str, floor: int | None, upper: int | None) -> str:
+    """The search statement over the matches of ``source`` in ``(:floor, :upper]``
+    (each bound only when given).
 
     The inner query ranks the matches but keeps only the best ``limit +
     offset`` (SQLite's top-N sorter). The outer query reads notes and builds
@@ -244,10 +264,11 @@ def _select(source: str, bounded: bool) -> str:
     hence the second MATCH, constrained to one rowid each. CROSS JOIN fixes
     that loop order.
     """
-    floor = f" AND {_FTS}.rowid > :floor" if bounded else ""
+    bounds = "" if floor is None else f" AND {_FTS}.rowid > :floor"
+    bounds += "" if upper is None else f" AND {_FTS}.rowid <= :upper"
     top = (
         f"SELECT {_FTS}.rowid AS doc_id, bm25({_FTS}, {_WEIGHTS}) AS score"
-        f" FROM {source}{floor} ORDER BY score, doc_id LIMIT :limit OFFSET :offset"
+        f" FROM {source}{bounds} ORDER BY score, doc_id LIMIT :limit OFFSET :offset"
     )
     return (
         f"SELECT n.id, n.title, highlight({_FTS}, 0, :open, :close),"
