@@ -205,6 +205,18 @@ class Runner:
         ctx: StepContext,
         found: state.StepProgress | None,
     ) -> tuple[bool, ChunkState]:
+        try:
+            return self._chunks(step, action, ctx, found)
+        finally:  # done, stopped at a point, failed or stopped by a guard alike
+            action.release(ctx)
+
+    def _chunks(
+        self,
+        step: Step,
+        action: ChunkedAction,
+        ctx: StepContext,
+        found: state.StepProgress | None,
+    ) -> tuple[bool, ChunkState]:
         with self.db.transaction():
             aid = self._open(step, found)
         current = found.chunk if found is not None else ChunkState()

@@ -330,6 +330,11 @@ class _RebuildCopy:
         final, extra = self.rebuild(ctx).finish(ctx, state)
         return final, {**extra, "verify_seconds": round(verifier.busy_seconds, 3)}
 
+    def release(self, ctx: StepContext) -> None:
+        # A step stopped between chunks leaves its last chunk to check_resume's compare.
+        for verifier in self.verifiers.values():
+            verifier.drop()
+
 
 def _rebuild_steps(
     at: _Op,
@@ -430,6 +435,9 @@ class _TransformCopy:
 
     def finish(self, ctx: StepContext, state: ChunkState) -> tuple[ChunkState, dict[str, Any]]:
         return self.transform(ctx).finish(ctx, state)
+
+    def release(self, ctx: StepContext) -> None:
+        """Nothing to free: a transform holds nothing between chunks."""
 
 
 def _transform(at: _Op, op: TransformData) -> list[Ordered]:

@@ -126,6 +126,14 @@ class ChunkedAction(Protocol):
         """
         ...
 
+    def release(self, ctx: StepContext) -> None:
+        """Free what the action holds between chunks (a connection, a thread).
+
+        The runner calls it whenever the step stops running: done, stopped at a
+        point, failed, or stopped by a guard.
+        """
+        ...
+
 
 class Checkpoint(Protocol):
     """Lets a stream commit its work so far as a rollback point.
