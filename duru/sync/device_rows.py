@@ -77,19 +77,25 @@ def read_own_chunks(
                 yield index, batch
         return
     table = quote(e.table)
-    own = f"SELECT rowid, {columns(e)} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
-    skip = f"SELECT rowid FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"
-    after, left = -(2**63), total
+    after: int | None = None  # the last rowid of the chunk before (None: the first chunk)
+    left = total
     for index in range(-(-total // chunk_rows)):
         want = min(chunk_rows, left)
+        where, bound = ("", ()) if after is None else ("WHERE rowid > ? ", (after,))
         if index % workers == worker:
-            rows = conn.execute(own, (after, want)).fetchall()
+            rows = conn.execute(
+                f"SELECT rowid, {columns(e)} FROM {table} {where}ORDER BY rowid LIMIT ?",
+                (*bound, want),
+            ).fetchall()
             if len(rows) != want:
                 raise _short(e, total)
             after = rows[-1][0]
             yield index, [r[1:] for r in rows]
         else:
-            found = conn.execute(skip, (after, want - 1)).fetchone()
+            found = conn.execute(
+                f"SELECT rowid FROM {table} {where}ORDER BY rowid LIMIT 1 OFFSET ?",
+                (*bound, want - 1),
+            ).fetchone()
             if found is None:
                 raise _short(e, total)
             after = found[0]
