@@ -101,7 +101,7 @@ def _gaps(stamps: list[float]) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
 
 
-# -- (b) bare COPY-upsert of rows sealed beforehand ------------------------------------
+# -- (b) bare: rows sealed beforehand, written by duru's server path ------------------------
 
 
 @dataclass
@@ -329,7 +329,7 @@ def report(runs: dict[str, list[Run]]) -> None:
     duru_call, loader_call = med("duru", "rate"), med("pgloader", "rate")
     print("\nmedians over the rounds (rows/s)")
     print(f"  (a) duru upload      call {duru_call:9.0f}   rows phase {duru_rows:9.0f}")
-    print(f"  (b) bare COPY-upsert call {med('bare', 'rate'):9.0f}   rows phase {bare_rows:9.0f}")
+    print(f"  (b) bare, pre-sealed call {med('bare', 'rate'):9.0f}   rows phase {bare_rows:9.0f}")
     print(f"  (c) pgloader         call {loader_call:9.0f}")
     print("medians of CPU seconds per load (context: the machine is shared)")
     for label in runs:
