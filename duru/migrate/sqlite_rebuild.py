@@ -643,6 +643,11 @@ class ChunkVerifier:
                 self._conn = connect(self.path, wal=False)
                 self._conn.execute("PRAGMA query_only = 1")
                 self._conn.execute(f"PRAGMA cache_size = -{self.cache_mb * 1024}")
+                # Memory-mapped reads: with read() calls, the compare's random reads of
+                # the file slowed the copy beside it by a third (measured, 1M rows).
+                # Read-only, and the file only grows during a copy.
+                mapped = 2 * self.path.stat().st_size
+                self._conn.execute(f"PRAGMA mmap_size = {mapped}")
             where, params = self.rebuild.span(held.lo, held.hi)
             found = self._conn.execute(self.rebuild.compare_sql(where), params).fetchone()
             held.equal = int(found[0])
