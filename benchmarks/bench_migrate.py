@@ -18,6 +18,10 @@ REAL). Per trial, on a fresh copy of the same file and in this process:
   chunk copies (``ChunkVerifier``); the time it worked is printed too, so the
   work moved onto the second core stays visible.
 
+All three use the engine's connection settings (``RunConfig``): the same page
+cache (``--cache-mb``) and the same memory-mapped reads (``--mmap-mb``; 0 turns
+them off for all three), so the difference is the engine's work alone.
+
 Overhead = duru copy time / bare time - 1 (target <= 30%), from the best and
 the median trial (other processes' load only adds time, so the best trial is
 the cleanest). Also printed: rows/s, p50/p95/p99 of the time per 1000 rows
@@ -121,6 +125,7 @@ def bare(
     order: str,
     ranges: list[Span],
     cache_mb: int = RunConfig.cache_mb,
+    mmap_mb: int = RunConfig.mmap_mb,
 ) -> tuple[float, list[tuple[int, float]]]:
     """The copy as one statement (no ranges; foreign keys off, as the 12-step procedure has
     it) or one per range of ``order`` with a commit each (foreign keys on, as in the engine).
@@ -129,6 +134,7 @@ def bare(
     """
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA cache_size = -{cache_mb * 1024}")  # the engine's page cache
+    conn.execute(f"PRAGMA mmap_size = {mmap_mb * 1024 * 1024}")  # and its mapped reads
     conn.execute(f"PRAGMA foreign_keys = {'ON' if ranges else 'OFF'}")
     conn.execute(spec_sql)
     cols = ", ".join(quote(c) for c in columns)
@@ -200,6 +206,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--cache-mb", type=int, default=RunConfig.cache_mb)
+    parser.add_argument("--mmap-mb", type=int, default=RunConfig.mmap_mb)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="duru-bench-migrate-"))
     try:
@@ -221,10 +228,12 @@ def main() -> None:
         for trial in range(args.trials):
             path = folder / f"trial{trial}.db"
             shutil.copyfile(base, path)
-            bare_s.append(bare(path, spec_sql, columns, "rowid", [], args.cache_mb)[0])
+            bare_s.append(
+                bare(path, spec_sql, columns, "rowid", [], args.cache_mb, args.mmap_mb)[0]
+            )
             laps = Laps()
             start = time.perf_counter()
-            config = RunConfig(cache_mb=args.cache_mb)
+            config = RunConfig(cache_mb=args.cache_mb, mmap_mb=args.mmap_mb)
             report = run(path, migrations=migration(), config=config, progress=laps)
             whole.append(time.perf_counter() - start)
             duru_s.append(next(s.seconds for s in report.steps if s.key.endswith(".copy")))
@@ -233,7 +242,9 @@ def main() -> None:
             verify.append(verified)
             _remove(folder, f"trial{trial}.db")
             shutil.copyfile(base, path)
-            seconds, chunked = bare(path, spec_sql, columns, order, ranges, args.cache_mb)
+            seconds, chunked = bare(
+                path, spec_sql, columns, order, ranges, args.cache_mb, args.mmap_mb
+            )
             chunked_s.append(seconds)
             bare_laps += chunked
             _remove(folder, f"trial{trial}.db")

@@ -66,4 +66,9 @@ def test_config_refuses_nonsense() -> None:
         RunConfig(first_chunk=10)
     with pytest.raises(ValueError):
         RunConfig(latency_factor=1.0)
+    with pytest.raises(ValueError, match="mmap_mb"):
+        RunConfig(mmap_mb=-1)
+    with pytest.raises(ValueError, match="cache_mb"):
+        RunConfig(cache_mb=0)
+    assert RunConfig.from_json(RunConfig(mmap_mb=0).to_json()).mmap_mb == 0
     assert RunConfig.from_json(RunConfig(max_chunk=77).to_json()).max_chunk == 77

@@ -213,12 +213,16 @@ def test_a_swap_that_would_orphan_children_rolls_back(device: Path) -> None:
     assert rows(device, "SELECT name FROM sqlite_schema WHERE name LIKE '_duru_%'") == []
 
 
-@pytest.mark.parametrize("rank", ["early", "last"])
-def test_a_value_sqlite_would_convert_fails_the_chunk_compare(device: Path, rank: str) -> None:
+@pytest.mark.parametrize(
+    ("rank", "mmap_mb"), [("early", 1024), ("last", 1024), ("early", 0)], ids=str
+)
+def test_a_value_sqlite_would_convert_fails_the_chunk_compare(
+    device: Path, rank: str, mmap_mb: int
+) -> None:
     """A copied value that SQLite stores differently (text '7' into STRICT INTEGER becomes 7)
     is caught by the row-by-row compare, in a chunk the bridge's sample did not cover:
     early in the copy (awaited before the next chunk commits) or in its last chunk
-    (awaited before the copy says it is done)."""
+    (awaited before the copy says it is done); with mapped reads and without."""
     ids = [str(r[0]) for r in rows(device, "SELECT id FROM tasks ORDER BY id")]
     stride = max(1, len(ids) // fast_config().sample_rows)
     assert stride > 1 and len(ids) > 200  # several chunks, and rows outside the sample
@@ -228,7 +232,7 @@ def test_a_value_sqlite_would_convert_fails_the_chunk_compare(device: Path, rank
     before = rows(device, "SELECT rowid, * FROM tasks ORDER BY rowid")
     rebuild = RebuildTable(table_spec(TASK), select={"position": convert})
     with pytest.raises(ValidationFailed, match="1 of .* copied rows differ from their source"):
-        run(device, migrations=set_of(rebuild), config=fast_config())
+        run(device, migrations=set_of(rebuild), config=fast_config(mmap_mb=mmap_mb))
     trail = [r for r in history(device)[-1].rows if r.kind == "chunk"]
     # Early: the chunk after the bad one did not commit. Last: the copy never said done.
     assert len(trail) == 1 if rank == "early" else len(trail) >= 2

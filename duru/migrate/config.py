@@ -20,6 +20,13 @@ class RunConfig:
     baseline (the median of the first ``baseline_chunks``). Then it rolls back
     to the start of the run (``on_failure``) or, for latency only, may just
     pause at its last rollback point (``on_degraded``).
+
+    The run's connections keep a page cache of ``cache_mb`` and read the file
+    memory-mapped, up to ``mmap_mb`` of it (0: with read calls): a rebuild's
+    copy in key order, and the compare beside it, read the old table at random,
+    and through read calls that cost a key-ordered copy about a fifth more and
+    slowed the copy beside the compare by a third (bench_migrate, 1M rows).
+    SQLite maps for reading only; writes still go through write calls.
     """
 
     first_chunk: int = 50
@@ -37,8 +44,11 @@ class RunConfig:
     backup_dir: Path | None = None
     final_compare: bool = True
     cache_mb: int = 64
+    mmap_mb: int = 1024
 
     def __post_init__(self) -> None:
+        if self.cache_mb < 1 or self.mmap_mb < 0:
+            raise ValueError("need cache_mb >= 1 and mmap_mb >= 0")
         if not 0 < self.min_chunk <= self.first_chunk <= self.max_chunk:
             raise ValueError("need 0 < min_chunk <= first_chunk <= max_chunk")
         if self.target_chunk_seconds <= 0 or self.latency_factor <= 1:

@@ -371,6 +371,7 @@ def _open(path: Path, cfg: RunConfig, *, read_only: bool = False) -> Iterator[Da
     conn = _connect_read_only(path) if read_only else connect(path)
     conn.text_factory = _decode_text
     conn.execute(f"PRAGMA cache_size = -{cfg.cache_mb * 1024}")
+    conn.execute(f"PRAGMA mmap_size = {cfg.mmap_mb * 1024 * 1024}")
     db = Database(conn, path)
     try:
         yield db

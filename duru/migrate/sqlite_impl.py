@@ -307,7 +307,9 @@ class _RebuildCopy:
             for old in self.verifiers.values():
                 old.drop()
             self.verifiers = {
-                key: ChunkVerifier(self.rebuild(ctx), ctx.db.path, ctx.config.cache_mb)
+                key: ChunkVerifier(
+                    self.rebuild(ctx), ctx.db.path, ctx.config.cache_mb, ctx.config.mmap_mb
+                )
             }
         return self.verifiers[key]
 

@@ -578,10 +578,11 @@ class ChunkVerifier:
       stop is compared then.
     """
 
-    def __init__(self, rebuild: TableRebuild, path: Path, cache_mb: int) -> None:
+    def __init__(self, rebuild: TableRebuild, path: Path, cache_mb: int, mmap_mb: int) -> None:
         self.rebuild = rebuild
         self.path = path
         self.cache_mb = cache_mb
+        self.mmap_mb = mmap_mb
         self.busy_seconds = 0.0
         self._held: _Held | None = None
         # One read connection for the whole copy (its page cache stays warm); used by
@@ -643,11 +644,9 @@ class ChunkVerifier:
                 self._conn = connect(self.path, wal=False)
                 self._conn.execute("PRAGMA query_only = 1")
                 self._conn.execute(f"PRAGMA cache_size = -{self.cache_mb * 1024}")
-                # Memory-mapped reads: with read() calls, the compare's random reads of
-                # the file slowed the copy beside it by a third (measured, 1M rows).
-                # Read-only, and the file only grows during a copy.
-                mapped = 2 * self.path.stat().st_size
-                self._conn.execute(f"PRAGMA mmap_size = {mapped}")
+                # Memory-mapped reads (RunConfig.mmap_mb): with read() calls, the
+                # compare's random reads slowed the copy beside it by a third.
+                self._conn.execute(f"PRAGMA mmap_size = {self.mmap_mb * 1024 * 1024}")
             where, params = self.rebuild.span(held.lo, held.hi)
             found = self._conn.execute(self.rebuild.compare_sql(where), params).fetchone()
             held.equal = int(found[0])
