@@ -157,21 +157,20 @@ def rollback(
     to: Annotated[
         int | None,
         typer.Option(
-            "--to", help="Rollback point id (see `duru migrate status`); default: the run's start."
+            "--to",
+            help="Rollback point id (see `duru migrate status`, or `history --server`);"
+            " default: the run's start. A server run rolled back to a point resumes with `run`.",
         ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Return a database to a rollback point in one command."""
     from duru import migrate
-    from duru.errors import UsageError
     from duru.migrate import postgres
 
     with reported():
         if server:
-            if to is not None:
-                raise UsageError("a server rollback returns to the start of its last run: no --to")
-            result: object = postgres.server_rollback(server)
+            result: object = postgres.server_rollback(server, to=to)
         else:
             result = migrate.rollback(resolve_db(db), to)
     _show(result, as_json)

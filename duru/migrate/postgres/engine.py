@@ -7,6 +7,7 @@ lock) for its duration, and disconnects; the CLI formats what they return.
     report = server_run(url, passphrases={"alice": "..."}, progress=on_progress)
     print(server_status(url).render())
     server_rollback(url)                 # undo the last run, back to its start
+    server_rollback(url, to=point_id)    # or to one of its rollback points; then resume
 
 Sealing steps need the keys of the users whose rows they seal (the server
 never holds them): pass unlocked ``keys``, or ``passphrases`` by account name
@@ -37,7 +38,12 @@ from duru.migrate.postgres.impl import migration_steps
 from duru.migrate.postgres.plan import ServerPlan, server_version
 from duru.migrate.postgres.preflight import preflight
 from duru.migrate.postgres.reports import ServerRunReport, ServerStatus
-from duru.migrate.postgres.rollback import ServerRollbackReport, rollback_run
+from duru.migrate.postgres.rollback import (
+    ServerRollbackReport,
+    progressed,
+    rollback_run,
+    rollback_to_point,
+)
 from duru.migrate.postgres.run_steps import cleanup_steps
 from duru.migrate.postgres.runner import PgRunner
 from duru.migrate.postgres.safe_ddl import SafeDDL
@@ -144,11 +150,16 @@ def server_rollback(
     config: ServerRunConfig | None = None,
     migrations: MigrationSet | None = None,
     reason: str = "asked for",
+    to: int | None = None,
 ) -> ServerRollbackReport:
-    """Undo the last run that was not rolled back yet, back to its start.
+    """Undo the last run that was not rolled back yet, back to its start or to point ``to``.
 
-    Raises NotFound when there is no such run, and RollbackFailed when a step
-    cannot be undone without losing rows (see :mod:`rollback`).
+    ``to`` is an audit row id of that run (a done step's row or a chunk's, as
+    ``server_history`` lists them): only what the run did after it is undone,
+    and the run stays paused there for ``server_run`` to resume (see
+    :func:`rollback_to_point`). Raises NotFound when there is no such run or
+    point, UsageError when ``to`` is no rollback point, and RollbackFailed
+    when a step cannot be undone without losing rows (see :mod:`rollback`).
     """
     mset = migrations or _shipped()
     cfg = config or ServerRunConfig()
@@ -158,8 +169,11 @@ def server_rollback(
         if not found:
             raise NotFound("this server has no migration run to roll back")
         run = found[-1]
-        the_plan = build_plan(conn, mset, _users_of(conn, run.run_id), run, describe_url(url))
+        users = _users_of(conn, run.run_id, every=to is not None)
+        the_plan = build_plan(conn, mset, users, run, describe_url(url))
         ctx = PgContext(conn, SafeDDL(conn, cfg.ddl, PgAudit(conn, run.run_id)), run.run_id, cfg)
+        if to is not None:
+            return rollback_to_point(ctx, the_plan, to, reason)
         return rollback_run(ctx, the_plan, reason)
 
 
@@ -274,10 +288,14 @@ def _unlock(
     return held
 
 
-def _users_of(conn: Connection[Any], run_id: str) -> tuple[str, ...]:
-    # Per-user steps have keys like "<migration>/<n>.seal[<user id>]": the users a run covered.
+def _users_of(conn: Connection[Any], run_id: str, every: bool = False) -> tuple[str, ...]:
+    # Per-user steps have keys like "<migration>/<n>.seal[<user id>]": the users a run covered
+    # (``every``: also those of steps begun but not done, which a rollback to a point may reset).
     with conn.transaction():
-        keys = state.done_steps(conn, run_id)
+        if every:
+            keys = [p.step for p in progressed(conn, run_id)]
+        else:
+            keys = state.done_steps(conn, run_id)
     return tuple(dict.fromkeys(k[k.index("[") + 1 : -1] for k in keys if k.endswith("]")))
 
 
