@@ -131,7 +131,10 @@ class Runner:
         t0 = time.perf_counter()
         if step.kind == "chunked":
             assert step.chunked is not None
-            stopped, chunk = self._chunked(step, step.chunked, ctx, found)
+            try:
+                stopped, chunk = self._chunked(step, step.chunked, ctx, found)
+            finally:  # done, stopped at a point, failed or stopped by a guard alike
+                step.chunked.release(ctx)
             rows, quarantined = chunk.rows, chunk.quarantined
         elif step.kind == "stream":
             assert step.stream is not None
@@ -199,18 +202,6 @@ class Runner:
         return result.rows, result.quarantined
 
     def _chunked(
-        self,
-        step: Step,
-        action: ChunkedAction,
-        ctx: StepContext,
-        found: state.StepProgress | None,
-    ) -> tuple[bool, ChunkState]:
-        try:
-            return self._chunks(step, action, ctx, found)
-        finally:  # done, stopped at a point, failed or stopped by a guard alike
-            action.release(ctx)
-
-    def _chunks(
         self,
         step: Step,
         action: ChunkedAction,
