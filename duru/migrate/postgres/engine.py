@@ -40,7 +40,6 @@ from duru.migrate.postgres.preflight import preflight
 from duru.migrate.postgres.reports import ServerRunReport, ServerStatus
 from duru.migrate.postgres.rollback import (
     ServerRollbackReport,
-    progressed,
     rollback_run,
     rollback_to_point,
 )
@@ -293,7 +292,7 @@ def _users_of(conn: Connection[Any], run_id: str, every: bool = False) -> tuple[
     # (``every``: also those of steps begun but not done, which a rollback to a point may reset).
     with conn.transaction():
         if every:
-            keys = [p.step for p in progressed(conn, run_id)]
+            keys = [p.step for p in state.progressed(conn, run_id)]
         else:
             keys = state.done_steps(conn, run_id)
     return tuple(dict.fromkeys(k[k.index("[") + 1 : -1] for k in keys if k.endswith("]")))

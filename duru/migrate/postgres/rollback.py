@@ -32,9 +32,8 @@ from duru.migrate.postgres.plan import ServerPlan
 from duru.migrate.postgres.seal import SealBackfill
 from duru.migrate.postgres.session import mark_backfill
 from duru.migrate.postgres.snapshot import drop_snapshot, snapshot_name, snapshots
-from duru.migrate.postgres.state import ChunkTotals, Key
+from duru.migrate.postgres.state import ChunkTotals, Key, Progressed
 from duru.migrate.postgres.steps import PgContext, PgStep
-from duru.migrate.state import PROGRESS_TABLE
 from duru.model import now_ms
 
 DROP_SNAPSHOTS = "run/drop-snapshots"
@@ -155,25 +154,6 @@ def _refuse_without_snapshots(conn: psycopg.Connection[Any], run_id: str, done: 
 # -- back to a rollback point -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Progressed:
-    """A step of the run with stored progress: its key, state and current audit row."""
-
-    step: str
-    state: str
-    audit_id: int
-
-
-def progressed(conn: psycopg.Connection[Any], run_id: str) -> list[Progressed]:
-    """Every step of the run with stored progress, in the order they started."""
-    cur = conn.execute(
-        f"SELECT step, state, audit_id FROM {PROGRESS_TABLE} WHERE run_id = %s"
-        " ORDER BY audit_id, step",
-        (run_id,),
-    )
-    return [Progressed(str(s), str(st), int(a or 0)) for s, st, a in cur.fetchall()]
-
-
 def rollback_to_point(
     ctx: PgContext, plan: ServerPlan, point_id: int, reason: str
 ) -> ServerRollbackReport:
@@ -209,7 +189,7 @@ def rollback_to_point(
     with conn.transaction():
         row = live_point(conn, run_id, point_id)
         key, hwm = _point_of(row)
-        later = [p for p in progressed(conn, run_id) if p.step != key and p.audit_id > row.id]
+        later = [p for p in state.progressed(conn, run_id) if p.step != key and p.audit_id > row.id]
         done = [p.step for p in later if p.state == "done"]
         _refuse_without_needed_snapshots(conn, run_id, later)
         made = _snapshots_made(conn, run_id, later)
@@ -325,7 +305,7 @@ def _refuse_without_needed_snapshots(
     """
     ours = set(run_snapshots(conn, run_id))
     gone = []
-    for p in progressed(conn, run_id):
+    for p in state.progressed(conn, run_id):
         if p.state == "done":
             name = audit.read(conn, p.audit_id).details.get("snapshot")
             if isinstance(name, str) and name not in ours:

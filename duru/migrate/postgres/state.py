@@ -189,6 +189,25 @@ def done_steps(conn: Connection[Any], run_id: str) -> list[str]:
     return [str(r[0]) for r in cur.fetchall()]
 
 
+@dataclass(frozen=True)
+class Progressed:
+    """A step of the run with stored progress: its key, state and current audit row."""
+
+    step: str
+    state: str
+    audit_id: int
+
+
+def progressed(conn: Connection[Any], run_id: str) -> list[Progressed]:
+    """Every step of the run with stored progress, in the order they started."""
+    cur = conn.execute(
+        f"SELECT step, state, audit_id FROM {PROGRESS_TABLE} WHERE run_id = %s"
+        " ORDER BY audit_id, step",
+        (run_id,),
+    )
+    return [Progressed(str(s), str(st), int(a or 0)) for s, st, a in cur.fetchall()]
+
+
 def save_progress(
     conn: Connection[Any],
     run_id: str,
