@@ -17,7 +17,9 @@ the machine hits both alike. References:
 - create a note (note row, FTS row, outbox row: ``store.notes.create``): the
   same call on a copy left at SQLite's defaults (WAL auto-checkpoint at 1000
   pages, FTS5 automerge 4, crisismerge 16), against duru's write path
-  (checkpoints and merges moved to a Maintainer thread). Two runs each: one
+  (checkpoints and merges moved to a Maintainer thread that merges on the
+  store's own connection, as ``DeviceStore.open(background=True)`` sets it
+  up). Two runs each: one
   continuous stream of creates (no pause ever, so the maintainer can only
   checkpoint and the index falls back on crisismerge), and the same number in
   bursts of ``--burst`` creates with ``--pause`` seconds between (the shape of
@@ -243,7 +245,7 @@ def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: 
         configure_writer(store.db)
         print(f"\nduru store: {write_settings(store.db)}, and a Maintainer thread")
         print(f"reference store: {write_settings(default.db)} (SQLite's and FTS5's defaults)")
-        with Maintainer(duru_path) as maintainer:
+        with Maintainer(store.db) as maintainer:
             maintainer.wait_settled(120)
             for label, size, rest in (("continuous", count, 0.0), ("in bursts", burst, pause)):
                 shape = f"{count} creates" + (
@@ -255,6 +257,7 @@ def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: 
                 print(base.row("create at SQLite/FTS5 defaults"))
                 print(
                     f"  maintainer so far: {maintainer.checkpoints} checkpoints,"
+                    f" {maintainer.wal_restarts} WAL restarts,"
                     f" {maintainer.merge_steps} merge steps (longest"
                     f" {maintainer.longest_step * 1000:.1f} ms);"
                     f" index now {index_shape(store.db.conn)}"

@@ -16,6 +16,7 @@ from duru.local import Database
 from duru.local.maintenance import (
     CRISIS_MERGE,
     HARD_CAP_PAGES,
+    RESTART_FRAMES,
     USER_MERGE,
     Maintainer,
     WalState,
@@ -377,8 +378,10 @@ def test_maintainer_merges_and_checkpoints_once_writes_pause(db: Database) -> No
     assert not maintainer.running and maintainer.error is None
     assert maintainer.merge_steps > 0 and maintainer.checkpoints > 0
     assert index_shape(db.conn).level0 < USER_MERGE
+    # Checkpointed in full, then started over by the maintainer's own small write.
     state = wal_state(db.path)
-    assert state is not None and state.backlog == 0
+    assert state is not None and state.frames <= RESTART_FRAMES
+    assert maintainer.wal_restarts >= 1
     assert verify_index(db) == 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -39,12 +40,16 @@ class Database:
     """A device database file, opened with WAL and foreign keys on.
 
     Use :meth:`open`. Writes outside :meth:`transaction` run in a transaction
-    of their own.
+    of their own. ``lock`` is held by whichever thread has a transaction open
+    on the connection (:meth:`transaction`, :meth:`snapshot`): a thread that
+    shares the connection, such as a :class:`~duru.local.maintenance.Maintainer`,
+    takes it too, so two threads' transactions never interleave.
     """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self.lock = threading.RLock()
         self._depth = 0
 
     @classmethod
@@ -97,31 +102,49 @@ class Database:
 
         A failure of the file (full disk, lock, damage) is rolled back and raised
         as duru's StoreError saying nothing was written (locks are retryable).
+        Another thread's transaction on this connection waits for this one.
         """
-        name = f"sp{self._depth}"
-        begin, commit = (
-            ("BEGIN IMMEDIATE", "COMMIT") if self._depth == 0 else (f"SAVEPOINT {name}", None)
-        )
-        self._run(begin, writing=True)
-        self._depth += 1
-        try:
-            yield self
-        except sqlite3.Error as exc:
+        with self.lock:
+            name = f"sp{self._depth}"
+            begin, commit = (
+                ("BEGIN IMMEDIATE", "COMMIT") if self._depth == 0 else (f"SAVEPOINT {name}", None)
+            )
+            self._run(begin, writing=True)
+            self._depth += 1
+            try:
+                yield self
+            except sqlite3.Error as exc:
+                self._depth -= 1
+                self._undo(name)
+                self._fail(exc, writing=True)
+            except BaseException:
+                self._depth -= 1
+                self._undo(name)
+                raise
             self._depth -= 1
-            self._undo(name)
-            self._fail(exc, writing=True)
-        except BaseException:
-            self._depth -= 1
-            self._undo(name)
-            raise
-        self._depth -= 1
-        try:
-            self.conn.execute(commit or f"RELEASE {name}")
-        except sqlite3.Error as exc:
-            # SQLite rolls back some failed COMMITs itself, not all: end it here, so no
-            # half-done transaction stays open on the connection.
-            self._undo(name)
-            self._fail(exc, writing=True)
+            try:
+                self.conn.execute(commit or f"RELEASE {name}")
+            except sqlite3.Error as exc:
+                # SQLite rolls back some failed COMMITs itself, not all: end it here, so no
+                # half-done transaction stays open on the connection.
+                self._undo(name)
+                self._fail(exc, writing=True)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Database]:
+        """Run the block's reads in one read transaction: they all see the same database.
+
+        Inside a transaction the block simply joins it.
+        """
+        with self.lock:
+            if self.conn.in_transaction:
+                yield self
+                return
+            self._run("BEGIN")
+            try:
+                yield self
+            finally:
+                self._run("COMMIT")
 
     @property
     def in_transaction(self) -> bool:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ def export_all(db: Database) -> dict[str, list[Row]]:
 
     Reads in one transaction, so the export is a consistent snapshot.
     """
-    with _snapshot(db):
+    with db.snapshot():
         out = {
             e.table: db.rows(f"SELECT {columns(e)} FROM {quote(e.table)} ORDER BY {quote(e.key)}")
             for e in ENTITIES
@@ -81,19 +79,6 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@contextmanager
-def _snapshot(db: Database) -> Iterator[None]:
-    # A deferred (read) transaction: a consistent view without taking the write lock.
-    if db.in_transaction:
-        yield
-        return
-    db.conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.conn.execute("COMMIT")
 
 
 def _parsed(row: Row) -> Row:

@@ -8,8 +8,8 @@ level has 4 segments; ``crisismerge``: all segments of a level at once when it
 reaches 16). Most creates take a fraction of a millisecond; the unlucky one
 pays for everything, and that is the create-note tail.
 
-duru moves that work to a :class:`Maintainer`, a thread with its own
-connection, and does it when writes pause:
+duru moves that work to a :class:`Maintainer`, a thread that does it when
+writes pause:
 
 - FTS5 ``automerge`` is 0 and ``crisismerge`` is :data:`CRISIS_MERGE`
   (:func:`tune_index`; persisted in the index's ``%_config`` table, so every
@@ -24,7 +24,21 @@ connection, and does it when writes pause:
   ``wal_checkpoint(PASSIVE)`` (which never blocks a writer) when writes are
   quiet, and while they go on only once the WAL holds
   :data:`BUSY_CHECKPOINT_PAGES` new frames: a checkpoint's file syncs slow
-  the writes beside it, so it waits for a pause when it can.
+  the writes beside it, so it waits for a pause when it can;
+- once a checkpoint in a pause has copied the whole WAL, the maintainer makes
+  the next commit itself (:meth:`Maintainer._restart_wal`). SQLite starts a
+  fully copied WAL over at the next commit and syncs the new WAL header to
+  disk there, so without it the first write after every pause paid a sync.
+
+Given the application's :class:`~duru.local.db.Database` (as
+``DeviceStore.open(..., background=True)`` does), the maintainer merges and
+restarts the WAL on that very connection, under ``Database.lock`` and only
+while no transaction is open on it. A write by another connection makes a
+connection drop its whole page cache at its next transaction (measured: 0.1
+to 0.3 ms, and a colder first write after each pause); its own writes do
+not. Checkpoints, which change no content, run on the maintainer's own
+connection, beside the writes. Given only a path, it does everything on its
+own connection: for a writer in another process.
 
 The trade-offs. While writes go on without a pause, level 0 collects one
 small segment per transaction: a query probes more b-trees until the next
@@ -35,9 +49,9 @@ likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a
 checkpoint runs beside the writes. A merge step holds the write lock: a
 millisecond or so when level 0 is small, tens of milliseconds when a long
 run of writes left hundreds of segments (each step re-reads every input
-segment), so a write that arrives during one waits for it. A merge also
-makes the writer's connection reload its page cache on its next write (a
-fraction of a millisecond), hence merging only every few segments. A process
+segment), so a write that arrives during one waits for it. A merge by a
+maintainer on its own connection also makes the writer reload its page
+cache, hence merging only every few segments. A process
 that writes without a maintainer should call :func:`maintain` now and then (a
 CLI command after its writes, say). Results never depend on merge state:
 FTS5 reads every segment, merged or not, and :func:`verify_index` proves the
@@ -52,6 +66,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -70,6 +85,9 @@ CRISIS_MERGE = 256  # rare enough to stay out of the p99; FTS5 refuses writes at
 # In a pause, merge only once level 0 holds this many segments: each merge makes the
 # writer's connection reload its page cache on its next write, so not after every note.
 QUIET_MERGE_SEGMENTS = 8
+# A WAL of at most this many frames was just started over by the maintainer (plus perhaps
+# a small write): checkpointing it would only make the next commit start it over again.
+RESTART_FRAMES = 8
 
 _FTS = quote(fts_table(NOTE))
 _STRUCTURE_ROWID = 10  # FTS5 keeps its structure record at this rowid of %_data
@@ -208,9 +226,10 @@ def maintain(db: Database, *, max_steps: int = 64, pages: int = MERGE_PAGES) -> 
     tune_index(db)
     steps, done = 0, False
     while steps < max_steps:
-        if not merge_step(db.conn, pages):
-            done = True
-            break
+        with db.lock:  # a Maintainer may share the connection: one step at a time
+            if not merge_step(db.conn, pages):
+                done = True
+                break
         steps += 1
     wal = checkpoint(db.conn)
     return MaintenanceReport(steps, done, wal.backfilled, wal.frames, index_shape(db.conn))
@@ -258,23 +277,26 @@ def verify_index(db: Database) -> int:
 class Maintainer:
     """A background thread that checkpoints the WAL and merges the index.
 
-    ``Maintainer(path).start()`` ... ``stop()``, or ``with Maintainer(path):``.
-    Each ``tick`` it looks for writes by other connections (``data_version``).
-    Once writes have been quiet for ``idle`` seconds, and level 0 holds
-    ``merge_at`` segments (or a merge is under way), it merges in steps of
-    ``merge_pages`` pages, ``step_gap`` seconds apart, until there is nothing
-    left or a write shows up, then
-    checkpoints; while writes go on it only checkpoints, once the WAL holds
-    ``busy_checkpoint_pages`` frames not yet in the database. It opens its own
-    connection and never waits for the write lock (a busy moment is retried
-    on a later tick, as is a full disk: counted in :attr:`full_disk_ticks`,
-    the work resumes once there is room). Any other error stops it and is
-    kept in :attr:`error`: a thread has no caller to raise to.
+    ``Maintainer(db).start()`` ... ``stop()``, or ``with Maintainer(db):``, where
+    ``db`` is the writer's Database (merges share its connection) or a path.
+    Each ``tick`` it looks for writes from its own connection (``data_version``
+    moves for every connection's commits but its own). Once writes have been
+    quiet for ``idle`` seconds, and level 0 holds ``merge_at`` segments (or a
+    merge is under way), it merges in steps of ``merge_pages`` pages,
+    ``step_gap`` seconds apart, until there is nothing left or a write shows
+    up, then checkpoints, then restarts the WAL (:attr:`wal_restarts`); while
+    writes go on it only checkpoints, once the WAL holds
+    ``busy_checkpoint_pages`` frames not yet in the database. It never waits
+    for a lock: a transaction open on the shared connection, or the write lock
+    held elsewhere, means a later tick; so does a full disk, counted in
+    :attr:`full_disk_ticks` (the work resumes once there is room). Any other
+    error stops it and is kept in :attr:`error`: a thread has no caller to
+    raise to.
     """
 
     def __init__(
         self,
-        path: str | Path,
+        target: Database | str | Path,
         *,
         tick: float = 0.02,
         idle: float = 0.1,
@@ -283,7 +305,8 @@ class Maintainer:
         step_gap: float = 0.005,
         merge_at: int = QUIET_MERGE_SEGMENTS,
     ) -> None:
-        self.path = Path(path)
+        self.db = target if isinstance(target, Database) else None
+        self.path = target.path if isinstance(target, Database) else Path(target)
         self.tick, self.idle = tick, idle
         self.busy_checkpoint_pages = busy_checkpoint_pages
         self.merge_pages = merge_pages
@@ -291,6 +314,7 @@ class Maintainer:
         self.merge_at = merge_at
         self.checkpoints = 0
         self.merge_steps = 0
+        self.wal_restarts = 0
         self.longest_step = 0.0
         self.full_disk_ticks = 0
         self.error: BaseException | None = None
@@ -298,6 +322,8 @@ class Maintainer:
         self._ticked = threading.Condition()
         self._ticks = 0
         self._is_settled = False
+        self._seen = 0  # the data_version of the last write seen (ours excepted)
+        self._restart_tried = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> Maintainer:
@@ -351,16 +377,17 @@ class Maintainer:
             self.error = exc
 
     def _loop(self, conn: sqlite3.Connection) -> None:
-        last_version = _data_version(conn)
+        self._seen = _data_version(conn)
         last_write = time.monotonic()
         dirty = True  # something may need merging or checkpointing
         while not self._stop.wait(self.tick):
             try:
                 version = _data_version(conn)
-                if version != last_version:
-                    last_version, last_write, dirty = version, time.monotonic(), True
+                if version != self._seen:
+                    self._seen, last_write, dirty = version, time.monotonic(), True
+                    self._restart_tried = False
                 quiet = time.monotonic() - last_write >= self.idle
-                dirty = self._tend(conn, version, dirty, quiet)
+                dirty = self._tend(conn, dirty, quiet)
             except sqlite3.OperationalError as exc:
                 # A lock (also SQLite's recovery of the WAL after another connection's
                 # failed write) and a full disk pass: stopping for good would leave the
@@ -377,11 +404,11 @@ class Maintainer:
                 self._is_settled = not dirty
                 self._ticked.notify_all()
 
-    def _tend(self, conn: sqlite3.Connection, version: int, dirty: bool, quiet: bool) -> bool:
+    def _tend(self, conn: sqlite3.Connection, dirty: bool, quiet: bool) -> bool:
         """One tick's work; returns whether anything may still need doing."""
-        # Unknown backlog (no readable wal-index): checkpoint only in pauses.
-        wal = wal_state(self.path)
         if not quiet:
+            # Unknown backlog (no readable wal-index): checkpoint only in pauses.
+            wal = wal_state(self.path)
             if wal is not None and wal.backlog >= self.busy_checkpoint_pages:
                 self._checkpoint(conn)
             return dirty
@@ -390,39 +417,95 @@ class Maintainer:
         shape = index_shape(conn)
         merged_all = True
         if shape.merging or shape.level0 >= self.merge_at:
-            merged_all = self._merge(conn, version)
-        if wal is None or wal.backlog > 0:
+            merged_all = self._merge(conn)
+        wal = wal_state(self.path)
+        if wal is None or (wal.backlog > 0 and wal.frames > RESTART_FRAMES):
             wal = self._checkpoint(conn)
-        return not (merged_all and wal.backlog == 0)
+        if wal.backlog == 0 and wal.frames > RESTART_FRAMES and not self._restart_tried:
+            self._restart_tried = True
+            wal = self._restart_wal(conn) or wal
+        return not (merged_all and (wal.backlog == 0 or wal.frames <= RESTART_FRAMES))
 
     def _checkpoint(self, conn: sqlite3.Connection) -> WalState:
         self.checkpoints += 1
         return checkpoint(conn)
 
-    def _merge(self, conn: sqlite3.Connection, version: int) -> bool:
+    @contextlib.contextmanager
+    def _writing(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection | None]:
+        """The connection to write on: the writer's own when it is shared, else ``conn``.
+
+        The shared one only while no transaction is open on it (None when one is);
+        our writes then leave its page cache valid, as a write by another
+        connection would not.
+        """
+        if self.db is None:
+            yield conn
+            return
+        if not self.db.lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            yield self.db.conn
+            # Seen from our own connection, the shared one is another: what it just
+            # wrote for us must not count as the application's write.
+            self._seen = _data_version(conn)
+        except BaseException:
+            # A failed write (full disk) must not leave the writer a transaction open.
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self.db.lock.release()
+
+    def _merge(self, conn: sqlite3.Connection) -> bool:
         """Merge step by step until done (True) or a writer shows up or holds the lock.
 
-        A writer that arrives during a step is blocked until it ends; the gap
-        after each step leaves the lock free long enough for SQLite's busy
-        handler (retries after 1, 3, 8 ms) to get that writer in, and its
-        commit (a new data_version) then ends the merging.
+        A writer that arrives during a step waits until it ends; the gap after
+        each step leaves the lock free for that writer, and its commit (a new
+        data_version) then ends the merging.
         """
         while not self._stop.is_set():
             started = time.perf_counter()
-            try:
-                if not merge_step(conn, self.merge_pages):
-                    return True
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
+            with self._writing(conn) as writer:
+                if writer is None:
                     return False
-                raise
+                try:
+                    if not merge_step(writer, self.merge_pages):
+                        return True
+                except sqlite3.OperationalError as exc:
+                    if _is_busy(exc):
+                        return False
+                    raise
             self.merge_steps += 1
             self.longest_step = max(self.longest_step, time.perf_counter() - started)
             self._stop.wait(self.step_gap)
-            # Our own commits leave data_version alone: a change means a writer came.
-            if _data_version(conn) != version:
+            if _data_version(conn) != self._seen:
                 return False
         return False
+
+    def _restart_wal(self, conn: sqlite3.Connection) -> WalState | None:
+        """Start the fully checkpointed WAL over with a write of our own.
+
+        SQLite starts the WAL over at the first commit after a complete
+        checkpoint and syncs the new WAL header to disk there. Done here, the
+        application's next commit appends to a WAL already started, and the sync
+        stays off its path. The write records when it happened in ``duru_meta``.
+        Returns the WAL's state afterwards; when a reader still held the old WAL
+        (no restart), the one new frame is checkpointed at once.
+        """
+        with self._writing(conn) as writer:
+            if writer is None:
+                return None
+            writer.execute(
+                "INSERT INTO duru_meta (key, value) VALUES ('wal_restarted_at', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [str(time.time_ns() // 1_000_000)],
+            )
+        wal = wal_state(self.path)
+        if wal is not None and wal.frames <= RESTART_FRAMES:
+            self.wal_restarts += 1
+            return wal
+        return self._checkpoint(conn)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

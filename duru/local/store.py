@@ -52,7 +52,8 @@ class DeviceStore:
 
         Writes never checkpoint the WAL or merge the search index inside COMMIT
         (that is where their latency tail came from). With ``background`` a
-        :class:`Maintainer` thread does that work while writes pause — what a
+        :class:`Maintainer` thread does that work while writes pause, merging on
+        the store's own connection between its transactions — what a
         long-lived app wants; a short-lived process calls ``maintain(store.db)``
         after its writes instead (the CLI does). Raises NotFound,
         CorruptDatabase or SchemaMismatch as :meth:`Database.open` does.
@@ -61,7 +62,7 @@ class DeviceStore:
         try:
             tune_index(db)
             configure_writer(db)
-            maintainer = Maintainer(db.path).start() if background else None
+            maintainer = Maintainer(db).start() if background else None
         except BaseException:
             db.close()
             raise
