@@ -226,16 +226,20 @@ def write_settings(db: Database) -> str:
 
 
 def default_store(path: Path) -> DeviceStore:
-    """A store on ``path`` left at SQLite's and FTS5's defaults (no tuning, no maintainer).
+    """A store on ``path`` at SQLite's and FTS5's checkpoint and merge defaults (no maintainer).
 
     ``DeviceStore.open`` would move merges and checkpoints off the write path
     (and persist the FTS5 part in the file): the reference must not have that.
+    The one other setting duru's writer has, ``temp_store = MEMORY`` (no temp
+    file for a savepoint's journal), is neither: the reference gets it too, so
+    the two differ only where the issue says they should.
     """
     store = DeviceStore(Database.open(path))
     settings = write_settings(store.db)
     if settings != "wal_autocheckpoint 1000, FTS5 automerge default, crisismerge default":
         store.close()
         raise SystemExit(f"the reference copy is not at the defaults: {settings}")
+    store.db.conn.execute("PRAGMA temp_store = MEMORY")
     return store
 
 
@@ -245,6 +249,8 @@ def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: 
         configure_writer(store.db)
         print(f"\nduru store: {write_settings(store.db)}, and a Maintainer thread")
         print(f"reference store: {write_settings(default.db)} (SQLite's and FTS5's defaults)")
+        temp_stores = [s.db.scalar("PRAGMA temp_store") for s in (store, default)]
+        print(f"temp_store (2 = MEMORY): duru {temp_stores[0]}, reference {temp_stores[1]}")
         with Maintainer(store.db) as maintainer:
             maintainer.wait_settled(120)
             for label, size, rest in (("continuous", count, 0.0), ("in bursts", burst, pause)):

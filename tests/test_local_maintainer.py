@@ -152,3 +152,36 @@ def test_threads_sharing_a_store_take_turns_at_transactions(tmp_path: Path) -> N
         assert store.maintainer is not None and store.maintainer.wait_settled(timeout=30)
         assert store.maintainer.error is None
         assert verify_index(store.db) == 0
+
+
+def open_temp_files() -> list[str]:
+    """SQLite's temp files this process holds open (created, then unlinked at once)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:
+            continue
+        if "etilqs_" in target.name:
+            found.append(str(target))
+    return found
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["writer", "sqlite-default"])
+def test_a_nested_write_keeps_its_statement_journal_in_memory(
+    tmp_path: Path, configured: bool
+) -> None:
+    # Each update below is a savepoint inside the outer transaction; together they change
+    # far more than the 64 KiB SQLite keeps in memory before it spills to a temp file.
+    with Database.open(tmp_path / "d.sqlite") as db:
+        if configured:
+            configure_writer(db)
+        ids = [
+            db.insert("note", {"title": f"n{i}", "body": "word " * 200})["id"] for i in range(60)
+        ]
+        with db.transaction():
+            for note_id in ids:
+                db.update("note", note_id, {"body": "other " * 200})
+            spilled = open_temp_files()
+        assert (spilled == []) is configured, spilled
+        assert db.scalar("SELECT count(*) FROM notes WHERE body LIKE 'other%'") == 60

@@ -127,13 +127,23 @@ class MaintenanceReport:
 
 
 def configure_writer(db: Database, *, hard_cap_pages: int = HARD_CAP_PAGES) -> None:
-    """Settings for a connection that writes: no routine checkpoint inside COMMIT.
+    """Settings for a connection that writes: no routine checkpoint, no temp file, in COMMIT.
 
     The connection still checkpoints itself once the WAL reaches
     ``hard_cap_pages`` frames, whatever any maintainer does.
+
+    ``temp_store = MEMORY``: a nested transaction is a savepoint, and SQLite
+    keeps the original of every page changed under a savepoint in a statement
+    journal, which past 64 KiB it spills to a new temp file (created, unlinked,
+    written, closed). Creating a note went past that every time: its full-text
+    index flush runs under the savepoint. Measured at 100k notes: 0.1 ms of a
+    0.5 ms create, more after a pause. Kept in memory, the journal is as large
+    as the pages one transaction changes; temporary tables and sorts of this
+    connection stay in memory too.
     """
     db.conn.execute(f"PRAGMA wal_autocheckpoint = {int(hard_cap_pages)}")
     db.conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+    db.conn.execute("PRAGMA temp_store = MEMORY")
 
 
 def tune_index(db: Database) -> None:
