@@ -40,15 +40,20 @@ def resolve_waiting(db: Database, note_id: str, title: str) -> int:
     """Point every unresolved link to ``title`` at ``note_id``; returns how many.
 
     Served by ix_note_links_target_title. Call inside the transaction that
-    created, retitled or restored the note.
+    created, retitled or restored the note: it then adds no savepoint of its
+    own when no link waits (the common case, in every create).
     """
-    with db.transaction():
-        waiting = db.conn.execute(
-            "SELECT id FROM note_links WHERE target_title = ? AND target_id IS NULL ORDER BY id",
-            (title,),
-        ).fetchall()
-        for (link_id,) in waiting:
-            db.update(NOTE_LINK, link_id, {"target_id": note_id})
+    if not db.in_transaction:
+        with db.transaction():
+            return resolve_waiting(db, note_id, title)
+    waiting = db.conn.execute(
+        "SELECT id FROM note_links WHERE target_title = ? AND target_id IS NULL ORDER BY id",
+        (title,),
+    ).fetchall()
+    if waiting:
+        with db.transaction():
+            for (link_id,) in waiting:
+                db.update(NOTE_LINK, link_id, {"target_id": note_id})
     return len(waiting)
 
 

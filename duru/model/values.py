@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +32,16 @@ def now_ms() -> int:
 
 
 def new_id() -> str:
-    """A new random uuid in canonical text form."""
-    return str(uuid.uuid4())
+    """A new random (version 4) uuid in canonical text form.
+
+    Formatted by hand from 16 random bytes: a third of the time of
+    ``str(uuid.uuid4())``, and every write makes two.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def to_local(f: Field, value: object) -> object:
@@ -77,14 +89,65 @@ def complete_row(entity: Entity, values: Row, now: int) -> Row:
     """A full device row: ``values`` encoded, every missing field defaulted.
 
     Raises InvalidValue for an unknown field or a value that does not fit.
+    The same as ``to_local`` and ``default_local`` field by field, with each
+    field's encoder and constant default looked up once per entity: this runs
+    in every insert.
     """
-    unknown = sorted(set(values) - set(entity.field_names))
-    if unknown:
+    plan = _row_plan(entity)
+    if not plan.names.issuperset(values):
+        unknown = sorted(set(values) - plan.names)
         raise InvalidValue(f"{entity.name} has no field(s) {', '.join(unknown)}")
-    return {
-        f.name: to_local(f, values[f.name]) if f.name in values else default_local(f, now)
-        for f in entity.fields
-    }
+    row: Row = {}
+    for f, encode, default in plan.fields:
+        name = f.name
+        if name in values:
+            value = values[name]
+            if value is None or encode is None:
+                row[name] = to_local(f, value)
+                continue
+            try:
+                row[name] = encode(f, value)
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                raise InvalidValue(f"{name}: {value!r} is not a valid {_type_name(f)}") from exc
+        elif default is _NOW:
+            row[name] = now
+        elif default is _NO_DEFAULT:
+            row[name] = default_local(f, now)  # None, or the "required" error
+        else:
+            row[name] = default
+    return row
+
+
+_Encoder = Callable[[Field, object], object]
+_NOW, _NO_DEFAULT = object(), object()
+
+
+@dataclass(frozen=True, slots=True)
+class _RowPlan:
+    entity: Entity  # kept, so the id() it is filed under stays this entity's
+    names: frozenset[str]
+    fields: tuple[tuple[Field, _Encoder | None, object], ...]
+
+
+_ROW_PLANS: dict[int, _RowPlan] = {}
+
+
+def _row_plan(entity: Entity) -> _RowPlan:
+    plan = _ROW_PLANS.get(id(entity))
+    if plan is not None and plan.entity is entity:
+        return plan
+    fields = []
+    for f in entity.fields:
+        if f.default is Default.NOW:
+            default: object = _NOW
+        elif f.default is Default.NONE:
+            default = _NO_DEFAULT
+        else:
+            default = to_local(f, f.default)
+        fields.append((f, _ENCODERS.get(f.kind), default))
+    plan = _RowPlan(entity, frozenset(entity.field_names), tuple(fields))
+    _ROW_PLANS[id(entity)] = plan
+    return plan
 
 
 def encode_changes(entity: Entity, changes: Row) -> Row:
@@ -106,7 +169,12 @@ def _uuid(f: Field, v: object) -> str:
         return str(v)
     if not isinstance(v, str):
         raise TypeError
+    if _CANONICAL_UUID.fullmatch(v):  # the usual case (our own ids): nothing to convert
+        return v
     return str(uuid.UUID(v))
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _text(f: Field, v: object) -> str:
