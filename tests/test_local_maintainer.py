@@ -6,8 +6,10 @@ maintainer to settle (a bounded wait), never for a fixed time.
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,6 @@ import pytest
 
 from duru.local import Database, DeviceStore
 from duru.local.maintenance import (
-    RESTART_FRAMES,
     USER_MERGE,
     Maintainer,
     configure_writer,
@@ -60,8 +61,8 @@ def test_the_first_commit_after_a_pause_does_not_start_the_wal_over(
     with Maintainer(db if shared else db.path, idle=0.05, merge_at=4) as maintainer:
         spread_writes(db, 12)
         assert maintainer.wait_settled(timeout=30)
-        state = wal_state(db.path)
-        assert state is not None and state.frames <= RESTART_FRAMES
+        state = wal_state(db.path)  # only the maintainer's own write, left uncopied
+        assert state is not None and 0 < state.frames == state.backlog <= 2
         assert maintainer.wal_restarts >= 1 and maintainer.merge_steps > 0
         before = wal_generation(db.path)
         spread_writes(db, 1, start=100)
@@ -71,6 +72,47 @@ def test_the_first_commit_after_a_pause_does_not_start_the_wal_over(
         assert db.meta("wal_restarted_at") is not None
     assert maintainer.error is None
     assert verify_index(db) == 0
+
+
+def test_a_small_write_after_the_restart_is_still_checkpointed(db: Database) -> None:
+    # A pin after the restart adds only a few frames to the maintainer's own: the next
+    # pause copies them into the database file (the sync that makes them durable) and
+    # starts the WAL over again.
+    with Maintainer(db, idle=0.05) as maintainer:
+        spread_writes(db, 3)
+        assert maintainer.wait_settled(timeout=30)
+        restarts, generation = maintainer.wal_restarts, wal_generation(db.path)
+        note_id = db.scalar("SELECT id FROM notes LIMIT 1")
+        db.update("note", note_id, {"is_pinned": True})
+        small = wal_state(db.path)
+        assert small is not None and small.backlog <= 8
+        assert maintainer.wait_settled(timeout=30)
+        assert maintainer.wal_restarts == restarts + 1
+        assert wal_generation(db.path) != generation
+    assert maintainer.error is None
+
+
+def test_the_maintainer_never_waits_for_another_process_on_the_shared_connection(
+    db: Database,
+) -> None:
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        with Maintainer(db, tick=0.005, idle=0.02, merge_at=4) as maintainer:
+            spread_writes(db, 12)
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            try:
+                assert not maintainer.wait_settled(timeout=0.5)
+                started = time.monotonic()
+                with db.snapshot():  # takes Database.lock: must not queue behind a wait
+                    db.scalar("SELECT count(*) FROM notes")
+                assert time.monotonic() - started < 0.5
+            finally:
+                other.execute("ROLLBACK")
+            assert maintainer.wait_settled(timeout=30) and maintainer.merge_steps > 0
+        assert db.scalar("PRAGMA busy_timeout") == 5000  # the writer's own patience is back
+    finally:
+        other.close()
+    assert maintainer.error is None
 
 
 def test_without_the_restart_the_writer_starts_the_wal_over_itself(db: Database) -> None:

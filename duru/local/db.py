@@ -43,7 +43,8 @@ class Database:
     of their own. ``lock`` is held by whichever thread has a transaction open
     on the connection (:meth:`transaction`, :meth:`snapshot`): a thread that
     shares the connection, such as a :class:`~duru.local.maintenance.Maintainer`,
-    takes it too, so two threads' transactions never interleave.
+    takes it too, so two threads' transactions never interleave. A block
+    must end on the thread that began it (the lock is the thread's).
     """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

@@ -43,18 +43,19 @@ def resolve_waiting(db: Database, note_id: str, title: str) -> int:
     created, retitled or restored the note: it then adds no savepoint of its
     own when no link waits (the common case, in every create).
     """
-    if not db.in_transaction:
-        with db.transaction():
-            return resolve_waiting(db, note_id, title)
-    waiting = db.conn.execute(
-        "SELECT id FROM note_links WHERE target_title = ? AND target_id IS NULL ORDER BY id",
-        (title,),
-    ).fetchall()
-    if waiting:
-        with db.transaction():
-            for (link_id,) in waiting:
-                db.update(NOTE_LINK, link_id, {"target_id": note_id})
-    return len(waiting)
+    with db.lock:  # whether a transaction is open is only known to its thread
+        if not db.in_transaction:
+            with db.transaction():
+                return resolve_waiting(db, note_id, title)
+        waiting = db.conn.execute(
+            "SELECT id FROM note_links WHERE target_title = ? AND target_id IS NULL ORDER BY id",
+            (title,),
+        ).fetchall()
+        if waiting:
+            with db.transaction():
+                for (link_id,) in waiting:
+                    db.update(NOTE_LINK, link_id, {"target_id": note_id})
+        return len(waiting)
 
 
 def release_incoming(db: Database, note_id: str) -> int:

@@ -38,7 +38,10 @@ connection drop its whole page cache at its next transaction (measured: 0.1
 to 0.3 ms, and a colder first write after each pause); its own writes do
 not. Checkpoints, which change no content, run on the maintainer's own
 connection, beside the writes. Given only a path, it does everything on its
-own connection: for a writer in another process.
+own connection: for a writer in another process. The shared connection does
+one thing at a time: a read on it while a merge step runs there waits for
+the step (a few milliseconds; tens when hundreds of segments wait), and a
+write waits for the restart's header sync when it comes in just then.
 
 The trade-offs. While writes go on without a pause, level 0 collects one
 small segment per transaction: a query probes more b-trees until the next
@@ -85,9 +88,6 @@ CRISIS_MERGE = 256  # rare enough to stay out of the p99; FTS5 refuses writes at
 # In a pause, merge only once level 0 holds this many segments: each merge makes the
 # writer's connection reload its page cache on its next write, so not after every note.
 QUIET_MERGE_SEGMENTS = 8
-# A WAL of at most this many frames was just started over by the maintainer (plus perhaps
-# a small write): checkpointing it would only make the next commit start it over again.
-RESTART_FRAMES = 8
 
 _FTS = quote(fts_table(NOTE))
 _STRUCTURE_ROWID = 10  # FTS5 keeps its structure record at this rowid of %_data
@@ -333,7 +333,10 @@ class Maintainer:
         self._ticks = 0
         self._is_settled = False
         self._seen = 0  # the data_version of the last write seen (ours excepted)
-        self._restart_tried = False
+        self._restart_tried = False  # in this pause
+        # The WAL as our restart left it: its frames are only ours, left uncopied on
+        # purpose (copying them would make the next commit start the WAL over again).
+        self._own_wal: WalState | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Maintainer:
@@ -355,6 +358,8 @@ class Maintainer:
 
     def wait_settled(self, timeout: float) -> bool:
         """Wait until the index is merged and the WAL checkpointed; False on timeout.
+
+        Checkpointed: every frame but those of the maintainer's own WAL restart.
 
         Writes committed before the call are taken into account: only a tick
         that starts after it can report the settled state.
@@ -395,7 +400,7 @@ class Maintainer:
                 version = _data_version(conn)
                 if version != self._seen:
                     self._seen, last_write, dirty = version, time.monotonic(), True
-                    self._restart_tried = False
+                    self._restart_tried, self._own_wal = False, None
                 quiet = time.monotonic() - last_write >= self.idle
                 dirty = self._tend(conn, dirty, quiet)
             except sqlite3.OperationalError as exc:
@@ -429,12 +434,12 @@ class Maintainer:
         if shape.merging or shape.level0 >= self.merge_at:
             merged_all = self._merge(conn)
         wal = wal_state(self.path)
-        if wal is None or (wal.backlog > 0 and wal.frames > RESTART_FRAMES):
+        if wal is None or (wal.backlog > 0 and wal != self._own_wal):
             wal = self._checkpoint(conn)
-        if wal.backlog == 0 and wal.frames > RESTART_FRAMES and not self._restart_tried:
+        if wal.backlog == 0 and wal.frames > 0 and not self._restart_tried:
             self._restart_tried = True
-            wal = self._restart_wal(conn) or wal
-        return not (merged_all and (wal.backlog == 0 or wal.frames <= RESTART_FRAMES))
+            wal = self._restart_wal(conn, wal) or wal
+        return not (merged_all and (wal.backlog == 0 or wal == self._own_wal))
 
     def _checkpoint(self, conn: sqlite3.Connection) -> WalState:
         self.checkpoints += 1
@@ -446,7 +451,9 @@ class Maintainer:
 
         The shared one only while no transaction is open on it (None when one is);
         our writes then leave its page cache valid, as a write by another
-        connection would not.
+        connection would not. While we hold it, it does not wait for the write
+        lock (busy_timeout 0, as on our own connection): the application's next
+        transaction must never queue behind us waiting for another process.
         """
         if self.db is None:
             yield conn
@@ -454,16 +461,24 @@ class Maintainer:
         if not self.db.lock.acquire(blocking=False):
             yield None
             return
+        shared = self.db.conn
         try:
-            yield self.db.conn
-            # Seen from our own connection, the shared one is another: what it just
-            # wrote for us must not count as the application's write.
-            self._seen = _data_version(conn)
-        except BaseException:
-            # A failed write (full disk) must not leave the writer a transaction open.
-            if self.db.conn.in_transaction:
-                self.db.conn.execute("ROLLBACK")
-            raise
+            if shared.in_transaction:  # begun without the lock: not ours to touch
+                yield None
+                return
+            patience = int(shared.execute("PRAGMA busy_timeout").fetchone()[0])
+            shared.execute("PRAGMA busy_timeout = 0")
+            try:
+                yield shared
+                # Seen from our own connection, the shared one is another: what it
+                # just wrote for us must not count as the application's write.
+                self._seen = _data_version(conn)
+            except BaseException:
+                # A failed write (full disk) must not leave the writer a transaction open.
+                _end_open_transaction(shared)
+                raise
+            finally:
+                shared.execute(f"PRAGMA busy_timeout = {patience}")
         finally:
             self.db.lock.release()
 
@@ -493,15 +508,16 @@ class Maintainer:
                 return False
         return False
 
-    def _restart_wal(self, conn: sqlite3.Connection) -> WalState | None:
-        """Start the fully checkpointed WAL over with a write of our own.
+    def _restart_wal(self, conn: sqlite3.Connection, before: WalState) -> WalState | None:
+        """Start the fully checkpointed WAL (``before``) over with a write of our own.
 
         SQLite starts the WAL over at the first commit after a complete
         checkpoint and syncs the new WAL header to disk there. Done here, the
         application's next commit appends to a WAL already started, and the sync
-        stays off its path. The write records when it happened in ``duru_meta``.
-        Returns the WAL's state afterwards; when a reader still held the old WAL
-        (no restart), the one new frame is checkpointed at once.
+        stays off its path. The write records when it happened in ``duru_meta``
+        and is left uncopied (copying it would undo the point). Returns the WAL's
+        state afterwards, None when the shared connection was busy; when a reader
+        still held the old WAL (no restart), our write is checkpointed at once.
         """
         with self._writing(conn) as writer:
             if writer is None:
@@ -512,10 +528,16 @@ class Maintainer:
                 [str(time.time_ns() // 1_000_000)],
             )
         wal = wal_state(self.path)
-        if wal is not None and wal.frames <= RESTART_FRAMES:
+        if wal is not None and wal.frames <= before.frames and wal.backlog == wal.frames:
             self.wal_restarts += 1
+            self._own_wal = wal
             return wal
         return self._checkpoint(conn)
+
+
+def _end_open_transaction(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

@@ -45,7 +45,7 @@ from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema, read_meta
 
 from .bulk_keys import BulkKeys
 from .copy import StagedUpsert
-from .device_rows import count_rows, insert_rows, read_snapshot
+from .device_rows import count_rows, insert_rows
 from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
 from .server_account import check_user_name, open_account, set_user, unlock_account
 from .target import remove_database, require_empty, require_empty_file
@@ -87,7 +87,7 @@ def upload(
     _check_positive("chunk_rows", chunk_rows)
     with Database.open(db_path, create=False) as db:
         version = _data_version(db)
-        with read_snapshot(db.conn):
+        with db.snapshot():
             counts = [(e, count_rows(db.conn, e)) for e in ENTITIES]
         rows = sum(n for _, n in counts)
         workers = _seal_workers(seal_workers, rows)
