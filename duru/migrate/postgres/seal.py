@@ -180,6 +180,47 @@ def _after(column: str, after: Key | None) -> tuple[str, tuple[str, ...]]:
     return ("", ()) if after is None else (f" AND {column} > %s", after)
 
 
+# One user's rows of a target, a page at a time in id order; ``only`` narrows them
+# ("" for all, else " AND ..."). The backfill and the validation differ only in that.
+
+
+def _unsealed(t: SealTarget) -> str:
+    return f" AND {quote(t.sealed)} IS NULL AND {quote(t.plain)} IS NOT NULL"
+
+
+def _user_count(ctx: PgContext, t: SealTarget, user: str, only: str) -> int | None:
+    found = ctx.conn.execute(
+        f"SELECT count(*) FROM {quote(t.table)} WHERE user_id = %s{only}", (user,)
+    ).fetchone()
+    return int(found[0]) if found else None
+
+
+def _user_rows(
+    ctx: PgContext,
+    t: SealTarget,
+    user: str,
+    columns: str,
+    only: str,
+    after: Key | None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    cond, params = _after("id", after)
+    return ctx.conn.execute(
+        f"SELECT {columns} FROM {quote(t.table)} WHERE user_id = %s{cond}{only}"
+        " ORDER BY id LIMIT %s",
+        (user, *params, limit),
+        binary=True,
+    ).fetchall()
+
+
+def _page_sql(t: SealTarget, columns: str, only: str) -> str:
+    """The page query as ``sql()`` shows it (numbered parameters)."""
+    return (
+        f"SELECT {columns} FROM {quote(t.table)} WHERE user_id = $1 AND id > $2{only}"
+        " ORDER BY id LIMIT $3"
+    )
+
+
 @dataclass
 class SealBackfill:
     """Seal one user's plaintext rows that have no ciphertext yet, chunk by chunk in id order."""
@@ -188,25 +229,12 @@ class SealBackfill:
     user_id: str
 
     def total(self, ctx: PgContext) -> int | None:
-        t = self.target
-        found = ctx.conn.execute(
-            f"SELECT count(*) FROM {quote(t.table)} WHERE user_id = %s"
-            f" AND {quote(t.sealed)} IS NULL AND {quote(t.plain)} IS NOT NULL",
-            (self.user_id,),
-        ).fetchone()
-        return int(found[0]) if found else None
+        return _user_count(ctx, self.target, self.user_id, _unsealed(self.target))
 
     def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
         t, user = self.target, self.user_id
         keys = _keys(ctx, user, t)
-        cond, params = _after("id", after)
-        rows = ctx.conn.execute(
-            f"SELECT id, {quote(t.plain)}, {VERSION} FROM {quote(t.table)}"
-            f" WHERE user_id = %s{cond} AND {quote(t.sealed)} IS NULL"
-            f" AND {quote(t.plain)} IS NOT NULL ORDER BY id LIMIT %s",
-            (user, *params, limit),
-            binary=True,
-        ).fetchall()
+        rows = _user_rows(ctx, t, user, self._columns(), _unsealed(t), after, limit)
         if not rows:
             return None
         owner = uuid.UUID(user)
@@ -221,12 +249,10 @@ class SealBackfill:
 
     def sql(self) -> tuple[str, ...]:
         t = self.target
-        return (
-            f"SELECT id, {quote(t.plain)}, {VERSION} FROM {quote(t.table)} WHERE user_id = $1"
-            f" AND id > $2 AND {quote(t.sealed)} IS NULL AND {quote(t.plain)} IS NOT NULL"
-            " ORDER BY id LIMIT $3",
-            _write_sql(t),
-        )
+        return (_page_sql(t, self._columns(), _unsealed(t)), _write_sql(t))
+
+    def _columns(self) -> str:
+        return f"id, {quote(self.target.plain)}, {VERSION}"
 
 
 @dataclass
@@ -244,22 +270,12 @@ class SealValidation:
     user_id: str
 
     def total(self, ctx: PgContext) -> int | None:
-        found = ctx.conn.execute(
-            f"SELECT count(*) FROM {quote(self.target.table)} WHERE user_id = %s",
-            (self.user_id,),
-        ).fetchone()
-        return int(found[0]) if found else None
+        return _user_count(ctx, self.target, self.user_id, "")
 
     def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
         t, user = self.target, self.user_id
         keys = _keys(ctx, user, t)
-        cond, params = _after("id", after)
-        rows = ctx.conn.execute(
-            f"SELECT id, {quote(t.plain)}, {quote(t.sealed)}, {VERSION} FROM {quote(t.table)}"
-            f" WHERE user_id = %s{cond} ORDER BY id LIMIT %s",
-            (user, *params, limit),
-            binary=True,
-        ).fetchall()
+        rows = _user_rows(ctx, t, user, self._columns(), "", after, limit)
         if not rows:
             return None
         owner = uuid.UUID(user)
@@ -285,12 +301,11 @@ class SealValidation:
         return {"checked": totals.rows, "resealed": totals.placed, "failed": totals.failed}
 
     def sql(self) -> tuple[str, ...]:
+        return (_page_sql(self.target, self._columns(), ""), _write_sql(self.target))
+
+    def _columns(self) -> str:
         t = self.target
-        return (
-            f"SELECT id, {quote(t.plain)}, {quote(t.sealed)}, {VERSION} FROM {quote(t.table)}"
-            " WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            _write_sql(t),
-        )
+        return f"id, {quote(t.plain)}, {quote(t.sealed)}, {VERSION}"
 
 
 def _judge(
