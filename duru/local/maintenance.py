@@ -291,11 +291,12 @@ class Maintainer:
     ``db`` is the writer's Database (merges share its connection) or a path.
     Each ``tick`` it looks for writes from its own connection (``data_version``
     moves for every connection's commits but its own). Once writes have been
-    quiet for ``idle`` seconds, and level 0 holds ``merge_at`` segments (or a
-    merge is under way), it merges in steps of ``merge_pages`` pages,
+    quiet for ``idle`` seconds it checkpoints and restarts the WAL
+    (:attr:`wal_restarts`); then, when level 0 holds ``merge_at`` segments (or
+    a merge is under way), it merges in steps of ``merge_pages`` pages,
     ``step_gap`` seconds apart, until there is nothing left or a write shows
-    up, then checkpoints, then restarts the WAL (:attr:`wal_restarts`); while
-    writes go on it only checkpoints, once the WAL holds
+    up, and checkpoints and restarts again; while writes go on it only
+    checkpoints, once the WAL holds
     ``busy_checkpoint_pages`` frames not yet in the database. It never waits
     for a lock: a transaction open on the shared connection, or the write lock
     held elsewhere, means a later tick; so does a full disk, counted in
@@ -333,7 +334,7 @@ class Maintainer:
         self._ticks = 0
         self._is_settled = False
         self._seen = 0  # the data_version of the last write seen (ours excepted)
-        self._restart_tried = False  # in this pause
+        self._restart_failed = False  # in this pause (a reader held the old WAL)
         # The WAL as our restart left it: its frames are only ours, left uncopied on
         # purpose (copying them would make the next commit start the WAL over again).
         self._own_wal: WalState | None = None
@@ -400,7 +401,7 @@ class Maintainer:
                 version = _data_version(conn)
                 if version != self._seen:
                     self._seen, last_write, dirty = version, time.monotonic(), True
-                    self._restart_tried, self._own_wal = False, None
+                    self._restart_failed, self._own_wal = False, None
                 quiet = time.monotonic() - last_write >= self.idle
                 dirty = self._tend(conn, dirty, quiet)
             except sqlite3.OperationalError as exc:
@@ -429,17 +430,24 @@ class Maintainer:
             return dirty
         if not dirty:
             return False
+        # The WAL first (copied, started over), then the merging: a pause too short
+        # for all of it still leaves the next commit an append to a started WAL. What
+        # a merge writes is copied, and the WAL started over again, at the next tick.
+        wal = self._settle_wal(conn)
         shape = index_shape(conn)
-        merged_all = True
         if shape.merging or shape.level0 >= self.merge_at:
-            merged_all = self._merge(conn)
+            self._merge(conn)
+            return True
+        return not (wal.backlog == 0 or wal == self._own_wal)
+
+    def _settle_wal(self, conn: sqlite3.Connection) -> WalState:
+        """Checkpoint what is not ours, then start a fully copied WAL over."""
         wal = wal_state(self.path)
         if wal is None or (wal.backlog > 0 and wal != self._own_wal):
             wal = self._checkpoint(conn)
-        if wal.backlog == 0 and wal.frames > 0 and not self._restart_tried:
-            self._restart_tried = True
+        if wal.backlog == 0 and wal.frames > 0 and not self._restart_failed:
             wal = self._restart_wal(conn, wal) or wal
-        return not (merged_all and (wal.backlog == 0 or wal == self._own_wal))
+        return wal
 
     def _checkpoint(self, conn: sqlite3.Connection) -> WalState:
         self.checkpoints += 1
@@ -532,6 +540,7 @@ class Maintainer:
             self.wal_restarts += 1
             self._own_wal = wal
             return wal
+        self._restart_failed = True  # not again until the next write: it would only repeat
         return self._checkpoint(conn)
 
 
