@@ -49,12 +49,17 @@ def to_local(f: Field, value: object) -> object:
 
     Raises InvalidValue when the value does not fit the field.
     """
+    return _encode(f, _ENCODERS[f.kind], value)
+
+
+def _encode(f: Field, encoder: _Encoder, value: object) -> object:
+    """``to_local`` with the field's encoder already looked up."""
     if value is None:
         if not f.nullable:
             raise InvalidValue(f"{f.name} may not be empty (null)")
         return None
     try:
-        return _ENCODERS[f.kind](f, value)
+        return encoder(f, value)
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise InvalidValue(f"{f.name}: {value!r} is not a valid {_type_name(f)}") from exc
 
@@ -98,17 +103,10 @@ def complete_row(entity: Entity, values: Row, now: int) -> Row:
         unknown = sorted(set(values) - plan.names)
         raise InvalidValue(f"{entity.name} has no field(s) {', '.join(unknown)}")
     row: Row = {}
-    for f, encode, default in plan.fields:
+    for f, encoder, default in plan.fields:
         name = f.name
         if name in values:
-            value = values[name]
-            if value is None or encode is None:
-                row[name] = to_local(f, value)
-                continue
-            try:
-                row[name] = encode(f, value)
-            except (TypeError, ValueError, KeyError, OverflowError) as exc:
-                raise InvalidValue(f"{name}: {value!r} is not a valid {_type_name(f)}") from exc
+            row[name] = _encode(f, encoder, values[name])
         elif default is _NOW:
             row[name] = now
         elif default is _NO_DEFAULT:
@@ -126,7 +124,7 @@ _NOW, _NO_DEFAULT = object(), object()
 class _RowPlan:
     entity: Entity  # kept, so the id() it is filed under stays this entity's
     names: frozenset[str]
-    fields: tuple[tuple[Field, _Encoder | None, object], ...]
+    fields: tuple[tuple[Field, _Encoder, object], ...]  # field, encoder, default
 
 
 _ROW_PLANS: dict[int, _RowPlan] = {}
@@ -144,7 +142,7 @@ def _row_plan(entity: Entity) -> _RowPlan:
             default = _NO_DEFAULT
         else:
             default = to_local(f, f.default)
-        fields.append((f, _ENCODERS.get(f.kind), default))
+        fields.append((f, _ENCODERS[f.kind], default))
     plan = _RowPlan(entity, frozenset(entity.field_names), tuple(fields))
     _ROW_PLANS[id(entity)] = plan
     return plan
