@@ -319,11 +319,7 @@ class Database:
         return None if found is None else str(found)
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(
-            "INSERT INTO duru_meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        write_meta(self.conn, key, value)
 
     def check_version(self) -> None:
         """SchemaMismatch unless the file was made by this schema version and model."""
@@ -347,6 +343,15 @@ class Database:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("model_fingerprint", MODEL_FINGERPRINT)
             self.set_meta("device_id", new_id())
+
+
+def write_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set ``duru_meta[key]`` on ``conn`` (a connection to a device database)."""
+    conn.execute(
+        "INSERT INTO duru_meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:

@@ -75,9 +75,9 @@ from pathlib import Path
 from types import TracebackType
 
 from duru.errors import CorruptDatabase
-from duru.local.db import Database, connect
+from duru.local.db import Database, connect, write_meta
 from duru.local.schema import DOC_ID, FTS_TOKENIZER, fts_table, quote, where_sql
-from duru.model import NOTE
+from duru.model import NOTE, now_ms
 
 BUSY_CHECKPOINT_PAGES = 8000  # 32 MiB of 4 KiB pages: checkpoint beside writes past this
 HARD_CAP_PAGES = 16_384  # 64 MiB of 4 KiB pages: the writer checkpoints itself past this
@@ -490,8 +490,8 @@ class Maintainer:
         finally:
             self.db.lock.release()
 
-    def _merge(self, conn: sqlite3.Connection) -> bool:
-        """Merge step by step until done (True) or a writer shows up or holds the lock.
+    def _merge(self, conn: sqlite3.Connection) -> None:
+        """Merge step by step until done, or a writer shows up or holds the lock.
 
         A writer that arrives during a step waits until it ends; the gap after
         each step leaves the lock free for that writer, and its commit (a new
@@ -501,20 +501,19 @@ class Maintainer:
             started = time.perf_counter()
             with self._writing(conn) as writer:
                 if writer is None:
-                    return False
+                    return
                 try:
                     if not merge_step(writer, self.merge_pages):
-                        return True
+                        return
                 except sqlite3.OperationalError as exc:
                     if _is_busy(exc):
-                        return False
+                        return
                     raise
             self.merge_steps += 1
             self.longest_step = max(self.longest_step, time.perf_counter() - started)
             self._stop.wait(self.step_gap)
             if _data_version(conn) != self._seen:
-                return False
-        return False
+                return
 
     def _restart_wal(self, conn: sqlite3.Connection, before: WalState) -> WalState | None:
         """Start the fully checkpointed WAL (``before``) over with a write of our own.
@@ -530,11 +529,7 @@ class Maintainer:
         with self._writing(conn) as writer:
             if writer is None:
                 return None
-            writer.execute(
-                "INSERT INTO duru_meta (key, value) VALUES ('wal_restarted_at', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [str(time.time_ns() // 1_000_000)],
-            )
+            write_meta(writer, "wal_restarted_at", str(now_ms()))
         wal = wal_state(self.path)
         if wal is not None and wal.frames <= before.frames and wal.backlog == wal.frames:
             self.wal_restarts += 1
