@@ -285,13 +285,20 @@ def _snapshots_made(
 ) -> list[str]:
     """Snapshots that steps after the point took (they will be taken again on resume)."""
     ours = set(run_snapshots(conn, run_id))
-    names = []
-    for p in later:
+    return [name for _, name in _snapshots_taken(conn, later) if name in ours]
+
+
+def _snapshots_taken(
+    conn: psycopg.Connection[Any], progressed: list[Progressed]
+) -> list[tuple[Progressed, str]]:
+    """The done steps among ``progressed`` that took a snapshot, with its name."""
+    taken = []
+    for p in progressed:
         if p.state == "done":
             name = audit.read(conn, p.audit_id).details.get("snapshot")
-            if isinstance(name, str) and name in ours:
-                names.append(name)
-    return names
+            if isinstance(name, str):
+                taken.append((p, name))
+    return taken
 
 
 def _refuse_without_needed_snapshots(
@@ -304,12 +311,8 @@ def _refuse_without_needed_snapshots(
     its snapshots can still go back to a point after its last drop.
     """
     ours = set(run_snapshots(conn, run_id))
-    gone = []
-    for p in state.progressed(conn, run_id):
-        if p.state == "done":
-            name = audit.read(conn, p.audit_id).details.get("snapshot")
-            if isinstance(name, str) and name not in ours:
-                gone.append((p.audit_id, name))
+    taken = _snapshots_taken(conn, state.progressed(conn, run_id))
+    gone = [(p.audit_id, name) for p, name in taken if name not in ours]
     if not gone:
         return
     first = min(gone)[0]
