@@ -28,6 +28,11 @@ DuruError                      base; ``retryable`` says whether trying again can
 │   ├── ValidationFailed       counts or checksums disagree after a chunk
 │   └── RollbackFailed         a rollback point could not be restored
 └── SyncError                  the sync protocol
+    ├── AuthFailed             no session, an expired token, a wrong name or passphrase
+    ├── RateLimited            too many failed logins for now (retryable, later)
+    ├── AlreadyExists          a user name (or id) taken at registration
+    ├── ResyncNeeded           the device's cursor is older than the tombstone horizon
+    └── SyncServerError        the sync server answered with an error, or not at all
 """
 
 from __future__ import annotations
@@ -156,3 +161,29 @@ class RollbackFailed(MigrationError):
 
 class SyncError(DuruError):
     """The sync protocol failed."""
+
+
+class AuthFailed(SyncError):
+    """No valid session: log in again (a wrong name and a wrong passphrase look the same)."""
+
+
+class RateLimited(SyncError):
+    """Too many failed logins for this account or address; ``retry_after`` seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AlreadyExists(SyncError):
+    """The user name or id is taken."""
+
+
+class ResyncNeeded(SyncError):
+    """The device missed deletes the server no longer keeps: it must resync in full."""
+
+
+class SyncServerError(SyncError):
+    """The sync server could not be reached, or answered with an error."""
