@@ -407,35 +407,70 @@ def write_until_refused(store: DeviceStore, limit: int = 10_000) -> tuple[list[s
     raise AssertionError(f"{limit} notes and still no refusal")
 
 
+# Bigger than the 4 MiB file system: refused whatever room an earlier refusal left. A
+# refused write leaves the frames it managed to write at the WAL's end, and the next write
+# reuses them, so a smaller note than the refused one may well fit.
+LARGER_THAN_THE_DISK = "x" * (5 * 1024 * 1024)
+
+
 @pytest.mark.skipif(not can_mount(), reason="mounting a small tmpfs needs root")
 def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
-    """Fill a 4 MiB tmpfs with notes; a Maintainer beside the writes waits the full disk out."""
+    """Fill a 4 MiB tmpfs with notes; a Maintainer beside the writes waits the full disk out.
+
+    Deterministic on a busy machine: the maintainer acts when writes pause (idle 20 ms),
+    which a descheduled test process gives it at any moment. So it first settles (its
+    merges and WAL restart done before the disk fills), and a reader holds the WAL while
+    the disk fills: no checkpoint or WAL restart can make room mid-fill, and the
+    checkpoint it owes afterwards cannot fit (see :func:`fill_up_then_free`).
+    """
     with tmpfs(tmp_path / "disk", 4096) as disk:
         path = disk / "device.sqlite"
         before = make_store(path, notes=20)
         with Maintainer(path, tick=0.005, idle=0.02) as maintainer:
+            assert maintainer.wait_settled(10) and maintainer.error is None, maintainer.error
             acked = fill_up_then_free(path, maintainer)
             # Room again: the maintainer carries on where it stopped, and settles.
             assert maintainer.wait_settled(10) and maintainer.error is None, maintainer.error
         assert_intact(path, before + acked)
 
 
+@contextmanager
+def wal_held(path: Path) -> Iterator[None]:
+    """A read transaction open on ``path``: no checkpoint copies, no WAL restarts past it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM notes").fetchone()
+        yield
+    finally:
+        conn.close()
+
+
 def fill_up_then_free(path: Path, maintainer: Maintainer) -> list[str]:
     """Write notes until the disk is full, check the refusals, then free the space."""
     with DeviceStore.open(path, create=False) as store:
         notes_before = store.notes.count()
-        ballast = fill(path.parent, leave_kib=400)
-        acked, refused = write_until_refused(store)
-        assert acked, "the 400 KiB left should hold a few notes"
-        assert type(refused) is StoreError and not refused.retryable
-        assert "disk is full" in refused.message and "nothing was written" in refused.message
-        assert str(path) in refused.message
-        # The store is still usable: it reads, and refuses the next write the same way.
-        assert store.notes.count() == notes_before + len(acked)
-        with pytest.raises(StoreError, match="disk is full"):
-            store.notes.create("one more")
-        one_line_failure(duru(path, "note", "add", "from the cli"), "disk is full")
-        # Quiet now: the maintainer tries its checkpoint and merges against the full disk.
+        with wal_held(path):
+            ballast = fill(path.parent, leave_kib=400)
+            acked, refused = write_until_refused(store)
+            assert acked, "the 400 KiB left should hold a few notes"
+            assert type(refused) is StoreError and not refused.retryable
+            assert "disk is full" in refused.message and "nothing was written" in refused.message
+            assert str(path) in refused.message
+            # The store is still usable: it reads, and refuses the next write the same way.
+            assert store.notes.count() == notes_before + len(acked)
+            with pytest.raises(StoreError, match="disk is full"):
+                store.notes.create("one more", LARGER_THAN_THE_DISK)
+            cli = subprocess.run(
+                [str(DURU), "note", "add", "from the cli", "--body", "-", "--db", str(path)],
+                input=LARGER_THAN_THE_DISK,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            one_line_failure(cli, "disk is full")
+        # Quiet now: the maintainer owes a checkpoint of every note above (the reader held
+        # it back), whose pages lie past the file's end: it tries, against the full disk.
         deadline = time.monotonic() + 10
         while maintainer.full_disk_ticks == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
