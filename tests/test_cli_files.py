@@ -17,6 +17,7 @@ from test_cli import data, invoke, ok
 from test_cli_errors import one_line_error
 
 from duru.local import DeviceStore, export_all
+from duru.local.export import EXPORT_KEY, export_document
 from duru.local.legacy import LEGACY_TABLES, import_legacy
 
 DURU = Path(sys.executable).with_name("duru")
@@ -38,8 +39,8 @@ def test_export_to_stdout_is_the_full_backup(tmp_path: Path) -> None:
     db = sample_db(tmp_path / "d.sqlite")
     printed = json.loads(ok(db, "export").stdout)
     with DeviceStore.open(db, create=False) as store:
-        assert printed == export_all(store.db)
-    assert len(printed["notes"]) == 5 and len(printed["quarantine"]) == 1
+        assert printed == export_document(store.db)
+    assert EXPORT_KEY in printed and len(printed["notes"]) == 5 and len(printed["quarantine"]) == 1
     assert json.loads(ok(db, "export", "--format", "json").stdout) == printed
 
 
@@ -48,10 +49,10 @@ def test_export_to_a_file_round_trips_and_leaves_no_temporary_file(tmp_path: Pat
     out = tmp_path / "backups" / "b.json"
     out.parent.mkdir()
     out.write_text("the previous backup")
-    result = ok(db, "export", "--out", str(out))
+    result = ok(db, "export", "--out", str(out), "--force")
     assert str(out) in result.stdout
     with DeviceStore.open(db, create=False) as store:
-        assert json.loads(out.read_text(encoding="utf-8")) == export_all(store.db)
+        assert json.loads(out.read_text(encoding="utf-8")) == export_document(store.db)
     assert [p.name for p in out.parent.iterdir()] == ["b.json"]
 
 
@@ -61,7 +62,7 @@ def test_export_to_a_missing_folder_fails_in_one_line(tmp_path: Path) -> None:
 
 
 def _export_script(db: Path, out: Path, limit_kib: int | None = None) -> list[str]:
-    command = f"exec {shlex.quote(str(DURU))} export --db {db} --out {out}"
+    command = f"exec {shlex.quote(str(DURU))} export --db {db} --out {out} --force"
     if limit_kib is not None:
         # A file-size limit fails the write as a full disk would; SIGXFSZ ignored so it is EFBIG.
         command = f"trap '' XFSZ; ulimit -f {limit_kib}; {command}"

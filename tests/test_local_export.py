@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from duru.local import Database, DeviceStore, export_all, export_json
+from duru.local.export import EXPORT_KEY, export_header
 from duru.model import ENTITIES, from_local
 
 TABLES = {e.table for e in ENTITIES} | {"quarantine"}
@@ -35,7 +36,7 @@ def test_export_shape(tmp_path: Path) -> None:
         populate(store)
         data = export_all(store.db)
         text = export_json(store.db)
-    assert json.loads(text) == data
+    assert json.loads(text) == {EXPORT_KEY: export_header(), **data}
     assert set(data) == TABLES
     for e in ENTITIES:
         rows = data[e.table]

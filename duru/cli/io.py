@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from duru.cli.device import JsonOption, device
 from duru.cli.output import progress_bar
 from duru.errors import UsageError
 from duru.local import SCHEMA_VERSION, export_json, write_export
+from duru.local.export import check_export_target
 
 if TYPE_CHECKING:
     from duru.local.legacy import ImportReport
@@ -38,9 +40,11 @@ OutOption = typer.Option(
     None,
     "--out",
     "-o",
-    help="Write the backup to this file (atomically: a temporary file, then a rename);"
-    " default: standard output.",
+    help="Write the backup to this file (atomically: a temporary file beside it, then a"
+    " rename); '-' or none: standard output. Never the database itself, a link, a folder"
+    " or a device.",
 )
+ForceOption = typer.Option(False, "--force", help="Replace an existing --out file without asking.")
 
 
 @app.command("import")
@@ -72,18 +76,39 @@ def import_(
 @app.command("export")
 def export(
     fmt: str = typer.Option("json", "--format", help="The backup format (json)."),
-    out: Path | None = OutOption,
+    out: str | None = OutOption,
+    force: bool = ForceOption,
     db: Path | None = DbOption,
 ) -> None:
-    """Export every table (and the quarantine) as one JSON object keyed by table name."""
+    """Export every table (and the quarantine) as one JSON object keyed by table name.
+
+    The object also records the model fingerprint under "duru_export", which
+    `duru restore` checks.
+    """
     with device(db) as store:
         if fmt != "json":
             raise UsageError(f"--format {fmt!r} is not supported (json is)")
-        if out is None:
+        if out is None or out == "-":
             typer.echo(export_json(store.db, indent=2))
             return
-        counts = write_export(store.db, out)
-    typer.echo(f"wrote {sum(counts.values())} rows of {len(counts)} tables to {out}")
+        target = Path(out)
+        replace = check_export_target(store.db, target) and _may_replace(target, force)
+        counts = write_export(store.db, target, replace=replace)
+    typer.echo(f"wrote {sum(counts.values())} rows of {len(counts)} tables to {target}")
+
+
+def _may_replace(target: Path, force: bool) -> bool:
+    """True to replace the existing file ``target``: --force, or a yes at a terminal.
+
+    Without a terminal to ask at (a script, a pipe), only --force replaces it.
+    """
+    if force:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{target} already exists: give --force to replace it")
+    if typer.confirm(f"{target} already exists. Replace it?", default=False, err=True):
+        return True
+    raise UsageError(f"{target} already exists: not replaced")
 
 
 def _print_report(report: ImportReport) -> None:
