@@ -220,7 +220,8 @@ def test_a_finished_run_without_snapshots_returns_to_a_point_after_its_contract(
     server_run(pg_url, passphrases={"alice": alice.passphrase}, config=fast_config())
     analyze = next(r for r in audit_rows(pg_url, step="run/analyze", status="ok"))
     report = server_rollback(pg_url, to=analyze["id"])
-    assert report.unchanged == ("run/report", "run/drop-snapshots") and not report.undone
+    assert report.unchanged == ("run/report", "run/checkpoint", "run/drop-snapshots")
+    assert not report.undone
     assert server_status(pg_url).active is not None
     before = audit_rows(pg_url)
     verify = f"{MIGRATION}/00.verify[{alice.id}]"

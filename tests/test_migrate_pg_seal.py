@@ -6,6 +6,7 @@ resuming from its last committed chunk; rollback from the snapshot, automatic an
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from test_migrate_pg_support import (
     audit_rows,
     columns,
     fast_config,
+    holding,
     insert,
     make_v0,
     open_titles,
@@ -344,3 +346,131 @@ def test_rollback_refuses_to_lose_rows_only_new_clients_wrote(pg_url: str) -> No
     )
     alice.titles[c] = "sealed only"
     assert open_titles(pg_url, alice) == alice.titles
+
+
+# -- the plaintext leaves the data files ---------------------------------------------------
+
+
+def _database_files(conn: psycopg.Connection[Any]) -> list[Path]:
+    """Every file of this database under the server's data directory (relations, TOAST,
+    indexes, catalogs such as pg_statistic)."""
+    data = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+    folder = conn.execute("SELECT pg_relation_filepath('notes')").fetchone()[0]  # type: ignore[index]
+    if not data.is_dir():
+        pytest.skip(f"the server's data directory {data} is not on this machine")
+    return [p for p in (data / str(folder)).parent.iterdir() if p.is_file()]
+
+
+def _files_holding(url: str, needles: list[bytes]) -> dict[str, list[bytes]]:
+    """After a CHECKPOINT (what the server keeps in memory reaches disk): file -> needles in it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        found: dict[str, list[bytes]] = {}
+        for path in _database_files(conn):
+            data = path.read_bytes()
+            hits = [n[:24] for n in needles if n in data]
+            if hits:
+                node = path.name.split("_")[0].split(".")[0]
+                name = conn.execute(
+                    "SELECT pg_filenode_relation(0, %s::oid)::text", (node,)
+                ).fetchone()
+                found[f"{path.name} ({name[0] if name else '?'})"] = hits
+    return found
+
+
+def _hostile_titles(url: str, user: User) -> list[str]:
+    """Titles a hostile test needs: CJK and emoji, a value repeated enough to be a most common
+    value in the planner's statistics, and one too big for a row (TOAST, kept uncompressed since
+    random CJK does not compress)."""
+    rng = random.Random(11)
+    big = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(6000))
+    titles = ["東京の会議 🎉 秘密の議題", "中文标题 🔐 机密", big] + ["会議メモ 🎉 繰り返し"] * 40
+    with psycopg.connect(url) as conn:
+        for n, title in enumerate(titles):
+            insert(conn, "notes", plaintext_note(user, title, 10_000 + n))
+    return titles
+
+
+def _needles(titles: list[str]) -> list[bytes]:
+    # A TOASTed value is cut into chunks of about 2 kB: a 600-byte piece fits within one.
+    return sorted({t.encode()[:600] for t in titles})
+
+
+def test_sealing_leaves_no_old_title_in_the_database_files_also_after_vacuum(
+    pg_url: str,
+) -> None:
+    (alice,) = make_v0(pg_url, notes=150)
+    _hostile_titles(pg_url, alice)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE notes")  # as a live server has: titles in pg_statistic
+    needles = _needles(list(alice.titles.values()))
+    assert _files_holding(pg_url, needles)  # the check sees plaintext where there is some
+    report = server_run(pg_url, passphrases=_passphrases(alice), config=fast_config())
+    assert report.status == "done"
+    assert open_titles(pg_url, alice) == alice.titles
+    assert _files_holding(pg_url, needles) == {}
+    # The plan showed the rewrite, its lock and how long; the report what it cannot reach.
+    plan = report.plan.render()
+    rewrite = next(line for line in plan.splitlines() if "01.rewrite" in line)
+    assert "VACUUM FULL" in rewrite and "ACCESS EXCLUSIVE lock on notes" in rewrite
+    assert "MB now" in rewrite and "statement_timeout" in rewrite
+    assert any("WAL" in n and "backups" in n and "replicas" in n for n in report.notices)
+    assert "still hold the old plaintext" in report.render()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("VACUUM notes")
+    assert _files_holding(pg_url, needles) == {}
+    details = audit_rows(pg_url, step="run/checkpoint")[-1]["details"]
+    assert details["checkpoint"] == "done"
+    assert details["pg_statistic"]["statistics"] == "rewritten"
+
+
+_REWRITE_CHILD = """
+import sys
+from duru.migrate.postgres import server_run
+from test_migrate_pg_support import fast_config
+server_run(sys.argv[1], passphrases={"alice": "alice passphrase"}, config=fast_config())
+"""
+
+
+def test_a_rewrite_killed_while_it_waits_is_safe_to_run_again(pg_url: str) -> None:
+    (alice,) = make_v0(pg_url, notes=80)
+    _hostile_titles(pg_url, alice)
+    needles = _needles(list(alice.titles.values()))
+    drop = f"{MIGRATION}/01.drop-plaintext"
+    paused = server_run(
+        pg_url, passphrases=_passphrases(alice), config=fast_config(), stop_after=drop
+    )
+    assert paused.status == "paused"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")  # as autovacuum would: the snapshot's titles in pg_statistic
+    assert _files_holding(pg_url, needles)  # dropped, and still on disk
+    rewrite = f"{MIGRATION}/01.rewrite"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    # A reader holds notes: the rewrite's lock waits time out and retry until it is killed.
+    with holding(pg_url, "SELECT count(*) FROM notes", 30):
+        child = subprocess.Popen([sys.executable, "-c", _REWRITE_CHILD, pg_url], env=env)
+        try:
+            deadline = time.monotonic() + 30
+            while len(audit_rows(pg_url, step=rewrite, status="failed")) < 2:
+                assert child.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        _wait_for_no_runner(pg_url)
+    assert _files_holding(pg_url, needles)  # killed before it could rewrite
+    report = server_run(pg_url, passphrases=_passphrases(alice), config=fast_config())
+    assert report.status == "done" and rewrite in [s.key for s in report.steps]
+    assert _files_holding(pg_url, needles) == {}
+    assert open_titles(pg_url, alice) == alice.titles
+    assert audit_rows(pg_url, step=rewrite, status="interrupted")
+    # Run a finished rewrite again (as a run killed right after VACUUM FULL committed would).
+    from duru.migrate.postgres.audit import Where
+    from duru.migrate.postgres.rewrite import rewrite_table
+    from duru.migrate.postgres.safe_ddl import SafeDDL
+    from duru.migrate.postgres.steps import PgContext
+
+    with psycopg.connect(pg_url) as conn:
+        ctx = PgContext(conn, SafeDDL(conn, fast_config().ddl), "again", fast_config())
+        again = rewrite_table(ctx, Where("t", "cleanup", rewrite), "notes")
+    assert again["attempts"] == 1 and open_titles(pg_url, alice) == alice.titles

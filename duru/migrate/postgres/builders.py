@@ -49,6 +49,16 @@ class At:
             return None
         return int(found[0])
 
+    def size(self, table: str) -> int | None:
+        """Bytes ``table`` takes now with its TOAST and indexes (None: not there yet)."""
+        with self.conn.transaction():
+            found = self.conn.execute(
+                "SELECT pg_total_relation_size(c.oid) FROM pg_class c"
+                " WHERE c.oid = to_regclass(%s)",
+                (table,),
+            ).fetchone()
+        return None if found is None or found[0] is None else int(found[0])
+
 
 def run_statements(statements: Sequence[str], rows: int = 0) -> Action:
     """An action that executes ``statements`` in the step's transaction."""

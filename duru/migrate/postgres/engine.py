@@ -199,7 +199,10 @@ def build_plan(
     steps = []
     for m in chain:
         steps += migration_steps(conn, m, users)
-    steps += cleanup_steps(t for m in chain for op in m.ops for t in _tables(op))
+    rewrote = any(s.key.endswith(".rewrite") for s in steps)
+    steps += cleanup_steps(
+        (t for m in chain for op in m.ops for t in _tables(op)), checkpoint=rewrote
+    )
     done: frozenset[str] = frozenset()
     if run is not None:
         with conn.transaction():

@@ -6,7 +6,8 @@ cleanup) snapshots what it drops, then drops the trigger and the old column.
 Sealing adds, per user whose keys the run holds, a client-side backfill and
 a check that opens every ciphertext; its contract first refuses new
 plaintext (a NOT VALID check), seals what is left, validates, sets NOT NULL,
-snapshots and drops the plaintext column.
+snapshots and drops the plaintext column, and rewrites the table so the
+plaintext leaves its data files (:mod:`rewrite`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from duru.migrate.postgres.ops import (
     SealTarget,
     seal_target,
 )
+from duru.migrate.postgres.rewrite import rewrite_step
 from duru.migrate.postgres.seal import (
     Reseal,
     SealBackfill,
@@ -279,6 +281,8 @@ def drop_plaintext(at: At, op: DropPlaintext) -> list[Ordered]:
             undo=restore_undo(snapshot_label(at, t.table), then=tuple(seal_sync_sql(t))),
             undo_sql=(f"-- restore {t.table}.{t.plain} from the run's snapshot", *seal_sync_sql(t)),
         ),
+        # The dropped plaintext is still in every row's bytes until the table is rewritten.
+        rewrite_step(at, 7, t.table, t.plain, op.phase),
     ]
 
 

@@ -91,7 +91,13 @@ class ServerPlan:
             rows = "" if s.estimate is None else f"  ~{s.estimate:,} rows"
             mark = "  (done)" if s.key in self.done else ""
             lines.append(f"    {s.key:<{width}}  {s.title}{rows}{mark}")
+        lines += [f"  note: {n}" for n in self.notices]
         return "\n".join(lines)
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What an operator must know once the plan ran (e.g. where old plaintext remains)."""
+        return tuple(s.notice for s in self.steps if s.notice)
 
     def script(self, policy: DdlPolicy | None = None) -> str:
         """Every statement the run executes, as one SQL text (for review and the linter)."""
@@ -127,4 +133,5 @@ class ServerPlan:
                 }
                 for s in self.steps
             ],
+            "notices": list(self.notices),
         }

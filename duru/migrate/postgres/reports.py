@@ -34,7 +34,13 @@ class ServerRunReport:
             lines.append(f"  paused: {self.reason}")
         for s in self.steps:
             lines.append(f"    {s.key}  {s.rows:,} rows  {s.seconds:.2f}s")
+        lines += [f"  note: {n}" for n in self.notices]
         return "\n".join(lines)
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """The plan's notices, once the run is done (before, they have not happened yet)."""
+        return self.plan.notices if self.status == "done" else ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +51,7 @@ class ServerRunReport:
             "migrations": list(self.plan.migrations),
             "reason": self.reason,
             "seconds": round(self.seconds, 3),
+            "notices": list(self.notices),
             "steps": [
                 {"key": s.key, "phase": s.phase, "rows": s.rows, "seconds": round(s.seconds, 3)}
                 for s in self.steps

@@ -103,6 +103,8 @@ class PgStep:
     (VALIDATE CONSTRAINT, a snapshot), so it runs under the policy's
     ``scan_timeout`` instead of ``statement_timeout``. ``repeatable_read``: the
     step's statements see one snapshot. ``undo_sql`` renders ``undo``.
+    ``notice``: what an operator must know once the step ran (the plan and
+    the run's report show it).
     """
 
     key: str
@@ -118,6 +120,7 @@ class PgStep:
     undo_sql: tuple[str, ...] = ()
     scan: bool = False
     repeatable_read: bool = False
+    notice: str | None = None
 
 
 class PauseRun(Exception):
