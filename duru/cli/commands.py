@@ -10,6 +10,7 @@ from duru.cli import (  # noqa: F401  (importing registers them)
     note,
     schema,
     search,
+    sync,
     tag,
     task,
     transfer,

@@ -5,7 +5,14 @@ with ``seal`` / ``open_sealed`` and its ``field_keys``; compute blind indexes wi
 ``AccountKeys.blind_index``. Only ``duru.errors`` is imported from the rest of duru.
 """
 
-from .account import AccountKeys, AccountRecord, change_passphrase, new_account, unlock
+from .account import (
+    AccountKeys,
+    AccountRecord,
+    change_passphrase,
+    keys_from_master,
+    new_account,
+    unlock,
+)
 from .blind_index import BLIND_INDEX_BYTES, BlindIndexKey
 from .envelope import (
     ENVELOPE_VERSION,
@@ -34,6 +41,7 @@ __all__ = [
     "binding_tag",
     "change_passphrase",
     "derive_keys",
+    "keys_from_master",
     "make_auth_verifier",
     "new_account",
     "open_sealed",

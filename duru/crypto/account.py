@@ -104,6 +104,13 @@ def unlock(passphrase: str, record: AccountRecord, user_id: str) -> AccountKeys:
     return _account_keys(user_id, master_key, derived.auth_key)
 
 
+def keys_from_master(user_id: str, master_key: bytes) -> AccountKeys:
+    """The keys of an account whose master key a device kept (no authentication key)."""
+    if not isinstance(master_key, bytes) or len(master_key) != MASTER_KEY_BYTES:
+        raise CryptoError(f"a master key is {MASTER_KEY_BYTES} bytes")
+    return _account_keys(user_id, master_key, b"")
+
+
 def change_passphrase(
     old: str, new: str, record: AccountRecord, user_id: str, *, params: KdfParams | None = None
 ) -> AccountRecord:

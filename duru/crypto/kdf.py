@@ -58,6 +58,11 @@ class KdfParams:
         return cls(argon2id.OPSLIMIT_MODERATE, argon2id.MEMLIMIT_MODERATE, _salt(salt))
 
     @classmethod
+    def sensitive(cls, salt: bytes | None = None) -> KdfParams:
+        """libsodium's SENSITIVE cost (1 GiB, 4 passes): the most duru accepts."""
+        return cls(argon2id.OPSLIMIT_SENSITIVE, argon2id.MEMLIMIT_SENSITIVE, _salt(salt))
+
+    @classmethod
     def interactive(cls, salt: bytes | None = None) -> KdfParams:
         """libsodium's INTERACTIVE cost (64 MiB, 2 passes)."""
         return cls(argon2id.OPSLIMIT_INTERACTIVE, argon2id.MEMLIMIT_INTERACTIVE, _salt(salt))

@@ -153,6 +153,13 @@ def with_database(url: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
 
 
+def with_role(url: str, user: str, password: str) -> str:
+    """The same server and database, logged in as ``user`` with ``password``."""
+    params = check_url(url)
+    params.update(user=user, password=password)
+    return psycopg.conninfo.make_conninfo("", **params)
+
+
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 

@@ -19,8 +19,13 @@ Beyond the model (server bookkeeping, never sent to devices as fields):
                                      stays (so pulls can carry the delete) until the
                                      tombstone horizon, then it is removed
 
-and the tables ``accounts`` (one row per user: the crypto record and the user's last change
-sequence number) and ``duru_meta`` (which model and schema made the database).
+and the tables ``accounts`` (one row per user: the crypto record, the user's last change
+sequence number and tombstone horizon), ``duru_meta`` (which model and schema made the
+database), and the sync server's own: ``sessions`` (hashes of login tokens),
+``applied_ops`` (which pushed op ids applied, so a retried op applies once), ``conflicts``
+(the losing side of each stale write, pulled by every device), ``login_failures`` (rate
+limits, per account and per address) and ``duru_secrets`` (owner only: the server role's
+password and the key that makes answers for unknown user names look like real ones).
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ DELETED_AT = "deleted_at"
 SERVER_ONLY_COLUMNS = (CHANGE_SEQ, DELETED_AT)
 ACCOUNTS = "accounts"
 META = "duru_meta"
+SESSIONS = "sessions"
+APPLIED_OPS = "applied_ops"
+CONFLICTS = "conflicts"
+LOGIN_FAILURES = "login_failures"
+SECRETS = "duru_secrets"
+# Tables the sync server's role may not touch: only the schema owner reads them.
+OWNER_ONLY_TABLES = (META, SECRETS)
 BYTEA = "bytea"
 TIMESTAMPTZ = "timestamp with time zone"
 
@@ -117,6 +129,10 @@ class ServerTable:
     foreign_keys: tuple[ServerForeignKey, ...] = ()
     row_security: bool = True
     entity: str | None = None
+    # FORCE makes the policy bind the table's owner too. ``accounts`` and ``sessions`` are
+    # not forced: the owner's SECURITY DEFINER functions find an account by name and a
+    # session by token before any user is known (the server role still sees only its own).
+    force_row_security: bool = True
 
     @property
     def primary_key(self) -> ServerIndex:
@@ -200,6 +216,9 @@ def accounts_table() -> ServerTable:
         ServerColumn("auth_verifier", "text"),
         ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
         ServerColumn("last_change_seq", "bigint", default="0"),
+        # Tombstones up to this change sequence number were purged: a device whose cursor
+        # is older missed deletes and must resync in full.
+        ServerColumn("horizon_seq", "bigint", default="0"),
     )
     pk = ServerIndex(
         f"{ACCOUNTS}_pkey",
@@ -215,7 +234,7 @@ def accounts_table() -> ServerTable:
         unique=True,
         constraint="UNIQUE",
     )
-    return ServerTable(ACCOUNTS, columns, (pk, by_name))
+    return ServerTable(ACCOUNTS, columns, (pk, by_name), force_row_security=False)
 
 
 def meta_table() -> ServerTable:
@@ -227,9 +246,129 @@ def meta_table() -> ServerTable:
     return ServerTable(META, columns, (pk,), row_security=False)
 
 
+def secrets_table() -> ServerTable:
+    """``duru_secrets``: values only the schema owner reads (no grant to the server role)."""
+    columns = (ServerColumn("key", "text"), ServerColumn("value", BYTEA))
+    pk = ServerIndex(
+        f"{SECRETS}_pkey", ("key",), "read one secret", unique=True, constraint="PRIMARY KEY"
+    )
+    return ServerTable(SECRETS, columns, (pk,), row_security=False)
+
+
+def sessions_table() -> ServerTable:
+    """``sessions``: one row per login token (its SHA-256, never the token), until expiry."""
+    columns = (
+        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
+        ServerColumn("token_hash", BYTEA),
+        ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
+        ServerColumn("expires_at", TIMESTAMPTZ),
+    )
+    pk = ServerIndex(
+        f"{SESSIONS}_pkey",
+        (USER_ID, "token_hash"),
+        "log out: delete one session of a user",
+        unique=True,
+        constraint="PRIMARY KEY",
+    )
+    by_token = ServerIndex(
+        f"ix_{SESSIONS}_token_hash",
+        ("token_hash",),
+        "authenticate a request: the user of a token (duru_session_user)",
+        unique=True,
+    )
+    return ServerTable(
+        SESSIONS, columns, (pk, by_token), (_owner_key(SESSIONS),), force_row_security=False
+    )
+
+
+def applied_ops_table() -> ServerTable:
+    """``applied_ops``: each pushed op id the server has acted on, and what it did."""
+    columns = (
+        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
+        ServerColumn("op_id", "uuid"),
+        ServerColumn("entity", "text"),
+        ServerColumn("row_id", "uuid"),
+        ServerColumn("outcome", "text"),
+        ServerColumn("version", "bigint"),
+        ServerColumn("applied_at", TIMESTAMPTZ, default="now()"),
+    )
+    pk = ServerIndex(
+        f"{APPLIED_OPS}_pkey",
+        (USER_ID, "op_id"),
+        "push: was this op id applied already (a retried push applies once)",
+        unique=True,
+        constraint="PRIMARY KEY",
+    )
+    return ServerTable(APPLIED_OPS, columns, (pk,), (_owner_key(APPLIED_OPS),))
+
+
+def conflicts_table() -> ServerTable:
+    """``conflicts``: the losing side of a stale write, pulled by every device of the user."""
+    columns = (
+        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
+        ServerColumn("id", "uuid"),
+        ServerColumn("entity", "text"),
+        ServerColumn("row_id", "uuid"),
+        ServerColumn("kind", "text"),
+        ServerColumn("base_version", "bigint"),
+        ServerColumn("server_version", "bigint"),
+        # The losing row as the device sent it (sealed fields stay sealed); NULL for a delete.
+        ServerColumn("row", "jsonb", nullable=True),
+        ServerColumn("device_id", "text"),
+        ServerColumn("op_id", "uuid"),
+        ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
+        ServerColumn(CHANGE_SEQ, "bigint"),
+    )
+    pk = ServerIndex(
+        f"{CONFLICTS}_pkey",
+        (USER_ID, "id"),
+        "one conflict revision by id",
+        unique=True,
+        constraint="PRIMARY KEY",
+    )
+    pull = ServerIndex(
+        f"ix_{CONFLICTS}_{USER_ID}_{CHANGE_SEQ}",
+        (USER_ID, CHANGE_SEQ),
+        "pull: a user's conflict revisions after a cursor, in change order",
+    )
+    return ServerTable(CONFLICTS, columns, (pk, pull), (_owner_key(CONFLICTS),))
+
+
+def login_failures_table() -> ServerTable:
+    """``login_failures``: failed logins per account or address in the current window."""
+    columns = (
+        ServerColumn("key", "text"),
+        ServerColumn("window_start", TIMESTAMPTZ),
+        ServerColumn("failures", "integer"),
+    )
+    pk = ServerIndex(
+        f"{LOGIN_FAILURES}_pkey",
+        ("key",),
+        "rate-limit logins: the failures of one account or address",
+        unique=True,
+        constraint="PRIMARY KEY",
+    )
+    return ServerTable(LOGIN_FAILURES, columns, (pk,), row_security=False)
+
+
+def sync_tables() -> tuple[ServerTable, ...]:
+    """The sync server's own tables (after ``accounts``, before the entities)."""
+    return (sessions_table(), applied_ops_table(), conflicts_table(), login_failures_table())
+
+
 def server_tables(entities: tuple[Entity, ...] = ENTITIES) -> tuple[ServerTable, ...]:
     """Every server table, in creation order (meta, accounts, then parents before children)."""
-    return (meta_table(), accounts_table(), *(server_table(e) for e in entities))
+    return (
+        meta_table(),
+        secrets_table(),
+        accounts_table(),
+        *sync_tables(),
+        *(server_table(e) for e in entities),
+    )
+
+
+def _owner_key(table: str) -> ServerForeignKey:
+    return ServerForeignKey(f"fk_{table}_{USER_ID}", (USER_ID,), ACCOUNTS, (USER_ID,), "CASCADE")
 
 
 def _primary_key(e: Entity) -> ServerIndex:
@@ -246,14 +385,14 @@ def _unique_constraints(e: Entity) -> list[ServerIndex]:
     out = []
     for names in e.unique:
         cols = tuple(server_column_of(e.field(n)) for n in names)
+        # Live rows only: a tombstone must not block the same (note, tag) coming back.
         out.append(
             ServerIndex(
                 f"uq_{e.table}_{'_'.join(cols)}",
                 (USER_ID, *cols),
-                f"one {e.name} per ({', '.join(names)}) of a user; the {e.name}s of a "
-                f"{names[0].removesuffix('_id')}",
+                f"one live {e.name} per ({', '.join(names)}) of a user",
                 unique=True,
-                constraint="UNIQUE",
+                where=f"({DELETED_AT} IS NULL)",
             )
         )
     return out
@@ -314,8 +453,7 @@ def _foreign_key_indexes(e: Entity, existing: list[ServerIndex]) -> list[ServerI
 
 
 def _foreign_keys(e: Entity) -> tuple[ServerForeignKey, ...]:
-    owner = ServerForeignKey(f"fk_{e.table}_{USER_ID}", (USER_ID,), ACCOUNTS, (USER_ID,), "CASCADE")
-    out = [owner]
+    out = [_owner_key(e.table)]
     for f in e.foreign_keys:
         parent = entity(f.references or "")
         action = f.on_delete or "NO ACTION"

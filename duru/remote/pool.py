@@ -47,12 +47,15 @@ def connect(
     return conn
 
 
-def open_pool(config: RemoteConfig, url: str | None = None, *, name: str = "duru") -> Pool:
+def open_pool(
+    config: RemoteConfig, url: str | None = None, *, name: str = "duru", autocommit: bool = False
+) -> Pool:
     """Open a pool with ``pool_min_size`` connections ready, or raise ServerUnavailable.
 
     ``url`` defaults to ``server_url(config)``. Connections are checked when taken out (if
     ``check_on_checkout``) so a connection the server dropped is replaced, not handed out.
-    Close it with ``pool.close()`` or use it as a context manager.
+    Close it with ``pool.close()`` or use it as a context manager. ``autocommit``: each
+    statement outside ``conn.transaction()`` commits on its own.
     """
     target = url if url is not None else server_url(config)
     # One direct attempt first: the pool only logs why it cannot connect, then times out,
@@ -60,7 +63,7 @@ def open_pool(config: RemoteConfig, url: str | None = None, *, name: str = "duru
     connect(config, target).close()
     pool: Pool = ConnectionPool(
         target,
-        kwargs=_connect_kwargs(config),
+        kwargs={**_connect_kwargs(config), "autocommit": autocommit},
         min_size=config.pool_min_size,
         max_size=config.pool_max_size,
         open=False,

@@ -22,6 +22,7 @@ row whose transaction committed late.
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 from psycopg import Connection
@@ -31,6 +32,8 @@ from duru.model import ENTITIES, MODEL_FINGERPRINT, Entity
 from duru.remote.layout import (
     ACCOUNTS,
     META,
+    SECRETS,
+    SESSIONS,
     USER_ID,
     ServerColumn,
     ServerForeignKey,
@@ -43,6 +46,10 @@ SERVER_SCHEMA_VERSION = 1
 USER_SETTING = "duru.user_id"
 POLICY = "duru_owner_only"
 RESERVE_FUNCTION = "duru_reserve_change_seqs"
+LOGIN_RECORD_FUNCTION = "duru_login_record"
+NAME_SALT_FUNCTION = "duru_name_salt"
+SESSION_USER_FUNCTION = "duru_session_user"
+NAME_SALT_KEY = "name_salt_key"
 CURRENT_USER_SQL = f"NULLIF(current_setting('{USER_SETTING}', true), '')::uuid"
 # Any constant works; it only has to be the same for every duru process.
 _APPLY_LOCK = 0x64757275_00000001
@@ -74,7 +81,7 @@ def table_ddl(table: ServerTable) -> list[str]:
             out.append(_create_index(table.name, ix))
         out.append(f"COMMENT ON INDEX {ix.name} IS {_quote(_serves(ix))}")
     if table.row_security:
-        out += _row_security(table.name)
+        out += _row_security(table.name, force=table.force_row_security)
     return out
 
 
@@ -103,6 +110,10 @@ def apply_server_schema(conn: Connection[Any]) -> bool:
             conn.execute(stmt)
         conn.cursor().executemany(
             f"INSERT INTO {META} (key, value) VALUES (%s, %s)", list(expected_meta().items())
+        )
+        conn.execute(
+            f"INSERT INTO {SECRETS} (key, value) VALUES (%s, %s)",
+            (NAME_SALT_KEY, os.urandom(32)),
         )
     return True
 
@@ -209,16 +220,53 @@ def _serves(ix: ServerIndex) -> str:
     return f"serves: {ix.query}"
 
 
-def _row_security(table: str) -> list[str]:
+def _row_security(table: str, *, force: bool = True) -> list[str]:
     check = f"{USER_ID} = {CURRENT_USER_SQL}"
-    return [
-        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY {POLICY} ON {table} USING ({check}) WITH CHECK ({check})",
-    ]
+    out = [f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"]
+    if force:
+        out.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    out.append(f"CREATE POLICY {POLICY} ON {table} USING ({check}) WITH CHECK ({check})")
+    return out
 
 
 def _function_ddl() -> list[str]:
+    return [*_reserve_ddl(), *_auth_function_ddl()]
+
+
+def _auth_function_ddl() -> list[str]:
+    """The owner's functions that act before a user is known (RLS hides every row then).
+
+    Each is SECURITY DEFINER with a pinned search_path, so the server role can call it
+    but cannot make it read another table; none returns more than its caller needs.
+    """
+    definer = "SECURITY DEFINER SET search_path FROM CURRENT"
+    return [
+        f"CREATE FUNCTION {LOGIN_RECORD_FUNCTION}(p_name text)\n"
+        "    RETURNS TABLE (user_id uuid, salt bytea, kdf_params jsonb, auth_verifier text)\n"
+        f"    LANGUAGE sql STABLE {definer}\n"
+        f"    AS $$ SELECT a.user_id, a.salt, a.kdf_params, a.auth_verifier FROM {ACCOUNTS} a\n"
+        "          WHERE a.name = p_name $$",
+        f"COMMENT ON FUNCTION {LOGIN_RECORD_FUNCTION}(text) IS "
+        + _quote("log in: the crypto record of the account called p_name (no row: none)"),
+        f"CREATE FUNCTION {NAME_SALT_FUNCTION}(p_name text) RETURNS bytea\n"
+        f"    LANGUAGE sql STABLE {definer}\n"
+        "    AS $$ SELECT substring(sha256(s.value || convert_to(p_name, 'UTF8')) FROM 1 FOR 16)\n"
+        f"          FROM {SECRETS} s WHERE s.key = '{NAME_SALT_KEY}' $$",
+        f"COMMENT ON FUNCTION {NAME_SALT_FUNCTION}(text) IS "
+        + _quote(
+            "a salt for a user name with no account, the same on every call, so the answer "
+            "for an unknown name looks like one for a real account"
+        ),
+        f"CREATE FUNCTION {SESSION_USER_FUNCTION}(p_token_hash bytea) RETURNS uuid\n"
+        f"    LANGUAGE sql STABLE {definer}\n"
+        f"    AS $$ SELECT s.user_id FROM {SESSIONS} s\n"
+        "          WHERE s.token_hash = p_token_hash AND s.expires_at > now() $$",
+        f"COMMENT ON FUNCTION {SESSION_USER_FUNCTION}(bytea) IS "
+        + _quote("authenticate a request: the user of an unexpired token's hash, else NULL"),
+    ]
+
+
+def _reserve_ddl() -> list[str]:
     return [
         f"CREATE FUNCTION {RESERVE_FUNCTION}(p_user_id uuid, p_count bigint) RETURNS bigint\n"
         "    LANGUAGE sql VOLATILE\n"

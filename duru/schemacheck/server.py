@@ -54,7 +54,7 @@ def _compare_table(out: Collector, table: ServerTable, live: LiveTable) -> None:
     _compare_indexes(out, table, live)
     _compare_foreign_keys(out, table, live)
     if table.row_security:
-        _compare_row_security(out, table.name, live)
+        _compare_row_security(out, table, live)
 
 
 def _plaintext_secrets(out: Collector, table: ServerTable, live: LiveTable) -> set[str]:
@@ -231,7 +231,8 @@ def _compare_foreign_keys(out: Collector, table: ServerTable, live: LiveTable) -
         )
 
 
-def _compare_row_security(out: Collector, table: str, live: LiveTable) -> None:
+def _compare_row_security(out: Collector, expected: ServerTable, live: LiveTable) -> None:
+    table = expected.name
     if not live.row_security:
         out.add(
             K.ROW_SECURITY,
@@ -240,7 +241,7 @@ def _compare_row_security(out: Collector, table: str, live: LiveTable) -> None:
             "row level security is not enabled",
             expected="ENABLE ROW LEVEL SECURITY",
         )
-    if not live.force_row_security:
+    if expected.force_row_security and not live.force_row_security:
         out.add(
             K.ROW_SECURITY,
             table,

@@ -7,7 +7,14 @@ plaintext never reach the server.
 
 The KDF cost comes from the server, which the client does not trust: a server that
 lowered it would make the passphrase cheap to guess from what the client then sends or
-stores. ``check_kdf_floor`` refuses any cost below ``KDF_FLOOR`` before deriving keys.
+stores, and one that raised it past reason would spin the client for ever (or exhaust its
+memory). ``check_kdf_floor`` refuses any cost below ``KDF_FLOOR`` and
+``check_kdf_ceiling`` any above ``KDF_CEILING``, both before deriving keys.
+
+These tools are for operators: whoever can connect to the database as a role that may set
+``duru.user_id`` can read any user's ciphertext. They still check the passphrase against
+the stored verifier (``unlock_account``), and find accounts through the owner's
+``duru_login_record`` function, so they work as a role that row level security binds.
 """
 
 from __future__ import annotations
@@ -20,11 +27,18 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from duru.bridge import account_record, account_row, account_user_id
-from duru.crypto import AccountKeys, AccountRecord, KdfParams, new_account, unlock
+from duru.crypto import (
+    AccountKeys,
+    AccountRecord,
+    KdfParams,
+    new_account,
+    unlock,
+    verify_auth_key,
+)
 from duru.errors import CryptoError, NotFound, UsageError, WrongPassphrase
 from duru.model import new_id
 from duru.remote.layout import ACCOUNTS
-from duru.remote.schema import USER_SETTING
+from duru.remote.schema import LOGIN_RECORD_FUNCTION, USER_SETTING
 
 NAME_MAX_CHARS = 200
 
@@ -43,11 +57,9 @@ class KdfFloor:
 # libsodium's INTERACTIVE cost (2 passes, 64 MiB); real accounts use MODERATE.
 _INTERACTIVE = KdfParams.interactive()
 KDF_FLOOR = KdfFloor(_INTERACTIVE.opslimit, _INTERACTIVE.memlimit)
-
-_SELECT = (
-    "SELECT user_id, salt, kdf_params, wrapped_master_key, auth_verifier"
-    f" FROM {ACCOUNTS} WHERE name = %s"
-)
+# libsodium's SENSITIVE cost (4 passes, 1 GiB) at the most: a few seconds on a phone.
+_SENSITIVE = KdfParams.sensitive()
+KDF_CEILING = KdfFloor(_SENSITIVE.opslimit, _SENSITIVE.memlimit)
 
 
 def check_user_name(name: object) -> str:
@@ -76,10 +88,42 @@ def check_kdf_floor(params: KdfParams, *, floor: KdfFloor = KDF_FLOOR) -> None:
     )
 
 
+def check_kdf_ceiling(params: KdfParams, *, ceiling: KdfFloor = KDF_CEILING) -> None:
+    """CryptoError when ``params`` costs more than ``ceiling`` (checked before deriving keys)."""
+    if params.opslimit <= ceiling.opslimit and params.memlimit <= ceiling.memlimit:
+        return
+    raise CryptoError(
+        f"the account's key derivation cost (Argon2id opslimit {params.opslimit}, memlimit "
+        f"{params.memlimit} bytes) is above duru's ceiling (opslimit {ceiling.opslimit}, "
+        f"memlimit {ceiling.memlimit}); refusing to derive keys with it: a tampered server "
+        "record could make this device spin or run out of memory"
+    )
+
+
+def check_kdf_cost(params: KdfParams) -> None:
+    """CryptoError unless ``params`` lies between duru's floor and ceiling."""
+    check_kdf_floor(params)
+    check_kdf_ceiling(params)
+
+
 def find_account(conn: Connection[Any], name: str) -> tuple[str, AccountRecord] | None:
-    """(user id, crypto record) of the account called ``name``, or None."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_SELECT, (name,)).fetchone()
+    """(user id, crypto record) of the account called ``name``, or None.
+
+    Reads through the owner's ``duru_login_record`` (row level security hides the
+    accounts table until a user is set) and ``account_info``-style columns after it.
+    """
+    found = conn.execute(f"SELECT user_id FROM {LOGIN_RECORD_FUNCTION}(%s)", (name,)).fetchone()
+    if found is None:
+        return None
+    user_id = str(found[0])
+    with conn.transaction():
+        set_user(conn, user_id)
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "SELECT user_id, salt, kdf_params, wrapped_master_key, auth_verifier"
+                f" FROM {ACCOUNTS} WHERE user_id = %s",
+                (user_id,),
+            ).fetchone()
     if row is None:
         return None
     return account_user_id(row), account_record(row)
@@ -128,13 +172,19 @@ def set_user(conn: Connection[Any], user_id: str) -> None:
 
 
 def _unlock(name: str, passphrase: str, user_id: str, record: AccountRecord) -> AccountKeys:
-    check_kdf_floor(record.kdf_params)
+    check_kdf_cost(record.kdf_params)
+    wrong = WrongPassphrase(
+        f"wrong passphrase for user {name!r}: it does not unlock the account's master key"
+    )
     try:
-        return unlock(passphrase, record, user_id)
+        keys = unlock(passphrase, record, user_id)
     except WrongPassphrase:
-        raise WrongPassphrase(
-            f"wrong passphrase for user {name!r}: it does not unlock the account's master key"
-        ) from None
+        raise wrong from None
+    # The verifier too: a record whose wrapped key was swapped would unlock with another
+    # passphrase, but the verifier is the server's own check of who this is.
+    if not verify_auth_key(record.auth_verifier, keys.auth_key):
+        raise wrong
+    return keys
 
 
 def _insert(conn: Connection[Any], name: str, user_id: str, record: AccountRecord) -> bool:

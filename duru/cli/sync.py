@@ -1,0 +1,129 @@
+"""`duru serve`, `duru register`, `duru login`, `duru sync`, `duru logout`."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from duru.cli.app import DbOption, app, fail, reported, resolve_db
+from duru.cli.output import print_json, progress_bar
+from duru.errors import SyncServerError, UsageError
+
+ServerUrl = Annotated[
+    str,
+    typer.Option(
+        "--server", help="The sync server's URL (http://HOST:PORT, as `duru serve` prints)."
+    ),
+]
+UserName = Annotated[str, typer.Option("--user", help="The account's user name.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on (0: any free one).")
+    ] = 8787,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+) -> None:
+    """Run the sync server over $DURU_DATABASE_URL, else an embedded PostgreSQL."""
+    from duru.server import serve as run
+
+    def ready(url: str) -> None:
+        typer.echo(f"duru serve: listening on {url} (OpenAPI at {url}/openapi.json)", err=False)
+
+    with reported():
+        run(host, port, workers, ready=ready)
+
+
+@app.command("register")
+def register(server: ServerUrl, user: UserName, db: Path | None = DbOption) -> None:
+    """Create an account on a sync server and log this device in to it."""
+    from duru import sync
+
+    with reported():
+        phrase = _passphrase(f"new passphrase for {user}: ", confirm=True)
+        saved = sync.register(resolve_db(db), server=server, user=user, passphrase=phrase)
+    typer.echo(f"registered {saved.user} on {saved.server}; this device is logged in")
+
+
+@app.command("login")
+def login(server: ServerUrl, user: UserName, db: Path | None = DbOption) -> None:
+    """Log this device in to an existing account (a second device of the same user)."""
+    from duru import sync
+
+    with reported():
+        phrase = _passphrase(f"passphrase for {user}: ")
+        saved = sync.login(resolve_db(db), server=server, user=user, passphrase=phrase)
+    typer.echo(f"logged in to {saved.server} as {saved.user}")
+
+
+@app.command("logout")
+def logout(db: Path | None = DbOption) -> None:
+    """End this device's session and forget its sync credentials."""
+    from duru import sync
+
+    with reported():
+        done = sync.logout(resolve_db(db))
+    typer.echo("logged out" if done else "this device was not logged in")
+
+
+@app.command("sync")
+def sync_command(
+    db: Path | None = DbOption,
+    as_json: JsonFlag = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Sync again every --every seconds until interrupted.")
+    ] = False,
+    every: Annotated[
+        float, typer.Option("--every", help="Seconds between syncs with --watch.")
+    ] = 5.0,
+) -> None:
+    """Push this device's changes to its sync server, then pull everyone else's."""
+    from duru import sync
+
+    path = resolve_db(db)
+    while True:
+        with reported(), progress_bar() as progress:
+            try:
+                report = sync.sync(path, progress=progress)
+            except SyncServerError as exc:
+                if not watch:
+                    raise
+                typer.echo(f"duru: {exc.message} (trying again in {every:g} s)", err=True)
+                report = None
+        if report is not None:
+            if as_json:
+                print_json(report.to_json())
+            else:
+                typer.echo(
+                    f"pushed {report.pushed} ({report.conflicts} conflicts, {report.superseded}"
+                    f" superseded), pulled {report.pulled} ({report.deleted} deleted,"
+                    f" {report.conflicts_received} conflict revisions) in {report.seconds:.2f} s"
+                )
+                if report.kept_local:
+                    typer.echo(f"  {report.kept_local} rows changed here meanwhile: next sync")
+                if report.waiting:
+                    typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
+        if not watch:
+            return
+        time.sleep(max(0.1, every))
+
+
+def _passphrase(prompt: str, *, confirm: bool = False) -> str:
+    """$DURU_PASSPHRASE, else a prompt without echo (twice for a new one)."""
+    env = os.environ.get("DURU_PASSPHRASE")
+    if env is not None:
+        return env
+    if not os.isatty(0):
+        raise UsageError("no passphrase: set DURU_PASSPHRASE or run in a terminal to be asked")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("again: ") != first:
+        raise fail("the two passphrases differ")
+    return first

@@ -1,0 +1,375 @@
+"""The sync API (ASGI, Starlette): accounts, push and pull over a pool of the server role.
+
+    GET  /v1/health           200 when the database answers
+    POST /v1/register         {name, user_id, record}            -> 201 {user_id}
+    POST /v1/login/params     {name}                             -> {kdf}
+    POST /v1/login            {name, auth_key}                   -> {token, user_id, expires_at}
+    POST /v1/logout           (bearer)                           -> 204
+    GET  /v1/account          (bearer)                           -> {user_id, name, kdf, ...}
+    POST /v1/push             (bearer) {device_id, entries}      -> {results, head}
+    GET  /v1/changes          (bearer) ?after=N&limit=M          -> {changes, cursor, head, more}
+    GET  /openapi.json        the OpenAPI description of the above
+
+The process keeps no state another would need: sessions, rate limits and op ids live in
+the database, so any number of workers and ``duru serve`` processes act as one server.
+Every error is JSON ``{"error": {"code", "message"}}`` with a 4xx status for anything the
+client did (malformed, oversized, unauthenticated, rate-limited, stale), 503 when the
+database is unreachable or busy, and 500 only for a bug.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from duru.crypto import AccountRecord
+from duru.errors import (
+    AlreadyExists,
+    AuthFailed,
+    CryptoError,
+    DuruError,
+    NotFound,
+    RateLimited,
+    ResyncNeeded,
+    ServerUnavailable,
+    UsageError,
+)
+from duru.remote import Pool, RemoteConfig, open_pool, pooled_connection
+from duru.sync.protocol import MAX_OP_IDS, PROTOCOL_VERSION, PushEntry, canonical_id
+
+from . import auth
+from .config import ServerConfig
+from .openapi import openapi_document
+from .pull import read_page
+from .push import apply_push
+
+logger = logging.getLogger("duru.server")
+APP_URL_VAR = "DURU_SERVER_APP_URL"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(pool_factory: Callable[[], Pool], config: ServerConfig | None = None) -> Starlette:
+    """The ASGI app; ``pool_factory`` opens its pool at startup (closed at shutdown)."""
+    settings = config or ServerConfig.from_env()
+    api = _Api(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        api.pool = await run_in_threadpool(pool_factory)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(api.pool.close)
+
+    endpoints: list[tuple[str, Handler, str]] = [
+        ("/v1/health", api.health, "GET"),
+        ("/v1/register", api.register, "POST"),
+        ("/v1/login/params", api.login_params, "POST"),
+        ("/v1/login", api.login, "POST"),
+        ("/v1/logout", api.logout, "POST"),
+        ("/v1/account", api.account, "GET"),
+        ("/v1/push", api.push, "POST"),
+        ("/v1/changes", api.changes, "GET"),
+        ("/openapi.json", api.openapi, "GET"),
+    ]
+    routes = [Route(path, _guarded(fn), methods=[method]) for path, fn, method in endpoints]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_exception_handler(404, _not_found)
+    app.add_exception_handler(405, _not_allowed)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app of a ``duru serve`` worker: its pool is ``$DURU_SERVER_APP_URL``."""
+    url = os.environ.get(APP_URL_VAR, "")
+    if not url:
+        raise UsageError(f"{APP_URL_VAR} is not set (start the server with `duru serve`)")
+    remote = RemoteConfig.from_env()
+    return create_app(lambda: server_pool(remote, url))
+
+
+def server_pool(remote: RemoteConfig, url: str) -> Pool:
+    """A pool of autocommit connections as the server role (each call is its own unit)."""
+    return open_pool(remote, url, name="duru-serve", autocommit=True)
+
+
+class _Api:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.pool: Pool
+
+    # -- endpoints -------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        def work() -> dict[str, Any]:
+            self._db(lambda c: c.execute("SELECT 1"))
+            return {"status": "ok", "protocol": PROTOCOL_VERSION}
+
+        return await self._run(request, work)
+
+    async def register(self, request: Request) -> Response:
+        body = await self._json(request)
+        name = _field(body, "name", str)
+        user_id = canonical_id(body.get("user_id"), "user_id")
+        record = _record(body.get("record"))
+
+        def work() -> dict[str, Any]:
+            self._db(lambda c: auth.register(c, name, user_id, record))
+            return {"user_id": user_id}
+
+        return await self._run(request, work, 201)
+
+    async def login_params(self, request: Request) -> Response:
+        body = await self._json(request)
+        name = _field(body, "name", str)
+        return await self._run(
+            request, lambda: {"kdf": self._db(lambda c: auth.login_params(c, name)).to_dict()}
+        )
+
+    async def login(self, request: Request) -> Response:
+        body = await self._json(request)
+        name = _field(body, "name", str)
+        key = _b64_field(body, "auth_key")
+        address = request.client.host if request.client else "unknown"
+
+        def work() -> dict[str, Any]:
+            s = self._db(lambda c: auth.login(c, name, key, address, self.config))
+            return {"token": s.token, "user_id": s.user_id, "expires_at": s.expires_at.isoformat()}
+
+        return await self._run(request, work)
+
+    async def logout(self, request: Request) -> Response:
+        token = _bearer(request)
+
+        def work() -> None:
+            with self._conn() as conn:
+                auth.logout(conn, auth.authenticate(conn, token), token)
+
+        return await self._run(request, work, 204)
+
+    async def account(self, request: Request) -> Response:
+        token = _bearer(request)
+
+        def work() -> dict[str, Any]:
+            with self._conn() as conn:
+                return auth.account_info(conn, auth.authenticate(conn, token))
+
+        return await self._run(request, work)
+
+    async def push(self, request: Request) -> Response:
+        token = _bearer(request)
+        body = await self._json(request)
+        device = _field(body, "device_id", str)
+        if not 1 <= len(device) <= 64:
+            raise UsageError("device_id must be 1 to 64 characters")
+        raw = body.get("entries")
+        if not isinstance(raw, list) or len(raw) > self.config.max_push_entries:
+            raise UsageError(
+                f"entries must be a list of at most {self.config.max_push_entries} entries"
+            )
+        entries = [PushEntry.from_json(e) for e in raw]
+
+        def work() -> dict[str, Any]:
+            with self._conn() as conn:
+                user = auth.authenticate(conn, token)
+                results, head = apply_push(conn, user, device, entries)
+            return {"results": [r.to_json() for r in results], "head": head}
+
+        return await self._run(request, work)
+
+    async def changes(self, request: Request) -> Response:
+        token = _bearer(request)
+        after = _int_param(request, "after", 0)
+        limit = _int_param(request, "limit", self.config.default_page)
+        if not 1 <= limit <= self.config.max_page:
+            raise UsageError(f"limit must be 1 to {self.config.max_page}")
+
+        def work() -> dict[str, Any]:
+            with self._conn() as conn:
+                user = auth.authenticate(conn, token)
+                page = read_page(conn, user, after, limit)
+            return {
+                "changes": [c.to_json() for c in page.changes],
+                "cursor": page.cursor,
+                "head": page.head,
+                "more": page.more,
+            }
+
+        return await self._run(request, work)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(self.config))
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _conn(self) -> Any:
+        return pooled_connection(self.pool)
+
+    def _db(self, fn: Callable[[Any], Any]) -> Any:
+        with self._conn() as conn:
+            return fn(conn)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        limit = self.config.max_body_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _TooLarge(limit)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _TooLarge(limit)
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError("the request body must be a JSON object")
+        return data
+
+    async def _run(self, request: Request, work: Callable[[], Any], status: int = 200) -> Response:
+        try:
+            result = await run_in_threadpool(work)
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise _Refused(409, "missing_parent", _pg_message(exc)) from exc
+        except psycopg.errors.QueryCanceled as exc:
+            raise _Refused(503, "busy", "the server database took too long; retry") from exc
+        except psycopg.OperationalError as exc:
+            raise ServerUnavailable(_pg_message(exc)) from exc
+        if status == 204:
+            return Response(status_code=204)
+        return JSONResponse(result, status_code=status)
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Every failure of ``handler`` as a JSON error answer (see ``error_response``)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:  # noqa: BLE001 - each kind is mapped in error_response
+            return error_response(exc)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+_STATUS: list[tuple[type[DuruError], int, str]] = [
+    (AuthFailed, 401, "unauthorized"),
+    (RateLimited, 429, "rate_limited"),
+    (AlreadyExists, 409, "exists"),
+    (ResyncNeeded, 410, "resync_needed"),
+    (NotFound, 404, "not_found"),
+    (UsageError, 400, "bad_request"),
+    (CryptoError, 400, "bad_request"),
+    (ServerUnavailable, 503, "unavailable"),
+]
+
+
+def error_response(exc: Exception) -> Response:
+    """The JSON error answer for ``exc`` (500, logged, for anything unexpected)."""
+    if isinstance(exc, _TooLarge):
+        return _error(413, "too_large", f"the request body is over {exc.limit} bytes")
+    if isinstance(exc, _Refused):
+        return _error(exc.status, exc.code, exc.message)
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            headers = {}
+            if isinstance(exc, RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
+            elif status == 401:
+                headers["WWW-Authenticate"] = "Bearer"
+            elif status == 503:
+                headers["Retry-After"] = "1"
+            return _error(status, code, exc.message, headers)
+    logger.exception("unexpected error", exc_info=exc)
+    return _error(500, "internal", "the server failed on this request (a bug: see its log)")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "protocol": PROTOCOL_VERSION}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, "not_found", f"no endpoint {request.url.path}")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return _error(405, "method_not_allowed", f"{request.method} is not allowed here")
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthFailed("no session: send 'Authorization: Bearer <token>' (log in first)")
+    return token.strip()
+
+
+def _field(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    if not isinstance(value, kind):
+        raise UsageError(f"{name!r} must be {kind.__name__}")
+    return value
+
+
+def _b64_field(body: dict[str, Any], name: str) -> bytes:
+    try:
+        return base64.b64decode(_field(body, name, str), validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError(f"{name!r} must be standard base64") from None
+
+
+def _record(data: object) -> AccountRecord:
+    if not isinstance(data, dict):
+        raise UsageError("'record' must be an object (kdf, wrapped_master_key, auth_verifier)")
+    try:
+        return AccountRecord.from_dict(data)
+    except (CryptoError, UsageError) as exc:
+        raise UsageError(f"'record' is not valid: {exc.message}") from None
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 19:
+        raise UsageError(f"{name} must be a whole number >= 0")
+    return int(raw)
+
+
+def _pg_message(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+__all__ = ["APP_URL_VAR", "MAX_OP_IDS", "app_from_env", "create_app", "error_response"]

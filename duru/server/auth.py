@@ -1,0 +1,220 @@
+"""Accounts and sessions on the server: register, log in, authenticate, log out.
+
+The server never sees a passphrase or an encryption key. At registration the device sends
+its ``AccountRecord`` (KDF parameters with salt, the master key wrapped under a key only the
+passphrase gives, and an Argon2id verifier of the authentication key). To log in it asks
+for the KDF parameters (``login_params``), derives the authentication key, and sends that;
+the server checks it against the verifier and hands out a random bearer token, of which
+it keeps only the SHA-256.
+
+An unknown user name gets KDF parameters with a salt derived from a server secret and the
+name, the same on every call, and a login for it costs one verifier check like a real
+one: both answers look the same as for a real account with a wrong passphrase.
+
+Failed logins are counted per account name and per client address in
+``login_failures`` (in the database, so every server process shares them); past the
+limit within the window, logins answer RateLimited until the window ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from duru.bridge import account_row
+from duru.crypto import AccountRecord, KdfParams, make_auth_verifier, verify_auth_key
+from duru.errors import AlreadyExists, AuthFailed, CryptoError, RateLimited, UsageError
+from duru.remote.layout import ACCOUNTS, LOGIN_FAILURES, SESSIONS, USER_ID
+from duru.remote.schema import LOGIN_RECORD_FUNCTION, NAME_SALT_FUNCTION, SESSION_USER_FUNCTION
+from duru.sync.server_account import KDF_FLOOR, check_kdf_ceiling, check_user_name, set_user
+
+from .config import ServerConfig
+
+_WRONG = "wrong user name or passphrase"
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    user_id: str
+    expires_at: datetime
+
+
+def register(conn: Connection[Any], name: str, user_id: str, record: AccountRecord) -> None:
+    """Create the account ``name``; AlreadyExists when the name (or id) is taken.
+
+    Refuses (UsageError) a KDF cost below duru's floor or above its ceiling, and a
+    verifier that is not an Argon2id hash.
+    """
+    name = check_user_name(name)
+    if not KDF_FLOOR.allows(record.kdf_params):
+        raise UsageError("the account's key derivation cost is below duru's floor")
+    try:
+        check_kdf_ceiling(record.kdf_params)
+    except CryptoError as exc:
+        raise UsageError(exc.message) from None
+    if not record.auth_verifier.startswith(b"$argon2id$"):
+        raise UsageError("auth_verifier must be an Argon2id hash of the authentication key")
+    row = {"name": name, **account_row(user_id, record)}
+    with conn.transaction():
+        set_user(conn, user_id)
+        made = conn.execute(
+            f"INSERT INTO {ACCOUNTS} ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})"
+            " ON CONFLICT DO NOTHING RETURNING user_id",
+            list(row.values()),
+        ).fetchone()
+    if made is None:
+        raise AlreadyExists(f"the user name {name!r} is taken")
+
+
+def login_params(conn: Connection[Any], name: str) -> KdfParams:
+    """The KDF parameters (with salt) to derive ``name``'s authentication key.
+
+    For a name with no account: made-up parameters that are the same on every call.
+    """
+    name = check_user_name(name)
+    found = _login_record(conn, name)
+    if found is not None:
+        kdf = dict(found[2])
+        kdf["salt"] = _b64(bytes(found[1]))
+        return KdfParams.from_dict(kdf)
+    salt = conn.execute(f"SELECT {NAME_SALT_FUNCTION}(%s)", (name,)).fetchone()
+    assert salt is not None and salt[0] is not None, "duru_secrets has no name salt key"
+    return KdfParams.moderate(bytes(salt[0]))
+
+
+def login(
+    conn: Connection[Any], name: str, auth_key: bytes, address: str, config: ServerConfig
+) -> Session:
+    """A new session for ``name`` when ``auth_key`` matches its verifier.
+
+    Raises AuthFailed (unknown name and wrong key alike), RateLimited past the limits.
+    Each failure is recorded in its own transaction, so it counts even though we raise.
+    """
+    name = check_user_name(name)
+    keys = (f"account:{name}", f"address:{address}")
+    _check_rate(conn, keys, config)
+    found = _login_record(conn, name)
+    verifier = _dummy_verifier() if found is None else str(found[3]).encode("ascii")
+    ok = verify_auth_key(verifier, auth_key) and found is not None
+    if not ok:
+        _count_failure(conn, keys, config)
+        raise AuthFailed(_WRONG)
+    assert found is not None
+    user_id = str(found[0])
+    token = secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + timedelta(seconds=config.token_ttl)
+    with conn.transaction():
+        conn.execute(f"DELETE FROM {LOGIN_FAILURES} WHERE key = %s", (keys[0],))
+        set_user(conn, user_id)
+        conn.execute(
+            f"INSERT INTO {SESSIONS} ({USER_ID}, token_hash, expires_at) VALUES (%s, %s, %s)",
+            (uuid.UUID(user_id), token_hash(token), expires),
+        )
+    return Session(token, user_id, expires)
+
+
+def authenticate(conn: Connection[Any], token: str) -> str:
+    """The user id of a live session token; AuthFailed otherwise."""
+    if not token or len(token) > 200:
+        raise AuthFailed("no valid session: log in again")
+    found = conn.execute(f"SELECT {SESSION_USER_FUNCTION}(%s)", (token_hash(token),)).fetchone()
+    if found is None or found[0] is None:
+        raise AuthFailed("the session expired or was logged out: log in again")
+    return str(found[0])
+
+
+def logout(conn: Connection[Any], user_id: str, token: str) -> None:
+    """End the session of ``token`` (and any of the user's expired ones)."""
+    with conn.transaction():
+        set_user(conn, user_id)
+        conn.execute(
+            f"DELETE FROM {SESSIONS} WHERE {USER_ID} = %s AND (token_hash = %s"
+            " OR expires_at <= now())",
+            (uuid.UUID(user_id), token_hash(token)),
+        )
+
+
+def account_info(conn: Connection[Any], user_id: str) -> dict[str, Any]:
+    """What a logged-in device fetches: name, user id and the crypto record (as JSON)."""
+    with conn.transaction():
+        set_user(conn, user_id)
+        row = conn.execute(
+            f"SELECT name, salt, kdf_params, wrapped_master_key, auth_verifier FROM {ACCOUNTS}"
+            f" WHERE {USER_ID} = %s",
+            (uuid.UUID(user_id),),
+        ).fetchone()
+    if row is None:
+        raise AuthFailed("the account of this session no longer exists")
+    kdf = dict(row[2].obj if isinstance(row[2], Jsonb) else row[2])
+    kdf["salt"] = _b64(bytes(row[1]))
+    return {
+        "user_id": user_id,
+        "name": row[0],
+        "kdf": kdf,
+        "wrapped_master_key": _b64(bytes(row[3])),
+    }
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def _login_record(conn: Connection[Any], name: str) -> tuple[Any, ...] | None:
+    return conn.execute(
+        f"SELECT user_id, salt, kdf_params, auth_verifier FROM {LOGIN_RECORD_FUNCTION}(%s)",
+        (name,),
+    ).fetchone()
+
+
+def _check_rate(conn: Connection[Any], keys: tuple[str, str], config: ServerConfig) -> None:
+    limits = (config.max_failures_per_account, config.max_failures_per_address)
+    rows = conn.execute(
+        f"SELECT key, failures, window_start FROM {LOGIN_FAILURES}"
+        " WHERE key = ANY(%s) AND window_start > now() - make_interval(secs => %s)",
+        (list(keys), config.login_window),
+    ).fetchall()
+    for key, failures, started in rows:
+        if failures >= limits[keys.index(key)]:
+            left = started + timedelta(seconds=config.login_window) - datetime.now(UTC)
+            raise RateLimited(
+                "too many failed logins: try again later",
+                retry_after=max(1, int(left.total_seconds()) + 1),
+            )
+
+
+def _count_failure(conn: Connection[Any], keys: tuple[str, str], config: ServerConfig) -> None:
+    with conn.transaction():
+        conn.cursor().executemany(
+            f"INSERT INTO {LOGIN_FAILURES} (key, window_start, failures) VALUES (%s, now(), 1)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            f" failures = CASE WHEN {LOGIN_FAILURES}.window_start"
+            " > now() - make_interval(secs => %s)"
+            f" THEN {LOGIN_FAILURES}.failures + 1 ELSE 1 END,"
+            f" window_start = CASE WHEN {LOGIN_FAILURES}.window_start"
+            " > now() - make_interval(secs => %s)"
+            f" THEN {LOGIN_FAILURES}.window_start ELSE now() END",
+            [(k, config.login_window, config.login_window) for k in keys],
+        )
+
+
+@cache
+def _dummy_verifier() -> bytes:
+    """A verifier at the usual cost, so an unknown name costs what a real one does."""
+    params = KdfParams.interactive()
+    return make_auth_verifier(
+        secrets.token_bytes(32), opslimit=params.opslimit, memlimit=params.memlimit
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

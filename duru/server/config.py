@@ -1,0 +1,44 @@
+"""Settings of the sync server (``duru serve``); every one has a ``DURU_*`` variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from duru.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Limits and lifetimes of the sync API. Durations in seconds, sizes in bytes."""
+
+    token_ttl: int = 30 * 24 * 3600
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_push_entries: int = 5_000
+    max_page: int = 5_000
+    default_page: int = 1_000
+    login_window: int = 15 * 60
+    max_failures_per_account: int = 10
+    max_failures_per_address: int = 50
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{f.name} must be a positive integer, not {value!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """Read ``DURU_SERVER_<FIELD>`` variables (``DURU_SERVER_TOKEN_TTL=3600``)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, int] = {}
+        for f in fields(cls):
+            var = f"DURU_SERVER_{f.name.upper()}"
+            raw = env.get(var, "").strip()
+            if raw:
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise UsageError(f"{var}={raw!r} is not a whole number") from None
+        return cls(**values)

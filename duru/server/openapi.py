@@ -1,0 +1,156 @@
+"""The OpenAPI 3.1 description of the sync API, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from duru.model import BY_NAME
+from duru.sync.protocol import MAX_OP_IDS, PROTOCOL_VERSION
+
+from .config import ServerConfig
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_UUID = {"type": "string", "format": "uuid"}
+
+
+def openapi_document(config: ServerConfig) -> dict[str, Any]:
+    """The whole document; limits come from ``config``."""
+    bearer = [{"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "duru sync API",
+            "version": str(PROTOCOL_VERSION),
+            "description": (
+                "End-to-end encrypted sync for Duru Notes. The server stores what devices "
+                "seal; it never receives a passphrase or a key. Bodies are at most "
+                f"{config.max_body_bytes} bytes."
+            ),
+        },
+        "paths": {
+            "/v1/health": {"get": _op("Health", "The database answers.", {"200": _ok()})},
+            "/v1/register": {
+                "post": _op(
+                    "Register",
+                    "Create an account from a record the device made.",
+                    {"201": _ok(), "400": _err(), "409": _err()},
+                    body=_obj(name={"type": "string"}, user_id=_UUID, record=_ref("Record")),
+                )
+            },
+            "/v1/login/params": {
+                "post": _op(
+                    "Login parameters",
+                    "KDF parameters (salt, cost) for a user name; made-up but stable for an "
+                    "unknown name.",
+                    {"200": _ok(_obj(kdf=_ref("Kdf")))},
+                    body=_obj(name={"type": "string"}),
+                )
+            },
+            "/v1/login": {
+                "post": _op(
+                    "Log in",
+                    "Exchange the authentication key (base64) for a bearer token.",
+                    {"200": _ok(_ref("Session")), "401": _err(), "429": _err()},
+                    body=_obj(name={"type": "string"}, auth_key={"type": "string"}),
+                )
+            },
+            "/v1/logout": {
+                "post": _op(
+                    "Log out", "End this token's session.", {"204": {"description": "done"}}, bearer
+                )
+            },
+            "/v1/account": {
+                "get": _op(
+                    "Account", "The wrapped master key and KDF parameters.", {"200": _ok()}, bearer
+                )
+            },
+            "/v1/push": {
+                "post": _op(
+                    "Push",
+                    f"Apply up to {config.max_push_entries} entries in one transaction.",
+                    {"200": _ok(), "400": _err(), "401": _err(), "409": _err(), "413": _err()},
+                    bearer,
+                    body=_obj(
+                        device_id={"type": "string", "maxLength": 64},
+                        entries={"type": "array", "items": _ref("PushEntry")},
+                    ),
+                )
+            },
+            "/v1/changes": {
+                "get": {
+                    **_op(
+                        "Pull",
+                        "Changes after a cursor, in change order.",
+                        {"200": _ok(), "401": _err(), "410": _err()},
+                        bearer,
+                    ),
+                    "parameters": [
+                        _query("after", "the cursor: last change sequence number applied"),
+                        _query("limit", f"page size, 1 to {config.max_page}"),
+                    ],
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": _obj(error=_obj(code={"type": "string"}, message={"type": "string"})),
+                "Kdf": {"type": "object", "description": "Argon2id parameters and salt"},
+                "Record": _obj(
+                    kdf=_ref("Kdf"),
+                    wrapped_master_key={"type": "string"},
+                    auth_verifier={"type": "string"},
+                ),
+                "Session": _obj(
+                    token={"type": "string"}, user_id=_UUID, expires_at={"type": "string"}
+                ),
+                "PushEntry": _obj(
+                    entity={"enum": sorted(BY_NAME)},
+                    row_id=_UUID,
+                    kind={"enum": ["upsert", "delete"]},
+                    base_version={"type": "integer", "minimum": 0},
+                    op_ids={"type": "array", "items": _UUID, "maxItems": MAX_OP_IDS},
+                    row={"type": ["object", "null"]},
+                ),
+            },
+        },
+    }
+
+
+def _op(
+    summary: str,
+    description: str,
+    responses: dict[str, Any],
+    security: Any = None,
+    *,
+    body: Any = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": summary, "description": description, "responses": responses}
+    if security is not None:
+        out["security"] = security
+    if body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return out
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": sorted(props)}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: Any = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": "success"}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": schema}}
+    return out
+
+
+def _err() -> dict[str, Any]:
+    return {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": {"type": "integer"}}

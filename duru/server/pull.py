@@ -1,0 +1,132 @@
+"""Read one page of a user's changes after a cursor.
+
+Why no row is ever skipped: every writer of a user's rows (push, bulk upload) first locks
+the user's ``accounts`` row and only then takes change sequence numbers from it, keeping
+the lock until it commits. So the transaction holding numbers n..m commits before any
+transaction can take a number above m: at any instant the committed numbers of a user
+are a prefix of the sequence, never a set with a hole that fills in later. A page is read
+in one REPEATABLE READ snapshot, so it sees such a prefix, and returning the rows with the
+smallest numbers above the cursor, up to the page size, then moving the cursor to the
+last number returned, can never pass over a number that commits later. (Timestamps, or
+a plain sequence whose numbers are taken before the lock, would have exactly that hole.)
+Every row changed in a transaction gets its own number, so a page never splits a number.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+
+from duru.bridge import codec_for
+from duru.errors import NotFound, ResyncNeeded
+from duru.model import ENTITIES, Entity
+from duru.remote.layout import (
+    ACCOUNTS,
+    CHANGE_SEQ,
+    CONFLICTS,
+    DELETED_AT,
+    USER_ID,
+    conflicts_table,
+    server_table,
+)
+from duru.sync.protocol import Change
+from duru.sync.server_account import set_user
+from duru.sync.wire import encode_row
+
+MAX_PAGE = 5_000
+
+
+@dataclass(frozen=True)
+class Page:
+    changes: list[Change]
+    cursor: int  # the cursor to ask from next
+    head: int  # the user's last change sequence number in this snapshot
+
+    @property
+    def more(self) -> bool:
+        return self.cursor < self.head
+
+
+def read_page(conn: Connection[Any], user_id: str, after: int, limit: int) -> Page:
+    """The first ``limit`` changes of ``user_id`` numbered above ``after``.
+
+    Raises ResyncNeeded when ``after`` is below the tombstone horizon (and not 0: a
+    device that has nothing needs no deletes), NotFound when the account is gone.
+    """
+    user = uuid.UUID(user_id)
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        set_user(conn, user_id)
+        found = conn.execute(
+            f"SELECT last_change_seq, horizon_seq FROM {ACCOUNTS} WHERE {USER_ID} = %s",
+            (user,),
+        ).fetchone()
+        if found is None:
+            raise NotFound("the account of this session no longer exists")
+        head, horizon = int(found[0]), int(found[1])
+        if 0 < after < horizon:
+            raise ResyncNeeded(
+                f"cursor {after} is older than the tombstone horizon {horizon}: deletes "
+                "before it were purged, so this device must resync in full"
+            )
+        streams = [_entity_changes(conn, e, user, after, limit) for e in ENTITIES]
+        streams.append(_conflict_changes(conn, user, after, limit))
+    changes = list(heapq.merge(*streams, key=lambda c: c.seq))[:limit]
+    cursor = changes[-1].seq if len(changes) == limit else max(after, head)
+    return Page(changes, cursor, head)
+
+
+def _entity_changes(
+    conn: Connection[Any], e: Entity, user: uuid.UUID, after: int, limit: int
+) -> list[Change]:
+    table = server_table(e)
+    cols = (*codec_for(e).columns, CHANGE_SEQ, DELETED_AT)
+    query = sql.SQL(
+        "SELECT {cols} FROM {t} WHERE {user} = %s AND {seq} > %s ORDER BY {seq} LIMIT %s"
+    ).format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+        t=sql.Identifier(e.table),
+        user=sql.Identifier(USER_ID),
+        seq=sql.Identifier(CHANGE_SEQ),
+    )
+    out = []
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(query, (user, after, limit)):
+            seq, dead = row.pop(CHANGE_SEQ), row.pop(DELETED_AT)
+            row_id, version = str(row[e.key]), int(row["version"])
+            if dead is not None:
+                out.append(Change(seq, e.name, "delete", row_id, version, None))
+            else:
+                out.append(Change(seq, e.name, "upsert", row_id, version, encode_row(table, row)))
+    return out
+
+
+def _conflict_changes(
+    conn: Connection[Any], user: uuid.UUID, after: int, limit: int
+) -> list[Change]:
+    table = conflicts_table()
+    query = (
+        f"SELECT id, entity, row_id, kind, base_version, server_version, row, device_id,"
+        f" created_at, {CHANGE_SEQ} FROM {CONFLICTS} WHERE {USER_ID} = %s AND {CHANGE_SEQ} > %s"
+        f" ORDER BY {CHANGE_SEQ} LIMIT %s"
+    )
+    out = []
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(query, (user, after, limit)):
+            seq = row.pop(CHANGE_SEQ)
+            out.append(
+                Change(
+                    seq,
+                    str(row["entity"]),
+                    "conflict",
+                    str(row["row_id"]),
+                    int(row["server_version"]),
+                    encode_row(table, row),
+                )
+            )
+    return out

@@ -1,0 +1,502 @@
+"""Apply one push chunk: one transaction, a few set-based statements per entity.
+
+Serialised per user: the chunk first locks the user's ``accounts`` row (``FOR UPDATE``)
+and numbers every row it changes from ``last_change_seq``, writing the new last number
+back before commit. Two pushes of one user therefore commit in the order of their
+numbers, which is what lets a pull trust ``change_seq > cursor`` (see ``pull``).
+
+Per entry (see ``duru.sync.protocol`` for the outcomes):
+- the newest op id was applied before: ``duplicate``, the stored answer again;
+- the effective base is the entry's ``base_version``, raised to the version an earlier
+  op id of the same row was applied at (a push whose answer was lost, then edited on);
+- an upsert whose base is the server's version (or of a row the server never had) is
+  applied: the row is replaced whole at a new version and a tombstone is cleared; the
+  parents it points at are revived if they were tombstones, so no live row has a dead
+  parent;
+- a delete whose base is current becomes a tombstone, and so do the rows below it by
+  ON DELETE CASCADE (those by SET NULL lose the link), as the device's SQLite did; a
+  folder that still has live subfolders (RESTRICT) is not deleted: that is a conflict;
+- a stale base never overwrites: the server's row stays, the entry is stored as a
+  conflict revision, and the row (with the rows below it) gets new change sequence
+  numbers so every device pulls it again, the pushing device included.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Connection, sql
+from psycopg.types.json import Jsonb
+
+from duru.bridge import codec_for
+from duru.errors import UsageError
+from duru.model import ENTITIES, Entity, entity
+from duru.remote.layout import (
+    ACCOUNTS,
+    APPLIED_OPS,
+    CHANGE_SEQ,
+    CONFLICTS,
+    DELETED_AT,
+    USER_ID,
+    server_column_of,
+    server_table,
+)
+from duru.sync.copy import StagedUpsert
+from duru.sync.protocol import PushEntry, PushResult
+from duru.sync.server_account import set_user
+from duru.sync.wire import decode_row
+
+
+@dataclass
+class _Seq:
+    """The user's change sequence numbers, handed out while the account row is locked."""
+
+    last: int
+
+    def take(self) -> int:
+        self.last += 1
+        return self.last
+
+
+@dataclass(frozen=True)
+class _Applied:
+    entity: str
+    row_id: str
+    outcome: str
+    version: int
+
+
+@dataclass
+class _Current:
+    version: int
+    dead: bool
+
+
+@dataclass
+class _Work:
+    entries: list[tuple[int, PushEntry, int]] = field(default_factory=list)  # index, entry, base
+
+
+def apply_push(
+    conn: Connection[Any], user_id: str, device_id: str, entries: Sequence[PushEntry]
+) -> tuple[list[PushResult], int]:
+    """Apply ``entries`` for ``user_id`` in one transaction; (results in order, head).
+
+    ``head`` is the user's last change sequence number after the push. Raises UsageError
+    for a chunk that names one row twice or reuses an op id for another row.
+    """
+    _check_unique_rows(entries)
+    with conn.transaction():
+        set_user(conn, user_id)
+        found = conn.execute(
+            f"SELECT last_change_seq FROM {ACCOUNTS} WHERE {USER_ID} = %s FOR UPDATE",
+            (user_id,),
+        ).fetchone()
+        if found is None:
+            raise UsageError("the account of this session no longer exists")
+        push = _Push(conn, user_id, device_id, _Seq(int(found[0])))
+        results = push.run(entries)
+        conn.execute(
+            f"UPDATE {ACCOUNTS} SET last_change_seq = %s WHERE {USER_ID} = %s",
+            (push.seq.last, user_id),
+        )
+    return results, push.seq.last
+
+
+class _Push:
+    def __init__(self, conn: Connection[Any], user_id: str, device_id: str, seq: _Seq) -> None:
+        self.conn = conn
+        self.user = uuid.UUID(user_id)
+        self.device_id = device_id
+        self.seq = seq
+        self.results: dict[int, PushResult] = {}
+
+    def run(self, entries: Sequence[PushEntry]) -> list[PushResult]:
+        applied = self._applied_ops(op for e in entries for op in e.op_ids)
+        upserts: dict[str, _Work] = defaultdict(_Work)
+        deletes: dict[str, _Work] = defaultdict(_Work)
+        for index, e in enumerate(entries):
+            base = self._effective_base(e, applied)
+            if base is None:
+                done = applied[e.op_id]
+                self.results[index] = PushResult(
+                    e.op_id, e.entity, e.row_id, "duplicate", done.version
+                )
+                continue
+            (upserts if e.kind == "upsert" else deletes)[e.entity].entries.append((index, e, base))
+        for ent in ENTITIES:
+            if ent.name in upserts:
+                self._upserts(ent, upserts[ent.name].entries)
+        for ent in reversed(ENTITIES):
+            if ent.name in deletes:
+                self._deletes(ent, deletes[ent.name].entries)
+        self._record(entries)
+        return [self.results[i] for i in range(len(entries))]
+
+    # -- op ids ------------------------------------------------------------------
+
+    def _applied_ops(self, op_ids: Iterable[str]) -> dict[str, _Applied]:
+        rows = self.conn.execute(
+            f"SELECT op_id, entity, row_id, outcome, version FROM {APPLIED_OPS}"
+            f" WHERE {USER_ID} = %s AND op_id = ANY(%s)",
+            (self.user, [uuid.UUID(o) for o in set(op_ids)]),
+        ).fetchall()
+        return {str(r[0]): _Applied(str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows}
+
+    def _effective_base(self, e: PushEntry, applied: dict[str, _Applied]) -> int | None:
+        """The base to compare with the server's version; None: the newest op is done."""
+        base = e.base_version
+        for op in e.op_ids:
+            done = applied.get(op)
+            if done is None:
+                continue
+            if (done.entity, done.row_id) != (e.entity, e.row_id):
+                raise UsageError(f"op id {op} was used for another row")
+            if op == e.op_id:
+                return None
+            if done.outcome == "applied":
+                base = max(base, done.version)
+        return base
+
+    def _record(self, entries: Sequence[PushEntry]) -> None:
+        fresh = [(entries[i].op_id, r) for i, r in self.results.items() if r.outcome != "duplicate"]
+        if not fresh:
+            return
+        self.conn.execute(
+            f"INSERT INTO {APPLIED_OPS} ({USER_ID}, op_id, entity, row_id, outcome, version)"
+            " SELECT %s, * FROM unnest(%s::uuid[], %s::text[], %s::uuid[], %s::text[],"
+            " %s::bigint[])",
+            (
+                self.user,
+                [uuid.UUID(op) for op, _ in fresh],
+                [r.entity for _, r in fresh],
+                [uuid.UUID(r.row_id) for _, r in fresh],
+                [r.outcome for _, r in fresh],
+                [r.version for _, r in fresh],
+            ),
+        )
+
+    # -- upserts -----------------------------------------------------------------
+
+    def _upserts(self, ent: Entity, work: list[tuple[int, PushEntry, int]]) -> None:
+        table = server_table(ent)
+        codec = codec_for(ent)
+        rows = {e.row_id: self._decode(ent, e) for _, e, _ in work}
+        current = self._current(ent, list(rows))
+        taken = self._unique_holders(ent, rows)
+        claimed: dict[tuple[Any, ...], str] = {}
+        accepted: list[dict[str, Any]] = []
+        for index, e, base in work:
+            cur = current.get(e.row_id)
+            if cur is not None and cur.version != base:
+                self._conflict(ent, index, e, base, cur)
+                continue
+            holder = self._unique_holder(ent, rows[e.row_id], taken, claimed)
+            if holder is not None and holder != e.row_id:
+                self.results[index] = PushResult(
+                    e.op_id, e.entity, e.row_id, "superseded", 0, kept=holder
+                )
+                self._restamp(ent, [holder])
+                continue
+            version = self.seq.take()
+            row = rows[e.row_id]
+            row["version"] = version
+            row[CHANGE_SEQ] = version
+            accepted.append(row)
+            self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "applied", version)
+        if not accepted:
+            return
+        stage = StagedUpsert(self.conn, table, (*codec.columns, CHANGE_SEQ))
+        stage.create()
+        stage.write([tuple(r[c] for c in stage.columns) for r in accepted])
+        self._revive_parents(ent, accepted)
+
+    def _decode(self, ent: Entity, e: PushEntry) -> dict[str, Any]:
+        row = decode_row(server_table(ent), e.row, codec_for(ent).columns)
+        if row[USER_ID] != self.user:
+            raise UsageError(f"{ent.name} {e.row_id}: the row belongs to another user")
+        if str(row[ent.key]) != e.row_id:
+            raise UsageError(f"{ent.name} {e.row_id}: the row's {ent.key} is {row[ent.key]}")
+        return row
+
+    def _unique_holders(
+        self, ent: Entity, rows: dict[str, dict[str, Any]]
+    ) -> dict[tuple[Any, ...], str]:
+        """Live rows holding any of ``rows``' unique keys: key values -> row id."""
+        out: dict[tuple[Any, ...], str] = {}
+        for names in ent.unique:
+            cols = [server_column_of(ent.field(n)) for n in names]
+            types = [server_table(ent).column(c).type for c in cols]  # type: ignore[union-attr]
+            query = sql.SQL(
+                "SELECT {key}, {cols} FROM {t} WHERE {user} = %s AND {dead} IS NULL"
+                " AND ({cols}) IN (SELECT * FROM unnest({arrays}))"
+            ).format(
+                key=sql.Identifier(ent.key),
+                cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                t=sql.Identifier(ent.table),
+                user=sql.Identifier(USER_ID),
+                dead=sql.Identifier(DELETED_AT),
+                arrays=sql.SQL(", ").join(sql.SQL(f"%s::{t}[]") for t in types),
+            )
+            params = [self.user, *([r[c] for r in rows.values()] for c in cols)]
+            for found in self.conn.execute(query, params):
+                out[(tuple(names), *found[1:])] = str(found[0])
+        return out
+
+    def _unique_holder(
+        self,
+        ent: Entity,
+        row: dict[str, Any],
+        taken: dict[tuple[Any, ...], str],
+        claimed: dict[tuple[Any, ...], str],
+    ) -> str | None:
+        """The id of another live row with one of ``row``'s unique keys, else None."""
+        row_id = str(row[ent.key])
+        for names in ent.unique:
+            cols = [server_column_of(ent.field(n)) for n in names]
+            key = (tuple(names), *(row[c] for c in cols))
+            holder = taken.get(key) or claimed.get(key)
+            if holder is not None and holder != row_id:
+                return holder
+            claimed[key] = row_id
+        return None
+
+    def _revive_parents(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
+        for f in ent.foreign_keys:
+            parent = entity(f.references or "")
+            ids = {r[f.name] for r in rows if r[f.name] is not None}
+            if ids:
+                self._revive(parent, ids)
+
+    def _revive(self, ent: Entity, ids: set[Any]) -> None:
+        """Clear the tombstones among ``ids`` (and of their parents), at new versions."""
+        revived = self._numbered(
+            ent,
+            sql.SQL("{} = ANY(%(ids)s) AND {} IS NOT NULL").format(
+                sql.Identifier(ent.key), sql.Identifier(DELETED_AT)
+            ),
+            {"ids": list(ids)},
+            version=True,
+            sets=sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)),
+            returning=[f.name for f in ent.foreign_keys],
+        )
+        for i, f in enumerate(ent.foreign_keys):
+            parents = {r[i + 1] for r in revived if r[i + 1] is not None}
+            if parents:
+                self._revive(entity(f.references or ""), parents)
+
+    # -- deletes -----------------------------------------------------------------
+
+    def _deletes(self, ent: Entity, work: list[tuple[int, PushEntry, int]]) -> None:
+        current = self._current(ent, [e.row_id for _, e, _ in work])
+        doomed: dict[str, tuple[int, PushEntry, int]] = {}
+        for index, e, base in work:
+            cur = current.get(e.row_id)
+            if cur is None or cur.dead:
+                version = 0 if cur is None else cur.version
+                self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "applied", version)
+            elif cur.version != base:
+                self._conflict(ent, index, e, base, cur)
+            else:
+                doomed[e.row_id] = (index, e, base)
+        for row_id in self._restricted(ent, set(doomed)):
+            index, e, base = doomed.pop(row_id)
+            self._conflict(ent, index, e, base, current[row_id])
+        if not doomed:
+            return
+        versions = self._tombstone(ent, list(doomed))
+        for row_id, (index, e, _) in doomed.items():
+            self.results[index] = PushResult(
+                e.op_id, e.entity, e.row_id, "applied", versions[row_id]
+            )
+        self._cascade(ent, list(doomed))
+
+    def _restricted(self, ent: Entity, ids: set[str]) -> set[str]:
+        """Those of ``ids`` that live rows still point at by an ON DELETE RESTRICT key."""
+        blocked: set[str] = set()
+        while True:
+            left = ids - blocked
+            newly = set()
+            for child, f in _children(ent):
+                if f.on_delete != "RESTRICT" or not left:
+                    continue
+                query = sql.SQL(
+                    "SELECT DISTINCT {fk}, {key} FROM {t} WHERE {user} = %s AND {fk} = ANY(%s)"
+                    " AND {dead} IS NULL"
+                ).format(
+                    fk=sql.Identifier(f.name),
+                    key=sql.Identifier(child.key),
+                    t=sql.Identifier(child.table),
+                    user=sql.Identifier(USER_ID),
+                    dead=sql.Identifier(DELETED_AT),
+                )
+                for parent, child_id in self.conn.execute(
+                    query, (self.user, [uuid.UUID(i) for i in left])
+                ):
+                    # A subfolder deleted in this same chunk does not hold its parent.
+                    if not (child is ent and str(child_id) in left):
+                        newly.add(str(parent))
+            if not newly - blocked:
+                return blocked
+            blocked |= newly
+
+    def _tombstone(self, ent: Entity, ids: list[str]) -> dict[str, int]:
+        rows = self._numbered(
+            ent,
+            sql.SQL("{} = ANY(%(ids)s)").format(sql.Identifier(ent.key)),
+            {"ids": [uuid.UUID(i) for i in ids]},
+            version=True,
+            sets=_KILL,
+            returning=["version"],
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def _cascade(self, ent: Entity, ids: list[Any]) -> None:
+        """What the device's SQLite did below deleted rows, on the server's live rows."""
+        for child, f in _children(ent):
+            where = sql.SQL("{} = ANY(%(ids)s) AND {} IS NULL").format(
+                sql.Identifier(f.name), sql.Identifier(DELETED_AT)
+            )
+            params = {"ids": [_as_uuid(i) for i in ids]}
+            if f.on_delete == "CASCADE":
+                gone = self._numbered(child, where, params, version=True, sets=_KILL)
+                if gone:
+                    self._cascade(child, [r[0] for r in gone])
+            elif f.on_delete == "SET NULL":
+                unlink = sql.SQL("{} = NULL").format(sql.Identifier(f.name))
+                self._numbered(child, where, params, version=True, sets=unlink)
+
+    # -- conflicts -----------------------------------------------------------------
+
+    def _conflict(self, ent: Entity, index: int, e: PushEntry, base: int, cur: _Current) -> None:
+        seq = self.seq.take()
+        self.conn.execute(
+            f"INSERT INTO {CONFLICTS} ({USER_ID}, id, entity, row_id, kind, base_version,"
+            f" server_version, row, device_id, op_id, {CHANGE_SEQ})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                self.user,
+                uuid.uuid4(),
+                ent.name,
+                uuid.UUID(e.row_id),
+                e.kind,
+                base,
+                cur.version,
+                None if e.row is None else Jsonb(e.row),
+                self.device_id,
+                uuid.UUID(e.op_id),
+                seq,
+            ),
+        )
+        self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "conflict", cur.version)
+        self._restamp(ent, [e.row_id])
+
+    def _restamp(self, ent: Entity, ids: Sequence[Any], *, dead_too: bool = True) -> None:
+        """New change sequence numbers for rows ``ids`` and the live rows below them."""
+        cond = sql.SQL("{} = ANY(%(ids)s)").format(sql.Identifier(ent.key))
+        if not dead_too:
+            cond = sql.SQL("{} AND {} IS NULL").format(cond, sql.Identifier(DELETED_AT))
+        stamped = self._numbered(ent, cond, {"ids": [_as_uuid(i) for i in ids]})
+        below = [r[0] for r in stamped if r[0] is not None]
+        for child, f in _children(ent):
+            if below:
+                found = self.conn.execute(
+                    sql.SQL(
+                        "SELECT {key} FROM {t} WHERE {user} = %s AND {fk} = ANY(%s)"
+                        " AND {dead} IS NULL"
+                    ).format(
+                        key=sql.Identifier(child.key),
+                        t=sql.Identifier(child.table),
+                        user=sql.Identifier(USER_ID),
+                        fk=sql.Identifier(f.name),
+                        dead=sql.Identifier(DELETED_AT),
+                    ),
+                    (self.user, below),
+                ).fetchall()
+                fresh = [r[0] for r in found if not (child is ent and r[0] in below)]
+                if fresh:
+                    self._restamp(child, fresh, dead_too=False)
+
+    # -- shared --------------------------------------------------------------------
+
+    def _current(self, ent: Entity, ids: list[str]) -> dict[str, _Current]:
+        query = sql.SQL(
+            "SELECT {key}, version, {dead} IS NOT NULL FROM {t} WHERE {user} = %s"
+            " AND {key} = ANY(%s)"
+        ).format(
+            key=sql.Identifier(ent.key),
+            dead=sql.Identifier(DELETED_AT),
+            t=sql.Identifier(ent.table),
+            user=sql.Identifier(USER_ID),
+        )
+        rows = self.conn.execute(query, (self.user, [uuid.UUID(i) for i in ids]))
+        return {str(r[0]): _Current(int(r[1]), bool(r[2])) for r in rows}
+
+    def _numbered(
+        self,
+        ent: Entity,
+        where: sql.Composable,
+        params: dict[str, Any],
+        *,
+        version: bool = False,
+        sets: sql.Composable | None = None,
+        returning: Sequence[str] = (),
+    ) -> list[tuple[Any, ...]]:
+        """UPDATE the rows ``where`` picks, each at its own next change sequence number.
+
+        ``version``: the row's version becomes that number too (its content or state
+        changed); ``sets``: more assignments, of constants. Returns (key, *returning)
+        of each row changed, as they are after the update.
+        """
+        t, key = sql.Identifier(ent.table), sql.Identifier(ent.key)
+        number = sql.SQL("%(base)s + picked.n - 1")
+        assign = [sql.SQL("{} = {}").format(sql.Identifier(CHANGE_SEQ), number)]
+        if version:
+            assign.append(sql.SQL("version = {}").format(number))
+        if sets is not None:
+            assign.append(sets)
+        query = sql.SQL(
+            "WITH picked AS (SELECT {key} AS k, row_number() OVER (ORDER BY {key}) AS n"
+            " FROM {t} WHERE {user} = %(user)s AND {where})"
+            " UPDATE {t} SET {assign} FROM picked"
+            " WHERE {t}.{user} = %(user)s AND {t}.{key} = picked.k"
+            " RETURNING {t}.{key}{more}"
+        ).format(
+            key=key,
+            t=t,
+            user=sql.Identifier(USER_ID),
+            where=where,
+            assign=sql.SQL(", ").join(assign),
+            more=sql.SQL("").join(
+                sql.SQL(", {}.{}").format(t, sql.Identifier(c)) for c in returning
+            ),
+        )
+        args = {"user": self.user, "base": self.seq.last + 1, **params}
+        rows = self.conn.execute(query, args).fetchall()
+        self.seq.last += len(rows)
+        return rows
+
+
+_KILL = sql.SQL("{} = now()").format(sql.Identifier(DELETED_AT))
+
+
+def _children(ent: Entity) -> list[tuple[Entity, Any]]:
+    """(child entity, foreign key field) for every key that points at ``ent``."""
+    return [(c, f) for c in ENTITIES for f in c.foreign_keys if f.references == ent.name]
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _check_unique_rows(entries: Sequence[PushEntry]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for e in entries:
+        key = (e.entity, e.row_id)
+        if key in seen:
+            raise UsageError(f"{e.entity} {e.row_id} appears twice in one push")
+        seen.add(key)

@@ -1,0 +1,310 @@
+"""Sync a device database with a sync server: register, log in, sync, log out.
+
+    register("notes.db", server="http://127.0.0.1:8787", user="ada", passphrase=pw)
+    report = sync("notes.db")          # push the outbox, then pull every change
+    logout("notes.db")
+
+``register`` and ``login`` derive keys from the passphrase on this device, send only the
+authentication key, and keep what later syncs need (token, master key) in the owner-only
+credentials file (``duru.sync.credentials``). ``sync`` needs no passphrase. The device's
+edits keep working offline: a server that cannot be reached raises SyncServerError and
+leaves the outbox and the cursor as they were.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_master_key
+from duru.errors import AuthFailed, ResyncNeeded, UsageError
+from duru.local.db import Database
+from duru.model import new_id
+from duru.remote.config import default_home
+
+from . import credentials as creds_file
+from . import inbox, outbox
+from .credentials import Credentials
+from .http import SyncApi
+from .server_account import check_kdf_cost, check_user_name
+
+Progress = Callable[[str, int, int], None]
+DEFAULT_PUSH_CHUNK = 500
+MIN_PUSH_CHUNK, MAX_PUSH_CHUNK = 50, 5_000
+PULL_PAGE = 2_000
+MAX_CHUNK_BYTES = 8 * 1024 * 1024
+# Chunks grow while a round trip takes less than this, shrink when it takes over 4x.
+TARGET_SECONDS = 0.5
+
+
+@dataclass
+class SyncReport:
+    """What one ``sync`` did."""
+
+    pushed: int = 0
+    applied: int = 0
+    conflicts: int = 0
+    superseded: int = 0
+    pulled: int = 0
+    deleted: int = 0
+    conflicts_received: int = 0
+    kept_local: int = 0
+    waiting: int = 0
+    resynced: bool = False
+    cursor: int = 0
+    head: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_passphrase(passphrase: str) -> str:
+    """``passphrase`` in NFC; UsageError when it is empty or only white space."""
+    if not isinstance(passphrase, str) or not passphrase.strip():
+        raise UsageError("the passphrase is empty or only white space")
+    return unicodedata.normalize("NFC", passphrase)
+
+
+def register(
+    db_path: str | Path,
+    *,
+    server: str,
+    user: str,
+    passphrase: str,
+    home: Path | None = None,
+    kdf: KdfParams | None = None,
+) -> Credentials:
+    """Create the account ``user`` on ``server`` and log this device in to it.
+
+    The account's keys are made here; the server gets the record (salt, cost, wrapped
+    master key, verifier). Raises AlreadyExists when the name is taken.
+    """
+    name = check_user_name(user)
+    phrase = check_passphrase(passphrase)
+    user_id = new_id()
+    keys, record = new_account(phrase, user_id, kdf)
+    with SyncApi(server) as api:
+        api.register(name, user_id, record)
+        session = api.login(name, keys.auth_key)
+    return _save(db_path, home, server, name, user_id, str(session["token"]), keys.master_key)
+
+
+def login(
+    db_path: str | Path,
+    *,
+    server: str,
+    user: str,
+    passphrase: str,
+    home: Path | None = None,
+) -> Credentials:
+    """Log this device in to the existing account ``user`` (a second device, a new token).
+
+    Raises AuthFailed for a wrong name or passphrase (the server does not say which),
+    CryptoError when the server's KDF cost is outside duru's floor and ceiling.
+    """
+    name = check_user_name(user)
+    phrase = check_passphrase(passphrase)
+    with SyncApi(server) as api:
+        params = api.login_params(name)
+        check_kdf_cost(params)
+        derived = derive_keys(phrase, params)
+        session = api.login(name, derived.auth_key)
+        info = api.account()
+    user_id = str(session["user_id"])
+    wrapped = WrappedKey.from_bytes(base64.b64decode(info["wrapped_master_key"]))
+    master = unwrap_master_key(wrapped, kek=derived.kek, user_id=user_id)
+    return _save(db_path, home, server, name, user_id, str(session["token"]), master)
+
+
+def logout(db_path: str | Path, *, home: Path | None = None) -> bool:
+    """End the session on the server (if reachable) and forget the credentials here."""
+    with Database.open(db_path, create=False) as db:
+        device = _device_id(db)
+    where = sync_home(home)
+    try:
+        saved = creds_file.load(where, device)
+    except AuthFailed:
+        return False
+    try:
+        with SyncApi(saved.server, token=saved.token) as api:
+            api.logout()
+    except (AuthFailed, UsageError):
+        pass
+    except Exception:  # noqa: BLE001 - unreachable: forgetting the token here still ends it
+        pass
+    return creds_file.forget(where, device)
+
+
+def sync(
+    db_path: str | Path,
+    *,
+    home: Path | None = None,
+    progress: Progress | None = None,
+    chunk: int = DEFAULT_PUSH_CHUNK,
+    page: int = PULL_PAGE,
+    api: SyncApi | None = None,
+) -> SyncReport:
+    """Push this device's outbox, then pull every change after its cursor.
+
+    Raises AuthFailed when the device is not logged in or the session ended,
+    SyncServerError when the server cannot be reached (nothing is lost: run it again).
+    """
+    started = time.perf_counter()
+    with Database.open(db_path, create=False) as db:
+        saved = creds_file.load(sync_home(home), _device_id(db))
+        keys = saved.keys()
+        inbox.ensure_tables(db)
+        if inbox.cursor(db) is None:
+            outbox.seed(db)
+        own = api is None
+        client = api or SyncApi(saved.server, token=saved.token)
+        report = SyncReport()
+        try:
+            _push(db, client, keys, _device_id(db), report, progress, chunk)
+            _pull(db, client, keys, report, progress, page)
+        finally:
+            if own:
+                client.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _push(
+    db: Database,
+    api: SyncApi,
+    keys: Any,
+    device: str,
+    report: SyncReport,
+    progress: Progress | None,
+    size: int,
+) -> None:
+    rows = outbox.pending(db)
+    total, done = len(rows), 0
+    _report(progress, "push", 0, total)
+    while done < total:
+        chunk = rows[done : done + size]
+        sent, entries, nbytes = [], [], 0
+        for p, entry in outbox.entries(db, chunk, keys):
+            nbytes += _size(entry.row)
+            if entries and nbytes > MAX_CHUNK_BYTES:
+                break
+            sent.append(p)
+            entries.append(entry)
+        began = time.perf_counter()
+        results, report.head = api.push(device, entries)
+        took = time.perf_counter() - began
+        outbox.apply_results(db, sent, results)
+        for r in results:
+            if r.outcome == "conflict":
+                report.conflicts += 1
+            elif r.outcome == "superseded":
+                report.superseded += 1
+            else:
+                report.applied += 1
+        done += len(sent)
+        report.pushed += len(sent)
+        _report(progress, "push", done, total)
+        if took < TARGET_SECONDS and len(sent) == size:
+            size = min(MAX_PUSH_CHUNK, size * 2)
+        elif took > 4 * TARGET_SECONDS:
+            size = max(MIN_PUSH_CHUNK, size // 2)
+
+
+def _pull(
+    db: Database,
+    api: SyncApi,
+    keys: Any,
+    report: SyncReport,
+    progress: Progress | None,
+    page: int,
+) -> None:
+    applied = inbox.Applied()
+    after = inbox.cursor(db) or 0
+    first = after
+    while True:
+        try:
+            changes, nxt, head, more = api.changes(after, page)
+        except ResyncNeeded:
+            inbox.start_resync(db)
+            report.resynced = True
+            after = first = 0
+            continue
+        inbox.apply_page(db, keys, changes, nxt, applied)
+        report.pulled += len(changes)
+        report.cursor, report.head, after = nxt, head, nxt
+        _report(progress, "pull", nxt - first, max(head - first, 1))
+        if not more:
+            break
+    if db.meta(inbox.RESYNC_KEY) == "1":
+        report.deleted += inbox.finish_resync(db)
+    report.deleted += applied.deletes
+    report.conflicts_received = applied.conflicts
+    report.kept_local = applied.kept_local
+    report.waiting = applied.waiting
+
+
+def _save(
+    db_path: str | Path,
+    home: Path | None,
+    server: str,
+    name: str,
+    user_id: str,
+    token: str,
+    master_key: bytes,
+) -> Credentials:
+    with Database.open(db_path) as db:
+        device = _device_id(db)
+        where = sync_home(home)
+        try:
+            before = creds_file.load(where, device)
+        except AuthFailed:
+            before = None
+        if before is not None and before.user_id != user_id:
+            raise UsageError(
+                f"{db_path} syncs with account {before.user!r} already: use another device "
+                "database for another account"
+            )
+        inbox.ensure_tables(db)
+    saved = Credentials(
+        server.rstrip("/"),
+        name,
+        user_id,
+        token,
+        base64.b64encode(master_key).decode("ascii"),
+        str(Path(db_path).resolve()),
+    )
+    creds_file.save(where, device, saved)
+    return saved
+
+
+def sync_home(home: Path | None = None) -> Path:
+    """Where credentials live: ``home``, else $DURU_HOME, else the user data folder."""
+    if home is not None:
+        return home
+    env = os.environ.get("DURU_HOME", "").strip()
+    return Path(env).expanduser() if env else default_home()
+
+
+def _device_id(db: Database) -> str:
+    device = db.meta("device_id")
+    if not device:
+        raise UsageError(f"{db.path} has no device id (not a duru device database?)")
+    return device
+
+
+def _size(row: dict[str, Any] | None) -> int:
+    if row is None:
+        return 64
+    return 64 + sum(len(v) if isinstance(v, str) else 16 for v in row.values())
+
+
+def _report(progress: Progress | None, phase: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(phase, done, total)

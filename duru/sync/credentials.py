@@ -1,0 +1,87 @@
+"""What a device keeps to sync without its passphrase, in a file only its owner can read.
+
+One JSON file per device database, ``<home>/sync/<device id>.json``, mode 0600 in a 0700
+folder: the server URL, user name and id, the session token and the account master key
+(the device needs it to seal and open rows; the passphrase itself is never kept). Never in
+the device database, which is backed up, exported and copied around.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from duru.crypto import AccountKeys, keys_from_master
+from duru.errors import AuthFailed, UsageError
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    user: str
+    user_id: str
+    token: str
+    master_key: str  # base64
+    device_db: str
+
+    def keys(self) -> AccountKeys:
+        return keys_from_master(self.user_id, base64.b64decode(self.master_key))
+
+
+def credentials_path(home: Path, device_id: str) -> Path:
+    return home / "sync" / f"{device_id}.json"
+
+
+def save(home: Path, device_id: str, creds: Credentials) -> Path:
+    """Write ``creds`` atomically with mode 0600 (its folder 0700); the path."""
+    path = credentials_path(home, device_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(creds), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(home: Path, device_id: str) -> Credentials:
+    """The device's credentials; AuthFailed when it never logged in (or logged out).
+
+    Refuses (UsageError) a file that others can read or write: its key would be exposed.
+    """
+    path = credentials_path(home, device_id)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise AuthFailed(
+            "this device database is not logged in to a sync server: run `duru register` "
+            "or `duru login`"
+        ) from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UsageError(f"{path} is readable by others: run `chmod 600 {path}` first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Credentials(**data)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path} is not a duru credentials file ({exc}): log in again") from None
+
+
+def forget(home: Path, device_id: str) -> bool:
+    """Remove the device's credentials; True when there were any."""
+    path = credentials_path(home, device_id)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

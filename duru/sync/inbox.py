@@ -1,0 +1,288 @@
+"""The device side of a pull: a page of changes applied in one local transaction.
+
+Each page and the cursor after it commit together, so a device killed at any point
+either has the whole page and the new cursor, or neither, and the next pull repeats it.
+
+- A row with ops still in the outbox is left as it is: the device's change was not
+  pushed yet, and its push (against the old base) will become a conflict revision on the
+  server, which then sends the row again. Nothing local is overwritten unseen.
+- Deletes go children first, upserts parents first. A row whose parent has not arrived
+  (or that clashes with a local unique key still to be cleared) waits in
+  ``sync_waiting`` and is placed as soon as it can be, so no page boundary loses a row.
+- Conflict revisions are opened and kept in ``sync_conflicts`` on every device.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from duru.bridge import codec_for
+from duru.crypto import AccountKeys
+from duru.local.db import Database
+from duru.local.schema import quote
+from duru.model import ENTITIES, Entity, entity
+from duru.remote.layout import server_table
+
+from .device_rows import insert_rows
+from .protocol import Change
+from .wire import decode_row
+
+SYNC_DDL = (
+    """CREATE TABLE IF NOT EXISTS sync_conflicts (
+    id TEXT PRIMARY KEY,
+    entity TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    base_version INTEGER NOT NULL,
+    server_version INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    row_json TEXT,
+    created_at TEXT NOT NULL,
+    seq INTEGER NOT NULL
+) STRICT""",
+    """CREATE TABLE IF NOT EXISTS sync_waiting (
+    entity TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    row_json TEXT NOT NULL,
+    PRIMARY KEY (entity, row_id)
+) STRICT""",
+    """CREATE TABLE IF NOT EXISTS sync_seen (
+    entity TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    PRIMARY KEY (entity, row_id)
+) STRICT""",
+)
+CURSOR_KEY = "sync_cursor"
+RESYNC_KEY = "sync_resync"
+_ORDER = {e.name: i for i, e in enumerate(ENTITIES)}
+
+
+@dataclass
+class Applied:
+    """What pulling did on this device."""
+
+    upserts: int = 0
+    deletes: int = 0
+    conflicts: int = 0
+    kept_local: int = 0  # rows with unpushed local changes, left for the push
+    waiting: int = 0
+    by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def ensure_tables(db: Database) -> None:
+    with db.transaction():
+        for stmt in SYNC_DDL:
+            db.conn.execute(stmt)
+
+
+def cursor(db: Database) -> int | None:
+    found = db.meta(CURSOR_KEY)
+    return None if found is None else int(found)
+
+
+def apply_page(
+    db: Database, keys: AccountKeys, changes: list[Change], next_cursor: int, out: Applied
+) -> None:
+    """Apply ``changes`` and move the cursor to ``next_cursor``, in one transaction."""
+    opened = [(c, _open(c, keys)) for c in changes]  # decrypt before taking the write lock
+    with db.transaction():
+        pending = {(e, r) for e, r in db.conn.execute("SELECT entity, row_id FROM outbox")}
+        resync = db.meta(RESYNC_KEY) == "1"
+        deletes = [c for c, _ in opened if c.kind == "delete"]
+        upserts = [(c, row) for c, row in opened if c.kind == "upsert"]
+        for c, row in opened:
+            if c.kind == "conflict":
+                _keep_conflict(db, c, row)
+                out.conflicts += 1
+        for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
+            if (c.entity, c.row_id) in pending:
+                out.kept_local += 1
+            elif _delete(db, entity(c.entity), c.row_id):
+                out.deletes += 1
+        by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for c, row in upserts:
+            if resync:
+                db.conn.execute(
+                    "INSERT OR IGNORE INTO sync_seen (entity, row_id) VALUES (?, ?)",
+                    (c.entity, c.row_id),
+                )
+            if (c.entity, c.row_id) in pending:
+                out.kept_local += 1
+                continue
+            assert row is not None
+            by_entity[c.entity].append(row)
+        for e in ENTITIES:
+            rows = by_entity.get(e.name)
+            if rows:
+                _upsert(db, e, rows, out)
+        _place_waiting(db, out)
+        db.set_meta(CURSOR_KEY, str(next_cursor))
+
+
+def finish_resync(db: Database) -> int:
+    """After a full pull: drop synced rows the server no longer has; the number dropped."""
+    dropped = 0
+    with db.transaction():
+        for e in reversed(ENTITIES):
+            k, t = quote(e.key), quote(e.table)
+            gone = db.conn.execute(
+                f"SELECT {k} FROM {t} WHERE version > 0 AND {k} NOT IN"
+                " (SELECT row_id FROM sync_seen WHERE entity = ?)"
+                f" AND {k} NOT IN (SELECT row_id FROM outbox WHERE entity = ?)",
+                (e.name, e.name),
+            ).fetchall()
+            for (key,) in gone:
+                if _delete(db, e, key):
+                    dropped += 1
+        db.conn.execute("DELETE FROM sync_seen")
+        db.set_meta(RESYNC_KEY, "0")
+    return dropped
+
+
+def start_resync(db: Database) -> None:
+    with db.transaction():
+        db.conn.execute("DELETE FROM sync_seen")
+        db.set_meta(RESYNC_KEY, "1")
+        db.set_meta(CURSOR_KEY, "0")
+
+
+def _open(c: Change, keys: AccountKeys) -> dict[str, Any] | None:
+    """The device row of an upsert, or the revision (its losing row opened) of a conflict."""
+    if c.kind == "delete" or c.row is None:
+        return None
+    e = entity(c.entity)
+    codec = codec_for(e)
+    if c.kind == "upsert":
+        return codec.to_local(decode_row(server_table(e), c.row, codec.columns), keys)
+    losing = c.row.get("row")
+    opened = None
+    if losing is not None:
+        opened = codec.to_local(decode_row(server_table(e), losing, codec.columns), keys)
+    return {**c.row, "row": opened}
+
+
+def _keep_conflict(db: Database, c: Change, revision: dict[str, Any] | None) -> None:
+    assert revision is not None
+    row = revision.get("row")
+    db.conn.execute(
+        "INSERT OR IGNORE INTO sync_conflicts (id, entity, row_id, kind, base_version,"
+        " server_version, device_id, row_json, created_at, seq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            str(revision["id"]),
+            c.entity,
+            c.row_id,
+            str(revision["kind"]),
+            int(revision["base_version"]),
+            int(revision["server_version"]),
+            str(revision["device_id"]),
+            None if row is None else json.dumps(row, sort_keys=True, ensure_ascii=False),
+            str(revision["created_at"]),
+            c.seq,
+        ),
+    )
+
+
+def _delete(db: Database, e: Entity, key: str) -> bool:
+    """Delete a row (SQLite cascades as the server did); False when absent or held."""
+    try:
+        with db.transaction():
+            gone = db.conn.execute(
+                f"DELETE FROM {quote(e.table)} WHERE {quote(e.key)} = ?", (key,)
+            ).rowcount
+    except sqlite3.IntegrityError:
+        return False  # a local child with unpushed changes holds it (RESTRICT)
+    return bool(gone)
+
+
+def _upsert(db: Database, e: Entity, rows: list[dict[str, Any]], out: Applied) -> None:
+    existing = _existing(db, e, [r[e.key] for r in rows])
+    fresh = [r for r in rows if r[e.key] not in existing]
+    for r in rows:
+        if r[e.key] in existing:
+            _update(db, e, r)
+            out.upserts += 1
+    if not fresh:
+        return
+    try:
+        with db.transaction():
+            insert_rows(db, e, [tuple(r.values()) for r in fresh])
+        out.upserts += len(fresh)
+        return
+    except Exception:  # noqa: BLE001 - one row refused: place them one by one below
+        pass
+    for r in fresh:
+        if _insert_one(db, e, r):
+            out.upserts += 1
+        else:
+            _wait(db, e, r)
+
+
+def _existing(db: Database, e: Entity, keys: list[str]) -> set[str]:
+    out: set[str] = set()
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        marks = ", ".join("?" * len(part))
+        out.update(
+            k
+            for (k,) in db.conn.execute(
+                f"SELECT {quote(e.key)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
+                part,
+            )
+        )
+    return out
+
+
+def _update(db: Database, e: Entity, row: dict[str, Any]) -> None:
+    cols = [n for n in e.field_names if n != e.key]
+    sets = ", ".join(f"{quote(c)} = ?" for c in cols)
+    db.conn.execute(
+        f"UPDATE {quote(e.table)} SET {sets} WHERE {quote(e.key)} = ?",
+        [*(row[c] for c in cols), row[e.key]],
+    )
+
+
+def _insert_one(db: Database, e: Entity, row: dict[str, Any]) -> bool:
+    try:
+        with db.transaction():
+            insert_rows(db, e, [tuple(row.values())])
+    except Exception:  # noqa: BLE001 - a missing parent or a unique key not yet cleared
+        return False
+    return True
+
+
+def _wait(db: Database, e: Entity, row: dict[str, Any]) -> None:
+    db.conn.execute(
+        "INSERT INTO sync_waiting (entity, row_id, row_json) VALUES (?, ?, ?)"
+        " ON CONFLICT (entity, row_id) DO UPDATE SET row_json = excluded.row_json",
+        (e.name, row[e.key], json.dumps(row)),
+    )
+
+
+def _place_waiting(db: Database, out: Applied) -> None:
+    """Place waiting rows whose parents have come, until no more can be placed."""
+    while True:
+        waiting = db.conn.execute("SELECT entity, row_id, row_json FROM sync_waiting").fetchall()
+        placed = 0
+        for name, row_id, raw in sorted(waiting, key=lambda w: _ORDER[w[0]]):
+            e = entity(name)
+            row = json.loads(raw)
+            done = False
+            if _existing(db, e, [row_id]):
+                _update(db, e, row)
+                done = True
+            else:
+                done = _insert_one(db, e, row)
+            if done:
+                db.conn.execute(
+                    "DELETE FROM sync_waiting WHERE entity = ? AND row_id = ?", (name, row_id)
+                )
+                placed += 1
+                out.upserts += 1
+        if not placed:
+            out.waiting = len(waiting)
+            return

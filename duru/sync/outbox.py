@@ -1,0 +1,208 @@
+"""The device side of a push: the outbox as push entries, and the server's answers applied.
+
+Every local change left an outbox op in the same transaction (``Database.insert`` and
+friends). A push sends one entry per changed row: the row as it is now (sealed), or a
+delete when it is gone, with the server version the row was based on and the row's op
+ids. Deletes go first (children before parents), then upserts (parents before children,
+a folder before its subfolders), so a chunk never names a parent the server lacks and a
+tag removed and added again is removed first.
+
+An answer is applied in one local transaction: the ops the entry covered leave the
+outbox (ops made since stay, for the next push), an applied row takes its new version,
+and a row another one superseded (the same tag added on two devices) is dropped here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from duru.bridge import codec_for
+from duru.crypto import AccountKeys
+from duru.local.db import Database
+from duru.local.schema import quote
+from duru.model import ENTITIES, entity, new_id, now_ms
+from duru.remote.layout import server_table
+
+from .device_rows import self_reference
+from .protocol import MAX_OP_IDS, PushEntry, PushResult
+from .wire import encode_row
+
+_ORDER = {e.name: i for i, e in enumerate(ENTITIES)}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One row's ops in the outbox: what a push entry is made from."""
+
+    entity: str
+    row_id: str
+    op_ids: tuple[str, ...]
+    last_seq: int
+
+
+def pending(db: Database) -> list[Pending]:
+    """Every row with ops in the outbox, in push order (see the module docstring)."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for seq, op_id, ent, row_id in db.conn.execute(
+        "SELECT seq, op_id, entity, row_id FROM outbox ORDER BY seq"
+    ):
+        groups[(ent, row_id)].append((seq, op_id))
+    rows = [
+        Pending(ent, row_id, tuple(op for _, op in ops[-MAX_OP_IDS:]), ops[-1][0])
+        for (ent, row_id), ops in groups.items()
+    ]
+    live = _live_keys(db, rows)
+    deletes = [p for p in rows if (p.entity, p.row_id) not in live]
+    upserts = [p for p in rows if (p.entity, p.row_id) in live]
+    deletes.sort(key=lambda p: (-_ORDER[p.entity], p.last_seq))
+    return deletes + _parents_first(db, upserts)
+
+
+def count_pending(db: Database) -> int:
+    return int(db.scalar("SELECT count(DISTINCT entity || ':' || row_id) FROM outbox"))
+
+
+def entries(
+    db: Database, chunk: list[Pending], keys: AccountKeys
+) -> Iterator[tuple[Pending, PushEntry]]:
+    """The push entry of each pending row, sealed with ``keys``."""
+    for p in chunk:
+        e = entity(p.entity)
+        row = db.find(e, p.row_id)
+        if row is None:
+            yield p, PushEntry(p.entity, p.row_id, "delete", _base(db, p), p.op_ids, None)
+            continue
+        remote = codec_for(e).to_remote(row, keys, keys.user_id)
+        wire = encode_row(server_table(e), remote)
+        yield p, PushEntry(p.entity, p.row_id, "upsert", int(row["version"]), p.op_ids, wire)
+
+
+def apply_results(db: Database, sent: list[Pending], results: list[PushResult]) -> None:
+    """Record the server's answers to ``sent`` in one local transaction."""
+    with db.transaction():
+        for p, r in zip(sent, results, strict=True):
+            e = entity(p.entity)
+            if r.outcome in ("applied", "duplicate") and r.version:
+                db.conn.execute(
+                    f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
+                    (r.version, p.row_id),
+                )
+            elif r.outcome == "superseded" and not _newer_ops(db, p):
+                if db.find(e, p.row_id) is not None:
+                    db.delete(e, p.row_id, outbox=False)
+            db.conn.execute(
+                "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
+                (p.entity, p.row_id, p.last_seq),
+            )
+
+
+def seed(db: Database) -> int:
+    """Queue every row the server may not have (version 0, no op yet); the number queued.
+
+    For a device that has data from before it synced (an import, a bulk download): its
+    rows would otherwise never be pushed.
+    """
+    queued = 0
+    now = now_ms()
+    with db.transaction():
+        for e in ENTITIES:
+            keys = [
+                k
+                for (k,) in db.conn.execute(
+                    f"SELECT t.{quote(e.key)} FROM {quote(e.table)} t WHERE t.version = 0"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity = ?"
+                    f" AND o.row_id = t.{quote(e.key)})",
+                    (e.name,),
+                )
+            ]
+            db.conn.executemany(
+                "INSERT INTO outbox (op_id, entity, row_id, kind, base_version, created_at)"
+                " VALUES (?, ?, ?, 'upsert', 0, ?)",
+                [(new_id(), e.name, k, now) for k in keys],
+            )
+            queued += len(keys)
+    return queued
+
+
+def _base(db: Database, p: Pending) -> int:
+    """The base version of a deleted row: the one its first outbox op recorded."""
+    found = db.conn.execute(
+        "SELECT base_version FROM outbox WHERE entity = ? AND row_id = ? AND kind = 'delete'"
+        " ORDER BY seq DESC LIMIT 1",
+        (p.entity, p.row_id),
+    ).fetchone()
+    return int(found[0]) if found else 0
+
+
+def _newer_ops(db: Database, p: Pending) -> bool:
+    found = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? AND seq > ? LIMIT 1",
+        (p.entity, p.row_id, p.last_seq),
+    ).fetchone()
+    return found is not None
+
+
+def _live_keys(db: Database, rows: list[Pending]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for p in rows:
+        by_entity[p.entity].append(p.row_id)
+    for name, ids in by_entity.items():
+        e = entity(name)
+        for part in _parts(ids, 500):
+            marks = ", ".join("?" * len(part))
+            for (key,) in db.conn.execute(
+                f"SELECT {quote(e.key)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
+                part,
+            ):
+                out.add((name, key))
+    return out
+
+
+def _parents_first(db: Database, upserts: list[Pending]) -> list[Pending]:
+    """Entity order, then (for trees) every pending parent before its pending children."""
+    out: list[Pending] = []
+    by_entity: dict[str, list[Pending]] = defaultdict(list)
+    for p in upserts:
+        by_entity[p.entity].append(p)
+    for e in ENTITIES:
+        group = sorted(by_entity.get(e.name, []), key=lambda p: p.last_seq)
+        parent = self_reference(e)
+        if parent is None or len(group) < 2:
+            out += group
+            continue
+        ids = {p.row_id for p in group}
+        parents = dict(_parent_ids(db, e.table, e.key, parent.name, list(ids)))
+        placed: set[str] = set()
+        left = group
+        while left:
+            ready = [p for p in left if parents.get(p.row_id) not in ids - placed]
+            if not ready:  # a cycle cannot be stored; send the rest in seq order
+                ready = left
+            out += ready
+            placed |= {p.row_id for p in ready}
+            left = [p for p in left if p.row_id not in placed]
+    return out
+
+
+def _parent_ids(
+    db: Database, table: str, key: str, parent: str, ids: list[str]
+) -> Iterator[tuple[str, str | None]]:
+    for part in _parts(ids, 500):
+        marks = ", ".join("?" * len(part))
+        try:
+            yield from db.conn.execute(
+                f"SELECT {quote(key)}, {quote(parent)} FROM {quote(table)}"
+                f" WHERE {quote(key)} IN ({marks})",
+                part,
+            )
+        except sqlite3.Error:
+            return
+
+
+def _parts(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
