@@ -9,7 +9,10 @@ import uuid
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
 
 from duru.crypto import (
     ENVELOPE_VERSION,
@@ -20,6 +23,7 @@ from duru.crypto import (
     open_sealed,
     seal,
 )
+from duru.crypto.envelope import padded_size
 from duru.crypto.framing import frame, frame_place
 from duru.errors import (
     CryptoError,
@@ -54,9 +58,11 @@ def flip(data: bytes, bit: int) -> bytes:
 @given(plaintext=st.binary(max_size=4096))
 @example(plaintext=b"")
 @example(plaintext=bytes(range(256)) * 800)  # 200 KB
+@example(plaintext=b"\x80" * 3_000_001)  # 3 MB of markers: its padding is no slice of a constant
+@example(plaintext=b"ends in zeros\x00\x00")
 def test_round_trip(plaintext: bytes) -> None:
     envelope = sealed(plaintext)
-    assert len(envelope) == MIN_ENVELOPE_BYTES + len(plaintext)
+    assert len(envelope) == MIN_ENVELOPE_BYTES + padded_size(len(plaintext))
     assert open_sealed(envelope, keys=RING, **PLACE) == plaintext
 
 
@@ -97,7 +103,7 @@ def test_layout_matches_the_documentation() -> None:
         envelope[NONCE_AT:SEALED_AT],
         RING.current.secret,
     )
-    assert opened == plaintext
+    assert opened == plaintext + b"\x80" + bytes(64 - len(plaintext) - 1)
 
 
 def test_sealing_twice_gives_different_envelopes() -> None:
@@ -170,7 +176,7 @@ def test_wrong_key_with_the_right_id_is_tampered() -> None:
 
 def test_every_truncation_below_the_minimum_is_malformed() -> None:
     envelope = sealed(b"")
-    assert len(envelope) == MIN_ENVELOPE_BYTES
+    assert len(envelope) == MIN_ENVELOPE_BYTES + 64
     for length in range(MIN_ENVELOPE_BYTES):
         with pytest.raises(MalformedEnvelope, match=f"{length} bytes"):
             open_sealed(envelope[:length], keys=RING, **PLACE)
@@ -188,7 +194,7 @@ def test_appended_bytes_are_tampered() -> None:
         open_sealed(sealed() + b"\x00", keys=RING, **PLACE)
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 3, 255])
 def test_unknown_version(version: int) -> None:
     envelope = bytes([version]) + sealed()[1:]
     with pytest.raises(UnknownEnvelopeVersion, match=f"version {version}"):
@@ -235,3 +241,64 @@ def test_non_text_place_is_a_usage_error() -> None:
         seal(b"x", keys=RING, **{**PLACE, "entity": ["note"]})  # type: ignore[arg-type]
     with pytest.raises(UsageError):
         open_sealed(sealed(), keys=RING, **{**PLACE, "user_id": 7})  # type: ignore[arg-type]
+
+
+# -- size buckets (format version 2) ----------------------------------------------------
+
+
+def test_values_of_one_bucket_have_envelopes_of_one_length() -> None:
+    """The server cannot tell "ok" from a 63-byte title, nor 65 bytes from 128."""
+    for group in ([b"", b"ok", "東京の会議 🎉".encode(), b"x" * 63], [b"y" * 64, b"z" * 127]):
+        assert len({len(sealed(p)) for p in group}) == 1, [len(p) for p in group]
+    assert len(sealed(b"x" * 63)) < len(sealed(b"x" * 64))
+
+
+@pytest.mark.parametrize(
+    ("length", "bucket"),
+    [(0, 64), (63, 64), (64, 128), (127, 128), (128, 256), (1023, 1024), (1024, 1088)]
+    + [(4096, 4352), (5_000_000, 5_111_808)],
+)
+def test_buckets(length: int, bucket: int) -> None:
+    assert padded_size(length) == bucket
+
+
+@settings(max_examples=300, deadline=None)
+@given(length=st.integers(min_value=0, max_value=1 << 34))
+def test_buckets_hold_the_value_and_its_marker_and_cost_at_most_12_percent_above_1k(
+    length: int,
+) -> None:
+    size = padded_size(length)
+    assert size >= length + 1 and size >= padded_size(max(0, length - 1))
+    if length >= 1024:
+        assert size <= (length + 1) * 1.12
+
+
+def _v1_envelope(plaintext: bytes, version: int = 1) -> bytes:
+    """A version-1 envelope (no padding) made by an independent writer from the layout."""
+    place = frame(PLACE["entity"], PLACE["field"], USER, ROW)
+    header = struct.pack(">BI", version, 1) + binding_tag("note", "title", USER, ROW)
+    nonce = bytes(range(24))
+    return (
+        header
+        + nonce
+        + crypto_aead_xchacha20poly1305_ietf_encrypt(
+            plaintext, header + place, nonce, RING.current.secret
+        )
+    )
+
+
+def test_envelopes_of_version_1_still_open_and_cannot_be_relabelled() -> None:
+    assert ENVELOPE_VERSION == 2
+    for plaintext in (b"", b"written before size buckets", b"ends in a marker\x80\x00"):
+        assert open_sealed(_v1_envelope(plaintext), keys=RING, **PLACE) == plaintext
+    with pytest.raises(TamperedCiphertext):  # the version byte is authenticated
+        open_sealed(b"\x02" + _v1_envelope(b"x")[1:], keys=RING, **PLACE)
+    with pytest.raises(TamperedCiphertext):
+        open_sealed(b"\x01" + sealed(b"x")[1:], keys=RING, **PLACE)
+
+
+def test_padding_that_is_not_a_marker_then_zeros_is_refused() -> None:
+    for padded in (b"no marker", b"", b"marker then junk\x80\x00\x01"):
+        with pytest.raises(MalformedEnvelope, match="padding"):
+            open_sealed(_v1_envelope(padded, version=2), keys=RING, **PLACE)
+    assert open_sealed(_v1_envelope(b"ok\x80\x00\x00", version=2), keys=RING, **PLACE) == b"ok"

@@ -1,13 +1,22 @@
 """Sealed envelopes: one field's ciphertext, bound to its place (entity, field, user, row).
 
-Layout, version 1 (53 bytes + the plaintext's length):
+Layout, version 2 (53 bytes + the padded plaintext's length):
 
     offset  size  what
-    0       1     format version (= 1)
+    0       1     format version (= 2)
     1       4     key id, unsigned big-endian (names a key in the ``KeyRing``)
     5       8     binding tag = BLAKE2b-64(place, person=b"duru/bind/v1")
     13      24    random nonce
-    37      n+16  XChaCha20-Poly1305 ciphertext and its 16-byte tag
+    37      p+16  XChaCha20-Poly1305 ciphertext and its 16-byte tag
+
+The encrypted ``p`` bytes are the plaintext, one ``0x80`` byte, then zero bytes up
+to ``padded_size(len(plaintext))`` (ISO/IEC 7816-4 padding): 64 bytes at least,
+then the next power of two up to 1 KiB (titles, tags, names: at most 512 bytes
+more), then Padmé buckets (bodies: at most 12% more, leaking O(log log n) bits
+of the length). So the server sees a value's size only up to its bucket: every
+title under 64 bytes looks alike. The padding is inside the AEAD, so it is
+authenticated like the value. Version 1 envelopes (the same layout without
+padding: ``n+16`` bytes after the nonce) are still opened, never written.
 
 ``place`` is ``frame(entity, field, user_id, row_id)`` (see ``framing``); the AEAD's
 associated data is the 13 header bytes followed by ``place``, so altering the header
@@ -24,6 +33,7 @@ opening has failed, but the outcome is the same):
     binding tag                    -> MisplacedCiphertext
     key id                         -> UnknownKey
     AEAD                           -> TamperedCiphertext
+    padding (version 2)            -> MalformedEnvelope (only a key holder can make one)
 
 So a flipped bit in the binding tag reports ``MisplacedCiphertext`` (it cannot be
 told from a move without the key), one in the key id ``UnknownKey`` (or
@@ -57,7 +67,12 @@ from duru.errors import (
 from .framing import encode_text, frame, frame_place
 from .keys import KeyRing
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = 2
+UNPADDED_VERSION = 1  # before size buckets: still opened, never written
+KNOWN_VERSIONS = frozenset({UNPADDED_VERSION, ENVELOPE_VERSION})
+MIN_BUCKET = 64
+POWER_OF_TWO_UP_TO = 1024
+PAD_MARKER = b"\x80"
 BINDING_TAG_BYTES = 8
 NONCE_BYTES = 24
 TAG_BYTES = 16
@@ -108,6 +123,49 @@ def _raw_encrypt() -> Callable[[bytes, bytes, bytes, bytes], bytes] | None:
 _RAW_ENCRYPT = _raw_encrypt()
 
 
+def padded_size(length: int) -> int:
+    """The bytes a plaintext of ``length`` bytes is encrypted as (with its end marker).
+
+    At least ``MIN_BUCKET``; the next power of two up to ``POWER_OF_TWO_UP_TO``; above
+    that, Padmé (Nikitin et al., PURBs 2019): keep the top ``log2(log2 n) + 1`` bits
+    of the size and round the rest up, for at most 12% more bytes.
+    """
+    need = length + 1
+    if need <= MIN_BUCKET:
+        return MIN_BUCKET
+    if need <= POWER_OF_TWO_UP_TO:
+        return 1 << (need - 1).bit_length()
+    exponent = need.bit_length() - 1
+    mask = (1 << (exponent - exponent.bit_length())) - 1
+    return (need + mask) & ~mask
+
+
+def _pad(plaintext: bytes) -> bytes:
+    return plaintext + _tail(padded_size(len(plaintext)) - len(plaintext))
+
+
+def _unpad(padded: bytes, entity: str, field: str, row_id: str) -> bytes:
+    # The last 0x80 is the marker when only zeros follow it.
+    end = padded.rfind(PAD_MARKER)
+    if end < 0 or not padded.endswith(_tail(len(padded) - end)):
+        raise MalformedEnvelope(
+            f"{_where(entity, field, row_id)}: the envelope opened but its padding is not"
+            " 0x80 then zero bytes (sealed by a faulty writer)"
+        )
+    return padded[:end]
+
+
+# Padding of up to 4 KiB (values up to about 128 KiB) is a slice of one constant: seal and
+# open run per field, and allocating fresh zeros each time was a visible share of a small
+# field's cost in benchmarks/bench_crypto.py.
+_PAD_TAIL = PAD_MARKER + bytes(4095)
+
+
+def _tail(size: int) -> bytes:
+    """The marker and zeros that make ``size`` bytes of padding."""
+    return _PAD_TAIL[:size] if size <= len(_PAD_TAIL) else PAD_MARKER + bytes(size - 1)
+
+
 def binding_tag(entity: str, field: str, user_id: str, row_id: str) -> bytes:
     """The 8-byte binding tag an envelope for this place carries."""
     return _binding_tag(frame_place(entity, field, user_id, row_id))
@@ -116,10 +174,11 @@ def binding_tag(entity: str, field: str, user_id: str, row_id: str) -> bytes:
 def seal(
     plaintext: bytes, *, keys: KeyRing, entity: str, field: str, user_id: str, row_id: str
 ) -> bytes:
-    """Encrypt ``plaintext`` for one place with ``keys.current``; the envelope bytes.
+    """Encrypt ``plaintext``, padded to its size bucket, for one place with ``keys.current``.
 
     Every call draws a fresh random nonce from the OS, so sealing the same value twice gives
-    different envelopes. Raises ``UsageError`` for a non-bytes plaintext.
+    different envelopes; values of one bucket give envelopes of one length. Raises
+    ``UsageError`` for a non-bytes plaintext.
     """
     if type(plaintext) is not bytes:
         raise UsageError(f"seal takes bytes, got {type(plaintext).__name__}")
@@ -127,7 +186,7 @@ def seal(
     place = frame_place(entity, field, user_id, row_id)
     header = _pack_header(ENVELOPE_VERSION, key.key_id, _binding_tag(place))
     nonce = _urandom(NONCE_BYTES)
-    sealed = _encrypt(plaintext, header + place, nonce, key.secret)
+    sealed = _encrypt(_pad(plaintext), header + place, nonce, key.secret)
     return b"".join((header, nonce, sealed))
 
 
@@ -146,7 +205,7 @@ def place_sealer(
     prefix = frame(entity, field, user_id)
     secret, head = key.secret, struct.pack(">BI", ENVELOPE_VERSION, key.key_id)
     encrypt = _RAW_ENCRYPT if raw and _RAW_ENCRYPT is not None else _encrypt
-    hasher, urandom = _BINDING_HASHER.copy, _urandom
+    hasher, urandom, pad = _BINDING_HASHER.copy, _urandom, _pad
 
     def seal_place(plaintext: bytes, row_id: str) -> bytes:
         if type(plaintext) is not bytes or type(row_id) is not str:
@@ -159,7 +218,7 @@ def place_sealer(
         tag.update(place)
         header = head + tag.digest()
         nonce = urandom(NONCE_BYTES)
-        return header + nonce + encrypt(plaintext, header + place, nonce, secret)
+        return header + nonce + encrypt(pad(plaintext), header + place, nonce, secret)
 
     return seal_place
 
@@ -184,7 +243,7 @@ def open_sealed(
     if len(data) < MIN_ENVELOPE_BYTES:
         _raise_short(data, entity, field, row_id)
     version, key_id, tag = _unpack_header(data)
-    if version != ENVELOPE_VERSION:
+    if version not in KNOWN_VERSIONS:
         raise UnknownEnvelopeVersion(
             f"{_where(entity, field, row_id)}: envelope format version {version} is unknown"
         )
@@ -192,7 +251,7 @@ def open_sealed(
     key = keys.get(key_id)
     if key is not None:
         try:
-            return _decrypt(
+            opened = _decrypt(
                 data[_NONCE_END:],
                 data[:HEADER_BYTES] + place,
                 data[HEADER_BYTES:_NONCE_END],
@@ -200,6 +259,10 @@ def open_sealed(
             )
         except nacl.exceptions.CryptoError:
             pass
+        else:
+            if version == UNPADDED_VERSION:
+                return opened
+            return _unpad(opened, entity, field, row_id)
     # The binding tag is only checked once opening has failed: a successful open
     # already proves the place (it is in the associated data), and skipping the
     # hash keeps the common path fast. The errors come out as if checked first.
@@ -237,7 +300,7 @@ def _as_bytes(envelope: object) -> bytes:
 
 def _raise_short(envelope: bytes, entity: str, field: str, row_id: str) -> NoReturn:
     where = _where(entity, field, row_id)
-    if envelope and envelope[0] != ENVELOPE_VERSION:
+    if envelope and envelope[0] not in KNOWN_VERSIONS:
         raise UnknownEnvelopeVersion(f"{where}: envelope format version {envelope[0]} is unknown")
     raise MalformedEnvelope(
         f"{where}: envelope is {len(envelope)} bytes, shorter than the "
