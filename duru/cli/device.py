@@ -17,6 +17,7 @@ from duru.errors import NotFound, StoreError, UsageError
 from duru.local import DeviceStore
 from duru.local.failures import sqlite_failures, store_failure
 from duru.local.maintenance import configure_writer, maintain
+from duru.local.staging import unfinished
 from duru.model import Entity, EnumType, Row, from_local
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -63,6 +64,11 @@ def _housekeeping(store: DeviceStore, path: Path) -> None:
 
 
 def _open(path: Path, create: bool) -> DeviceStore:
+    # A killed `duru import` or `duru restore` leaves no database, only its partial
+    # build: say so, rather than "no database" or (with create) a new empty one.
+    why = unfinished(path)
+    if why is not None:
+        raise StoreError(why)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
         return DeviceStore.open(path)

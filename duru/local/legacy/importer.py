@@ -7,7 +7,9 @@ the model's ``complete_row`` with its outbox op (in bulk, see
 ``Database.quarantine``, and the notes' full-text index in one statement at
 the end (see :mod:`duru.local.legacy.search`). Before the transaction
 commits, the accounting is checked and compared with the rows actually in
-the target; when anything fails, no target is left behind.
+the target. The database is built in a partial file beside the target and
+named only when complete (:mod:`duru.local.staging`): when anything fails, or
+the process is killed, no target is left behind.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from duru.errors import LegacyImportError, NotFound, UsageError
+from duru.errors import LegacyImportError
 from duru.local.db import Database
 from duru.local.legacy.reader import LegacyReader
 from duru.local.legacy.report import QUARANTINE_SOURCE, ImportReport
@@ -25,6 +27,7 @@ from duru.local.legacy.search import search_index_deferred
 from duru.local.legacy.spec import LEGACY_TABLES, LEGACY_VERSION
 from duru.local.legacy.tables import load_table
 from duru.local.legacy.values import map_id
+from duru.local.staging import check_new_target, partials, staged
 from duru.model import now_ms
 
 # Enough page cache for the bulk load's indexes; this connection only.
@@ -36,13 +39,16 @@ def import_legacy(source: Path, target: Path, *, progress: Progress | None = Non
 
     Every source row is imported, merged or quarantined, and the report
     counts them per table. ``progress(table, done, total)`` is called while
-    tables are read. Raises NotFound (no source, or no folder for the
-    target), CorruptDatabase (source unreadable), SchemaMismatch (source is
-    not version 11, naming what is missing), UsageError (target exists and is
-    not empty) and LegacyImportError (rows not accounted for).
+    tables are read. The database is built beside ``target`` and takes its
+    name only once complete (:mod:`duru.local.staging`): a killed import
+    leaves no ``target``, and the next one starts over by itself. Raises
+    NotFound (no source, or no folder for the target), CorruptDatabase
+    (source unreadable), SchemaMismatch (source is not version 11, naming
+    what is missing), UsageError (target exists and is not empty) and
+    LegacyImportError (rows not accounted for).
     """
     source, target = Path(source), Path(target)
-    fresh = _check_target(target)
+    check_new_target(target)
     started = time.perf_counter()
     report = ImportReport(source, target)
     with LegacyReader.open(source) as reader:
@@ -51,16 +57,18 @@ def import_legacy(source: Path, target: Path, *, progress: Progress | None = Non
                 f"table {name} ({reader.count(name)} rows) is not part of version"
                 f" {LEGACY_VERSION}: not imported"
             )
-        db = Database.open(target)
-        try:
-            _load(reader, db, report, progress)
-        except BaseException:
-            db.close()
-            _discard(target, fresh)
-            raise
-        finally:
-            map_id.cache_clear()  # the ids of this file are of no use to the next
-        db.close()
+        for abandoned in partials(target):
+            if not abandoned.running:
+                report.warnings.append(
+                    f"an earlier {abandoned.kind} into {target} did not finish: started over"
+                )
+        with staged(target, "import") as partial:
+            db = Database.open(partial)
+            try:
+                _load(reader, db, report, progress)
+            finally:
+                map_id.cache_clear()  # the ids of this file are of no use to the next
+                db.close()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -111,24 +119,3 @@ def _provenance(report: ImportReport) -> str:
         ensure_ascii=False,
         sort_keys=True,
     )
-
-
-def _check_target(target: Path) -> bool:
-    """True when the target file does not exist yet; raise when it may not be written."""
-    if not target.parent.is_dir():
-        raise NotFound(f"no folder {target.parent} for the new device database")
-    if not target.exists():
-        return True
-    if not target.is_file() or target.stat().st_size > 0:
-        raise UsageError(f"{target} already exists and is not empty: import into a new file")
-    return False
-
-
-def _discard(target: Path, fresh: bool) -> None:
-    # Leave the target as it was: absent, or the empty file it was.
-    for extra in ("-wal", "-shm", "-journal"):
-        Path(f"{target}{extra}").unlink(missing_ok=True)
-    if fresh:
-        target.unlink(missing_ok=True)
-    else:
-        target.write_bytes(b"")
