@@ -10,10 +10,11 @@ import typer
 
 from duru.cli.app import DbOption, app, reported, resolve_db
 from duru.cli.device import JsonOption, device
-from duru.cli.output import progress_bar
+from duru.cli.output import print_json, progress_bar
 from duru.errors import UsageError
 from duru.local import SCHEMA_VERSION, export_json, write_export
 from duru.local.export import check_export_target
+from duru.local.restore import restore_export
 
 if TYPE_CHECKING:
     from duru.local.legacy import ImportReport
@@ -95,6 +96,32 @@ def export(
         replace = check_export_target(store.db, target) and _may_replace(target, force)
         counts = write_export(store.db, target, replace=replace)
     typer.echo(f"wrote {sum(counts.values())} rows of {len(counts)} tables to {target}")
+
+
+ExportArg = typer.Argument(..., help="A backup written by `duru export` (JSON).")
+
+
+@app.command("restore")
+def restore(
+    backup: Path = ExportArg,
+    db: Path | None = TargetOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Restore a `duru export` backup into a new device database; every row is counted.
+
+    The backup must come from this model (its fingerprint is checked); the
+    database is named only when complete, so a failed restore leaves none.
+    """
+    target = resolve_db(db)
+    with reported():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        report = restore_export(backup, target)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"restored {sum(report.rows.values())} rows from {backup} into {target}")
 
 
 def _may_replace(target: Path, force: bool) -> bool:
