@@ -114,6 +114,7 @@ class _Push:
         self.device_id = device_id
         self.seq = seq
         self.results: dict[int, PushResult] = {}
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
 
     def run(self, entries: Sequence[PushEntry]) -> list[PushResult]:
         applied = self._applied_ops(op for e in entries for op in e.op_ids)
@@ -128,12 +129,19 @@ class _Push:
                 )
                 continue
             (upserts if e.kind == "upsert" else deletes)[e.entity].entries.append((index, e, base))
-        for ent in ENTITIES:
-            if ent.name in upserts:
-                self._upserts(ent, upserts[ent.name].entries)
+        # Rows are checked before anything is written, so a bad one refuses the chunk.
+        self.rows = {
+            name: {e.row_id: self._decode(entity(name), e) for _, e, _ in w.entries}
+            for name, w in upserts.items()
+        }
+        # Deletes first, children before parents: a tag removed and added again in one
+        # chunk must be gone before its new row claims the same (note, tag).
         for ent in reversed(ENTITIES):
             if ent.name in deletes:
                 self._deletes(ent, deletes[ent.name].entries)
+        for ent in ENTITIES:
+            if ent.name in upserts:
+                self._upserts(ent, upserts[ent.name].entries)
         self._record(entries)
         return [self.results[i] for i in range(len(entries))]
 
@@ -185,7 +193,7 @@ class _Push:
     def _upserts(self, ent: Entity, work: list[tuple[int, PushEntry, int]]) -> None:
         table = server_table(ent)
         codec = codec_for(ent)
-        rows = {e.row_id: self._decode(ent, e) for _, e, _ in work}
+        rows = self.rows[ent.name]
         current = self._current(ent, list(rows))
         taken = self._unique_holders(ent, rows)
         claimed: dict[tuple[Any, ...], str] = {}
@@ -334,12 +342,18 @@ class _Push:
                     user=sql.Identifier(USER_ID),
                     dead=sql.Identifier(DELETED_AT),
                 )
+                moving = self.rows.get(child.name, {})
                 for parent, child_id in self.conn.execute(
                     query, (self.user, [uuid.UUID(i) for i in left])
                 ):
-                    # A subfolder deleted in this same chunk does not hold its parent.
-                    if not (child is ent and str(child_id) in left):
-                        newly.add(str(parent))
+                    # A subfolder deleted in this same chunk does not hold its parent,
+                    # nor does one this chunk moves under another parent.
+                    if child is ent and str(child_id) in left:
+                        continue
+                    moved = moving.get(str(child_id))
+                    if moved is not None and moved[f.name] != parent:
+                        continue
+                    newly.add(str(parent))
             if not newly - blocked:
                 return blocked
             blocked |= newly
