@@ -22,7 +22,7 @@ def populate(store: DeviceStore) -> None:
     s.links.add(b["id"], "Nobody")
     parent = s.tasks.create(a["id"], "parent", due_date=10)
     s.tasks.create(a["id"], "child", parent_task_id=parent["id"], labels=["l1"])
-    rem = s.reminders.create(a["id"], remind_at=99, title="r")
+    rem = s.reminders.create(a["id"], remind_at=1_767_225_600_000, title="r")
     s.tasks.create(b["id"], "linked", reminder_id=rem["id"])
     s.templates.create("T", "tb", tags=["t"], metadata={"k": [1, 2]})
     s.saved_searches.create("S", "q", parameters={"in": "title"})

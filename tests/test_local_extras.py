@@ -71,7 +71,7 @@ def test_upcoming_snooze_and_deactivate(store: DeviceStore, note_id: str) -> Non
 
 
 def test_deleting_a_reminder_unlinks_its_tasks(store: DeviceStore, note_id: str) -> None:
-    rem = store.reminders.create(note_id, remind_at=1)
+    rem = store.reminders.create(note_id, remind_at=now_ms() + 60_000)
     task = store.tasks.create(note_id, "t", reminder_id=rem["id"])
     store.reminders.delete(rem["id"])
     assert store.tasks.get(task["id"])["reminder_id"] is None

@@ -7,7 +7,7 @@ stays one walk of the partial index ix_reminders_remind_at.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from duru.errors import InvalidValue
 from duru.local.db import Database
@@ -46,6 +46,40 @@ _SETTABLE = frozenset(REMINDER.field_names) - {
     "version",
 }
 _NO_RECURRENCE = REMINDER.field("recurrence_pattern").enum.code("none")
+# Times a person sets on a reminder lie between these. Outside them is a mistake, not a
+# plan: seconds given as milliseconds (a date in 1970), a negative number, year 50000.
+_EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00Z
+_LATEST_MS = 32_503_680_000_000  # 3000-01-01T00:00Z
+_TIMES = ("remind_at", "snoozed_until", "recurrence_end_date", "last_triggered")
+
+
+def check_times(values: Row) -> None:
+    """InvalidValue for a reminder time (stored form) outside 2000..3000, saying why.
+
+    Checks the times a caller gives, never stored ones: an imported reminder
+    with an odd old time stays editable.
+    """
+    for name in _TIMES:
+        value = values.get(name)
+        if value is not None and not _EARLIEST_MS <= value < _LATEST_MS:
+            raise InvalidValue(_bad_time(name, value))
+
+
+def _bad_time(name: str, ms: int) -> str:
+    if _EARLIEST_MS // 1000 <= ms < _LATEST_MS // 1000:
+        return (
+            f"{name} {ms} looks like seconds since 1970 ({_iso(ms * 1000)}): reminder times"
+            f" are epoch milliseconds ({ms * 1000}) or datetimes"
+        )
+    when = "before 1970" if ms < 0 else _iso(ms)
+    return f"{name} {ms} ms is {when}: a reminder time must lie between 2000 and 3000"
+
+
+def _iso(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):
+        return "beyond any calendar"
 
 
 def check_reminder(row: Row) -> None:
@@ -113,7 +147,9 @@ class Reminders:
         """
         allow_only("a new reminder", fields, _SETTABLE)
         values = {"note_id": note_id, "remind_at": remind_at, "type": type, **fields}
-        check_reminder(complete_row(REMINDER, {"id": new_id(), **values}, now_ms()))
+        row = complete_row(REMINDER, {"id": new_id(), **values}, now_ms())
+        check_times(row)
+        check_reminder(row)
         with self.db.transaction():
             require_live_note(self.db, note_id)
             return self.db.insert(REMINDER, values)
@@ -127,13 +163,16 @@ class Reminders:
         allow_only("a reminder edit", changes, _SETTABLE | {"remind_at", "type"})
         with self.db.transaction():
             current = self.db.get(REMINDER, reminder_id)
-            check_reminder({**current, **encode_changes(REMINDER, changes)})
+            encoded = encode_changes(REMINDER, changes)
+            check_times(encoded)
+            check_reminder({**current, **encoded})
             return change(self.db, REMINDER, reminder_id, changes)
 
     def snooze(self, reminder_id: str, until: int | datetime) -> Row:
         """Fire again at ``until``: moves remind_at there, counts the snooze."""
         with self.db.transaction():
             current = self.db.get(REMINDER, reminder_id)
+            check_times({"snoozed_until": to_local(REMINDER.field("snoozed_until"), until)})
             return self.db.update(
                 REMINDER,
                 reminder_id,
