@@ -42,6 +42,8 @@ class DemoContext:
     notes: dict[str, str] = field(default_factory=dict)
     folders: dict[tuple[str, ...], str] = field(default_factory=dict)
     server_url: str | None = None
+    sync_url: str | None = None
+    device_b: Path | None = None
 
     def title_of(self, note_id: str) -> str:
         """The title of the note ``note_id``."""

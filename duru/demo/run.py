@@ -13,12 +13,13 @@ from typing import Any
 from duru.demo.context import DemoContext, Shown, Step
 from duru.demo.server_steps import SERVER_STEPS
 from duru.demo.steps import STEPS
+from duru.demo.sync_steps import SYNC_STEPS
 from duru.errors import UsageError
 from duru.local import DeviceStore
 
 DATABASE_NAME = "duru-demo.sqlite"
 DEFAULT_EXTRA_NOTES = 200
-ALL_STEPS = STEPS + SERVER_STEPS
+ALL_STEPS = STEPS + SERVER_STEPS + SYNC_STEPS
 
 
 @dataclass(frozen=True)
