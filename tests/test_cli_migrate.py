@@ -77,3 +77,16 @@ def test_server_status_and_plan(pg_url: str) -> None:
     status = json.loads(_ok("migrate", "status", "--server", pg_url, "--json"))
     assert status["version"] == status["target_version"]
     assert "up to date" in _ok("migrate", "plan", "--server", pg_url)
+
+
+def test_server_status_is_not_up_to_date_on_a_drifted_schema(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        apply_server_schema(conn)
+        conn.commit()
+    assert "up to date" in _ok("migrate", "status", "--server", pg_url)
+    with psycopg.connect(pg_url) as conn:  # a hand edit: the version stamp does not change
+        conn.execute("ALTER TABLE notes ADD COLUMN title text")
+    text = _ok("migrate", "status", "--server", pg_url)
+    assert "NOT up to date" in text and "duru schema check" in text, text
+    status = json.loads(_ok("migrate", "status", "--server", pg_url, "--json"))
+    assert status["up_to_date"] is False and any("title" in d for d in status["drift"])

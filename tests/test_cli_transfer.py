@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import psycopg
 from typer.testing import CliRunner
 
 import duru.cli.commands  # noqa: F401
@@ -68,3 +70,82 @@ def test_upload_without_a_passphrase_says_how_to_give_one(tmp_path: Path, pg_url
     )
     assert result.exit_code == 2
     assert "DURU_PASSPHRASE" in result.output
+
+
+def _accounts(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('accounts')").fetchone() == (None,):
+            return []
+        return [str(r[0]) for r in conn.execute("SELECT name FROM accounts")]
+
+
+def test_a_blank_user_or_passphrase_is_refused_before_the_server(
+    tmp_path: Path, pg_url: str
+) -> None:
+    _device(tmp_path / "a.sqlite")
+    up = ["upload", "--db", str(tmp_path / "a.sqlite"), "--server", pg_url]
+    for user in ("", "   "):
+        result = runner.invoke(app, [*up, "--user", user], env={"DURU_PASSPHRASE": "fine one"})
+        assert result.exit_code != 0 and "--user is empty" in result.output, result.output
+    result = runner.invoke(app, up, env={"DURU_PASSPHRASE": "fine one", "DURU_USER": ""})
+    assert result.exit_code != 0 and "$DURU_USER is empty" in result.output, result.output
+    for secret in ("", " ", "\t \n"):
+        result = runner.invoke(app, [*up, "--user", "ana"], env={"DURU_PASSPHRASE": secret})
+        assert result.exit_code != 0 and "passphrase is empty" in result.output, result.output
+    assert _accounts(pg_url) == []  # no account was made under the login name, or at all
+
+
+def _tamper_one_title(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE notes SET title_enc = overlay(title_enc placing '\\xff'::bytea from 40)"
+            " WHERE id = (SELECT id FROM notes ORDER BY id LIMIT 1)"
+        )
+
+
+def test_a_failed_download_leaves_an_existing_target_byte_for_byte(
+    tmp_path: Path, pg_url: str
+) -> None:
+    _device(tmp_path / "a.sqlite")
+    env = {"DURU_PASSPHRASE": "correct horse battery staple"}
+    args = ["--user", "ana", "--server", pg_url]
+    up = runner.invoke(app, ["upload", "--db", str(tmp_path / "a.sqlite"), *args], env=env)
+    assert up.exit_code == 0, up.output
+    _tamper_one_title(pg_url)  # the download fails part way, after the account opened
+    zero = tmp_path / "zero.sqlite"
+    zero.touch()
+    empty = tmp_path / "empty.sqlite"
+    with DeviceStore.open(empty):
+        pass
+    for target in (zero, empty):
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        down = runner.invoke(app, ["download", "--db", str(target), *args], env=env)
+        assert down.exit_code != 0 and "title" in down.output, down.output
+        after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        assert after == before, target  # same files, same bytes: no staging file left either
+
+
+def _named_commands(message: str) -> list[list[str]]:
+    """The `duru ...` commands a message tells a person to run (words before any option)."""
+    found = re.findall(r"`duru ([a-z][a-z -]*?)(?: --[^`]*)?`", message)
+    return [words.split() for words in found]
+
+
+def _exists(words: list[str]) -> bool:
+    return runner.invoke(app, [*words, "--help"]).exit_code == 0
+
+
+def test_error_messages_name_only_commands_that_exist(tmp_path: Path, pg_url: str) -> None:
+    _device(tmp_path / "a.sqlite")
+    env = {"DURU_PASSPHRASE": "correct horse battery staple"}
+    args = ["--user", "ana", "--server", pg_url]
+    messages = [runner.invoke(app, ["migrate", "status", "--server", pg_url]).output]
+    assert runner.invoke(app, ["upload", "--db", str(tmp_path / "a.sqlite"), *args], env=env)
+    messages.append(
+        runner.invoke(app, ["download", "--db", str(tmp_path / "a.sqlite"), *args], env=env).output
+    )
+    for message in messages:
+        assert message.startswith("duru: ") and "apply_server_schema" not in message, message
+        assert "use sync" not in message, message
+        named = _named_commands(message)
+        assert named and all(_exists(words) for words in named), (message, named)

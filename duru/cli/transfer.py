@@ -75,17 +75,37 @@ def _transfer(
 
 
 def _user(user: str | None) -> str:
-    return user or os.environ.get("DURU_USER") or getpass.getuser()
+    """--user, else $DURU_USER, else the login name; UsageError for one given but blank.
+
+    A blank name is a mistake (an unset shell variable), never a request for the login
+    name: acting on another account than the one meant could upload into it.
+    """
+    if user is not None:
+        return _named(user, "--user")
+    env = os.environ.get("DURU_USER")
+    if env is not None:
+        return _named(env, "$DURU_USER")
+    return getpass.getuser()
+
+
+def _named(name: str, source: str) -> str:
+    if not name.strip():
+        raise UsageError(f"{source} is empty: give the account's user name")
+    return name
 
 
 def _passphrase(prompt: str) -> str:
-    """$DURU_PASSPHRASE, else a prompt without echo; never an argument (it would show in ps)."""
+    """$DURU_PASSPHRASE, else a prompt without echo; never an argument (it would show in ps).
+
+    UsageError for an empty or whitespace-only passphrase: it protects nothing.
+    """
     env = os.environ.get("DURU_PASSPHRASE")
-    if env is not None:
-        return env
-    if not os.isatty(0):
+    if env is None and not os.isatty(0):
         raise UsageError("no passphrase: set DURU_PASSPHRASE or run in a terminal to be asked")
-    return getpass.getpass(prompt)
+    secret = env if env is not None else getpass.getpass(prompt)
+    if not secret.strip():
+        raise UsageError("the passphrase is empty or only spaces; refusing it")
+    return secret
 
 
 @contextmanager

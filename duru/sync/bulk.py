@@ -48,7 +48,7 @@ from .copy import StagedUpsert
 from .device_rows import count_rows, insert_rows
 from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
 from .server_account import check_user_name, open_account, set_user, unlock_account
-from .target import remove_database, require_empty, require_empty_file
+from .target import remove_database, replace_database, require_empty_file, staging_path
 from .transfer import EntityTransfer, Progress, TransferReport
 
 DEFAULT_CHUNK_ROWS = 5_000
@@ -127,8 +127,9 @@ def download(
     ``db_path`` must not exist, be empty, or be a device database without rows (else
     UsageError). Rows are written without outbox entries (the server has them already),
     in one device transaction; server tombstones are not rows. Raises NotFound (no such
-    account), WrongPassphrase or CryptoError before the file is touched; on any later
-    error a file this call created is removed again.
+    account), WrongPassphrase or CryptoError before the file is touched. The database is
+    built beside ``db_path`` and moved over it only once complete: on any error (or a
+    kill) an existing file is left byte for byte as it was.
     """
     started = time.perf_counter()
     name = check_user_name(user)
@@ -247,21 +248,27 @@ def _require_server_schema(conn: Connection[Any], server_url: str) -> None:
 def _download_into(
     path: Path, conn: Connection[Any], keys: AccountKeys, progress: Progress | None
 ) -> tuple[EntityTransfer, ...]:
-    created = not path.exists()
+    """Build the device database in a staging file beside ``path``, then move it over ``path``.
+
+    Until the move ``path`` is never opened for writing, so a download that fails (or is
+    killed) leaves an existing target byte for byte as it was; only the staging file goes.
+    """
+    staging = staging_path(path)
+    remove_database(staging)
     try:
-        with Database.open(path) as db, conn.transaction(), db.transaction():
+        with Database.open(staging) as db, conn.transaction(), db.transaction():
             # One server snapshot for every entity, or a concurrent upload could hand us a
             # child whose parent we read before it existed.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             set_user(conn, keys.user_id)
-            require_empty(db)
             # Checked at COMMIT: within an entity, rows come in key order, not tree order.
             db.conn.execute("PRAGMA defer_foreign_keys = ON")
-            return tuple(_download_entity(conn, db, e, keys, progress) for e in ENTITIES)
+            lines = tuple(_download_entity(conn, db, e, keys, progress) for e in ENTITIES)
+        replace_database(staging, path)
     except BaseException:
-        if created:
-            remove_database(path)
+        remove_database(staging)
         raise
+    return lines
 
 
 def _download_entity(

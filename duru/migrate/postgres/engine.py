@@ -55,6 +55,7 @@ from duru.migrate.state import RunRecord
 from duru.model import now_ms
 from duru.remote.config import RemoteConfig, describe_url
 from duru.remote.pool import connect
+from duru.schemacheck.check import check_server_connection
 
 APPLICATION = "duru-migrate"
 
@@ -121,7 +122,12 @@ def server_run(
 
 
 def server_status(url: str, *, migrations: MigrationSet | None = None) -> ServerStatus:
-    """The server's schema version, pending migrations, runs and snapshots."""
+    """The server's schema version, pending migrations, runs and snapshots.
+
+    At the current version with nothing pending, the live schema is also checked
+    against the model (as ``duru schema check`` does): a version stamp says what a
+    run made, not what a hand edit changed since.
+    """
     mset = migrations or _shipped()
     with _connect(url) as conn:
         version = server_version(conn)
@@ -132,8 +138,13 @@ def server_status(url: str, *, migrations: MigrationSet | None = None) -> Server
             rows = len(audit.rows_of(conn, shown.run_id)) if shown is not None else 0
             found = tuple(snapshots(conn))
         pending = active.migrations if active else tuple(m.id for m in mset.path(version))
+        drift: tuple[str, ...] = ()
+        if not pending and version == mset.current:
+            with conn.transaction():
+                checked = check_server_connection(conn)
+            drift = tuple(m.message for m in checked if m.severity == "error")
         return ServerStatus(
-            describe_url(url), version, mset.current, pending, active, last, found, rows
+            describe_url(url), version, mset.current, pending, active, last, found, rows, drift
         )
 
 

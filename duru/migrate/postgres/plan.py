@@ -42,7 +42,8 @@ def server_version(conn: Connection[Any]) -> str:
     if meta is None or "schema_version" not in meta:
         raise SchemaMismatch(
             "this PostgreSQL database has no duru_meta schema_version: it is not a duru server"
-            " database (create one with apply_server_schema, or check the URL)"
+            " database (check the URL; `duru serve` and `duru upload` give a new database"
+            " duru's schema)"
         )
     return meta["schema_version"]
 

@@ -71,6 +71,12 @@ class ServerStatus:
     last_run: RunRecord | None
     snapshots: tuple[str, ...]
     audit_rows: int
+    drift: tuple[str, ...] = ()
+
+    @property
+    def up_to_date(self) -> bool:
+        """At this duru's version with nothing pending, and matching the model."""
+        return not self.pending and not self.drift and self.version == self.target_version
 
     def render(self) -> str:
         lines = [
@@ -78,6 +84,13 @@ class ServerStatus:
         ]
         if self.pending:
             lines.append(f"  pending: {', '.join(self.pending)}")
+        if self.drift:
+            lines.append(
+                f"  NOT up to date: the live schema differs from the model in {len(self.drift)}"
+                f" place(s), e.g. {self.drift[0]}; see `duru schema check --remote URL`"
+            )
+        elif self.up_to_date:
+            lines.append("  up to date")
         run = self.active or self.last_run
         if run is not None:
             lines.append(
@@ -100,6 +113,8 @@ class ServerStatus:
             "run": None if run is None else _run_json(run),
             "snapshots": list(self.snapshots),
             "audit_rows": self.audit_rows,
+            "up_to_date": self.up_to_date,
+            "drift": list(self.drift),
         }
 
 
