@@ -119,6 +119,13 @@ def reported() -> Iterator[None]:
         raise fail(exc.message) from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+    except UnicodeEncodeError as exc:
+        # An argument with bytes that are not UTF-8 reaches Python as lone surrogates.
+        bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+        shown = bad.encode("utf-8", "surrogateescape").hex() if bad else "?"
+        raise fail(
+            f"text that is not UTF-8 (bytes {shown}) cannot be used here", EXIT_USAGE
+        ) from None
     except OSError as exc:
         raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 

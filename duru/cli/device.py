@@ -126,8 +126,16 @@ def parse_when(text: str, what: str) -> datetime:
 
 
 def read_text(value: str) -> str:
-    """``value`` itself, or standard input when it is ``-``."""
-    return sys.stdin.read() if value == "-" else value
+    """``value`` itself, or standard input when it is ``-`` (UsageError unless UTF-8)."""
+    if value != "-":
+        return value
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"standard input is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
+        ) from None
 
 
 def choices(enum: EnumType) -> str:

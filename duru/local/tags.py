@@ -12,20 +12,22 @@ from collections.abc import Iterable
 from duru.errors import InvalidValue
 from duru.local.db import Database
 from duru.local.rows import live_note, require_live_note, require_note, select
-from duru.model import NOTE, NOTE_TAG, Row
+from duru.model import NOTE, NOTE_TAG, Row, to_local
+
+_TAG = NOTE_TAG.field("tag")
 
 
 def normalize_tag(tag: object) -> str:
     """The stored form of ``tag``: surrounding whitespace stripped, case kept.
 
-    Raises InvalidValue for a non-text or empty tag.
+    Raises InvalidValue for a non-text or empty tag, or text that is not UTF-8.
     """
     if not isinstance(tag, str):
         raise InvalidValue(f"a tag must be text, not {type(tag).__name__}")
     cleaned = tag.strip()
     if not cleaned:
         raise InvalidValue("a tag may not be empty")
-    return cleaned
+    return str(to_local(_TAG, cleaned))  # the model's text check: UTF-8 only
 
 
 def add_tag(db: Database, note_id: str, tag: object) -> Row:

@@ -178,7 +178,20 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 def _text(f: Field, v: object) -> str:
     if not isinstance(v, str):
         raise TypeError
+    if not v.isascii():
+        _check_utf8(f, v)
     return v
+
+
+def _check_utf8(f: Field, v: str) -> None:
+    # Bytes that were not UTF-8 (a command-line argument, a file) reach Python as lone
+    # surrogates, which SQLite cannot store: say so, not UnicodeEncodeError.
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidValue(
+            f"{f.name}: {v!r} holds bytes that are not UTF-8 text (at character {exc.start})"
+        ) from None
 
 
 def _int(f: Field, v: object) -> int:
@@ -213,7 +226,10 @@ def _timestamp(f: Field, v: object) -> int:
 
 
 def _json(f: Field, v: object) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not text.isascii():
+        _check_utf8(f, text)
+    return text
 
 
 def _enum(f: Field, v: object) -> int:
