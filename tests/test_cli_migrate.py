@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,9 @@ import duru.cli.commands  # noqa: F401
 from duru.cli import app
 from duru.local import DeviceStore, export_all
 from duru.local.legacy import import_legacy
+from duru.migrate import rollback, run
+from duru.migrate.config import RunConfig
+from duru.migrate.rollback import points
 from duru.remote.schema import apply_server_schema
 
 runner = CliRunner()
@@ -90,3 +94,16 @@ def test_server_status_is_not_up_to_date_on_a_drifted_schema(pg_url: str) -> Non
     assert "NOT up to date" in text and "duru schema check" in text, text
     status = json.loads(_ok("migrate", "status", "--server", pg_url, "--json"))
     assert status["up_to_date"] is False and any("title" in d for d in status["drift"])
+
+
+def test_a_half_migrated_device_says_resume(tmp_path: Path) -> None:
+    legacy = tmp_path / "app.sqlite"
+    make_legacy_db(legacy, seed=3)
+    run(legacy, config=RunConfig(max_chunk=50))
+    with sqlite3.connect(legacy) as conn:
+        stream = [p for p in points(conn) if p.step.endswith(".copy") and p.hwm is not None]
+    rollback(legacy, to=stream[len(stream) // 2].id)  # the run is unfinished again
+    text = _ok("migrate", "status", "--db", str(legacy))
+    assert "`duru migrate resume`" in text and "migrate run" not in text, text
+    _ok("migrate", "resume", "--db", str(legacy))
+    assert "half migrated" not in _ok("migrate", "status", "--db", str(legacy))

@@ -126,6 +126,11 @@ class MigrationStatus:
             )
             if run.backup_path:
                 lines.append(f"  backup: {run.backup_path}")
+            if self.active:
+                lines.append(
+                    "  half migrated: finish it with `duru migrate resume`, or undo it with"
+                    " `duru migrate rollback` (both with --db)"
+                )
         if self.points:
             lines.append(f"  rollback points: {len(self.points)}, latest {self.points[-1].label}")
         return "\n".join(lines)
