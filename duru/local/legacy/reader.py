@@ -9,6 +9,7 @@ later by ALTER TABLE.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,14 +198,50 @@ def _check_file(path: Path) -> None:
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    uri = f"file:{url_quote(str(path.resolve()))}?mode=ro"
+    # Bytes, so a path that is not UTF-8 is quoted byte by byte.
+    uri = f"file:{url_quote(os.fsencode(path.resolve()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        return _connect(uri)
+    except sqlite3.DatabaseError as exc:
+        if not _wal_beyond_reach(path):
+            raise _corrupt(path, exc) from exc
+    # A WAL file in a folder we cannot write: SQLite cannot make the -shm it needs to
+    # read it. With no -wal beside it there is nothing but the file to read, and
+    # immutable=1 reads it alone (a checkpointed app database, a backup copy).
+    if os.path.exists(f"{path}-wal") and os.path.getsize(f"{path}-wal") > 0:
+        raise StoreError(
+            f"{path} has changes still in {path.name}-wal, and its folder is read-only, so"
+            " SQLite cannot read them: copy the file and its -wal to a writable folder"
+        )
+    try:
+        return _connect(f"{uri}&immutable=1")
     except sqlite3.DatabaseError as exc:
         raise _corrupt(path, exc) from exc
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        # SQLite opens the file (and a WAL's -shm) only at the first read: fail here.
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _wal_beyond_reach(path: Path) -> bool:
+    """True for a WAL-mode file whose -shm is missing and cannot be made (read-only folder)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    wal_mode = len(head) == 20 and head[18] == 2 and head[19] == 2
+    shm = Path(f"{path}-shm")
+    return wal_mode and not shm.exists() and not os.access(path.parent, os.W_OK)
 
 
 def _decode_text(raw: bytes) -> str | bytes:
