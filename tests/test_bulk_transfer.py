@@ -450,8 +450,14 @@ def test_exported_names() -> None:
         "KDF_FLOOR",
         "KdfFloor",
         "Progress",
+        "SyncReport",
         "TransferReport",
         "download",
+        "login",
+        "logout",
+        "register",
+        "sync",
+        "sync_home",
         "upload",
     }
     assert all(hasattr(duru.sync, name) for name in duru.sync.__all__)

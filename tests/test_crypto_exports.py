@@ -24,6 +24,7 @@ EXPECTED = {
     "binding_tag",
     "change_passphrase",
     "derive_keys",
+    "keys_from_master",
     "make_auth_verifier",
     "new_account",
     "open_sealed",

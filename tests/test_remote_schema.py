@@ -411,7 +411,7 @@ def test_children_of_a_note_are_found_through_their_foreign_key_indexes(filled: 
     )
     by_note = "WHERE user_id = %s AND note_id = %s"
     cases = {
-        f"SELECT * FROM note_tags {by_note}": "uq_note_tags_note_id_tag_hmac",
+        f"SELECT * FROM note_tags {by_note}": "ix_note_tags_note_id",
         f"SELECT * FROM tasks {by_note} ORDER BY position": "ix_tasks_note_id_position",
         f"SELECT * FROM reminders {by_note}": "ix_reminders_note_id",
         "SELECT * FROM note_links WHERE user_id = %s AND source_id = %s": "ix_note_links_source_id",

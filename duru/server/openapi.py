@@ -15,7 +15,7 @@ _UUID = {"type": "string", "format": "uuid"}
 
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The whole document; limits come from ``config``."""
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {

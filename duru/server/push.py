@@ -468,7 +468,9 @@ class _Push:
         """
         t, key = sql.Identifier(ent.table), sql.Identifier(ent.key)
         number = sql.SQL("%(base)s + picked.n - 1")
-        assign = [sql.SQL("{} = {}").format(sql.Identifier(CHANGE_SEQ), number)]
+        assign: list[sql.Composable] = [
+            sql.SQL("{} = {}").format(sql.Identifier(CHANGE_SEQ), number)
+        ]
         if version:
             assign.append(sql.SQL("version = {}").format(number))
         if sets is not None:

@@ -32,6 +32,7 @@ from . import credentials as creds_file
 from . import inbox, outbox
 from .credentials import Credentials
 from .http import SyncApi
+from .protocol import PushEntry
 from .server_account import check_kdf_cost, check_user_name
 
 Progress = Callable[[str, int, int], None]
@@ -190,7 +191,9 @@ def _push(
     _report(progress, "push", 0, total)
     while done < total:
         chunk = rows[done : done + size]
-        sent, entries, nbytes = [], [], 0
+        sent: list[outbox.Pending] = []
+        entries: list[PushEntry] = []
+        nbytes = 0
         for p, entry in outbox.entries(db, chunk, keys):
             nbytes += _size(entry.row)
             if entries and nbytes > MAX_CHUNK_BYTES:
