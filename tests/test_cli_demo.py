@@ -15,6 +15,7 @@ from duru.demo import ALL_STEPS, STEPS, DemoContext, Shown, run_demo
 from duru.demo.content import FOLDERS, NOTES
 from duru.errors import UsageError
 from duru.local import DeviceStore
+from duru.local.export import EXPORT_KEY
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,7 @@ def test_export_summary_matches_the_file(result: dict[str, Shown]) -> None:
     counts = {r["table"]: r["rows"] for r in result["export"].rows}
     backup = Path(result["export"].lines[0].split(": ", 1)[1].rsplit(" (", 1)[0])
     exported = json.loads(backup.read_text(encoding="utf-8"))
+    del exported[EXPORT_KEY]  # the header: format, schema and model of the export
     assert counts == {table: len(rows) for table, rows in exported.items()}
     assert counts["notes"] == len(NOTES) + 40 and counts["quarantine"] == 0
 
@@ -171,7 +173,18 @@ def test_server_steps_show_ciphertext_only_and_a_faithful_round_trip(
     uploaded = {r["entity"]: r["rows"] for r in result["upload"].rows}
     assert uploaded["note"] == len(NOTES) + 40
     view = result["server view"]
-    assert view.rows[0]["title_enc"].startswith("01")  # envelope format version 1
+    assert view.rows[0]["title_enc"].startswith("02")  # envelope format version 2 (padded)
     assert view.lines == ["rows on the server containing the words 'sync conflicts': 0"]
     assert result["wrong passphrase"].lines[-1] == "file written: False"
     assert result["download"].lines[-1] == "export identical to the original device: True"
+
+
+def test_sync_steps_keep_two_devices_the_same_and_every_word(result: dict[str, Shown]) -> None:
+    devices = result["two devices"]
+    assert devices.lines == ["device B holds exactly what A holds: True"]
+    offline = result["offline edits"]
+    assert offline.lines[-1] == "both devices hold the same notes: True"
+    a, b = offline.rows
+    assert a["shared note"] == b["shared note"] and a["offline notes"] == b["offline notes"] == 2
+    # The losing title of the note edited on both is kept on both devices.
+    assert a["conflict revision"] == b["conflict revision"] != a["shared note"]
