@@ -32,27 +32,43 @@ ServerOption = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the transfer report as JSON.")]
 
 
-@app.command("upload")
+_OPERATORS = (
+    " It connects to PostgreSQL directly, as a role that may set duru.user_id: whoever has"
+    " one can act as any user, so keep it to operators. The passphrase is checked against"
+    " the account's verifier."
+)
+
+
+@app.command(
+    "upload",
+    epilog="For a first seed of the server database." + _OPERATORS + " It only adds or"
+    " replaces rows: it carries no deletes and does not compare versions, so it can undo"
+    " other devices' newer edits. Devices keep in sync with `duru sync`.",
+)
 def upload(
     db: Path | None = DbOption,
     user: UserOption = None,
     server: ServerOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Encrypt every row of a device database and upsert it into the server database."""
+    """Operators: seal a whole device database and upsert it straight into PostgreSQL."""
     from duru import sync
 
     _transfer(sync.upload, db, user, server, as_json)
 
 
-@app.command("download")
+@app.command(
+    "download",
+    epilog="For a restore into a new or empty file." + _OPERATORS + " The copy is not logged"
+    " in to a sync server: `duru login` it to keep it in sync.",
+)
 def download(
     db: Path | None = DbOption,
     user: UserOption = None,
     server: ServerOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Rebuild a device database (a new or empty file) from the account's server rows."""
+    """Operators: rebuild a new device database from an account's rows in PostgreSQL."""
     from duru import sync
 
     _transfer(sync.download, db, user, server, as_json)
