@@ -15,6 +15,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,11 @@ import pytest
 
 from duru import sync
 from duru.crypto import KdfParams
-from duru.errors import AuthFailed, SyncServerError
+from duru.errors import AuthFailed, RateLimited, SyncServerError
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.local.export import export_all
-from duru.server import apply_push, read_page
+from duru.server import apply_push, purge_tombstones, read_page
 from duru.sync.credentials import load
 from duru.sync.http import SyncApi
 from duru.sync.outbox import entries, pending
@@ -440,3 +441,81 @@ def test_the_server_database_holds_no_plaintext(
             ).fetchone()
             assert text is not None and marker not in text[0], t
     assert snapshot(a)["sync_conflicts"]  # the conflict did happen, and its text is sealed
+
+
+def test_old_tombstones_are_purged_and_a_device_behind_them_resyncs(
+    tmp_path: Path, server: Server, pg_url: str
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        kept = s.notes.create("kept", tags=["x"])
+        doomed = s.notes.create("doomed", tags=["y", "z"])
+        held = s.notes.create("held", tags=["h"])
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        for note in (doomed, held):
+            s.notes.trash(note["id"])
+            s.notes.purge(note["id"])
+    sync.sync(a)
+    with psycopg.connect(pg_url, autocommit=True) as owner:
+        for table in ("notes", "note_tags"):
+            owner.execute(
+                f"UPDATE {table} SET deleted_at = now() - interval '100 days'"
+                " WHERE deleted_at IS NOT NULL"
+            )
+        # A live row still pointing at a tombstone keeps it (the purge never cascades).
+        owner.execute(
+            "UPDATE note_tags SET deleted_at = NULL WHERE tag_hmac IS NOT NULL"
+            " AND note_id = %s AND deleted_at IS NOT NULL",
+            (held["id"],),
+        )
+        removed = purge_tombstones(owner, timedelta(days=90))
+        left = owner.execute("SELECT id FROM notes WHERE deleted_at IS NOT NULL").fetchall()
+        horizon = owner.execute("SELECT horizon_seq FROM accounts").fetchone()
+    assert removed == 3  # the doomed note and its two tags
+    assert [str(r[0]) for r in left] == [held["id"]]  # its live tag holds it
+    assert horizon is not None and horizon[0] > 0
+    report = sync.sync(b)
+    assert report.resynced
+    assert [n["id"] for n in snapshot(b)["notes"]] == [kept["id"]]
+
+
+def test_two_worker_processes_and_a_second_server_act_as_one(
+    tmp_path: Path, pg_url: str, home: Path
+) -> None:
+    limits = {"DURU_SERVER_MAX_FAILURES_PER_ACCOUNT": "3"}
+    first = Server(pg_url, home, "--workers", "2", env=limits)
+    second = Server(pg_url, home, env=limits)
+    first.start()
+    second.start()
+    try:
+        a, b = device(tmp_path, "a"), device(tmp_path, "b")
+        sync.register(a, server=first.url, user="ada", passphrase=PASS, kdf=KDF)
+        sync.login(b, server=second.url, user="ada", passphrase=PASS)
+        with DeviceStore.open(a) as s:
+            for i in range(30):
+                s.notes.create(f"a{i}")
+        with DeviceStore.open(b) as s:
+            for i in range(30):
+                s.notes.create(f"b{i}")
+        threads = [threading.Thread(target=sync.sync, args=(p,)) for p in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        sync_all(a, b)
+        assert snapshot(a) == snapshot(b) and len(snapshot(a)["notes"]) == 60
+        # Failed logins count across processes: the limit is the database's.
+        statuses = []
+        for url in (first.url, first.url, second.url, second.url):
+            with SyncApi(url) as api:
+                try:
+                    api.login("ada", b"\0" * 32)
+                except AuthFailed:
+                    statuses.append(401)
+                except RateLimited:
+                    statuses.append(429)
+        assert statuses == [401, 401, 401, 429]
+    finally:
+        first.stop()
+        second.stop()

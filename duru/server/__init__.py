@@ -10,6 +10,7 @@ from duru.server.config import ServerConfig
 from duru.server.pull import Page, read_page
 from duru.server.push import apply_push
 from duru.server.run import owner_database, prepare, serve
+from duru.server.tombstones import purge_tombstones
 
 __all__ = [
     "Page",
@@ -18,6 +19,7 @@ __all__ = [
     "create_app",
     "owner_database",
     "prepare",
+    "purge_tombstones",
     "read_page",
     "serve",
     "server_pool",

@@ -21,6 +21,7 @@ class ServerConfig:
     login_window: int = 15 * 60
     max_failures_per_account: int = 10
     max_failures_per_address: int = 50
+    tombstone_days: int = 90
 
     def __post_init__(self) -> None:
         for f in fields(self):

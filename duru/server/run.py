@@ -4,7 +4,8 @@ The database is ``DURU_DATABASE_URL`` (its user is the schema owner), else an em
 PostgreSQL under ``<home>/pg``, started here and stopped when the server stops. As the
 owner, ``prepare`` applies the schema and sets up the server role; the workers connect
 only as that role (or as ``DURU_SERVER_DATABASE_URL`` when given), which row level
-security binds. The URL is printed once ``/v1/health`` answers.
+security binds. The URL is printed once ``/v1/health`` answers. The parent process also
+purges old tombstones hourly, as the owner (``tombstones``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
 import uvicorn
@@ -25,6 +27,8 @@ from duru.remote.roles import ensure_server_role, server_role_url
 from duru.remote.schema import apply_server_schema
 
 from .app import APP_URL_VAR
+from .config import ServerConfig
+from .tombstones import start_purger
 
 SERVER_URL_VAR = "DURU_SERVER_DATABASE_URL"
 
@@ -80,8 +84,13 @@ def serve(
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
     remote = config or RemoteConfig.from_env()
+    settings = ServerConfig.from_env()
     with owner_database(remote) as owner_url:
         os.environ[APP_URL_VAR] = prepare(owner_url, remote)
+        stop_purger = start_purger(
+            lambda: connect(remote, owner_url, autocommit=True),
+            timedelta(days=settings.tombstone_days),
+        )
         sock = _bind(host, port)
         bound = sock.getsockname()[1]
         url = f"http://{_display(host)}:{bound}"
@@ -103,6 +112,7 @@ def serve(
             else:
                 uvicorn.Server(uv).run(sockets=[sock])
         finally:
+            stop_purger()
             sock.close()
 
 
