@@ -55,6 +55,7 @@ from gen_device import _Writer, cache_dir, device_db
 from duru.local.db import Database
 from duru.local.maintenance import Maintainer, configure_writer, index_shape, tune_index
 from duru.local.schema import fts_table, quote, where_sql
+from duru.local.search import ensure_rank
 from duru.local.store import DeviceStore
 from duru.model import NOTE, TASK
 
@@ -168,7 +169,8 @@ def reads(store: DeviceStore, bare: sqlite3.Connection, iterations: int) -> None
         " ORDER BY x.due_date, x.priority DESC LIMIT 50"
     )
     fts_sql = "SELECT rowid FROM notes_fts WHERE notes_fts MATCH ? ORDER BY rank LIMIT 20"
-    store.search.query("warm")  # stores the rank weights, so bare ORDER BY rank uses them too
+    ensure_rank(store.db)  # stores the rank weights, so bare ORDER BY rank uses them too
+    store.search.query("warm")
 
     header(f"list 50 recent notes ({live} live notes)")
     d, b = interleaved(

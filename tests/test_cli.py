@@ -226,7 +226,7 @@ def test_search(db: Path) -> None:
     assert ids("desig*", "--tag", "travel", "--limit", "1") in ([lisbon["id"]], ids("designer"))
     assert ids("desig*", "--folder", folder["id"][:6]) == [lisbon["id"]]
     assert ids("desig*", "--pinned") == [review["id"]]
-    assert ids('"unclosed', "--plain") == []
+    assert ids('"unclosed') == []
     hit = data(db, "search", "sao")[0]
     assert "[São]" in hit["snippet"] and set(hit) >= {"score", "title_marked", "updated_at"}
     assert "[São]" in ok(db, "search", "sao").stdout

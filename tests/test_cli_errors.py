@@ -145,7 +145,7 @@ def test_bad_arguments(db: Path) -> None:
 )
 def test_malformed_search(db: Path, query: str, reason: str) -> None:
     ok(db, "note", "add", "design review")
-    one_line_error(invoke(db, "search", query), "cannot search", reason)
+    one_line_error(invoke(db, "search", "--advanced", query), "cannot search", reason)
 
 
 def test_errors_leave_the_database_as_it_was(db: Path) -> None:

@@ -27,7 +27,7 @@ from duru.local.maintenance import (
     verify_index,
     wal_state,
 )
-from duru.local.search import Markers, Search, SearchHit, plain_query, query_error
+from duru.local.search import Markers, Search, SearchHit, ensure_rank, query_error
 from duru.model import Row
 
 # A property's examples share the test's database on purpose; none depends on another.
@@ -61,12 +61,16 @@ def test_prefix_phrase_and_boolean_queries(db: Database) -> None:
     note(db, "Designer meeting", "review of colours, not the design")
     note(db, "Lunch", "soup and bread")
     search = Search(db)
-    assert set(titles(search.query("desig*"))) == {"Design review", "Designer meeting"}
-    assert titles(search.query('"design review"')) == ["Design review"]
-    assert set(titles(search.query("soup OR colours"))) == {"Lunch", "Designer meeting"}
-    assert titles(search.query("design NOT colours")) == ["Design review"]
-    assert titles(search.query("title:lunch")) == ["Lunch"]
-    assert search.query("design AND bread") == []
+    # Prefixes and phrases work as typed words too; the operators need advanced syntax.
+    for advanced in (False, True):
+        found = search.query("desig*", advanced=advanced)
+        assert set(titles(found)) == {"Design review", "Designer meeting"}
+        assert titles(search.query('"design review"', advanced=advanced)) == ["Design review"]
+    found = search.query("soup OR colours", advanced=True)
+    assert set(titles(found)) == {"Lunch", "Designer meeting"}
+    assert titles(search.query("design NOT colours", advanced=True)) == ["Design review"]
+    assert titles(search.query("title:lunch", advanced=True)) == ["Lunch"]
+    assert search.query("design AND bread", advanced=True) == []
 
 
 @pytest.mark.parametrize(
@@ -94,7 +98,7 @@ def test_case_and_diacritics_fold_both_ways(db: Database, stored: str, typed: st
 def test_malformed_query_is_one_clear_line(db: Database, query: str, reason: str) -> None:
     note(db, "Design", "red")
     with pytest.raises(SearchQueryError) as caught:
-        Search(db).query(query)
+        Search(db).query(query, advanced=True)
     message = str(caught.value)
     assert reason in message
     assert repr(query) in message
@@ -108,31 +112,30 @@ def test_errors_that_are_not_the_query_are_not_blamed_on_it() -> None:
     assert error.retryable
 
 
-def test_plain_mode_takes_any_text_literally(db: Database) -> None:
+def test_typed_words_take_any_text_literally(db: Database) -> None:
     note(db, "AND the design", 'a "quoted" word and an unclosed one')
     search = Search(db)
-    assert titles(search.query('"unclosed AND', plain=True)) == ["AND the design"]
-    assert titles(search.query("the design AND", plain=True)) == ["AND the design"]
-    assert search.query("NOT design", plain=True) == []  # "not" is just a word: absent
-    assert search.query("* NOT (", plain=True) == []
-    assert plain_query('say "hi"') == '"say" """hi"""'
+    assert titles(search.query('"unclosed AND')) == ["AND the design"]
+    assert titles(search.query("the design AND")) == ["AND the design"]
+    assert search.query("NOT design") == []  # "not" is just a word: absent
+    assert search.query("* NOT (") == []
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=_FIXTURE_OK)
 @given(text=st.text(max_size=40))
-def test_plain_mode_never_raises(db: Database, text: str) -> None:
+def test_typed_words_never_raise(db: Database, text: str) -> None:
     if not db.scalar("SELECT count(*) FROM notes"):
         note(db, "Design review", "AND OR NOT * ( ) \" ' : ^ - + near NEAR")
-    hits = Search(db).query(text, plain=True)
+    hits = Search(db).query(text)
     assert len(hits) <= 1
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=_FIXTURE_OK)
 @given(words=st.lists(st.text(st.characters(categories=("L", "N")), min_size=1), min_size=1))
-def test_plain_mode_finds_a_note_by_its_own_words(db: Database, words: list[str]) -> None:
+def test_typed_words_find_a_note_by_its_own_words(db: Database, words: list[str]) -> None:
     title = " ".join(words)
     row = note(db, title)
-    hits = Search(db).query(title, plain=True, limit=1000)
+    hits = Search(db).query(title, limit=1000)
     assert row["id"] in {h.id for h in hits}
     db.delete("note", row["id"])
 
@@ -244,7 +247,7 @@ def test_index_stays_exactly_right_through_a_mixed_history(db: Database) -> None
             db.delete("note", key)
     assert verify_index(db) == 0
     live = db.scalar("SELECT count(*) FROM notes WHERE deleted = 0")
-    assert len(Search(db).query("title OR renamed", limit=1000)) == live
+    assert len(Search(db).query("title OR renamed", limit=1000, advanced=True)) == live
 
 
 def test_verify_index_notices_a_stale_entry(db: Database) -> None:
@@ -257,12 +260,15 @@ def test_verify_index_notices_a_stale_entry(db: Database) -> None:
     assert verify_index(db) > 0
 
 
-def test_rank_weights_are_stored_once(db: Database) -> None:
+def test_rank_weights_are_stored_once_when_asked(db: Database) -> None:
     note(db, "x")
-    Search(db).query("x")
     before = db.conn.total_changes
     Search(db).query("x")
-    assert db.conn.total_changes == before
+    assert db.conn.total_changes == before  # search itself never writes
+    ensure_rank(db)
+    stored = db.conn.total_changes
+    ensure_rank(db)
+    assert db.conn.total_changes == stored
     assert db.scalar("SELECT v FROM notes_fts_config WHERE k = 'rank'") == "bm25(10.0, 1.0)"
 
 
@@ -281,7 +287,10 @@ def _spread_writes(db: Database, count: int, tag: str = "") -> list[Row]:
 def _answers(db: Database) -> dict[str, list[tuple[str, float]]]:
     search = Search(db)
     queries = ["alpha", "beta gamma", "eps*", '"gamma delta"', "zeta OR theta", "alpha NOT beta"]
-    return {q: [(h.id, round(h.score, 9)) for h in search.query(q, limit=500)] for q in queries}
+    return {
+        q: [(h.id, round(h.score, 9)) for h in search.query(q, limit=500, advanced=True)]
+        for q in queries
+    }
 
 
 def test_tuning_turns_merges_in_commit_off_once(db: Database) -> None:

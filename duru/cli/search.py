@@ -17,8 +17,9 @@ from duru.model import FOLDER
 def search(
     query: str = typer.Argument(
         ...,
-        help='What to find: words (all must occur), desig* (prefix), "design review" (phrase),'
-        " AND/OR/NOT, title:word. Case and accents are ignored.",
+        help='What to find: words (all must occur), "design review" (phrase), desig* (prefix).'
+        " Any other character is just text. Case and accents are ignored; Chinese, Japanese,"
+        " Korean, Thai and emoji are found inside words too.",
     ),
     tag: str | None = typer.Option(None, "--tag", "-t", help="Only notes with this tag."),
     folder: str | None = typer.Option(
@@ -26,8 +27,11 @@ def search(
     ),
     pinned: bool = typer.Option(False, "--pinned", help="Only pinned notes."),
     limit: int = typer.Option(20, "--limit", "-n", help="Show at most this many notes."),
-    plain: bool = typer.Option(
-        False, "--plain", help="Take the query as plain words, with no operators or quotes."
+    advanced: bool = typer.Option(
+        False,
+        "--advanced",
+        "-a",
+        help="Read the query as SQLite FTS5 syntax: AND/OR/NOT, (brackets), NEAR, title:word.",
     ),
     as_json: bool = JsonOption,
     db: Path | None = DbOption,
@@ -41,7 +45,7 @@ def search(
             tag=tag,
             folder_id=folder_id,
             pinned=True if pinned else None,
-            plain=plain,
+            advanced=advanced,
         )
     if as_json:
         print_json([asdict(h) for h in hits])
