@@ -519,3 +519,22 @@ def test_two_worker_processes_and_a_second_server_act_as_one(
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_row_whose_parent_the_server_never_had_fails_nothing_else(
+    tmp_path: Path, server: Server
+) -> None:
+    a = device(tmp_path, "a")
+    sync.register(a, server=server.url, user="ada", passphrase=PASS, kdf=KDF)
+    with DeviceStore.open(a) as s:
+        lost = s.notes.create("parent the server never gets", tags=["orphan"])
+        s.notes.create("an ordinary note")
+    with Database.open(a) as db:  # as if the parent had been purged on the server
+        db.conn.execute("DELETE FROM outbox WHERE entity = 'note' AND row_id = ?", (lost["id"],))
+        db.conn.execute("UPDATE notes SET version = 7 WHERE id = ?", (lost["id"],))
+    report = sync.sync(a)
+    assert (report.pushed, report.conflicts) == (2, 1)
+    with Database.open(a) as db:
+        assert db.scalar("SELECT count(*) FROM outbox") == 0
+        [revision] = db.rows("SELECT entity, row_json FROM sync_conflicts")
+    assert revision["entity"] == "note_tag" and "orphan" in revision["row_json"]

@@ -196,12 +196,17 @@ class _Push:
         rows = self.rows[ent.name]
         current = self._current(ent, list(rows))
         taken = self._unique_holders(ent, rows)
+        orphans = self._orphans(ent, rows)
         claimed: dict[tuple[Any, ...], str] = {}
         accepted: list[dict[str, Any]] = []
         for index, e, base in work:
             cur = current.get(e.row_id)
             if cur is not None and cur.version != base:
                 self._conflict(ent, index, e, base, cur)
+                continue
+            if e.row_id in orphans:
+                # Its parent is gone for good (purged): keep the write, fail nothing else.
+                self._conflict(ent, index, e, base, cur or _Current(0, False))
                 continue
             holder = self._unique_holder(ent, rows[e.row_id], taken, claimed)
             if holder is not None and holder != e.row_id:
@@ -222,6 +227,30 @@ class _Push:
         stage.create()
         stage.write([tuple(r[c] for c in stage.columns) for r in accepted])
         self._revive_parents(ent, accepted)
+
+    def _orphans(self, ent: Entity, rows: dict[str, dict[str, Any]]) -> set[str]:
+        """Ids of ``rows`` pointing at a parent the server has no row of (not even dead)."""
+        out: set[str] = set()
+        for f in ent.foreign_keys:
+            parent = entity(f.references or "")
+            wanted = {r[f.name] for r in rows.values() if r[f.name] is not None}
+            if parent is ent:
+                wanted -= {r[ent.key] for r in rows.values()}
+            if not wanted:
+                continue
+            found = {
+                r[0]
+                for r in self.conn.execute(
+                    sql.SQL("SELECT {key} FROM {t} WHERE {user} = %s AND {key} = ANY(%s)").format(
+                        key=sql.Identifier(parent.key),
+                        t=sql.Identifier(parent.table),
+                        user=sql.Identifier(USER_ID),
+                    ),
+                    (self.user, list(wanted)),
+                )
+            }
+            out |= {i for i, r in rows.items() if r[f.name] in wanted - found}
+        return out
 
     def _decode(self, ent: Entity, e: PushEntry) -> dict[str, Any]:
         row = decode_row(server_table(ent), e.row, codec_for(ent).columns)
