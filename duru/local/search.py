@@ -51,8 +51,8 @@ the matches it reads), so a note of any size costs milliseconds; see
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from duru.errors import SearchQueryError, StoreError, UsageError
@@ -62,6 +62,7 @@ from duru.local.schema import fts_table, quote, where_sql
 from duru.local.search_words import TypedQuery, index_words, read_typed
 from duru.local.snippets import (
     DIRECT_CHARS,
+    DIRECT_WORDS,
     Excerpts,
     Markers,
     any_word,
@@ -188,6 +189,7 @@ class Search:
             with sqlite_failures(self.db.path):  # a damaged page or a lock is not the query's
                 if q.match.strip():
                     found = self._ranked(_matches(where), params, limit, offset)
+                    found = self._mark_few_words(found, params)
                 else:
                     found = self._scanned(where, params, q.substrings, limit, offset)
                 return [self._hit(row, q) for row in found]
@@ -246,6 +248,41 @@ class Search:
         return [
             _Found(d, rows[d][1], rows[d][2], None, None, score, rows[d][3], rows[d][4])
             for d, score in chosen
+        ]
+
+    def _mark_few_words(self, found: list[_Found], params: dict[str, object]) -> list[_Found]:
+        """Marks from FTS5's functions for the long notes that hold few words.
+
+        A note longer than DIRECT_CHARS may still hold at most DIRECT_WORDS
+        words (their count is in the index's docsize table), so few matches:
+        FTS5 marks it in full, as it marks a short one.
+        """
+        unmarked = [row.doc_id for row in found if row.snippet is None]
+        if not unmarked:
+            return found
+        sizes = self.db.conn.execute(
+            f"SELECT id, sz FROM {quote(fts_table(NOTE) + '_docsize')}"
+            f" WHERE id IN ({', '.join('?' * len(unmarked))})",
+            unmarked,
+        )
+        few = [doc_id for doc_id, sz in sizes if sum(_varints(sz)) <= DIRECT_WORDS]
+        if not few:
+            return found
+        marks = {
+            r[0]: (r[1], r[2])
+            for r in self.db.conn.execute(
+                f"SELECT rowid, highlight({_FTS}, 0, :open, :close),"
+                f" snippet({_FTS}, 1, :open, :close, :ellipsis, :tokens)"
+                f" FROM {_FTS} WHERE {_FTS} MATCH :match"
+                f" AND rowid IN ({', '.join(str(int(d)) for d in few)})",
+                params,
+            )
+        }
+        return [
+            replace(row, title_marked=marks[row.doc_id][0], snippet=marks[row.doc_id][1])
+            if row.doc_id in marks
+            else row
+            for row in found
         ]
 
     def _hit(self, row: _Found, q: _Query) -> SearchHit:
@@ -377,6 +414,17 @@ def _substring_score(substrings: Sequence[str]) -> str:
             count = f"((length({col}) - length(replace({col}, :sub{i}, ''))) / length(:sub{i}))"
             terms.append(f"{weight!r} * {count} / ({count} + 1.2)")
     return f"-({' + '.join(terms)})"
+
+
+def _varints(blob: bytes) -> Iterator[int]:
+    """The numbers of an FTS5 docsize blob (SQLite varints: 7 bits a byte, high bit
+    set on every byte but a number's last)."""
+    value = 0
+    for byte in blob:
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            yield value
+            value = 0
 
 
 def _haystack(field: str, substring: str) -> str:

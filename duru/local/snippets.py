@@ -3,8 +3,9 @@
 FTS5's ``snippet()`` and ``highlight()`` take time that grows with the square
 of the matches in the text they read: a 5 MB note took 603 s, a 1 MB log 8 s.
 So the index's own functions only ever read a note of at most
-:data:`DIRECT_CHARS` characters per field (at most that many matches: a few
-milliseconds). A longer note's body is cut to an excerpt of at most
+:data:`DIRECT_CHARS` characters per field or :data:`DIRECT_WORDS` words in
+all (the index's docsize table counts them): at most that many matches, a
+few milliseconds. A longer note's body is cut to an excerpt of at most
 :data:`SNIPPET_CHARS` characters and :data:`SNIPPET_WORDS` words around its
 first match, found with a regular expression (a linear scan), and the same
 functions mark the excerpt in an in-memory FTS5 table with the device's
@@ -26,6 +27,7 @@ from duru.local.schema import FTS_TOKENIZER
 from duru.local.search_words import fts_phrase
 
 DIRECT_CHARS = 512  # longest title or body whose marks FTS5 makes on the device table
+DIRECT_WORDS = 600  # or most words in a note (title and body) that it marks there
 SNIPPET_CHARS = 2048  # longest excerpt of a body marked in memory ...
 SNIPPET_WORDS = 400  # ... and most words in it: 400 matches at most, about 2 ms
 TITLE_WORDS = 100  # words of a long note's title that are marked
