@@ -322,14 +322,45 @@ class Database:
         write_meta(self.conn, key, value)
 
     def check_version(self) -> None:
-        """SchemaMismatch unless the file was made by this schema version and model."""
+        """SchemaMismatch unless the file was made by this schema version and model.
+
+        The message names the command that applies: `duru migrate resume` when a
+        migration run recorded in the file is unfinished, else `duru migrate run`.
+        """
         version = self.meta("schema_version")
         model = self.meta("model_fingerprint")
-        if version != str(SCHEMA_VERSION) or model != MODEL_FINGERPRINT:
+        if version == str(SCHEMA_VERSION) and model == MODEL_FINGERPRINT:
+            return
+        import shlex
+
+        db = shlex.quote(str(self.path))
+        unfinished = self._unfinished_migration()
+        if unfinished is not None:
+            run_id, status = unfinished
             raise SchemaMismatch(
-                f"{self.path} has device schema {version} (model {model}); this duru needs "
-                f"{SCHEMA_VERSION} (model {MODEL_FINGERPRINT}): run `duru migrate run`"
+                f"{self.path} is half migrated (migration run {run_id!r} is {status}): finish"
+                f" it with `duru migrate resume --db {db}`, or undo it with"
+                f" `duru migrate rollback --db {db}`"
             )
+        raise SchemaMismatch(
+            f"{self.path} has device schema {version} (model {model}); this duru needs "
+            f"{SCHEMA_VERSION} (model {MODEL_FINGERPRINT}): run `duru migrate run --db {db}`"
+        )
+
+    def _unfinished_migration(self) -> tuple[str, str] | None:
+        """(run id, status) of the newest resumable migration run recorded in the file.
+
+        Reads the migration engine's table directly (duru/migrate/state.py, RUNS_TABLE
+        and RunRecord.active): the store sits below the engine and may not import it.
+        """
+        if not self.table_exists("duru_migration_runs"):
+            return None
+        found = self.conn.execute(
+            "SELECT run_id, status FROM duru_migration_runs"
+            " WHERE status IN ('running', 'paused', 'failed')"
+            " ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        ).fetchone()
+        return None if found is None else (str(found[0]), str(found[1]))
 
     def _create_schema(self, fresh: bool) -> None:
         if not fresh and self.scalar("SELECT count(*) FROM sqlite_schema") > 0:
