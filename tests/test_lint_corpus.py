@@ -135,5 +135,5 @@ def test_dialect_is_guessed_from_folder_names(monkeypatch: pytest.MonkeyPatch) -
     report = lint_paths([Path("sqlite/good"), Path("postgres/good")])
     dialects = {summary.path: (summary.dialect, summary.dialect_reason) for summary in report.files}
     assert dialects["postgres/good/DURU201_index.ts"] == ("postgres", "path")
-    assert dialects["sqlite/good/DURU104_backup_table.sql"] == ("sqlite", "default")
+    assert dialects["sqlite/good/DURU104_backup_table.sql"] == ("sqlite", "folder")
     assert not report.has_errors

@@ -12,6 +12,9 @@ from duru.errors import LintFailed, NotFound, UsageError
 from duru.migrate.lint import RULES, Finding, LintReport, lint_paths, lint_source
 
 FINDING_KEYS = {
+    "column",
+    "end_line",
+    "end_column",
     "rule",
     "name",
     "severity",
@@ -79,8 +82,8 @@ def test_json_shape(tmp_path: Path) -> None:
     assert data["summary"] == {
         "files": 1,
         "statements": 3,
-        "errors": 1,
-        "warnings": 1,
+        "errors": 2,
+        "warnings": 0,
         "suppressed": 1,
     }
     assert data["files"] == [
@@ -90,6 +93,8 @@ def test_json_shape(tmp_path: Path) -> None:
             "dialect_reason": "flag",
             "statements": 3,
             "not_understood": 0,
+            "runtime_built": 0,
+            "context_files": 0,
         }
     ]
     assert all(set(finding) == FINDING_KEYS for finding in data["findings"])
@@ -100,6 +105,9 @@ def test_json_shape(tmp_path: Path) -> None:
         "severity": "error",
         "file": str(path),
         "line": 1,
+        "column": 1,
+        "end_line": 1,
+        "end_column": 43,
         "statement": "INSERT OR IGNORE INTO a (x) SELECT x FROM b",
         "message": by_rule["DURU101"]["message"],
         "why": RULES[2].why,
@@ -110,7 +118,7 @@ def test_json_shape(tmp_path: Path) -> None:
     }
     assert by_rule["DURU104"]["suppressed"] is True
     assert by_rule["DURU104"]["suppression_reason"] == "c is a cache rebuilt on start"
-    assert by_rule["DURU001"]["severity"] == "warning"
+    assert by_rule["DURU001"]["severity"] == "error"
     assert by_rule["DURU001"]["line"] == 3
 
 
@@ -149,8 +157,8 @@ def test_clean_report() -> None:
     assert not report.has_errors
     report.raise_for_errors()
     assert (
-        report.render_text()
-        == "0 error(s), 0 warning(s), 0 suppressed in 1 file(s) (1 statement(s))\n"
+        report.render_text() == "read as sqlite (as told): 1 file(s)\n\n"
+        "0 error(s), 0 warning(s), 0 suppressed in 1 file(s) (1 statement(s))\n"
     )
 
 
@@ -160,7 +168,7 @@ def test_raise_for_errors() -> None:
 
 
 def test_warnings_alone_do_not_fail() -> None:
-    report = _lint("CREAT TABLE a (x);")
+    report = _lint("-- duru: allow DURU104\nCREATE TABLE a (x);")
     assert [f.severity for f in report.active] == ["warning"] and not report.has_errors
 
 
@@ -262,10 +270,12 @@ def test_lines_in_host_strings_with_escapes(tmp_path: Path) -> None:
     assert _active(report) == [("DURU104", 2), ("DURU104", 5)]
 
 
-def test_postgres_parse_error_is_a_warning() -> None:
+def test_postgres_parse_error_is_an_error() -> None:
+    # An unreadable migration must fail CI (issue 12): it was a warning, exit status 0.
     report = _lint("SET lock_timeout = '1s';\nALTER TABLE x ADD COLUMN;\n", dialect="postgres")
     (finding,) = report.active
-    assert (finding.rule, finding.line, finding.severity) == ("DURU001", 2, "warning")
+    assert (finding.rule, finding.line, finding.severity) == ("DURU001", 2, "error")
+    assert report.has_errors
     assert finding.message.startswith("postgres parser: syntax error")
 
 
@@ -335,7 +345,8 @@ def test_dialect_guess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = lint_paths([Path("app"), Path("supabase"), Path("server")])
     guesses = {s.path: (s.dialect, s.dialect_reason) for s in report.files}
     assert guesses == {
-        str(Path("app/001.sql")): ("sqlite", "default"),
+        # No syntax of its own: the folder's other .sql file decides.
+        str(Path("app/001.sql")): ("postgres", "folder"),
         str(Path("app/002.sql")): ("postgres", "syntax"),
         str(Path("app/003.py")): ("postgres", "syntax"),
         str(Path("supabase/migrations/001.sql")): ("postgres", "path"),
@@ -350,3 +361,40 @@ def test_finding_is_a_frozen_record() -> None:
     assert isinstance(finding, Finding)
     with pytest.raises(AttributeError):
         finding.line = 2  # type: ignore[misc]
+
+
+# Issue 12 defects -------------------------------------------------------------------------
+
+
+def test_text_says_which_dialect_each_file_was_read_as(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder named neither postgres nor supabase nor server: the SQL decides, and
+    # files with no evidence are named as guesses.
+    monkeypatch.chdir(tmp_path)
+    Path("db").mkdir()
+    Path("db/001.sql").write_text("CREATE TABLE notes (id uuid DEFAULT gen_random_uuid());")
+    Path("db/002.sql").write_text("CREATE TABLE tags (id int);")
+    Path("app").mkdir()
+    Path("app/001.sql").write_text("CREATE TABLE a (x);")
+    report = lint_paths([Path("db"), Path("app")])
+    reasons = {s.path: (s.dialect, s.dialect_reason) for s in report.files}
+    assert reasons[str(Path("db/002.sql"))] == ("postgres", "folder")
+    text = report.render_text()
+    assert "read as postgres (dialect-only syntax in the file): 1 file(s)" in text
+    assert "read as postgres (other files of its kind in its folder): 1 file(s)" in text
+    assert "read as sqlite (no evidence either way" in text
+    assert f"    {Path('app/001.sql')}" in text
+
+
+def test_parse_error_fails_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import duru.cli.commands  # noqa: F401
+    from duru.cli import app
+
+    path = tmp_path / "001.sql"
+    path.write_text("CREAT TABLE a (x);\n")
+    result = CliRunner().invoke(app, ["migrate", "lint", "--dialect", "sqlite", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "DURU001 error parse-error" in result.output

@@ -103,7 +103,10 @@ def test_cascade_children_come_from_other_files_of_the_run(tmp_path: Path) -> No
     together = lint_paths([tmp_path], dialect="sqlite")
     assert [(f.file, f.rule) for f in together.active] == [(str(upgrade), "DURU106")]
     assert "note_tags" in together.active[0].message
-    assert lint_paths([upgrade], dialect="sqlite").active == []
+    # Linted alone, the file still sees its folder: the same finding (issue 12).
+    alone = lint_paths([upgrade], dialect="sqlite")
+    assert [(f.file, f.rule) for f in alone.active] == [(str(upgrade), "DURU106")]
+    assert alone.files[0].context_files == 1
 
 
 def test_sqlite_rebuild_orders_are_both_recognised() -> None:
@@ -246,7 +249,9 @@ def test_type_change_uses_types_from_earlier_files(tmp_path: Path) -> None:
     change = tmp_path / "002.sql"
     change.write_text("SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN title TYPE text;\n")
     assert lint_paths([tmp_path], dialect="postgres").active == []
-    (alone,) = lint_paths([change], dialect="postgres").active
+    # The file alone still sees its folder; without any folder the old type is unknown.
+    assert lint_paths([change], dialect="postgres").active == []
+    (alone,) = lint_source(change.read_text(), Path("002.sql"), dialect="postgres").active
     assert (alone.rule, alone.severity) == ("DURU204", "warning")
     change.write_text("SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN n TYPE bigint;\n")
     (rewrite,) = lint_paths([tmp_path], dialect="postgres").active
@@ -402,3 +407,76 @@ def test_create_table_if_not_exists_may_hold_rows() -> None:
         "CREATE INDEX notes_id ON notes (id);\n"
     )
     assert _rules(pg_sql, "postgres") == ["DURU201"]
+
+
+# Issue 12 defects -------------------------------------------------------------------------
+
+
+def test_sqlite_explicit_null_column_is_nullable() -> None:
+    assert _rules("ALTER TABLE notes ADD COLUMN x TEXT NULL;") == []
+    assert _rules("ALTER TABLE notes ADD COLUMN x TEXT NOT NULL;") == ["DURU206"]
+
+
+def test_two_migration_not_null_pattern_is_accepted(tmp_path: Path) -> None:
+    # The pattern DURU205's own fix recommends, split over migrations as teams do it.
+    (tmp_path / "001_check.sql").write_text(
+        "SET lock_timeout = '5s';\n"
+        "ALTER TABLE notes ADD CONSTRAINT notes_title_nn CHECK (title IS NOT NULL) NOT VALID;\n"
+    )
+    second = tmp_path / "002_validate.sql"
+    second.write_text(
+        "SET lock_timeout = '5s';\n"
+        "ALTER TABLE notes VALIDATE CONSTRAINT notes_title_nn;\n"
+        "ALTER TABLE notes ALTER COLUMN title SET NOT NULL;\n"
+        "ALTER TABLE notes DROP CONSTRAINT notes_title_nn;\n"
+    )
+    assert lint_paths([tmp_path], dialect="postgres").active == []
+    assert lint_paths([second], dialect="postgres").active == []
+    third = tmp_path / "003_other.sql"
+    third.write_text(
+        "SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN body SET NOT NULL;\n"
+    )
+    assert [f.rule for f in lint_paths([third], dialect="postgres").active] == ["DURU205"]
+
+
+def test_three_migration_not_null_pattern_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "001.sql").write_text(
+        "ALTER TABLE notes ADD CONSTRAINT c CHECK (title IS NOT NULL) NOT VALID;\n"
+    )
+    (tmp_path / "002.sql").write_text("ALTER TABLE notes VALIDATE CONSTRAINT c;\n")
+    last = tmp_path / "003.sql"
+    last.write_text(
+        "SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN title SET NOT NULL;\n"
+    )
+    assert lint_paths([last], dialect="postgres").active == []
+
+
+@pytest.mark.parametrize(
+    ("using", "rules"),
+    [
+        ("", []),
+        (" USING title", []),
+        (" USING title::text", []),
+        (" USING title::varchar(50)", ["DURU204"]),
+        (" USING lower(title)", ["DURU204"]),
+    ],
+)
+def test_using_a_plain_cast_on_a_widening_is_no_rewrite(using: str, rules: list[str]) -> None:
+    sql = f"SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN title TYPE text{using};\n"
+    # IF NOT EXISTS: the table may hold rows, and its declared type is known.
+    known = "CREATE TABLE IF NOT EXISTS notes (title varchar(100));\n" + sql
+    assert _rules(known, "postgres") == rules
+
+
+def test_a_file_alone_gets_the_findings_it_gets_in_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "001.sql").write_text(
+        "CREATE TABLE parent (id TEXT PRIMARY KEY);\n"
+        "CREATE TABLE child (p TEXT REFERENCES parent (id) ON DELETE CASCADE);\n"
+    )
+    (tmp_path / "002.sql").write_text("VACUUM INTO 'b.db';\nDROP TABLE parent;\n")
+    (tmp_path / "003.sql").write_text("ALTER TABLE child ADD COLUMN n TEXT NULL;\n")
+    together = lint_paths([tmp_path], dialect="sqlite")
+    for path in sorted(tmp_path.iterdir()):
+        alone = lint_paths([path], dialect="sqlite")
+        expected = [f for f in together.findings if f.file == str(path)]
+        assert alone.findings == expected, path.name

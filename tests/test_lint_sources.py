@@ -326,3 +326,41 @@ def test_linter_never_crashes(text: str, suffix: str, dialect: str) -> None:
 def test_scanners_stop_at_the_end_of_text(source: str) -> None:
     for scan in (scan_dart, scan_typescript, scan_kotlin, scan_swift):
         scan(source)
+
+
+# Issue 12: interpolated SQL fragments -------------------------------------------------------
+
+
+def test_dart_interpolated_fragments_are_no_parse_error_and_show_as_written() -> None:
+    dart = (
+        "final a = 'CREATE TABLE t (${cols.map((c) => '$c TEXT').join(', ')})';\n"
+        "final b = 'ALTER TABLE notes ADD COLUMN c TEXT ${nullable ? '' : 'NOT NULL'}';\n"
+        "final c = 'DROP TABLE ${tables[0]}';\n"
+        "final d = 'ALTER TABLE $table ADD COLUMN x TEXT NOT NULL';\n"
+    )
+    report = lint_source(dart, Path("m.dart"), dialect="postgres")
+    rules = [finding.rule for finding in report.active]
+    assert "DURU001" not in rules
+    text = report.render_text()
+    assert "duru_expr_" not in text
+    drop = next(f for f in report.active if f.rule == "DURU104")
+    assert drop.statement == "DROP TABLE ${tables[0]}"
+    add = next(f for f in report.active if f.rule == "DURU206")
+    assert "ALTER TABLE $table" in add.statement and "on a $table" in add.message
+
+
+def test_python_and_swift_interpolations_show_as_written() -> None:
+    py = 'q = f"DROP TABLE {name}"\n'
+    (finding,) = lint_source(py, Path("m.py"), dialect="sqlite").active
+    assert finding.statement == "DROP TABLE {name}"
+    swift = 'let q = "DROP TABLE \\(name)"\n'
+    (finding,) = lint_source(swift, Path("m.swift"), dialect="sqlite").active
+    assert finding.statement == "DROP TABLE \\(name)"
+
+
+def test_fragment_that_never_parses_is_counted_not_failed() -> None:
+    dart = "final a = 'CREATE TABLE t (${cols}) ${options} PARTITION';\n"
+    report = lint_source(dart, Path("m.dart"), dialect="postgres")
+    assert report.active == []
+    assert report.files[0].runtime_built == 1
+    assert "built from interpolated fragments at run time" in report.render_text()

@@ -24,7 +24,9 @@ class Statement:
     """One statement: its text as written (trimmed), source lines and facts.
 
     `open_line` is the line where the host string holding it opens (None in a
-    `.sql` file); a host comment there applies to the whole string.
+    `.sql` file); a host comment there applies to the whole string. `column` and
+    `end_column` (1-based, the end inclusive) are known in `.sql` files only, where
+    the text is the source itself.
     """
 
     index: int
@@ -33,6 +35,8 @@ class Statement:
     end_line: int
     open_line: int | None
     reading: Reading
+    column: int | None = None
+    end_column: int | None = None
 
     @property
     def facts(self) -> tuple[Fact, ...]:

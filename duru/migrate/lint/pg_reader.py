@@ -224,12 +224,29 @@ def _alter_command(table: str, cmd: Any) -> Iterator[Fact]:
         yield ValidateConstraint(table, str(cmd.name))
     elif subtype == _TAT.AT_AlterColumnType:
         column_def = cmd.def_
-        using = column_def.raw_default is not None
-        yield AlterColumnType(table, str(cmd.name), sql_type(column_def.typeName), using)
+        new_type = sql_type(column_def.typeName)
+        using = _real_using(column_def.raw_default, str(cmd.name), new_type)
+        yield AlterColumnType(table, str(cmd.name), new_type, using)
     elif subtype == _TAT.AT_SetNotNull:
         yield SetNotNull(table, str(cmd.name))
     elif subtype == _TAT.AT_DropColumn:
         yield DropColumn(table, str(cmd.name))
+
+
+def _real_using(expr: Any, column: str, new_type: SqlType) -> bool:
+    """False for no USING, ``USING col`` and ``USING col::<the new type>``.
+
+    Those convert exactly as the plain type change does, so whether the table is
+    rewritten depends on the types alone; any other expression rewrites it.
+    """
+    if expr is None:
+        return False
+    if isinstance(expr, ast.TypeCast):
+        if sql_type(expr.typeName) != new_type:
+            return True
+        expr = expr.arg
+    fields = (expr.fields or ()) if isinstance(expr, ast.ColumnRef) else ()
+    return not (len(fields) == 1 and isinstance(fields[0], ast.String) and fields[0].sval == column)
 
 
 def _add_column(table: str, column: Any) -> AddColumn:

@@ -17,7 +17,9 @@ _TEXT_STATEMENT_WIDTH = 100
 class Finding:
     """One dangerous statement: which rule, where, why it is dangerous and what to do instead.
 
-    `statement` is the statement as written with its whitespace collapsed.
+    `statement` is the statement as written with its whitespace collapsed. `line`
+    to `end_line` are the statement's lines; `column` and `end_column` (1-based,
+    inclusive) are set for `.sql` files, where the text is the source itself.
     `suppressed` findings stay in the report (with the reason) but never count as
     errors or warnings.
     """
@@ -34,6 +36,9 @@ class Finding:
     dialect: Dialect
     suppressed: bool = False
     suppression_reason: str | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +48,9 @@ class Finding:
 class FileSummary:
     """How one file was read: its dialect and why, and how many statements it held.
 
-    `not_understood` counts valid statements the fact reader has no model of.
+    `not_understood` counts valid statements the fact reader has no model of, of
+    which `runtime_built` are host strings whose SQL is only complete at run time.
+    `context_files` counts the other files of its folder that informed the checks.
     """
 
     path: str
@@ -51,6 +58,8 @@ class FileSummary:
     dialect_reason: str
     statements: int
     not_understood: int = 0
+    runtime_built: int = 0
+    context_files: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,7 @@ class LintReport:
         suppressed = [finding for finding in self.findings if finding.suppressed]
         if suppressed:
             blocks.append("\n".join(_suppressed_line(finding) for finding in suppressed))
+        blocks.append(self.render_dialects())
         counts = self.counts()
         blocks.append(
             f"{counts['errors']} error(s), {counts['warnings']} warning(s), "
@@ -111,6 +121,34 @@ class LintReport:
             f"({counts['statements']} statement(s))"
         )
         return "\n\n".join(blocks) + "\n"
+
+    def render_dialects(self) -> str:
+        """How the files were read: per dialect and evidence, naming the files only guessed."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for summary in self.files:
+            groups.setdefault((summary.dialect, summary.dialect_reason), []).append(summary.path)
+        lines = []
+        for (dialect, reason), paths in sorted(groups.items()):
+            lines.append(
+                f"read as {dialect} ({_REASONS.get(reason, reason)}): {len(paths)} file(s)"
+            )
+            if reason == "default":
+                lines.extend(f"    {path}" for path in paths)
+        built = sum(summary.runtime_built for summary in self.files)
+        if built:
+            lines.append(
+                f"{built} statement(s) built from interpolated fragments at run time: not checked"
+            )
+        return "\n".join(lines)
+
+
+_REASONS = {
+    "flag": "as told",
+    "path": "folder or file name",
+    "syntax": "dialect-only syntax in the file",
+    "folder": "other files of its kind in its folder",
+    "default": "no evidence either way; a guess, say --dialect if it is wrong",
+}
 
 
 def _text_block(finding: Finding) -> str:

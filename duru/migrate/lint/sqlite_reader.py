@@ -261,13 +261,18 @@ def _alter(node: exp.Alter) -> Iterator[Fact]:
 
 
 def _add_column(table: str, column: exp.ColumnDef) -> AddColumn:
-    kinds = {type(constraint.kind) for constraint in column.constraints}
+    kinds = [constraint.kind for constraint in column.constraints]
+    # sqlglot reads an explicit NULL as NotNullColumnConstraint(allow_null=True).
+    not_null = any(
+        isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null")
+        for kind in kinds
+    )
     return AddColumn(
         table,
         table_name(column),
         None,
-        not_null=exp.NotNullColumnConstraint in kinds,
-        has_default=exp.DefaultColumnConstraint in kinds,
+        not_null=not_null,
+        has_default=any(isinstance(kind, exp.DefaultColumnConstraint) for kind in kinds),
     )
 
 

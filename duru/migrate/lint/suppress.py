@@ -31,11 +31,13 @@ _BODY = re.compile(
 
 @dataclass(frozen=True)
 class Span:
-    """Where a finding sits: its first and last line, and the line its host string opens."""
+    """Where a finding sits: first and last line, the line its host string opens, columns."""
 
     line: int
     end_line: int
     open_line: int | None = None
+    column: int | None = None
+    end_column: int | None = None
 
 
 @dataclass(frozen=True)

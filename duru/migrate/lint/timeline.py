@@ -41,6 +41,7 @@ class Moment:
     """Session state just before one statement runs."""
 
     depth: int = 0
+    implicit: bool = False
     new_tables: frozenset[str] = frozenset()
     new_indexes: frozenset[str] = frozenset()
     identities: tuple[tuple[str, str], ...] = ()
@@ -144,8 +145,8 @@ def _lock_timeout(moment: Moment, fact: SetSetting) -> Moment:
 class Timeline:
     """The `Moment` before every statement of a migration, and after the last."""
 
-    def __init__(self, migration: Migration) -> None:
-        replay = _Replay()
+    def __init__(self, migration: Migration, *, assume_in_transaction: bool = False) -> None:
+        replay = _Replay(Moment(depth=1, implicit=True) if assume_in_transaction else Moment())
         self._moments: list[Moment] = []
         for statement in migration.statements:
             replay.index = statement.index

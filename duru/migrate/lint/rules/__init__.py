@@ -22,11 +22,12 @@ from duru.migrate.lint.rules.base import BOTH, Check, Hit, Rule, RunContext, Sev
 PARSE_ERROR = Rule(
     id="DURU001",
     name="parse-error",
-    severity="warning",
+    severity="error",
     dialects=BOTH,
     why=(
         "The dialect's parser rejected the statement (or the file could not be read), so no "
-        "rule could check it; it may also fail when the migration runs."
+        "rule could check it, and it may fail when the migration runs. It is an error so "
+        "that CI never passes a migration the linter could not read."
     ),
     fix=(
         "Fix the syntax, or run the linter with the right --dialect when the guess (see "

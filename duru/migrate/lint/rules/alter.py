@@ -44,8 +44,18 @@ def _set_not_null(check: Check) -> Iterator[Hit]:
 
 
 def _validated_not_null_check(check: Check, until: Statement, fact: SetNotNull) -> bool:
-    """A CHECK (column IS NOT NULL) on the table, validated before `until`."""
-    pending: set[str | None] = set()
+    """A CHECK (column IS NOT NULL) on the table, validated before `until`.
+
+    The check may come from an earlier migration of the folder (the two-step
+    pattern: add it NOT VALID in one file, validate and SET NOT NULL in the next).
+    """
+    if (fact.table, fact.column) in check.context.validated_not_null:
+        return True
+    pending: set[str | None] = {
+        name
+        for (table, name), column in check.context.not_null_checks.items()
+        if table == fact.table and column == fact.column
+    }
     for statement in check.migration.statements[: until.index]:
         for other in statement.facts:
             if isinstance(other, AddConstraint) and other.table == fact.table:

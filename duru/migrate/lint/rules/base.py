@@ -8,6 +8,7 @@ from typing import Literal
 
 from duru.migrate.lint.facts import SqlType
 from duru.migrate.lint.migration import Migration, Statement
+from duru.migrate.lint.settings import LintSettings
 from duru.migrate.lint.sqltext import Dialect
 from duru.migrate.lint.timeline import Timeline
 
@@ -23,11 +24,17 @@ class RunContext:
 
     `cascade_children` maps a parent table to the tables that declare
     ``REFERENCES parent ... ON DELETE CASCADE`` in any other file; `column_types`
-    holds the column types declared by the files linted before this one.
+    holds the column types declared by the files that run before this one;
+    `not_null_checks` maps (table, constraint) to the column of each earlier
+    ``CHECK (col IS NOT NULL)``, and `validated_not_null` holds the (table, column)
+    pairs such a check was validated for. `files` counts the files consulted.
     """
 
     cascade_children: Mapping[str, frozenset[str]] = field(default_factory=dict)
     column_types: Mapping[tuple[str, str], SqlType] = field(default_factory=dict)
+    not_null_checks: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    validated_not_null: frozenset[tuple[str, str]] = frozenset()
+    files: int = 0
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Check:
     migration: Migration
     timeline: Timeline
     context: RunContext
+    settings: LintSettings = field(default_factory=LintSettings)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from duru.migrate.lint.sources.base import (
     Literal,
     ScannedSource,
     ScanProblem,
+    show_placeholders,
 )
 from duru.migrate.lint.sources.dart import scan_dart
 from duru.migrate.lint.sources.detect import looks_like_sql
@@ -45,7 +46,7 @@ def scan_source(path: Path, text: str) -> ScannedSource:
         return ScannedSource((Literal(text, LineMap.identity(text), 1),), (), is_sql_file=True)
     scanned = _HOST_SCANNERS[suffix](text)
     sql = tuple(literal for literal in scanned.literals if looks_like_sql(literal.text))
-    return ScannedSource(sql, scanned.comments, scanned.problems)
+    return ScannedSource(sql, scanned.comments, scanned.problems, placeholders=scanned.placeholders)
 
 
 __all__ = [
@@ -56,4 +57,5 @@ __all__ = [
     "ScanProblem",
     "ScannedSource",
     "scan_source",
+    "show_placeholders",
 ]

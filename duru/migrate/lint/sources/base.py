@@ -9,6 +9,8 @@ to 1-based lines of the source file; findings report those lines.
 from __future__ import annotations
 
 import bisect
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 PLACEHOLDER_PREFIX = "duru_expr_"
@@ -25,6 +27,11 @@ class LineMap:
         """The source line of the character at `offset` (clamped to the text)."""
         index = bisect.bisect_right(self.starts, offset) - 1
         return self.lines[max(index, 0)]
+
+    def column_at(self, offset: int) -> int:
+        """1-based column of `offset`; exact only for an `identity` map (runs start lines)."""
+        index = max(bisect.bisect_right(self.starts, offset) - 1, 0)
+        return offset - self.starts[index] + 1
 
     @classmethod
     def identity(cls, text: str, first_line: int = 1) -> LineMap:
@@ -105,14 +112,33 @@ class ScannedSource:
     comments: tuple[HostComment, ...]
     problems: tuple[ScanProblem, ...] = ()
     is_sql_file: bool = False
+    placeholders: Mapping[str, str] = field(default_factory=dict)
 
 
 class Placeholders:
-    """Numbers interpolations so that different expressions never share a name."""
+    """Numbers interpolations so that different expressions never share a name.
+
+    Each name remembers how the interpolation was written (``${table}``), so that
+    findings show the source, never the placeholder.
+    """
 
     def __init__(self) -> None:
         self._count = 0
+        self.written: dict[str, str] = {}
 
-    def next(self) -> str:
+    def next(self, written: str = "${...}") -> str:
+        """A fresh placeholder name for the interpolation written as `written`."""
         self._count += 1
-        return f"{PLACEHOLDER_PREFIX}{self._count}"
+        name = f"{PLACEHOLDER_PREFIX}{self._count}"
+        self.written[name] = " ".join(written.split())
+        return name
+
+
+_PLACEHOLDER = re.compile(PLACEHOLDER_PREFIX + r"\d+")
+
+
+def show_placeholders(text: str, written: Mapping[str, str]) -> str:
+    """`text` with every placeholder name replaced by the interpolation it stands for."""
+    if PLACEHOLDER_PREFIX not in text:
+        return text
+    return _PLACEHOLDER.sub(lambda match: written.get(match.group(0), "${...}"), text)

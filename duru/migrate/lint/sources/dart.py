@@ -71,11 +71,11 @@ class DartScanner(HostScanner):
             cur.advance(2)
             self.interpolation(out, "}")
         elif cur.peek(1).isalpha() or cur.peek(1) == "_":
-            line = cur.line
+            line, start = cur.line, cur.pos
             cur.advance()
             while cur.peek().isalnum() or cur.peek() == "_":
                 cur.advance()
-            out.add(self.placeholders.next(), line)
+            out.add(self.placeholders.next(cur.text[start : cur.pos]), line)
         else:
             out.add("$", cur.line)
             cur.advance()

@@ -55,7 +55,12 @@ class HostScanner:
         """Scan the whole file."""
         self.code(stop=None, record=True)
         self._finish_group()
-        return ScannedSource(tuple(self.literals), tuple(self.comments), tuple(self.problems))
+        return ScannedSource(
+            tuple(self.literals),
+            tuple(self.comments),
+            tuple(self.problems),
+            placeholders=self.placeholders.written,
+        )
 
     # Subclass hooks -------------------------------------------------------
 
@@ -106,11 +111,13 @@ class HostScanner:
                 ScanProblem(cur.line, f"unterminated interpolation, missing {stop}")
             )
 
-    def interpolation(self, out: TextBuilder, closer: str) -> None:
+    def interpolation(self, out: TextBuilder, closer: str, opener: str = "${") -> None:
         """Walk an interpolated expression up to `closer`; a placeholder stands for it."""
         line = self.cur.line
+        start = self.cur.pos
         self.code(stop=closer, record=False)
-        out.add(self.placeholders.next(), line)
+        written = opener + self.cur.text[start : self.cur.pos]
+        out.add(self.placeholders.next(written), line)
 
     def _literal(self, record: bool) -> bool:
         open_line = self.cur.line

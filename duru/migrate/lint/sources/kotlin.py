@@ -87,12 +87,14 @@ class KotlinScanner(HostScanner):
             if constant:
                 out.add(constant.group(1) or constant.group(2) or "", line)
             else:
-                out.add(self.placeholders.next(), line)
+                written = "${" + cur.text[start : cur.pos]
+                out.add(self.placeholders.next(written), line)
         elif cur.peek(1).isalpha() or cur.peek(1) == "_":
+            start = cur.pos
             cur.advance()
             while cur.peek().isalnum() or cur.peek() == "_":
                 cur.advance()
-            out.add(self.placeholders.next(), line)
+            out.add(self.placeholders.next(cur.text[start : cur.pos]), line)
         else:
             out.add("$", line)
             cur.advance()

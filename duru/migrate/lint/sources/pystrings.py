@@ -113,6 +113,6 @@ def _format_part(cursor: Cursor, out: TextBuilder, placeholders: Placeholders) -
         out.add(char, cursor.line)
         cursor.advance()
         return
-    line = cursor.line
+    line, start = cursor.line, cursor.pos
     cursor.skip_balanced("{", "}", quotes="'\"")
-    out.add(placeholders.next(), line)
+    out.add(placeholders.next(cursor.text[start : cursor.pos]), line)

@@ -60,7 +60,12 @@ class _PythonScan:
             line = min(_error_line(error), self.source.count("\n") + 1)
             problems.append(ScanProblem(line, f"cannot tokenize: {error}"))
         self._finish()
-        return ScannedSource(tuple(self.literals), tuple(self.comments), tuple(problems))
+        return ScannedSource(
+            tuple(self.literals),
+            tuple(self.comments),
+            tuple(problems),
+            placeholders=self.placeholders.written,
+        )
 
     def _walk(self, tokens: Iterator[tuple[int, str, int, int]]) -> None:
         for kind, text, row, col in tokens:

@@ -107,7 +107,7 @@ class SwiftScanner(HostScanner):
         elif char == "u" and cur.peek() == "{":
             self.add_braced_hex(out, line)
         elif char == "(":
-            self.interpolation(out, ")")
+            self.interpolation(out, ")", opener="\\(")
 
 
 def scan_swift(source: str) -> ScannedSource:
