@@ -13,14 +13,21 @@ from duru.migrate.lint.facts import SqlType
 from duru.migrate.lint.migration import Migration, Statement
 from duru.migrate.lint.rules.column_type import is_widening
 from duru.migrate.lint.rules.rebuild import find_rebuilds
+from duru.migrate.lint.settings import LintSettings
 from duru.migrate.lint.sqlite_reader import SqliteReader
 from duru.migrate.lint.sqltext import split_sql
 
 CORPUS = Path(__file__).parent / "lint_corpus"
 
 
-def _rules(sql: str, dialect: str = "sqlite", name: str = "m.sql") -> list[str]:
-    report = lint_source(sql, Path(name), dialect=dialect)  # type: ignore[arg-type]
+# statement_timeout (DURU221) is asserted in its own tests; elsewhere it would be noise.
+QUIET = LintSettings(exclude=frozenset({"DURU221"}))
+
+
+def _rules(
+    sql: str, dialect: str = "sqlite", name: str = "m.sql", settings: LintSettings = QUIET
+) -> list[str]:
+    report = lint_source(sql, Path(name), dialect=dialect, settings=settings)  # type: ignore[arg-type]
     return sorted(finding.rule for finding in report.active)
 
 
@@ -166,7 +173,7 @@ def test_index_rules_exempt_objects_created_in_the_migration() -> None:
         "DROP INDEX t_a;\n"
         "DROP INDEX old_index;\n"
     )
-    report = lint_source(sql, Path("m.sql"), dialect="postgres")
+    report = lint_source(sql, Path("m.sql"), dialect="postgres", settings=QUIET)
     assert [(f.rule, f.line) for f in report.active] == [("DURU201", 5)]
 
 
@@ -178,7 +185,7 @@ def test_index_rules_exempt_objects_created_in_the_migration() -> None:
         ("SET lock_timeout = 0;", ["DURU208"]),
         ("SET lock_timeout = '0ms';", ["DURU208"]),
         ("SET LOCAL lock_timeout = '5s';", ["DURU208"]),  # outside a transaction: no effect
-        ("BEGIN; SET LOCAL lock_timeout = '5s';", []),
+        ("BEGIN; SET LOCAL lock_timeout = '5s';", ["DURU220"]),  # and no COMMIT
         ("BEGIN; SET LOCAL lock_timeout = '5s'; COMMIT;", ["DURU208"]),
         ("SET lock_timeout = '5s'; RESET lock_timeout;", ["DURU208"]),
     ],
@@ -188,10 +195,10 @@ def test_lock_timeout_state(setting: str, expected: list[str]) -> None:
     assert _rules(sql, "postgres") == expected
 
 
-def test_lock_timeout_is_reported_once_per_migration() -> None:
+def test_timeouts_are_reported_once_per_migration() -> None:
     sql = "ALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN y int;\n"
     report = lint_source(sql, Path("m.sql"), dialect="postgres")
-    assert [(f.rule, f.line) for f in report.active] == [("DURU208", 1)]
+    assert [(f.rule, f.line) for f in report.active] == [("DURU208", 1), ("DURU221", 1)]
 
 
 def test_validate_constraint_and_concurrent_index_take_no_blocking_lock() -> None:
@@ -248,13 +255,15 @@ def test_type_change_uses_types_from_earlier_files(tmp_path: Path) -> None:
     (tmp_path / "001.sql").write_text("CREATE TABLE notes (title varchar(100), n int);\n")
     change = tmp_path / "002.sql"
     change.write_text("SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN title TYPE text;\n")
-    assert lint_paths([tmp_path], dialect="postgres").active == []
+    assert lint_paths([tmp_path], dialect="postgres", settings=QUIET).active == []
     # The file alone still sees its folder; without any folder the old type is unknown.
-    assert lint_paths([change], dialect="postgres").active == []
-    (alone,) = lint_source(change.read_text(), Path("002.sql"), dialect="postgres").active
+    assert lint_paths([change], dialect="postgres", settings=QUIET).active == []
+    (alone,) = lint_source(
+        change.read_text(), Path("002.sql"), dialect="postgres", settings=QUIET
+    ).active
     assert (alone.rule, alone.severity) == ("DURU204", "warning")
     change.write_text("SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN n TYPE bigint;\n")
-    (rewrite,) = lint_paths([tmp_path], dialect="postgres").active
+    (rewrite,) = lint_paths([tmp_path], dialect="postgres", settings=QUIET).active
     assert (rewrite.rule, rewrite.severity) == ("DURU204", "error")
     assert "from int4 to int8" in rewrite.message
 
@@ -430,13 +439,15 @@ def test_two_migration_not_null_pattern_is_accepted(tmp_path: Path) -> None:
         "ALTER TABLE notes ALTER COLUMN title SET NOT NULL;\n"
         "ALTER TABLE notes DROP CONSTRAINT notes_title_nn;\n"
     )
-    assert lint_paths([tmp_path], dialect="postgres").active == []
-    assert lint_paths([second], dialect="postgres").active == []
+    assert lint_paths([tmp_path], dialect="postgres", settings=QUIET).active == []
+    assert lint_paths([second], dialect="postgres", settings=QUIET).active == []
     third = tmp_path / "003_other.sql"
     third.write_text(
         "SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN body SET NOT NULL;\n"
     )
-    assert [f.rule for f in lint_paths([third], dialect="postgres").active] == ["DURU205"]
+    assert [f.rule for f in lint_paths([third], dialect="postgres", settings=QUIET).active] == [
+        "DURU205"
+    ]
 
 
 def test_three_migration_not_null_pattern_is_accepted(tmp_path: Path) -> None:
@@ -448,7 +459,7 @@ def test_three_migration_not_null_pattern_is_accepted(tmp_path: Path) -> None:
     last.write_text(
         "SET lock_timeout = '5s';\nALTER TABLE notes ALTER COLUMN title SET NOT NULL;\n"
     )
-    assert lint_paths([last], dialect="postgres").active == []
+    assert lint_paths([last], dialect="postgres", settings=QUIET).active == []
 
 
 @pytest.mark.parametrize(
@@ -480,3 +491,112 @@ def test_a_file_alone_gets_the_findings_it_gets_in_its_folder(tmp_path: Path) ->
         alone = lint_paths([path], dialect="sqlite")
         expected = [f for f in together.findings if f.file == str(path)]
         assert alone.findings == expected, path.name
+
+
+# Issue 12 coverage: semantics beyond the corpus ---------------------------------------------
+
+T = "SET lock_timeout = '5s'; SET statement_timeout = '30s';\n"
+
+
+def test_statements_inside_do_blocks_are_linted() -> None:
+    sql = (
+        T
+        + "DO $$\nBEGIN\n  IF true THEN\n    CREATE INDEX notes_x ON notes (x);\n"
+        + "  END IF;\nEND\n$$;\n"
+    )
+    assert _rules(sql, "postgres") == ["DURU201"]
+    drop = "DO $$ BEGIN DROP TABLE notes; END $$;"
+    assert _rules(T + drop, "postgres") == ["DURU104"]
+
+
+def test_do_block_alter_then_update_is_a_backfill_under_lock() -> None:
+    sql = (
+        T
+        + "DO $$ BEGIN ALTER TABLE notes ADD COLUMN p boolean; UPDATE notes SET p = false; END $$;"
+    )
+    assert _rules(sql, "postgres") == ["DURU222"]
+
+
+def test_assume_in_transaction_makes_validate_share_the_lock() -> None:
+    sql = T + (
+        "ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY (p) REFERENCES p (id) NOT VALID;\n"
+        "ALTER TABLE t VALIDATE CONSTRAINT t_fk;\n"
+    )
+    assert _rules(sql, "postgres") == []
+    wrapped = LintSettings(assume_in_transaction=True, exclude=QUIET.exclude)
+    assert _rules(sql, "postgres", settings=wrapped) == ["DURU212"]
+    assert _rules("BEGIN;\n" + sql + "COMMIT;\n", "postgres", settings=wrapped) == [
+        "DURU212",
+        "DURU220",
+    ]
+
+
+def test_assume_in_transaction_makes_concurrently_fail() -> None:
+    sql = "CREATE INDEX CONCURRENTLY a_x ON a (x);\n"
+    assert _rules(sql, "postgres") == []
+    wrapped = LintSettings(assume_in_transaction=True, exclude=QUIET.exclude)
+    assert _rules(sql, "postgres", settings=wrapped) == ["DURU202"]
+
+
+@pytest.mark.parametrize(
+    ("version", "sql", "expected"),
+    [
+        (10, "ALTER TABLE notes ADD COLUMN p boolean DEFAULT false;", ["DURU209"]),
+        (11, "ALTER TABLE notes ADD COLUMN p boolean DEFAULT false;", []),
+        (16, "ALTER TABLE notes ADD COLUMN p timestamptz DEFAULT now();", []),
+        (16, "ALTER TABLE notes ADD COLUMN p timestamptz DEFAULT clock_timestamp();", ["DURU209"]),
+    ],
+)
+def test_pg_version_decides_instant_defaults(version: int, sql: str, expected: list[str]) -> None:
+    settings = LintSettings(pg_version=version, exclude=QUIET.exclude)
+    assert _rules(T + sql, "postgres", settings=settings) == expected
+
+
+def test_old_servers_get_a_version_note() -> None:
+    settings = LintSettings(pg_version=11)
+    report = lint_source(
+        T + "REINDEX INDEX i;", Path("m.sql"), dialect="postgres", settings=settings
+    )
+    (finding,) = report.active
+    assert "needs PostgreSQL 12" in finding.message
+    detach = T + "ALTER TABLE e DETACH PARTITION e_2023;"
+    report = lint_source(detach, Path("m.sql"), dialect="postgres", settings=settings)
+    assert [(f.rule, f.severity) for f in report.active] == [("DURU217", "warning")]
+
+
+@pytest.mark.parametrize(
+    ("statement", "rules"),
+    [
+        ("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE;", ["DURU208", "DURU221"]),
+        ("COMMENT ON COLUMN notes.title IS 'the title';", ["DURU208", "DURU221"]),
+        ("CREATE TYPE note_kind AS ENUM ('note', 'task');", ["DURU208", "DURU221"]),
+        ("VACUUM FULL notes;", ["DURU208", "DURU221"]),
+        ("REINDEX INDEX notes_pkey;", ["DURU208", "DURU216", "DURU221"]),
+        ("VACUUM notes;", []),
+    ],
+)
+def test_statements_that_need_timeouts(statement: str, rules: list[str]) -> None:
+    assert _rules(statement, "postgres", settings=LintSettings()) == rules
+
+
+def test_orphan_delete_forms() -> None:
+    left_join = (
+        "DELETE FROM note_tags USING note_tags nt LEFT JOIN notes n ON n.id = nt.note_id "
+        "WHERE n.id IS NULL;"
+    )
+    assert _rules(T + left_join, "postgres") == ["DURU223"]
+    assert _rules(T + "DELETE FROM note_tags WHERE tag = 'x';", "postgres") == []
+    assert _rules("DELETE FROM t WHERE p NOT IN (SELECT id FROM p);") == ["DURU223"]
+    assert _rules("DELETE FROM t WHERE p NOT IN (1, 2);") == []
+
+
+def test_inline_unique_and_primary_key_columns() -> None:
+    assert _rules(T + "ALTER TABLE notes ADD COLUMN slug text UNIQUE;", "postgres") == ["DURU210"]
+    new = T + "CREATE TABLE n2 (id int);\nALTER TABLE n2 ADD CONSTRAINT n2_pk PRIMARY KEY (id);"
+    assert _rules(new, "postgres") == []
+
+
+def test_create_domain_with_check_is_a_warning() -> None:
+    sql = T + "CREATE DOMAIN title_text AS text CHECK (length(VALUE) < 500);"
+    report = lint_source(sql, Path("m.sql"), dialect="postgres", settings=QUIET)
+    assert [(f.rule, f.severity) for f in report.active] == [("DURU218", "warning")]

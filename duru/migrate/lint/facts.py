@@ -84,6 +84,7 @@ class CreateIndex:
     name: str | None
     table: str
     concurrently: bool
+    columns: int = 1
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class AddConstraint:
     kind: ConstraintKind
     not_valid: bool
     not_null_column: str | None = None
+    using_index: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,11 +132,20 @@ class SetNotNull:
 
 @dataclass(frozen=True)
 class AddColumn:
+    """ADD COLUMN. `volatile_default` names the volatile function of its DEFAULT;
+    `references` the table of an inline REFERENCES; `key` is "unique" or
+    "primary_key" for an inline key; `auto_increment` for serial and identity."""
+
     table: str
     column: str
     type: SqlType | None
     not_null: bool
     has_default: bool
+    volatile_default: str | None = None
+    stored_generated: bool = False
+    references: str | None = None
+    key: str | None = None
+    auto_increment: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,95 @@ class LocksTable:
     index: bool = False
 
 
+@dataclass(frozen=True)
+class DropNotNull:
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class DropDatabase:
+    name: str
+
+
+@dataclass(frozen=True)
+class Truncate:
+    table: str
+    cascade: bool
+
+
+@dataclass(frozen=True)
+class Reindex:
+    target: str
+    concurrently: bool
+
+
+@dataclass(frozen=True)
+class DetachPartition:
+    table: str
+    partition: str
+    concurrently: bool
+
+
+@dataclass(frozen=True)
+class DomainConstraint:
+    """CREATE DOMAIN ... CHECK/NOT NULL (`created`), or ALTER DOMAIN ... ADD CONSTRAINT."""
+
+    domain: str
+    created: bool
+    not_valid: bool = False
+
+
+@dataclass(frozen=True)
+class EnumChange:
+    """ALTER TYPE ... ADD VALUE (`placed` when BEFORE/AFTER) or RENAME VALUE (`renamed_from`)."""
+
+    type: str
+    value: str
+    placed: bool = False
+    renamed_from: str | None = None
+
+
+@dataclass(frozen=True)
+class RenameSchema:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class ChangeRows:
+    """UPDATE or DELETE of `table`; `filtered` when it has a WHERE; `orphans` for a DELETE
+    whose WHERE keeps rows without a match elsewhere (NOT EXISTS, NOT IN, LEFT JOIN ... IS NULL)."""
+
+    table: str
+    kind: Literal["update", "delete"]
+    filtered: bool
+    orphans: bool = False
+
+
+@dataclass(frozen=True)
+class JsonColumn:
+    """A column of type json (not jsonb), in CREATE TABLE or ADD COLUMN."""
+
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class NeedsTimeout:
+    """A statement that waits for a lock or may run long (LOCK, COMMENT ON, CREATE TYPE, ...)."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class DoBlock:
+    """A DO block: its statements' facts follow it; `dynamic` counts EXECUTEs nobody can read."""
+
+    statements: int
+    dynamic: int
+
+
 Fact = (
     CopyRows
     | CreateTable
@@ -187,4 +287,16 @@ Fact = (
     | DropColumn
     | SetSetting
     | LocksTable
+    | DropNotNull
+    | DropDatabase
+    | Truncate
+    | Reindex
+    | DetachPartition
+    | DomainConstraint
+    | EnumChange
+    | RenameSchema
+    | ChangeRows
+    | JsonColumn
+    | NeedsTimeout
+    | DoBlock
 )

@@ -23,10 +23,13 @@ from duru.migrate.lint.facts import (
     CopyRows,
     CreateIndex,
     CreateTable,
+    DetachPartition,
     DropColumn,
     DropIndex,
+    DropNotNull,
     DropTable,
     Fact,
+    JsonColumn,
     LocksTable,
     RenameColumn,
     RenameTable,
@@ -35,8 +38,11 @@ from duru.migrate.lint.facts import (
     SqlType,
     Transaction,
     TransactionAction,
+    Truncate,
     ValidateConstraint,
 )
+from duru.migrate.lint.pg_changes import delete, do_block, update
+from duru.migrate.lint.pg_objects import OBJECT_READERS, rename_schema
 from duru.migrate.lint.pg_select import ctes_of, shape_of
 from duru.migrate.lint.reading import Reading
 
@@ -62,6 +68,20 @@ _TRANSACTIONS: dict[Any, TransactionAction] = {
 }
 # Taking these needs no lock that blocks readers or writers.
 _GENTLE_ALTERS = {_TAT.AT_ValidateConstraint}
+# Volatile functions: a DEFAULT calling one is evaluated per row, so ADD COLUMN rewrites.
+_VOLATILE = {
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "gen_random_bytes",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "txid_current",
+}
+_SERIALS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
 
 
 def read_postgres(sql: str) -> Reading:
@@ -73,10 +93,22 @@ def read_postgres(sql: str) -> Reading:
         return Reading(error=str(error))
     facts: list[Fact] = []
     for raw in statements:
-        reader = _READERS.get(type(raw.stmt))
-        if reader is not None:
-            facts.extend(reader(raw.stmt))
+        facts.extend(_facts(raw.stmt))
     return Reading(tuple(facts))
+
+
+def _facts(node: Any) -> Iterator[Fact]:
+    if isinstance(node, ast.DoStmt):
+        yield from do_block(node, _body_facts)
+        return
+    reader = _READERS.get(type(node))
+    if reader is not None:
+        yield from reader(node)
+
+
+def _body_facts(sql: str) -> tuple[Fact, ...]:
+    """Facts of one statement of a DO body (empty when it does not parse on its own)."""
+    return read_postgres(sql).facts
 
 
 def _rel(range_var: Any) -> str:
@@ -128,6 +160,8 @@ def _create_table(node: Any) -> Iterator[Fact]:
         constraints: tuple[Any, ...] = ()
         if isinstance(element, ast.ColumnDef):
             columns.append((str(element.colname), sql_type(element.typeName)))
+            if columns[-1][1] == SqlType("json"):
+                yield JsonColumn(name, str(element.colname))
             constraints = element.constraints or ()
         elif isinstance(element, ast.Constraint):
             constraints = (element,)
@@ -175,20 +209,23 @@ def _drop(node: Any) -> Iterator[Fact]:
 
 def _index(node: Any) -> Iterator[Fact]:
     table = _rel(node.relation)
-    yield CreateIndex(node.idxname, table, bool(node.concurrent))
+    columns = len(node.indexParams or ())
+    yield CreateIndex(node.idxname, table, bool(node.concurrent), columns)
     if node.concurrent:
         yield Concurrently("CREATE INDEX CONCURRENTLY")
     else:
         yield LocksTable(table)
 
 
-def _reindex(node: Any) -> Iterator[Fact]:
+def _reindex_concurrently(node: Any) -> Iterator[Fact]:
     if any(param.defname == "concurrently" for param in node.params or ()):
         yield Concurrently("REINDEX CONCURRENTLY")
+    yield from OBJECT_READERS[ast.ReindexStmt](node)
 
 
 def _rename(node: Any) -> Iterator[Fact]:
     if node.relation is None:
+        yield from rename_schema(node)
         return
     table = _rel(node.relation)
     if node.renameType == enums.ObjectType.OBJECT_TABLE:
@@ -217,7 +254,7 @@ def _alter_table(node: Any) -> Iterator[Fact]:
 def _alter_command(table: str, cmd: Any) -> Iterator[Fact]:
     subtype = cmd.subtype
     if subtype == _TAT.AT_AddColumn:
-        yield _add_column(table, cmd.def_)
+        yield from _add_column(table, cmd.def_)
     elif subtype == _TAT.AT_AddConstraint:
         yield from _add_constraint(table, cmd.def_)
     elif subtype == _TAT.AT_ValidateConstraint:
@@ -231,6 +268,11 @@ def _alter_command(table: str, cmd: Any) -> Iterator[Fact]:
         yield SetNotNull(table, str(cmd.name))
     elif subtype == _TAT.AT_DropColumn:
         yield DropColumn(table, str(cmd.name))
+    elif subtype == _TAT.AT_DropNotNull:
+        yield DropNotNull(table, str(cmd.name))
+    elif subtype == _TAT.AT_DetachPartition:
+        part = cmd.def_
+        yield DetachPartition(table, _rel(part.name), bool(part.concurrent))
 
 
 def _real_using(expr: Any, column: str, new_type: SqlType) -> bool:
@@ -249,8 +291,9 @@ def _real_using(expr: Any, column: str, new_type: SqlType) -> bool:
     return not (len(fields) == 1 and isinstance(fields[0], ast.String) and fields[0].sval == column)
 
 
-def _add_column(table: str, column: Any) -> AddColumn:
-    kinds = {constraint.contype for constraint in column.constraints or ()}
+def _add_column(table: str, column: Any) -> Iterator[Fact]:
+    constraints = column.constraints or ()
+    kinds = {constraint.contype for constraint in constraints}
     not_null = enums.ConstrType.CONSTR_NOTNULL in kinds or bool(column.is_not_null)
     has_default = bool(
         kinds
@@ -260,7 +303,53 @@ def _add_column(table: str, column: Any) -> AddColumn:
             enums.ConstrType.CONSTR_GENERATED,
         }
     )
-    return AddColumn(table, str(column.colname), sql_type(column.typeName), not_null, has_default)
+    kind = sql_type(column.typeName)
+    name = str(column.colname)
+    yield AddColumn(
+        table,
+        name,
+        kind,
+        not_null,
+        has_default or kind.name in _SERIALS,
+        volatile_default=_volatile_default(constraints),
+        stored_generated=enums.ConstrType.CONSTR_GENERATED in kinds,
+        references=next(
+            (_rel(c.pktable) for c in constraints if c.contype == enums.ConstrType.CONSTR_FOREIGN),
+            None,
+        ),
+        key=_inline_key(kinds),
+        auto_increment=kind.name in _SERIALS or enums.ConstrType.CONSTR_IDENTITY in kinds,
+    )
+    if kind == SqlType("json"):
+        yield JsonColumn(table, name)
+
+
+def _volatile_default(constraints: Any) -> str | None:
+    for constraint in constraints:
+        if constraint.contype != enums.ConstrType.CONSTR_DEFAULT:
+            continue
+        for node in _walk_nodes(constraint.raw_expr):
+            names = node.funcname if isinstance(node, ast.FuncCall) else None
+            if names and str(names[-1].sval).lower() in _VOLATILE:
+                return str(names[-1].sval).lower()
+    return None
+
+
+def _walk_nodes(node: Any) -> Iterator[Any]:
+    """`node` and every node below it (pglast nodes, tuples of them)."""
+    if isinstance(node, tuple):
+        for item in node:
+            yield from _walk_nodes(item)
+    elif isinstance(node, ast.Node):
+        yield node
+        for name in node:
+            yield from _walk_nodes(getattr(node, name))
+
+
+def _inline_key(kinds: set[Any]) -> str | None:
+    if enums.ConstrType.CONSTR_PRIMARY in kinds:
+        return "primary_key"
+    return "unique" if enums.ConstrType.CONSTR_UNIQUE in kinds else None
 
 
 def _add_constraint(table: str, constraint: Any) -> Iterator[Fact]:
@@ -273,6 +362,7 @@ def _add_constraint(table: str, constraint: Any) -> Iterator[Fact]:
         kind,
         not_valid=bool(constraint.skip_validation),
         not_null_column=_not_null_column(constraint),
+        using_index=bool(constraint.indexname),
     )
     if kind == "foreign_key":
         yield LocksTable(_rel(constraint.pktable))
@@ -317,10 +407,14 @@ def _trigger(node: Any) -> Iterator[Fact]:
 
 
 def _truncate(node: Any) -> Iterator[Fact]:
-    yield from (LocksTable(_rel(relation)) for relation in node.relations or ())
+    cascade = node.behavior == enums.DropBehavior.DROP_CASCADE
+    for relation in node.relations or ():
+        yield Truncate(_rel(relation), cascade)
+        yield LocksTable(_rel(relation))
 
 
 _READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {
+    **OBJECT_READERS,
     ast.AlterTableStmt: _alter_table,
     ast.CreateStmt: _create_table,
     ast.CreateTableAsStmt: _create_table_as,
@@ -328,7 +422,9 @@ _READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {
     ast.DropStmt: _drop,
     ast.IndexStmt: _index,
     ast.InsertStmt: _insert,
-    ast.ReindexStmt: _reindex,
+    ast.ReindexStmt: _reindex_concurrently,
+    ast.DeleteStmt: delete,
+    ast.UpdateStmt: update,
     ast.RenameStmt: _rename,
     ast.SelectStmt: _select,
     ast.TransactionStmt: _transaction,

@@ -29,6 +29,7 @@ from sqlglot.errors import SqlglotError
 
 from duru.migrate.lint.facts import (
     AddColumn,
+    ChangeRows,
     ConflictAction,
     CopyRows,
     CreateIndex,
@@ -56,6 +57,7 @@ _VACUUM_INTO = re.compile(r"VACUUM\b.*?\bINTO\s+(.+?)\s*$", re.IGNORECASE | re.D
 _TABLE_OPTIONS = re.compile(r"\)\s*(?:(?:WITHOUT\s+ROWID|STRICT)\s*,?\s*)+$", re.IGNORECASE)
 _SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
 _REPLACE_INTO = re.compile(r"REPLACE\s+INTO\b", re.IGNORECASE)
+_NOT_MATCHING = re.compile(r"\bNOT\s+(?:EXISTS|IN)\b", re.IGNORECASE)
 _KEYWORD_FACTS: dict[str, tuple[Fact, ...]] = {
     "BEGIN": (Transaction("begin"),),
     "COMMIT": (Transaction("commit"),),
@@ -154,6 +156,8 @@ def _may_have_facts(body: str) -> bool:
     first = body.split(None, 1)[0].upper() if body.strip() else ""
     if first in ("INSERT", "REPLACE"):
         return _SELECT.search(body) is not None
+    if first == "DELETE":
+        return _NOT_MATCHING.search(body) is not None
     return first in ("WITH", "CREATE", "DROP", "ALTER")
 
 
@@ -276,8 +280,19 @@ def _add_column(table: str, column: exp.ColumnDef) -> AddColumn:
     )
 
 
+def _delete(node: exp.Delete) -> Iterator[Fact]:
+    """A DELETE whose WHERE holds NOT EXISTS (...) or NOT IN (SELECT ...): an orphan cleanup."""
+    where = node.args.get("where")
+    orphans = where is not None and any(
+        isinstance(n.this, exp.Exists) or (isinstance(n.this, exp.In) and n.this.args.get("query"))
+        for n in where.find_all(exp.Not)
+    )
+    yield ChangeRows(table_name(node.this), "delete", where is not None, orphans)
+
+
 _TREE_READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {
     exp.Alter: _alter,
+    exp.Delete: _delete,
     exp.Create: _create,
     exp.Drop: _drop,
     exp.Insert: _insert,

@@ -9,8 +9,14 @@ order. Assumptions, since the linter sees no live database:
   one it created with CREATE TABLE IF NOT EXISTS (it may have existed already);
 - SQLite foreign key enforcement starts ON (the app and duru turn it on), and a
   ``PRAGMA foreign_keys`` inside a transaction changes nothing, as in SQLite;
-- there is no lock timeout until the migration sets one; ``SET LOCAL`` lasts to
-  the end of its transaction and does nothing outside one, as in PostgreSQL.
+- there is no lock or statement timeout until the migration sets one; ``SET
+  LOCAL`` lasts to the end of its transaction and does nothing outside one, as in
+  PostgreSQL;
+- with `assume_in_transaction` the runner wraps the file in one transaction
+  (`implicit`), which an explicit COMMIT or ROLLBACK ends.
+
+Each transaction gets a number (`transaction`), so rules can ask whether two
+statements ran in the same one; outside a transaction it is None.
 """
 
 from __future__ import annotations
@@ -42,12 +48,16 @@ class Moment:
 
     depth: int = 0
     implicit: bool = False
+    transaction: int | None = None
+    transactions: int = 0
     new_tables: frozenset[str] = frozenset()
     new_indexes: frozenset[str] = frozenset()
     identities: tuple[tuple[str, str], ...] = ()
     fk_enforced: bool = True
     session_lock_timeout: bool = False
     local_lock_timeout: bool | None = None
+    session_statement_timeout: bool = False
+    local_statement_timeout: bool | None = None
 
     @property
     def in_transaction(self) -> bool:
@@ -57,6 +67,11 @@ class Moment:
     def lock_timeout(self) -> bool:
         local = self.local_lock_timeout
         return self.session_lock_timeout if local is None else local
+
+    @property
+    def statement_timeout(self) -> bool:
+        local = self.local_statement_timeout
+        return self.session_statement_timeout if local is None else local
 
     def identity(self, name: str) -> str:
         """A key that stays with a table through renames and changes when it is replaced."""
@@ -90,8 +105,8 @@ class _Replay:
             self.moment = replace(moment, new_indexes=moment.new_indexes - {fact.name})
         elif isinstance(fact, Pragma) and fact.name == "foreign_keys":
             self.moment = _foreign_keys(moment, fact)
-        elif isinstance(fact, SetSetting) and fact.name == "lock_timeout":
-            self.moment = _lock_timeout(moment, fact)
+        elif isinstance(fact, SetSetting) and fact.name in ("lock_timeout", "statement_timeout"):
+            self.moment = _timeout(moment, fact, fact.name)
 
 
 def _items(ids: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -99,17 +114,25 @@ def _items(ids: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def _transaction(moment: Moment, fact: Transaction) -> Moment:
-    depth = moment.depth
-    if fact.action == "begin":
-        depth = max(depth, 1)
+    depth, implicit = moment.depth, moment.implicit
+    number, count = moment.transaction, moment.transactions
+    if fact.action == "begin" and depth == 0:
+        depth, number, count = 1, count + 1, count + 1
     elif fact.action == "savepoint":
         depth += 1
     elif fact.action == "release":
         depth = max(depth - 1, 0)
     elif fact.action in ("commit", "rollback"):
-        depth = 0
-    local = moment.local_lock_timeout if depth else None
-    return replace(moment, depth=depth, local_lock_timeout=local)
+        depth, implicit, number = 0, False, None
+    return replace(
+        moment,
+        depth=depth,
+        implicit=implicit,
+        transaction=number,
+        transactions=count,
+        local_lock_timeout=moment.local_lock_timeout if depth else None,
+        local_statement_timeout=moment.local_statement_timeout if depth else None,
+    )
 
 
 def _rename(moment: Moment, fact: RenameTable, index: int) -> Moment:
@@ -134,19 +157,30 @@ def _foreign_keys(moment: Moment, fact: Pragma) -> Moment:
     return moment
 
 
-def _lock_timeout(moment: Moment, fact: SetSetting) -> Moment:
+def _timeout(moment: Moment, fact: SetSetting, name: str) -> Moment:
+    """SET [LOCAL] lock_timeout / statement_timeout; zero means no timeout."""
     enabled = fact.value is not None and not _ZERO_DURATION.fullmatch(fact.value.strip())
+    lock = name == "lock_timeout"
+    current_local = moment.local_lock_timeout if lock else moment.local_statement_timeout
     if fact.local:
-        return replace(moment, local_lock_timeout=enabled) if moment.in_transaction else moment
-    local = enabled if moment.local_lock_timeout is not None else None
-    return replace(moment, session_lock_timeout=enabled, local_lock_timeout=local)
+        if not moment.in_transaction:
+            return moment
+        local: bool | None = enabled
+        session = moment.session_lock_timeout if lock else moment.session_statement_timeout
+    else:
+        local = enabled if current_local is not None else None
+        session = enabled
+    if lock:
+        return replace(moment, session_lock_timeout=session, local_lock_timeout=local)
+    return replace(moment, session_statement_timeout=session, local_statement_timeout=local)
 
 
 class Timeline:
     """The `Moment` before every statement of a migration, and after the last."""
 
     def __init__(self, migration: Migration, *, assume_in_transaction: bool = False) -> None:
-        replay = _Replay(Moment(depth=1, implicit=True) if assume_in_transaction else Moment())
+        start = Moment(depth=1, implicit=True, transaction=0) if assume_in_transaction else Moment()
+        replay = _Replay(start)
         self._moments: list[Moment] = []
         for statement in migration.statements:
             replay.index = statement.index

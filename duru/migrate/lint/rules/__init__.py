@@ -10,10 +10,14 @@ from __future__ import annotations
 from duru.migrate.lint.rules import (
     alter,
     column_type,
+    columns,
+    constraints,
     copy,
+    destructive,
     drop,
     index,
     lock_timeout,
+    locking,
     rebuild,
     transaction,
 )
@@ -60,6 +64,10 @@ RULES: tuple[Rule, ...] = tuple(
             *alter.RULES,
             *column_type.RULES,
             *lock_timeout.RULES,
+            *columns.RULES,
+            *constraints.RULES,
+            *destructive.RULES,
+            *locking.RULES,
         ),
         key=lambda rule: rule.id,
     )

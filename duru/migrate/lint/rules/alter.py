@@ -14,11 +14,11 @@ from duru.migrate.lint.facts import (
     ValidateConstraint,
 )
 from duru.migrate.lint.migration import Statement
-from duru.migrate.lint.rules.base import BOTH, POSTGRES, Check, Hit, Rule
+from duru.migrate.lint.rules.base import BOTH, POSTGRES, Check, Hit, Rule, existing_table
 
 
 def _existing(check: Check, statement: Statement, table: str) -> bool:
-    return table not in check.timeline.before(statement.index).new_tables
+    return existing_table(check, statement, table)
 
 
 def _constraint_without_not_valid(check: Check) -> Iterator[Hit]:

@@ -71,3 +71,8 @@ class Rule:
     why: str
     fix: str
     check: Callable[[Check], Iterator[Hit]] | None = None
+
+
+def existing_table(check: Check, statement: Statement, table: str) -> bool:
+    """True when `table` was not created earlier in this migration (so it may hold rows)."""
+    return table not in check.timeline.before(statement.index).new_tables

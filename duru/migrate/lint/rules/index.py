@@ -19,6 +19,15 @@ def _index_not_concurrent(check: Check) -> Iterator[Hit]:
             yield Hit(statement, f"DROP INDEX {drop.name} blocks its table")
 
 
+_MAX_COLUMNS = 3
+
+
+def _wide_index(check: Check) -> Iterator[Hit]:
+    for statement, fact in check.migration.each(CreateIndex):
+        if fact.columns > _MAX_COLUMNS:
+            yield Hit(statement, f"the index on {fact.table} has {fact.columns} columns")
+
+
 RULES = (
     Rule(
         id="DURU201",
@@ -37,5 +46,22 @@ RULES = (
             "an invalid one."
         ),
         check=_index_not_concurrent,
+    ),
+    Rule(
+        id="DURU225",
+        name="index-too-many-columns",
+        severity="warning",
+        dialects=POSTGRES,
+        why=(
+            "A B-tree index with more than three columns is large, slows every write and is "
+            "used only by queries that filter on its leading columns; it is usually a sign "
+            "that a narrower index (or a partial one) would serve the query."
+        ),
+        fix=(
+            "Index the columns the query filters on (equality first, then the range or sort "
+            "column); move columns only read into INCLUDE (...); suppress with the query it "
+            "serves when all columns are needed."
+        ),
+        check=_wide_index,
     ),
 )

@@ -1,3 +1,3 @@
 -- expect: DURU001
-SET lock_timeout = '5s';
+SET lock_timeout = '5s'; SET statement_timeout = '30s';
 ALTER TABLE notes ALTER COLUMN version TYPE;

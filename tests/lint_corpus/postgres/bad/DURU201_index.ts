@@ -1,4 +1,4 @@
-// expect: DURU201 DURU208
+// expect: DURU201 DURU208 DURU221
 import { Client } from "pg";
 
 const notesIndex = /* the hot path of pull */ `

@@ -1,3 +1,3 @@
--- expect: DURU208
+-- expect: DURU208 DURU221
 ALTER TABLE notes ADD COLUMN pinned boolean NOT NULL DEFAULT false;
 ALTER TABLE folders ADD COLUMN icon text;

@@ -4,7 +4,7 @@ import psycopg
 
 
 def up(cur: psycopg.Cursor) -> None:
-    cur.execute("SET lock_timeout = %s", ("5s",))
+    cur.execute("SET lock_timeout = %s", ("5s",)); cur.execute("SET statement_timeout = '30s'")
     cur.execute(
         """
         ALTER TABLE note_tags

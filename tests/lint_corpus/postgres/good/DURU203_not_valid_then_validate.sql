@@ -1,4 +1,4 @@
-SET lock_timeout = '5s';
+SET lock_timeout = '5s'; SET statement_timeout = '30s';
 ALTER TABLE note_tags
   ADD CONSTRAINT note_tags_note_fk FOREIGN KEY (user_id, note_id) REFERENCES notes (user_id, id)
   NOT VALID;

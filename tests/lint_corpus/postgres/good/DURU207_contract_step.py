@@ -4,6 +4,6 @@ import psycopg
 
 
 def up(cur: psycopg.Cursor) -> None:
-    cur.execute("SET lock_timeout = '5s'")
+    cur.execute("SET lock_timeout = '5s'; SET statement_timeout = '30s'")
     # duru: allow DURU207 because every client since release 5.2 reads parent_id, not legacy_path
     cur.execute("ALTER TABLE folders DROP COLUMN legacy_path")

@@ -1,0 +1,2 @@
+-- expect: DURU214
+DROP DATABASE duru_staging;

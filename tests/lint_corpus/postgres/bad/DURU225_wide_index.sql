@@ -1,0 +1,2 @@
+-- expect: DURU225
+CREATE INDEX CONCURRENTLY notes_wide ON notes (user_id, folder_id, updated_at, title);

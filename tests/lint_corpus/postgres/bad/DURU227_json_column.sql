@@ -1,0 +1,3 @@
+-- expect: DURU227
+SET lock_timeout = '5s'; SET statement_timeout = '30s';
+ALTER TABLE notes ADD COLUMN meta json;

@@ -1,0 +1,2 @@
+-- expect: DURU229
+ALTER SCHEMA app RENAME TO app_v2;

@@ -1,0 +1,1 @@
+REINDEX INDEX CONCURRENTLY notes_user_seq;
