@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from duru.cli.output import visible
 from duru.errors import DuruError, NotFound, UsageError
 
 
@@ -55,9 +56,12 @@ def _usage_error(exc: typer.TyperException) -> int:
     if type(exc).__name__ == "NoArgsIsHelpError":
         # `duru note` with no subcommand: the help (already formatted) is the answer.
         typer.echo(message, err=True)
+    elif _missing_subcommand(ctx, message):
+        # A group made without no_args_is_help (`duru migrate`): the same answer.
+        typer.echo(ctx.get_help(), err=True)
     else:
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        typer.echo(f"duru: {' '.join(message.split())}{hint}", err=True)
+        typer.echo(f"duru: {visible(' '.join(message.split()))}{hint}", err=True)
     return int(getattr(exc, "exit_code", EXIT_USAGE))
 
 
@@ -69,6 +73,38 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _missing_subcommand(ctx: Any, message: str) -> bool:
+    """True when click refused a group's command line for lacking a subcommand."""
+    # click says so only in words (a UsageError like any other); groups have ``commands``.
+    return ctx is not None and hasattr(ctx.command, "commands") and message == "Missing command."
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from duru import __version__
+        from duru.local import SCHEMA_VERSION
+        from duru.model import MODEL_FINGERPRINT
+
+        typer.echo(
+            f"duru {__version__} (device schema {SCHEMA_VERSION}, model {MODEL_FINGERPRINT})"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print duru's version (and the device schema it makes) and exit.",
+    ),
+) -> None:
+    """The data platform of Duru Notes: device store, encryption, sync and safe migrations."""
+
 
 # Exit statuses: 1 for a refused operation, 2 for bad usage (as click uses), 3 for not found.
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 1, 2, 3
@@ -102,7 +138,7 @@ def resolve_db(db: Path | None) -> Path:
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     """Print ``message`` as one line on stderr and return the Exit to raise."""
-    typer.echo(f"duru: {message}", err=True)
+    typer.echo(f"duru: {visible(message)}", err=True)
     return typer.Exit(code)
 
 

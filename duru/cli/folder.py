@@ -9,7 +9,7 @@ import typer
 
 from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, friendly, report_written, resolve, short
-from duru.cli.output import print_json, print_rows
+from duru.cli.output import print_json, print_rows, visible
 from duru.errors import UsageError
 from duru.local.folders import NotesTo
 from duru.model import FOLDER, NOTE, NOTE_FOLDER
@@ -36,7 +36,7 @@ def add(
     with device(db, writes=True) as store:
         parent_id = None if parent is None else resolve(store, FOLDER, parent)
         row = store.folders.create(name, parent_id)
-        report_written(FOLDER, row, "added", row["name"], as_json)
+        report_written(FOLDER, row, "added", visible(row["name"]), as_json)
 
 
 @folder_app.command("list")
@@ -65,7 +65,7 @@ def rename(
     """Give a folder a new name."""
     with device(db, writes=True) as store:
         row = store.folders.rename(resolve(store, FOLDER, folder), name)
-        report_written(FOLDER, row, "renamed", row["name"], as_json)
+        report_written(FOLDER, row, "renamed", visible(row["name"]), as_json)
 
 
 @folder_app.command("move")
@@ -84,7 +84,7 @@ def move(
             raise UsageError("give either a new parent folder or --top, not both or neither")
         parent_id = None if parent is None else resolve(store, FOLDER, parent)
         row = store.folders.move(resolve(store, FOLDER, folder), parent_id)
-        report_written(FOLDER, row, "moved", row["name"], as_json)
+        report_written(FOLDER, row, "moved", visible(row["name"]), as_json)
 
 
 @folder_app.command("rm")

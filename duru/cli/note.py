@@ -16,7 +16,7 @@ from duru.cli.device import (
     report_written,
     resolve,
 )
-from duru.cli.output import print_json, print_rows
+from duru.cli.output import print_json, print_rows, visible
 from duru.errors import UsageError
 from duru.local import DeviceStore
 from duru.model import FOLDER, NOTE, NOTE_LINK, TASK, Row
@@ -49,20 +49,56 @@ def add(
     with device(db, create=True, writes=True) as store:
         folder_id = None if folder is None else resolve(store, FOLDER, folder)
         note = store.notes.create(title, read_text(body), folder_id=folder_id, tags=tag, pinned=pin)
-        report_written(NOTE, note, "added", note["title"], as_json)
+        report_written(NOTE, note, "added", visible(note["title"]), as_json)
 
 
 @note_app.command("list")
 def list_notes(
     limit: int = LimitOption,
     offset: int = typer.Option(0, "--offset", help="Skip this many notes first."),
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Only notes with this tag."),
+    folder: str | None = typer.Option(
+        None, "--folder", "-f", help="Only notes filed in this folder (id or unique prefix)."
+    ),
+    recursive: bool = typer.Option(
+        False, "--recursive", "-r", help="With --folder: notes in its sub-folders too."
+    ),
     as_json: bool = JsonOption,
     db: Path | None = DbOption,
 ) -> None:
     """List live notes: pinned first, then the most recently changed."""
     with device(db) as store:
-        rows = store.notes.list_recent(limit, offset)
+        if recursive and folder is None:
+            raise UsageError("--recursive needs --folder")
+        if tag is None and folder is None:
+            rows = store.notes.list_recent(limit, offset)
+        else:
+            folder_id = None if folder is None else resolve(store, FOLDER, folder)
+            rows = _filtered(store, tag, folder_id, recursive, limit, offset)
         _print_notes(rows, "Notes", as_json)
+
+
+def _filtered(
+    store: DeviceStore,
+    tag: str | None,
+    folder_id: str | None,
+    recursive: bool,
+    limit: int,
+    offset: int,
+) -> list[Row]:
+    """Live notes with ``tag`` and/or in ``folder_id``, in the order of `note list`."""
+    if limit < 0 or offset < 0:
+        raise UsageError(f"--limit and --offset must not be negative (got {limit}, {offset})")
+    found: list[Row] | None = None
+    if tag is not None:
+        found = store.tags.notes_with(tag)
+    if folder_id is not None:
+        inside = store.folders.notes_in(folder_id, recursive=recursive)
+        keep = {r["id"] for r in inside}
+        found = inside if found is None else [r for r in found if r["id"] in keep]
+    # Both lists come most recently changed first; pinned ones go to the top, as in list_recent.
+    rows = sorted(found or [], key=lambda r: -r["is_pinned"])
+    return rows[offset : offset + limit]
 
 
 @note_app.command("trash")
@@ -113,7 +149,7 @@ def edit(
             raise UsageError("nothing to change: give --title and/or --body")
         text = None if body is None else read_text(body)
         row = store.notes.edit(resolve(store, NOTE, note), title=title, body=text)
-        report_written(NOTE, row, "edited", row["title"], as_json)
+        report_written(NOTE, row, "edited", visible(row["title"]), as_json)
 
 
 def _note_action(name: str, verb: str, doc: str) -> None:
@@ -124,7 +160,7 @@ def _note_action(name: str, verb: str, doc: str) -> None:
     ) -> None:
         with device(db, writes=True) as store:
             row = getattr(store.notes, name)(resolve(store, NOTE, note))
-            report_written(NOTE, row, verb, row["title"], as_json)
+            report_written(NOTE, row, verb, visible(row["title"]), as_json)
 
     command.__doc__ = doc
     note_app.command(name)(command)
@@ -140,7 +176,7 @@ def remove(note: str = NoteArg, as_json: bool = JsonOption, db: Path | None = Db
     """Move a note to the trash (`duru note restore` brings it back)."""
     with device(db, writes=True) as store:
         row = store.notes.trash(resolve(store, NOTE, note))
-        report_written(NOTE, row, "trashed", row["title"], as_json)
+        report_written(NOTE, row, "trashed", visible(row["title"]), as_json)
 
 
 @note_app.command("purge")
@@ -155,7 +191,7 @@ def purge(
     """Delete a trashed note for good, with its tags, tasks, reminders and links."""
     with device(db, writes=True) as store:
         row = store.notes.purge(resolve(store, NOTE, note), force=force)
-        report_written(NOTE, row, "purged", row["title"], as_json)
+        report_written(NOTE, row, "purged", visible(row["title"]), as_json)
 
 
 def _print_notes(rows: list[Row], title: str, as_json: bool) -> None:
@@ -189,18 +225,20 @@ def _note_view(store: DeviceStore, note_id: str) -> Row:
 def _print_view(view: Row) -> None:
     note = view["note"]
     flags = [f for f, on in (("pinned", note["is_pinned"]), ("in trash", note["deleted"])) if on]
-    typer.echo(f"{note['title']}  ({note['id']}{', ' + ', '.join(flags) if flags else ''})")
+    title = visible(note["title"])
+    typer.echo(f"{title}  ({note['id']}{', ' + ', '.join(flags) if flags else ''})")
     if view["folder"] is not None:
-        typer.echo("folder: " + " / ".join(view["folder"]["path"]))
+        typer.echo("folder: " + visible(" / ".join(view["folder"]["path"])))
     if view["tags"]:
-        typer.echo("tags: " + ", ".join(view["tags"]))
+        typer.echo("tags: " + visible(", ".join(view["tags"])))
     typer.echo("")
-    typer.echo(note["body"])
+    typer.echo(visible(note["body"], lines=True))
     if view["tasks"]:
         typer.echo("\ntasks:")
         for task in view["tasks"]:
             box = "x" if task["status"] == "completed" else " "
-            typer.echo(f"{'  ' * (task['depth'] + 1)}[{box}] {task['content']}  ({task['id'][:8]})")
+            content = visible(task["content"])
+            typer.echo(f"{'  ' * (task['depth'] + 1)}[{box}] {content}  ({task['id'][:8]})")
     for label, key in (("links", "target_title"), ("backlinks", "source_title")):
         if view[label]:
-            typer.echo(f"\n{label}: " + ", ".join(str(r[key]) for r in view[label]))
+            typer.echo(f"\n{label}: " + visible(", ".join(str(r[key]) for r in view[label])))

@@ -8,7 +8,9 @@ import typer
 
 from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, resolve, short
-from duru.cli.output import print_json, print_rows
+from duru.cli.output import print_json, print_rows, visible
+from duru.errors import NotFound, UsageError
+from duru.local.tags import normalize_tag
 from duru.model import NOTE
 
 tag_app = typer.Typer(
@@ -38,7 +40,7 @@ def add(
     if as_json:
         print_json({"note_id": note_id, "tags": now})
         return
-    typer.echo(f"note {short(note_id)} tags: {', '.join(now)}")
+    typer.echo(f"note {short(note_id)} tags: {visible(', '.join(now))}")
 
 
 @tag_app.command("rm")
@@ -48,16 +50,15 @@ def remove(
     as_json: bool = JsonOption,
     db: Path | None = DbOption,
 ) -> None:
-    """Take a tag off a note."""
+    """Take a tag off a note (exit 3 when the note does not have it)."""
     with device(db, writes=True) as store:
         note_id = resolve(store, NOTE, note)
-        removed = store.tags.remove(note_id, tag)
+        if not store.tags.remove(note_id, tag):
+            raise NotFound(f"note {short(note_id)} has no tag {tag!r}")
     if as_json:
-        print_json({"note_id": note_id, "tag": tag, "removed": removed})
+        print_json({"note_id": note_id, "tag": tag, "removed": True})
         return
-    typer.echo(
-        f"{'removed' if removed else 'note did not have'} tag {tag!r} (note {short(note_id)})"
-    )
+    typer.echo(f"removed tag {tag!r} (note {short(note_id)})")
 
 
 @tag_app.command("rename")
@@ -67,9 +68,13 @@ def rename(
     as_json: bool = JsonOption,
     db: Path | None = DbOption,
 ) -> None:
-    """Rename a tag on every note (trashed ones too)."""
+    """Rename a tag on every note (trashed ones too); exit 3 when no note has it."""
     with device(db, writes=True) as store:
+        if normalize_tag(old) == normalize_tag(new):
+            raise UsageError(f"{old!r} and {new!r} are the same tag: nothing to rename")
         changed = store.tags.rename(old, new)
+        if not changed:
+            raise NotFound(f"no note has the tag {old!r}")
     if as_json:
         print_json({"old": old, "new": new, "changed": changed})
         return
@@ -81,7 +86,5 @@ def list_tags(as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """List tags with how many live notes carry each."""
     with device(db) as store:
         counts = store.tags.counts()
-    if as_json:
-        print_json(counts)
-        return
-    print_rows([{"tag": t, "notes": n} for t, n in counts.items()], ("tag", "notes"), title="Tags")
+    rows = [{"tag": t, "notes": n} for t, n in counts.items()]
+    print_rows(rows, ("tag", "notes"), title="Tags", as_json=as_json)

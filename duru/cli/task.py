@@ -17,7 +17,7 @@ from duru.cli.device import (
     report_written,
     resolve,
 )
-from duru.cli.output import print_json, print_rows
+from duru.cli.output import print_json, print_rows, visible
 from duru.errors import UsageError
 from duru.model import NOTE, TASK, TASK_PRIORITY, TASK_STATUS
 
@@ -53,7 +53,7 @@ def add(
         row = store.tasks.create(
             note_id, content, parent_task_id=parent_id, priority=priority, due_date=when
         )
-        report_written(TASK, row, "added", row["content"], as_json)
+        report_written(TASK, row, "added", visible(row["content"]), as_json)
 
 
 @task_app.command("list")
@@ -87,7 +87,7 @@ def done(task: str = TaskArg, as_json: bool = JsonOption, db: Path | None = DbOp
     """Mark a task completed."""
     with device(db, writes=True) as store:
         row = store.tasks.set_status(resolve(store, TASK, task), "completed")
-        report_written(TASK, row, "completed", row["content"], as_json)
+        report_written(TASK, row, "completed", visible(row["content"]), as_json)
 
 
 @task_app.command("status")
@@ -100,7 +100,7 @@ def status(
     """Set a task's status (completing stamps completed_at, others clear it)."""
     with device(db, writes=True) as store:
         row = store.tasks.set_status(resolve(store, TASK, task), new_status)
-        report_written(TASK, row, "updated", f"{row['content']}: {new_status}", as_json)
+        report_written(TASK, row, "updated", f"{visible(row['content'])}: {new_status}", as_json)
 
 
 @task_app.command("due")
@@ -119,7 +119,7 @@ def due(
             raise UsageError("give either a due date or --clear, not both or neither")
         stamp = None if when is None else parse_when(when, "due date")
         row = store.tasks.set_due(resolve(store, TASK, task), stamp)
-        report_written(TASK, row, "updated", row["content"], as_json)
+        report_written(TASK, row, "updated", visible(row["content"]), as_json)
 
 
 @task_app.command("rm")
