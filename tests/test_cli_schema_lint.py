@@ -36,7 +36,7 @@ def test_lint_bad_corpus_fails_with_json_findings() -> None:
 def test_lint_refuses_an_unknown_format() -> None:
     result = runner.invoke(app, ["migrate", "lint", "--format", "xml", str(CORPUS)])
     assert result.exit_code == 2
-    assert "--format must be text or json" in result.output
+    assert "--format must be text, json, github, sarif" in result.output
 
 
 def test_schema_check_needs_a_side() -> None:

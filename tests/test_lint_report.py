@@ -137,10 +137,11 @@ def test_text_output() -> None:
     report = _lint(sql, name="migrations/012.sql")
     text = report.render_text()
     lines = text.splitlines()
-    assert lines[0] == "migrations/012.sql:1: DURU104 error drop-without-backup"
+    assert lines[0] == "migrations/012.sql:1:1: DURU104 error drop-without-backup"
     assert lines[1] == "    DROP TABLE notes"
     assert lines[2].startswith("    DROP TABLE notes destroys its rows")
-    assert lines[3].startswith("    why: ") and lines[4].startswith("    fix: ")
+    assert lines[4] == "DURU104 drop-without-backup"
+    assert lines[5].startswith("    why: ") and lines[6].startswith("    fix: ")
     assert "migrations/012.sql:3: DURU104 suppressed because rebuilt from the server" in lines
     assert lines[-1] == "1 error(s), 0 warning(s), 1 suppressed in 1 file(s) (2 statement(s))"
 
@@ -398,3 +399,103 @@ def test_parse_error_fails_the_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "lint", "--dialect", "sqlite", str(path)])
     assert result.exit_code == 1, result.output
     assert "DURU001 error parse-error" in result.output
+
+
+# Issue 12 settings and formats -------------------------------------------------------------
+
+
+def test_text_states_why_and_fix_once_per_rule() -> None:
+    report = _lint("DROP TABLE a;\nDROP TABLE b;\nDROP TABLE c;\n")
+    text = report.render_text()
+    assert text.count("why: ") == 1 and text.count("fix: ") == 1
+    assert text.count("DURU104 error drop-without-backup") == 3
+
+
+def test_findings_carry_columns_and_end_lines() -> None:
+    report = _lint("CREATE TABLE a (x);  DROP TABLE b;\nDROP\n  TABLE c;\n")
+    first, second = report.active
+    assert (first.line, first.column, first.end_line, first.end_column) == (1, 22, 1, 33)
+    assert (second.line, second.column, second.end_line, second.end_column) == (2, 1, 3, 9)
+
+
+def test_github_annotations() -> None:
+    from duru.migrate.lint.report_formats import render_github
+
+    report = _lint("DROP TABLE a;\n", name="db/1,2.sql")
+    (line,) = render_github(report).splitlines()
+    assert line.startswith("::error file=db/1%2C2.sql,line=1,endLine=1,col=1,")
+    assert "title=DURU104 drop-without-backup::DROP TABLE a destroys" in line
+
+
+def test_sarif_log() -> None:
+    from duru.migrate.lint.report_formats import to_sarif
+
+    sql = "DROP TABLE a;\nDROP TABLE b; -- duru: allow DURU104 because cache\n"
+    log = json.loads(json.dumps(to_sarif(_lint(sql))))
+    assert log["version"] == "2.1.0"
+    (run,) = log["runs"]
+    assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == {r.id for r in RULES}
+    active, suppressed = run["results"]
+    assert active["ruleId"] == "DURU104" and active["level"] == "error"
+    region = active["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 1, "endLine": 1, "startColumn": 1, "endColumn": 13}
+    assert suppressed["suppressions"] == [{"kind": "inSource", "justification": "cache"}]
+
+
+def test_file_level_ignore() -> None:
+    sql = "-- duru: allow-file DURU104 because a scratch database\nCREATE TABLE a (x);\n"
+    sql += "DROP TABLE b;\n"
+    report = _lint(sql)
+    assert report.active == [] and report.findings[0].suppressed
+    everything = "-- duru: allow-file all because fixture\nDROP TABLE b;\nCREAT x;\n"
+    assert _lint(everything).active == []
+    no_reason = "-- duru: allow-file DURU104\nDROP TABLE b;\n"
+    assert sorted(f.rule for f in _lint(no_reason).active) == ["DURU002", "DURU104"]
+
+
+def test_config_file_and_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import duru.cli.commands  # noqa: F401
+    from duru.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    Path("m.sql").write_text("ALTER TABLE notes ADD COLUMN p boolean DEFAULT false;\n")
+    runner = CliRunner()
+
+    def rules(*args: str) -> list[str]:
+        result = runner.invoke(app, ["migrate", "lint", "--format", "json", *args, "m.sql"])
+        assert result.exit_code in (0, 1), result.output
+        return sorted(f["rule"] for f in json.loads(result.stdout)["findings"])
+
+    assert rules("--dialect", "postgres") == ["DURU208", "DURU221"]
+    assert rules("--dialect", "postgres", "--pg-version", "10") == [
+        "DURU208",
+        "DURU209",
+        "DURU221",
+    ]
+    Path("pyproject.toml").write_text(
+        '[tool.duru.lint]\nexclude = ["ddl-without-statement-timeout"]\ndialect = "postgres"\n'
+    )
+    assert rules() == ["DURU208"]
+    assert rules("--exclude", "DURU208") == []
+    Path("duru.toml").write_text('[lint]\npg-version = 10\ndialect = "postgres"\n')
+    assert rules() == ["DURU208", "DURU209", "DURU221"]
+    Path("duru.toml").write_text("[lint]\nexclude = ['DURU999']\n")
+    bad = runner.invoke(app, ["migrate", "lint", "m.sql"])
+    assert bad.exit_code == 2 and "unknown rule DURU999" in bad.output
+
+
+def test_assume_in_transaction_flag(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import duru.cli.commands  # noqa: F401
+    from duru.cli import app
+
+    path = tmp_path / "m.sql"
+    path.write_text("CREATE INDEX CONCURRENTLY a_x ON a (x);\n")
+    args = ["migrate", "lint", "--dialect", "postgres", str(path)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    result = CliRunner().invoke(app, [*args[:2], "--assume-in-transaction", *args[2:]])
+    assert result.exit_code == 1 and "DURU202" in result.output

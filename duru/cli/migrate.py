@@ -21,6 +21,9 @@ migrate_app = typer.Typer(
 app.add_typer(migrate_app, name="migrate")
 
 
+_LINT_FORMATS = ("text", "json", "github", "sarif")
+
+
 @migrate_app.command("lint")
 def lint(
     paths: Annotated[
@@ -29,29 +32,74 @@ def lint(
             help="Files or folders: .sql, and SQL in .py, .dart, .ts, .kt and .swift strings."
         ),
     ],
-    output: Annotated[str, typer.Option("--format", help="Output: text or json.")] = "text",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="text (why/fix once per rule), json, github (Actions annotations) or sarif.",
+        ),
+    ] = "text",
     dialect: Annotated[
         str | None,
         typer.Option("--dialect", help="sqlite or postgres (default: guessed per file)."),
     ] = None,
+    pg_version: Annotated[
+        int | None,
+        typer.Option("--pg-version", help="The server's PostgreSQL major version (default 13)."),
+    ] = None,
+    in_transaction: Annotated[
+        bool | None,
+        typer.Option(
+            "--assume-in-transaction/--no-assume-in-transaction",
+            help="The runner wraps each file in one transaction (Supabase does).",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="A rule id or name not to run (repeatable)."),
+    ] = None,
 ) -> None:
-    """Find dangerous migration SQL; exit non-zero on any error-severity finding."""
+    """Find dangerous migration SQL; exit non-zero on any error-severity finding.
+
+    Settings also come from duru.toml ([lint]) or pyproject.toml ([tool.duru.lint])
+    in the current folder or above; flags override them.
+    """
     from duru.errors import UsageError
     from duru.migrate.lint import lint_paths
+    from duru.migrate.lint.config import find_config, rule_ids
+    from duru.migrate.lint.settings import LintSettings
 
     with reported():
-        if output not in ("text", "json"):
-            raise UsageError(f"--format must be text or json, not {output!r}")
+        if output not in _LINT_FORMATS:
+            raise UsageError(f"--format must be {', '.join(_LINT_FORMATS)}, not {output!r}")
         if dialect not in (None, "sqlite", "postgres"):
             raise UsageError(f"--dialect must be sqlite or postgres, not {dialect!r}")
-        chosen: Literal["sqlite", "postgres"] | None = dialect  # type: ignore[assignment]
-        report = lint_paths(paths, dialect=chosen)
-    if output == "json":
-        print_json(report.to_json())
-    else:
-        typer.echo(report.render_text())
+        base = find_config(Path.cwd()).settings
+        settings = LintSettings(
+            dialect=cast(Literal["sqlite", "postgres"] | None, dialect) or base.dialect,
+            pg_version=base.pg_version if pg_version is None else pg_version,
+            assume_in_transaction=(
+                base.assume_in_transaction if in_transaction is None else in_transaction
+            ),
+            exclude=base.exclude | rule_ids(exclude or [], "--exclude"),
+        )
+        report = lint_paths(paths, settings=settings)
+    _print_lint(report, output)
     if report.has_errors:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_lint(report: Any, output: str) -> None:
+    from duru.migrate.lint.report_formats import render_github, to_sarif
+
+    if output == "json":
+        print_json(report.to_json())
+    elif output == "sarif":
+        print_json(to_sarif(report))
+    elif output == "github":
+        typer.echo(render_github(report), nl=False)
+    else:
+        typer.echo(report.render_text())
 
 
 DbTarget = Annotated[

@@ -108,8 +108,11 @@ class LintReport:
         }
 
     def render_text(self) -> str:
-        """Human-readable report: one block per active finding, suppressions, a summary line."""
+        """Human-readable report: one block per active finding, then why and fix once per
+        rule that fired, suppressions, how files were read, and a summary line."""
         blocks = [_text_block(finding) for finding in self.active]
+        if self.active:
+            blocks.append(_rule_notes(self.active))
         suppressed = [finding for finding in self.findings if finding.suppressed]
         if suppressed:
             blocks.append("\n".join(_suppressed_line(finding) for finding in suppressed))
@@ -152,11 +155,26 @@ _REASONS = {
 
 
 def _text_block(finding: Finding) -> str:
-    lines = [f"{finding.file}:{finding.line}: {finding.rule} {finding.severity} {finding.name}"]
+    column = f"{finding.column}:" if finding.column is not None else ""
+    lines = [
+        f"{finding.file}:{finding.line}:{column} {finding.rule} {finding.severity} {finding.name}"
+    ]
     if finding.statement:
         lines.append(f"    {_shorten(finding.statement)}")
-    lines += [f"    {finding.message}", f"    why: {finding.why}", f"    fix: {finding.fix}"]
+    lines.append(f"    {finding.message}")
     return "\n".join(lines)
+
+
+def _rule_notes(findings: list[Finding]) -> str:
+    """Why and fix, once for each rule among `findings`, in rule order."""
+    seen: dict[str, Finding] = {}
+    for finding in findings:
+        seen.setdefault(finding.rule, finding)
+    notes = []
+    for rule in sorted(seen):
+        finding = seen[rule]
+        notes.append(f"{rule} {finding.name}\n    why: {finding.why}\n    fix: {finding.fix}")
+    return "\n".join(notes)
 
 
 def _suppressed_line(finding: Finding) -> str:

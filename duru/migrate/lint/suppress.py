@@ -7,7 +7,9 @@ by id (DURU104) or short name (drop-without-backup). A directive applies to:
 - a statement starting on the next line (or after the comment on its own line),
   when the comment stands on its own line; a host comment there also covers every
   statement of a string opening on the next line;
-- the statements whose lines it sits on, when it trails code.
+- the statements whose lines it sits on, when it trails code;
+- the whole file, written ``duru: allow-file RULE[, RULE...] because <reason>``
+  anywhere in it (rules named ``all`` cover every rule).
 
 A directive without a reason, or naming an unknown rule, is itself a finding
 (DURU002) and suppresses nothing (an unknown rule name is skipped, the rest of a
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 from duru.migrate.lint.migration import Comment
 from duru.migrate.lint.rules import RULES_BY_ID, RULES_BY_NAME
 
-_DIRECTIVE = re.compile(r"\bduru:\s*allow\b(?P<body>.*)", re.IGNORECASE | re.DOTALL)
+_DIRECTIVE = re.compile(r"\bduru:\s*allow(?P<file>-file)?\b(?P<body>.*)", re.IGNORECASE | re.DOTALL)
+ALL_RULES = "all"
 _BODY = re.compile(
     r"\s*(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)(?:\s+because\b(?P<reason>.*))?\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -48,11 +51,16 @@ class Directive:
     rules: frozenset[str]
     reason: str | None
     problems: tuple[str, ...]
+    whole_file: bool = False
 
     def covers(self, rule_id: str, span: Span) -> bool:
         """True when this directive suppresses `rule_id` at `span`."""
-        if self.reason is None or rule_id not in self.rules:
+        if self.reason is None:
             return False
+        if rule_id not in self.rules and not (self.whole_file and ALL_RULES in self.rules):
+            return False
+        if self.whole_file:
+            return True
         line = self.comment.line
         if self.comment.own_line:
             if span.line in (line, line + 1):
@@ -67,23 +75,26 @@ def parse_directives(comments: tuple[Comment, ...]) -> list[Directive]:
     for comment in comments:
         match = _DIRECTIVE.search(comment.text)
         if match is not None:
-            directives.append(_directive(comment, match.group("body")))
+            directive = _directive(comment, match.group("body"), bool(match.group("file")))
+            directives.append(directive)
     return directives
 
 
-def _directive(comment: Comment, body: str) -> Directive:
+def _directive(comment: Comment, body: str, whole_file: bool) -> Directive:
     match = _BODY.match(body)
     if match is None:
-        return Directive(comment, frozenset(), None, ("names no rule",))
+        return Directive(comment, frozenset(), None, ("names no rule",), whole_file)
     problems: list[str] = []
     rules: set[str] = set()
     for reference in re.split(r"\s*,\s*", match.group("rules")):
         rule = RULES_BY_ID.get(reference.upper()) or RULES_BY_NAME.get(reference.lower())
-        if rule is None:
+        if whole_file and reference.lower() == ALL_RULES:
+            rules.add(ALL_RULES)
+        elif rule is None:
             problems.append(f"unknown rule {reference}")
         else:
             rules.add(rule.id)
     reason = (match.group("reason") or "").strip() or None
     if reason is None:
         problems.append("gives no reason (write: because <reason>)")
-    return Directive(comment, frozenset(rules), reason, tuple(problems))
+    return Directive(comment, frozenset(rules), reason, tuple(problems), whole_file)
