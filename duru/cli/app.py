@@ -56,7 +56,7 @@ def _usage_error(exc: typer.TyperException) -> int:
     if type(exc).__name__ == "NoArgsIsHelpError":
         # `duru note` with no subcommand: the help (already formatted) is the answer.
         typer.echo(message, err=True)
-    elif _missing_subcommand(ctx, message):
+    elif ctx is not None and _missing_subcommand(ctx, message):
         # A group made without no_args_is_help (`duru migrate`): the same answer.
         typer.echo(ctx.get_help(), err=True)
     else:

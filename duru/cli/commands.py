@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from duru.cli import (  # noqa: F401  (importing registers them)
+    attachment,
     demo,
     folder,
     io,
+    link,
     migrate,
     note,
+    reminder,
+    saved_search,
     schema,
     search,
     sync,
     tag,
     task,
+    template,
     transfer,
 )
