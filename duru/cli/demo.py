@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.rule import Rule
@@ -11,8 +12,9 @@ from rich.text import Text
 from duru.cli.app import app, reported
 from duru.cli.device import JsonOption
 from duru.cli.output import console, print_json, print_rows
-from duru.demo import DemoResult, StepResult, run_demo
-from duru.demo.run import DEFAULT_EXTRA_NOTES
+
+if TYPE_CHECKING:
+    from duru.demo import DemoResult, StepResult
 
 DirOption = typer.Option(
     None,
@@ -24,12 +26,18 @@ DirOption = typer.Option(
 @app.command("demo")
 def demo(
     folder: Path | None = DirOption,
-    notes: int = typer.Option(
-        DEFAULT_EXTRA_NOTES, "--notes", help="How many generated notes to add to the samples."
+    notes: int | None = typer.Option(
+        None, "--notes", help="How many generated notes to add to the samples (default 200)."
     ),
     as_json: bool = JsonOption,
 ) -> None:
     """Fill a fresh device database with a realistic notebook and show what duru does with it."""
+    # duru.demo pulls in the sync server and PostgreSQL: import it only when the demo runs,
+    # so that `duru --help` and every other command start fast.
+    from duru.demo import run_demo
+    from duru.demo.run import DEFAULT_EXTRA_NOTES
+
+    notes = DEFAULT_EXTRA_NOTES if notes is None else notes
     with reported():
         if as_json:
             print_json(run_demo(folder, extra_notes=notes).to_dict())
