@@ -538,3 +538,26 @@ def test_a_row_whose_parent_the_server_never_had_fails_nothing_else(
         assert db.scalar("SELECT count(*) FROM outbox") == 0
         [revision] = db.rows("SELECT entity, row_json FROM sync_conflicts")
     assert revision["entity"] == "note_tag" and "orphan" in revision["row_json"]
+
+
+def test_a_row_the_server_tampered_with_is_quarantined_and_sync_goes_on(
+    tmp_path: Path, server: Server, pg_url: str
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        bad = s.notes.create("will be tampered")
+        s.notes.create("fine")
+    sync.sync(a)
+    with psycopg.connect(pg_url, autocommit=True) as owner:  # a hostile server flips a bit
+        owner.execute(
+            "UPDATE notes SET title_enc = overlay(title_enc placing '\\xff'::bytea from 40)"
+            " WHERE id = %s",
+            (bad["id"],),
+        )
+    report = sync.sync(b)
+    assert report.quarantined == 1
+    with Database.open(b) as db:
+        assert [n["title"] for n in db.rows("SELECT title FROM notes")] == ["fine"]
+        [kept] = db.rows("SELECT source, source_key, reason FROM quarantine")
+    assert kept["source_key"] == bad["id"] and "TamperedCiphertext" in kept["reason"]
+    assert sync.sync(b).quarantined == 0  # the next sync is not stuck on it

@@ -41,13 +41,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from duru.crypto import KdfParams
+from duru.bridge import codec_for
+from duru.crypto import AccountKeys, KdfParams
 from duru.local.store import DeviceStore
+from duru.model import entity
 from duru.remote import with_database
+from duru.remote.layout import server_table
 from duru.remote.roles import PASSWORD_KEY, server_role_name
 from duru.sync import client as sync_client
 from duru.sync import credentials as creds_file
 from duru.sync import outbox
+from duru.sync.wire import decode_row, encode_row
 
 DURU = str(Path(sys.executable).with_name("duru"))
 PASSPHRASE = "correct horse battery staple 🐎"
@@ -210,9 +214,11 @@ def new_device(tmp_path: Path, name: str) -> Device:
 
 
 def register(dev: Device, server: Server, user: str) -> creds_file.Credentials:
-    return sync_client.register(
+    saved = sync_client.register(
         dev.path, server=server.url, user=user, passphrase=PASSPHRASE, home=dev.home, kdf=KDF
     )
+    KEYS[saved.user_id] = saved.keys()
+    return saved
 
 
 def login(dev: Device, server: Server, user: str) -> creds_file.Credentials:
@@ -356,8 +362,10 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
         r = httpx.get(
             f"{srv.url}/v1/changes", params={"after": after, "limit": 1}, headers=bearer(ca.token)
         )
-        assert r.status_code == 200, r.text
-        assert not {c["row_id"] for c in r.json()["changes"]} & b_ids
+        # A cursor past A's own head is "resync needed", whatever B's numbers are.
+        assert r.status_code in (200, 410), r.text
+        if r.status_code == 200:
+            assert not {c["row_id"] for c in r.json()["changes"]} & b_ids
         assert str(cb.user_id) not in r.text
     account = httpx.get(f"{srv.url}/v1/account", headers=bearer(ca.token)).json()
     assert account["user_id"] == ca.user_id and account["name"] == "alice"
@@ -390,10 +398,15 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
     for row_id, version, *_ in b_before[1:]:
         forged = json.loads(json.dumps(note_entry))
         forged.update(row_id=str(row_id), base_version=int(version), op_ids=[str(uuid.uuid4())])
-        forged["row"]["id"] = str(row_id)
+        forged["row"] = resealed(note_entry, str(row_id))
         r = push(srv.url, ca.token, [forged])
         assert r.status_code == 200, r.text
         assert r.json()["results"][0]["outcome"] in ("applied", "conflict")
+        # The same ciphertext moved to B's id (sealed for another row): refused outright.
+        moved = json.loads(json.dumps(forged))
+        moved["op_ids"] = [str(uuid.uuid4())]
+        moved["row"]["title_enc"] = note_entry["row"]["title_enc"]
+        assert_json_error(push(srv.url, ca.token, [moved]), 400)
 
     # B's user_id inside a pushed row: refused.
     forged = json.loads(json.dumps(note_entry))
@@ -405,7 +418,7 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
     # ... also for a row id of B's.
     victim = str(b_before[0][0])
     forged.update(row_id=victim)
-    forged["row"]["id"] = victim
+    forged["row"] = {**resealed(note_entry, victim), "user_id": cb.user_id}
     assert_json_error(push(srv.url, ca.token, [forged]), 400, 403)
 
     # A tag on B's note, a note filed in B's folder: the same answer as for a random parent.
@@ -415,16 +428,19 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
 
     def tag_on(note_id: str) -> tuple[httpx.Response, str]:
         e = json.loads(json.dumps(tag_entry))
-        e["row"]["note_id"] = note_id
-        e["row_id"] = e["row"]["id"] = str(uuid.uuid4())
+        e["row_id"] = str(uuid.uuid4())
+        e["row"] = resealed(tag_entry, e["row_id"], note_id=note_id)
         e["op_ids"] = [str(uuid.uuid4())]
         return push(srv.url, ca.token, [e]), e["row_id"]
 
-    (r_b, tb), (r_x, tx) = tag_on(victim), tag_on(random_id)
-    assert r_b.status_code == r_x.status_code == 409, (r_b.text, r_x.text)
-    assert r_b.text.replace(victim, "ID").replace(tb, "T") == r_x.text.replace(
-        random_id, "ID"
-    ).replace(tx, "T")
+    # A has no note of either id: both are kept as conflict revisions of A's, alike.
+    (r_b, _), (r_x, _) = tag_on(victim), tag_on(random_id)
+    assert r_b.status_code == r_x.status_code == 200, (r_b.text, r_x.text)
+    assert r_b.json()["results"][0]["outcome"] == "conflict"
+    same = ("entity", "outcome", "version")
+    assert [{k: r[k] for k in same} for r in r_b.json()["results"]] == [
+        {k: r[k] for k in same} for r in r_x.json()["results"]
+    ]
     srv.alive()
 
     # Nothing of B's changed, B's pull does not see A's forgeries.
@@ -729,12 +745,27 @@ def target(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             )
 
 
+# The keys of every account a test made, by user id: a forged row must still be sealed
+# for its own place, or the server refuses it before anything else is checked.
+KEYS: dict[str, AccountKeys] = {}
+
+
+def resealed(entry: dict[str, Any], row_id: str, **local: Any) -> dict[str, Any]:
+    """``entry``'s row as a new row ``row_id`` (with device-side ``local`` changes), sealed."""
+    e = entity(entry["entity"])
+    codec, table = codec_for(e), server_table(e)
+    keys = KEYS[entry["row"]["user_id"]]
+    row = codec.to_local(decode_row(table, entry["row"], codec.columns), keys)
+    row.update({e.key: row_id, **local})
+    return encode_row(table, codec.to_remote(row, keys, keys.user_id))
+
+
 def fresh(entry: dict[str, Any], **row: Any) -> dict[str, Any]:
     """A copy of ``entry`` for a new row (new id, new op id, base 0), with ``row`` changes."""
     out = json.loads(json.dumps(entry))
     new = str(uuid.uuid4())
     out.update(row_id=new, base_version=0, op_ids=[str(uuid.uuid4())])
-    out["row"]["id"] = new
+    out["row"] = resealed(entry, new)
     out["row"].update(row)
     return out
 
@@ -904,7 +935,6 @@ MALFORMED: dict[str, Callable[[Target], Any]] = {
     "push_row_user_id_not_uuid": lambda t: push_body(t, [fresh(t.note, user_id="me")]),
     "push_duplicate_rows": lambda t: push_body(t, [t.note | {"op_ids": [str(uuid.uuid4())]}] * 2),
     "push_op_id_reused_for_another_row": _op_reused,
-    "push_tag_missing_note": lambda t: push_body(t, [fresh(t.tag, note_id=str(uuid.uuid4()))]),
     # pull
     "changes_after_negative": lambda t: changes(t, "after=-1"),
     "changes_after_text": lambda t: changes(t, "after=abc"),
@@ -948,6 +978,44 @@ def _huge_verifier(t: Target) -> Any:
         "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
     )
     return post(t, "/v1/register", {"name": "x7", "user_id": str(uuid.uuid4()), "record": record})
+
+
+# Each of these is a 500 (or a 2xx) on the current code: see the report of this file.
+BUGS: dict[str, Callable[[Target], Any]] = {
+    "deeply_nested_json": lambda t: raw(t, "POST", "/v1/push", b"[" * 30_000 + b"]" * 30_000),
+    "push_entity_not_text": lambda t: push_body(t, [entry_with(t, entity=["note"])]),
+    "push_entity_object": lambda t: push_body(t, [entry_with(t, entity={"note": 1})]),
+    "changes_after_unicode_digit": lambda t: changes(t, "after=%C2%B2"),
+    "changes_after_over_int64": lambda t: changes(t, "after=9999999999999999999"),
+    "push_row_enum_violation": lambda t: push_body(t, [fresh(t.note, note_type="bogus")]),
+    "push_row_lone_surrogate": lambda t: _raw_push(
+        t, fresh(t.note, note_type="XX"), '"XX"', '"\\ud800"'
+    ),
+    "push_device_nul_on_conflict": lambda t: _stale(t, "dev\u0000ice"),
+    "push_device_surrogate_on_conflict": lambda t: _stale(t, "\ud800"),
+    "push_same_op_id_for_two_rows": _same_op_two_rows,
+    "push_garbage_ciphertext": lambda t: push_body(
+        t, [fresh(t.note, title_enc=base64.b64encode(b"garbage, not an envelope").decode())]
+    ),
+    "push_row_time_year_1": lambda t: push_body(
+        t, [fresh(t.note, created_at="0001-01-01T00:00:00+14:00")]
+    ),
+    "register_verifier_of_huge_cost": _huge_verifier,
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUGS))
+def test_malformed_request_bug_is_a_4xx_json_error(target: Target, case: str) -> None:
+    r = BUGS[case](target)
+    assert_json_error(r, *range(400, 500))
+    target.server.alive()
+
+
+def test_a_tag_on_a_note_the_server_never_had_is_kept_not_refused(target: Target) -> None:
+    r = push_body(target, [fresh(target.tag, note_id=str(uuid.uuid4()))])
+    assert r.status_code == 200, r.text
+    assert [x["outcome"] for x in r.json()["results"]] == ["conflict"]
+    target.server.alive()
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
@@ -1122,3 +1190,34 @@ def test_server_killed_mid_push_then_restarted_and_resynced(
     a.sync()
     assert _comparable(a.export()) == _comparable(b.export())
     assert_no_plaintext(pg_url, [MARKER])
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("created_at", "0001-01-01T00:00:00+14:00"),
+        ("title_enc", base64.b64encode(b"garbage, not an envelope").decode()),
+    ],
+)
+def test_an_accepted_odd_row_does_not_break_pulls_of_the_account(
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, column: str, value: str
+) -> None:
+    """Whatever push accepts, the account's pulls (server and device) keep working."""
+    srv = servers(pg_url)
+    a, b = new_device(tmp_path, "a"), new_device(tmp_path, "b")
+    ca = register(a, srv, "alice")
+    login(b, srv, "alice")
+    with a.store() as st:
+        st.notes.create(f"{MARKER} fine", "fine")
+    entry = fresh(next(e for e in pending_entries(a) if e["entity"] == "note"), **{column: value})
+    a.sync()
+    r = push(srv.url, ca.token, [entry])
+    if r.status_code != 200:
+        assert_json_error(r, *range(400, 500))
+        return
+    r = httpx.get(f"{srv.url}/v1/changes", params={"after": 0}, headers=bearer(ca.token))
+    assert r.status_code == 200, r.text
+    report = b.sync()  # must not fail for ever on one row it cannot use
+    assert report.pulled >= 1
+    with b.store() as st:
+        assert st.notes.count() >= 1

@@ -109,6 +109,12 @@ def sync_command(
                 )
                 if report.kept_local:
                     typer.echo(f"  {report.kept_local} rows changed here meanwhile: next sync")
+                if report.quarantined:
+                    typer.echo(
+                        f"  {report.quarantined} rows from the server did not open (tampered?):"
+                        " kept in the quarantine, see `duru export`",
+                        err=True,
+                    )
                 if report.waiting:
                     typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
         if not watch:

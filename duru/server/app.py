@@ -173,8 +173,8 @@ class _Api:
         token = _bearer(request)
         body = await self._json(request)
         device = _field(body, "device_id", str)
-        if not 1 <= len(device) <= 64:
-            raise UsageError("device_id must be 1 to 64 characters")
+        if not 1 <= len(device) <= 64 or not device.isprintable() or not _utf8(device):
+            raise UsageError("device_id must be 1 to 64 printable characters")
         raw = body.get("entries")
         if not isinstance(raw, list) or len(raw) > self.config.max_push_entries:
             raise UsageError(
@@ -236,6 +236,8 @@ class _Api:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise UsageError(f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise UsageError("the request body is JSON nested too deeply") from None
         if not isinstance(data, dict):
             raise UsageError("the request body must be a JSON object")
         return data
@@ -363,9 +365,17 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 19:
-        raise UsageError(f"{name} must be a whole number >= 0")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 2**63:
+        raise UsageError(f"{name} must be a whole number from 0 to 2^63-1")
     return int(raw)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry
+        return False
+    return True
 
 
 def _pg_message(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -62,8 +63,7 @@ def register(conn: Connection[Any], name: str, user_id: str, record: AccountReco
         check_kdf_ceiling(record.kdf_params)
     except CryptoError as exc:
         raise UsageError(exc.message) from None
-    if not record.auth_verifier.startswith(b"$argon2id$"):
-        raise UsageError("auth_verifier must be an Argon2id hash of the authentication key")
+    _check_verifier(record.auth_verifier)
     row = {"name": name, **account_row(user_id, record)}
     with conn.transaction():
         set_user(conn, user_id)
@@ -163,6 +163,29 @@ def account_info(conn: Connection[Any], user_id: str) -> dict[str, Any]:
         "kdf": kdf,
         "wrapped_master_key": _b64(bytes(row[3])),
     }
+
+
+_VERIFIER = re.compile(
+    rb"^\$argon2id\$v=19\$m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,3})\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
+)
+
+
+def _check_verifier(verifier: bytes) -> None:
+    """UsageError unless ``verifier`` is an Argon2id hash at most at INTERACTIVE cost.
+
+    Every login of the account runs this hash on the server: a costlier one would let a
+    client make the server spin (``verifier_cost`` caps what devices make at this).
+    """
+    found = _VERIFIER.match(verifier)
+    if found is None:
+        raise UsageError("auth_verifier must be an Argon2id hash of the authentication key")
+    cap = KdfParams.interactive()
+    memory_kib, passes, lanes = (int(g) for g in found.groups())
+    if memory_kib * 1024 > cap.memlimit or passes > cap.opslimit or lanes != 1:
+        raise UsageError(
+            f"auth_verifier costs more than the server checks at login (at most "
+            f"m={cap.memlimit // 1024},t={cap.opslimit},p=1)"
+        )
 
 
 def token_hash(token: str) -> bytes:

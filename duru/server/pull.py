@@ -69,6 +69,11 @@ def read_page(conn: Connection[Any], user_id: str, after: int, limit: int) -> Pa
         if found is None:
             raise NotFound("the account of this session no longer exists")
         head, horizon = int(found[0]), int(found[1])
+        if after > head:
+            raise ResyncNeeded(
+                f"cursor {after} is ahead of the server's last change {head} (was the server"
+                " database restored from a backup?): this device must resync in full"
+            )
         if 0 < after < horizon:
             raise ResyncNeeded(
                 f"cursor {after} is older than the tombstone horizon {horizon}: deletes "

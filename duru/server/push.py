@@ -33,8 +33,9 @@ from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 
 from duru.bridge import codec_for
+from duru.crypto import BLIND_INDEX_BYTES, ENVELOPE_VERSION, MIN_ENVELOPE_BYTES, binding_tag
 from duru.errors import UsageError
-from duru.model import ENTITIES, Entity, entity
+from duru.model import ENTITIES, PROPS_COLUMN, Entity, entity
 from duru.remote.layout import (
     ACCOUNTS,
     APPLIED_OPS,
@@ -42,6 +43,8 @@ from duru.remote.layout import (
     CONFLICTS,
     DELETED_AT,
     USER_ID,
+    Role,
+    ServerColumn,
     server_column_of,
     server_table,
 )
@@ -253,11 +256,15 @@ class _Push:
         return out
 
     def _decode(self, ent: Entity, e: PushEntry) -> dict[str, Any]:
-        row = decode_row(server_table(ent), e.row, codec_for(ent).columns)
+        table = server_table(ent)
+        row = decode_row(table, e.row, codec_for(ent).columns)
         if row[USER_ID] != self.user:
             raise UsageError(f"{ent.name} {e.row_id}: the row belongs to another user")
         if str(row[ent.key]) != e.row_id:
             raise UsageError(f"{ent.name} {e.row_id}: the row's {ent.key} is {row[ent.key]}")
+        for col in table.columns:
+            if row.get(col.name) is not None:
+                _check_sealed(ent, col, row[col.name], str(self.user), e.row_id)
         return row
 
     def _unique_holders(
@@ -526,6 +533,32 @@ class _Push:
         return rows
 
 
+def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_id: str) -> None:
+    """UsageError unless ``value`` looks like what a device seals for this place.
+
+    The server cannot open an envelope, but it can check its shape and its binding tag
+    (public: a hash of entity, field, user and row), so a row that no device of this
+    user could open never gets stored, where it would stop every other device's pull.
+    """
+    if col.role is Role.BLIND_INDEX:
+        if len(value) != BLIND_INDEX_BYTES:
+            raise UsageError(f"{ent.name} {row_id}: {col.name} is not a blind index")
+        return
+    if col.role not in (Role.SEALED, Role.PROPS):
+        return
+    field_name = PROPS_COLUMN if col.role is Role.PROPS else str(col.field)
+    ok = (
+        len(value) >= MIN_ENVELOPE_BYTES
+        and value[0] in (1, ENVELOPE_VERSION)
+        and value[5:13] == binding_tag(ent.name, field_name, user, row_id)
+    )
+    if not ok:
+        raise UsageError(
+            f"{ent.name} {row_id}: {col.name} is not an envelope sealed for this user, row"
+            " and field"
+        )
+
+
 _KILL = sql.SQL("{} = now()").format(sql.Identifier(DELETED_AT))
 
 
@@ -540,8 +573,12 @@ def _as_uuid(value: Any) -> uuid.UUID:
 
 def _check_unique_rows(entries: Sequence[PushEntry]) -> None:
     seen: set[tuple[str, str]] = set()
+    ops: dict[str, tuple[str, str]] = {}
     for e in entries:
         key = (e.entity, e.row_id)
         if key in seen:
             raise UsageError(f"{e.entity} {e.row_id} appears twice in one push")
         seen.add(key)
+        for op in e.op_ids:
+            if ops.setdefault(op, key) != key:
+                raise UsageError(f"op id {op} was used for another row")

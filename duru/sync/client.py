@@ -57,6 +57,7 @@ class SyncReport:
     conflicts_received: int = 0
     kept_local: int = 0
     waiting: int = 0
+    quarantined: int = 0
     resynced: bool = False
     cursor: int = 0
     head: int = 0
@@ -251,6 +252,7 @@ def _pull(
     report.conflicts_received = applied.conflicts
     report.kept_local = applied.kept_local
     report.waiting = applied.waiting
+    report.quarantined = applied.quarantined
 
 
 def _save(

@@ -22,6 +22,7 @@ from typing import Any
 
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys
+from duru.errors import BridgeError, CryptoError, UsageError
 from duru.local.db import Database
 from duru.local.schema import quote
 from duru.model import ENTITIES, Entity, entity
@@ -70,6 +71,7 @@ class Applied:
     conflicts: int = 0
     kept_local: int = 0  # rows with unpushed local changes, left for the push
     waiting: int = 0
+    quarantined: int = 0  # rows that did not open, kept in the quarantine table
     by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -88,8 +90,13 @@ def apply_page(
     db: Database, keys: AccountKeys, changes: list[Change], next_cursor: int, out: Applied
 ) -> None:
     """Apply ``changes`` and move the cursor to ``next_cursor``, in one transaction."""
-    opened = [(c, _open(c, keys)) for c in changes]  # decrypt before taking the write lock
+    opened, refused = _open_all(changes, keys)  # decrypt before taking the write lock
     with db.transaction():
+        for c, reason in refused:
+            # A row no key of ours opens (tampered, or sealed for another place) must not
+            # stop every later sync: it is kept, with the reason, and reported.
+            db.quarantine("sync", entity(c.entity).table, c.row_id, reason, c.row or {})
+            out.quarantined += 1
         pending = {(e, r) for e, r in db.conn.execute("SELECT entity, row_id FROM outbox")}
         resync = db.meta(RESYNC_KEY) == "1"
         deletes = [c for c, _ in opened if c.kind == "delete"]
@@ -148,6 +155,18 @@ def start_resync(db: Database) -> None:
         db.conn.execute("DELETE FROM sync_seen")
         db.set_meta(RESYNC_KEY, "1")
         db.set_meta(CURSOR_KEY, "0")
+
+
+def _open_all(
+    changes: list[Change], keys: AccountKeys
+) -> tuple[list[tuple[Change, dict[str, Any] | None]], list[tuple[Change, str]]]:
+    opened, refused = [], []
+    for c in changes:
+        try:
+            opened.append((c, _open(c, keys)))
+        except (CryptoError, BridgeError, UsageError) as exc:
+            refused.append((c, f"{type(exc).__name__}: {exc.message}"))
+    return opened, refused
 
 
 def _open(c: Change, keys: AccountKeys) -> dict[str, Any] | None:

@@ -63,7 +63,7 @@ class PushEntry:
         if not isinstance(data, dict):
             raise UsageError("a push entry must be a JSON object")
         entity = data.get("entity")
-        if entity not in BY_NAME:
+        if not isinstance(entity, str) or entity not in BY_NAME:
             raise UsageError(f"unknown entity {entity!r}")
         kind = data.get("kind")
         if kind not in ("upsert", "delete"):

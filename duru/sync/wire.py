@@ -19,7 +19,7 @@ import binascii
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -71,7 +71,20 @@ def decode_row(
 
 @cache
 def _coders(table: ServerTable) -> dict[str, tuple[Encode, Decode]]:
-    return {c.name: _CODERS[c.type] for c in table.columns}
+    out = {c.name: _CODERS[c.type] for c in table.columns}
+    for c in table.columns:
+        if c.enum is not None:
+            out[c.name] = (_same, _member_of(frozenset(c.enum)))
+    return out
+
+
+def _member_of(names: frozenset[str]) -> Decode:
+    def decode(value: Any) -> str:
+        if _text(value) not in names:
+            raise ValueError(f"{value[:40]!r} is not one of {sorted(names)}")
+        return str(value)
+
+    return decode
 
 
 def _nullable(table: ServerTable, name: str) -> bool:
@@ -90,6 +103,10 @@ def _text(value: Any) -> str:
         raise TypeError("expected text")
     if "\x00" in value:
         raise ValueError("text may not hold a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text may not hold a lone surrogate (not UTF-8)") from None
     return value
 
 
@@ -136,6 +153,11 @@ def _time_in(value: Any) -> datetime:
     out = datetime.fromisoformat(value)
     if out.tzinfo is None:
         raise ValueError("a time must carry its UTC offset")
+    # In UTC it must still be a datetime (years 1 to 9999), at whole milliseconds as
+    # devices keep it: anything else could be stored but never read back.
+    out = out.astimezone(UTC)
+    if out.microsecond % 1000:
+        raise ValueError("a time is at whole milliseconds")
     return out
 
 
