@@ -157,7 +157,7 @@ def _report(checked: list[_Checked], settings: LintSettings) -> LintReport:
         migration = item.file.migration
         check = Check(
             migration,
-            Timeline(migration, assume_in_transaction=settings.assume_in_transaction),
+            Timeline(migration, assume_in_transaction=_wrapped(migration, settings)),
             item.context,
             settings,
         )
@@ -166,6 +166,11 @@ def _report(checked: list[_Checked], settings: LintSettings) -> LintReport:
         findings.extend(_apply_suppressions(item.file, pending))
     findings.sort(key=lambda finding: (finding.file, finding.line, finding.rule))
     return LintReport(findings, [_summary(item) for item in checked])
+
+
+def _wrapped(migration: Migration, settings: LintSettings) -> bool:
+    # Runners wrap .sql files; in host code the code itself decides where transactions are.
+    return settings.assume_in_transaction and migration.path.lower().endswith(".sql")
 
 
 def _summary(item: _Checked) -> FileSummary:

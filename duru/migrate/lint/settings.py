@@ -24,7 +24,8 @@ class LintSettings:
     `dialect` forces one dialect for every file (None: guessed per file).
     `pg_version` is the server's major version. `assume_in_transaction` says that
     the runner wraps each file in one transaction (Supabase and most migration
-    tools do), so a statement outside any BEGIN still runs inside one.
+    tools do), so a statement outside any BEGIN still runs inside one; it applies
+    to `.sql` files only, since host code places its own transactions.
     `exclude` holds rule ids that are not run at all.
     """
 
