@@ -10,7 +10,7 @@ What is in it (fixed seed, so the same parameters always give the same rows):
   years; ~0.3% pinned, ~1% in the trash;
 - ~300 folders nested up to six levels, ~85% of notes in one;
 - 1-3 tags per note from 60 tags (Zipf-weighted);
-- 2 tasks per note with mixed status, priority and due dates;
+- 2 tasks per note (``tasks_per_note``) with mixed status, priority and due dates;
 - one outbox row per row, as the write path would have left it.
 
 Rows are built with the model (``complete_row``, column lists from the entity)
@@ -190,7 +190,11 @@ def _note_rows(rng: random.Random, writer: _Writer, count: int) -> list[Row]:
 
 
 def _children(
-    rng: random.Random, writer: _Writer, notes: Sequence[Row], folders: Sequence[Row]
+    rng: random.Random,
+    writer: _Writer,
+    notes: Sequence[Row],
+    folders: Sequence[Row],
+    tasks_per_note: int = 2,
 ) -> Iterator[tuple[Entity, Row]]:
     tag_cum = zipf_cum_weights(len(TAGS), 0.9)
     folder_cum = zipf_cum_weights(len(folders), 0.6)
@@ -205,7 +209,7 @@ def _children(
         tags = {TAGS[bisect(tag_cum, rng.random() * tag_cum[-1])] for _ in range(rng.randint(1, 3))}
         for tag in sorted(tags):
             yield NOTE_TAG, {"id": _uuid(rng), "note_id": nid, "tag": tag, **common}
-        for position in range(2):
+        for position in range(tasks_per_note):
             status = rng.choices(statuses, (35, 10, 45, 10))[0]
             due = NOW_MS + rng.randint(-60, 60) * DAY_MS if rng.random() < 0.6 else None
             yield (
@@ -251,7 +255,7 @@ def _fts_triggers(db: Database) -> list[str]:
     return [str(r[0]) for r in found]
 
 
-def build(path: Path, notes: int, seed: int) -> None:
+def build(path: Path, notes: int, seed: int, tasks_per_note: int = 2) -> None:
     """Write a fresh device database of ``notes`` notes at ``path``."""
     rng = random.Random(seed)
     writer = _Writer(rng)
@@ -269,7 +273,7 @@ def build(path: Path, notes: int, seed: int) -> None:
             _load(db, FOLDER, folders, outbox, seed)
             by_entity: dict[str, list[Row]] = {}
             entities = {e.name: e for e in (NOTE_FOLDER, NOTE_TAG, TASK)}
-            for e, row in _children(rng, writer, note_rows, folders):
+            for e, row in _children(rng, writer, note_rows, folders, tasks_per_note):
                 by_entity.setdefault(e.name, []).append(row)
             for name, rows in by_entity.items():
                 _load(db, entities[name], rows, outbox, seed)
@@ -303,9 +307,14 @@ def cache_dir() -> Path:
     return Path(found) if found else Path.home() / ".cache" / "duru-bench"
 
 
-def device_db(notes: int = 100_000, seed: int = 7, *, force: bool = False) -> Path:
+def device_db(
+    notes: int = 100_000, seed: int = 7, *, force: bool = False, tasks_per_note: int = 2
+) -> Path:
     """The cached database for these parameters, built first when missing."""
-    name = f"device-n{notes}-s{seed}-g{GENERATOR_VERSION}-v{SCHEMA_VERSION}-{MODEL_FINGERPRINT}"
+    tasks = "" if tasks_per_note == 2 else f"-t{tasks_per_note}"
+    name = (
+        f"device-n{notes}{tasks}-s{seed}-g{GENERATOR_VERSION}-v{SCHEMA_VERSION}-{MODEL_FINGERPRINT}"
+    )
     path = cache_dir() / f"{name}.sqlite"
     if path.exists() and not force:
         return path
@@ -313,7 +322,7 @@ def device_db(notes: int = 100_000, seed: int = 7, *, force: bool = False) -> Pa
     partial = path.with_suffix(".partial")
     for leftover in (partial, *(Path(f"{partial}{s}") for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
-    build(partial, notes, seed)
+    build(partial, notes, seed, tasks_per_note)
     partial.replace(path)
     return path
 
@@ -328,10 +337,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--tasks-per-note", type=int, default=2)
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = parser.parse_args()
     start = time.perf_counter()
-    path = device_db(args.notes, args.seed, force=args.force)
+    path = device_db(args.notes, args.seed, force=args.force, tasks_per_note=args.tasks_per_note)
     size = path.stat().st_size / 1e6
     print(f"{path} ({size:.0f} MB) ready in {time.perf_counter() - start:.1f} s")
 
