@@ -117,8 +117,10 @@ def device(tmp_path: Path, name: str) -> Path:
 def snapshot(path: Path) -> dict[str, Any]:
     with Database.open(path, create=False) as db:
         out: dict[str, Any] = export_all(db)
+        # Records a device made for itself (seq 0) are its own; the server's are everyone's.
         out["sync_conflicts"] = db.rows(
-            "SELECT id, entity, row_id, kind, row_json FROM sync_conflicts ORDER BY id"
+            "SELECT id, entity, row_id, kind, row_json, status, copy_id FROM sync_conflicts"
+            " WHERE seq > 0 ORDER BY id"
         )
     return out
 
@@ -195,27 +197,72 @@ def test_the_same_tag_added_on_two_devices_ends_as_one(tmp_path: Path, server: S
     assert len(snapshot(a)["note_tags"]) == 1
 
 
-def test_a_stale_edit_is_kept_as_a_conflict_revision_on_every_device(
+def test_concurrent_edits_merge_and_a_clash_becomes_a_conflicted_copy(
     tmp_path: Path, server: Server
 ) -> None:
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
-        note = s.notes.create("original")
+        note = s.notes.create("original", body="first paragraph\n\nsecond paragraph\n")
     sync_all(a, b)
     with DeviceStore.open(a) as s:
-        s.notes.edit(note["id"], title="from a")
+        s.notes.edit(note["id"], title="from a", body="first paragraph, A\n\nsecond paragraph\n")
     with DeviceStore.open(b) as s:
-        s.notes.edit(note["id"], title="from b", body="b's words")
+        s.notes.edit(note["id"], title="from b", body="first paragraph\n\nsecond paragraph, B\n")
     sync.sync(a)
     report = sync.sync(b)
-    assert report.conflicts == 1
+    assert (report.conflicts, report.copied) == (1, 1)
     sync_all(a, b)
     snap = snapshot(a)
     assert snap == snapshot(b)
-    assert [n["title"] for n in snap["notes"]] == ["from a"]  # the first write stays
-    [conflict] = snap["sync_conflicts"]
-    losing = json.loads(conflict["row_json"])
-    assert (losing["title"], losing["body"]) == ("from b", "b's words")  # nothing lost
+    notes = {n["id"]: n for n in snap["notes"]}
+    merged = notes.pop(note["id"])
+    # Both paragraphs' edits survive; the title clashed: the first write to the server
+    # stays, and B's title lives on in a conflicted copy linked to the note.
+    assert merged["body"] == "first paragraph, A\n\nsecond paragraph, B\n"
+    assert merged["title"] == "from a"
+    [copy] = notes.values()
+    assert copy["title"].startswith("from b (conflicted copy")
+    assert [(k["source_id"], k["target_id"]) for k in snap["note_links"]] == [
+        (copy["id"], note["id"])
+    ]
+    [record] = snap["sync_conflicts"]
+    assert (record["status"], record["copy_id"]) == ("copied", copy["id"])
+    assert json.loads(record["row_json"])["title"] == "from b"  # nothing lost
+
+
+def test_edits_to_different_fields_merge_without_a_conflict(tmp_path: Path, server: Server) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("title", body="body")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], title="new title")
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], body="new body")
+        s.notes.pin(note["id"])
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    [row] = snap["notes"]
+    assert (row["title"], row["body"], row["is_pinned"]) == ("new title", "new body", True)
+    assert [c["status"] for c in snap["sync_conflicts"]] in ([], ["merged"])
+
+
+def test_an_edit_here_survives_a_delete_there(tmp_path: Path, server: Server) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("kept", body="v1")
+    sync_all(a, b)
+    with DeviceStore.open(b) as s:
+        s.notes.trash(note["id"])
+        s.notes.purge(note["id"])
+    sync.sync(b)
+    with DeviceStore.open(a) as s:  # A edits without having seen the delete
+        s.notes.edit(note["id"], body="edited on a")
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    assert [n["body"] for n in snap["notes"]] == ["edited on a"]
 
 
 def test_a_delete_against_an_edit_keeps_the_edit_as_a_revision(

@@ -52,6 +52,7 @@ class Database:
         self.path = path
         self.lock = threading.RLock()
         self._depth = 0
+        self._syncs: bool | None = None  # has sync_base (logged in to a server); read once
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True, check: bool = True) -> Database:
@@ -276,6 +277,8 @@ class Database:
         sql = f"UPDATE {quote(e.table)} SET {sets} WHERE {quote(e.key)} = ?"
         with self.transaction():
             current = self.get(e, key)
+            if outbox:
+                self._keep_base(e, key, current)
             self._execute(e, sql, [*encoded.values(), key])
             if outbox:
                 self._enqueue(e, key, "upsert", int(current["version"]), now)
@@ -286,6 +289,8 @@ class Database:
         e = _entity(ent)
         with self.transaction():
             current = self.get(e, key)
+            if outbox:
+                self._keep_base(e, key, current)
             self._execute(e, _sql(e).delete_by_key, [key])
             if outbox:
                 self._enqueue(e, key, "delete", int(current["version"]), now_ms())
@@ -297,6 +302,19 @@ class Database:
             "INSERT INTO quarantine (source, source_table, source_key, reason, row_json,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (source, table, key, reason, _dump_row(row), now_ms()),
+        )
+
+    def _keep_base(self, e: Entity, key: str, current: Row) -> None:
+        """On a synced device, keep the row as the server last gave it, before its first
+        unpushed change: the base of a three-way merge (``duru.sync.merge``)."""
+        if self._syncs is None:
+            self._syncs = self.table_exists("sync_base")
+        if not self._syncs or not current.get("version"):
+            return  # a row the server never had cannot conflict with a version of it
+        self.conn.execute(
+            "INSERT OR IGNORE INTO sync_base (entity, row_id, row_json) SELECT ?, ?, ?"
+            " WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE entity = ? AND row_id = ?)",
+            (e.name, key, _dump_row(current), e.name, key),
         )
 
     def _enqueue(self, e: Entity, key: str, kind: str, base_version: int, now: int) -> None:

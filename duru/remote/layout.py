@@ -318,6 +318,10 @@ def conflicts_table() -> ServerTable:
         ServerColumn("op_id", "uuid"),
         ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
         ServerColumn(CHANGE_SEQ, "bigint"),
+        # open; merged (a device merged it cleanly); copied (kept as a conflicted copy,
+        # copy_id); revived (a delete lost to an edit); resolved (by the user)
+        ServerColumn("status", "text", default="'open'"),
+        ServerColumn("copy_id", "uuid", nullable=True),
     )
     pk = ServerIndex(
         f"{CONFLICTS}_pkey",

@@ -24,6 +24,7 @@ from duru.local.schema import (
     has_doc_id,
     where_sql,
 )
+from duru.local.sync_tables import SYNC_TABLES
 from duru.model import ENTITIES, MODEL_FINGERPRINT, Entity, Kind, entity
 
 from .collect import Collector, same_expression
@@ -344,6 +345,7 @@ def _search_triggers(e: Entity) -> list[str]:
 
 def _known_tables(entities: tuple[Entity, ...]) -> Iterator[str]:
     yield from _meta_tables()
+    yield from SYNC_TABLES
     for e in entities:
         yield e.table
         if e.search is not None:

@@ -8,6 +8,7 @@
     GET  /v1/account          (bearer)                           -> {user_id, name, kdf, ...}
     POST /v1/push             (bearer) {device_id, entries}      -> {results, head}
     GET  /v1/changes          (bearer) ?after=N&limit=M          -> {changes, cursor, head, more}
+    POST /v1/conflicts/resolve (bearer) {resolutions: [{id, status, copy_id}]} -> {changed}
     GET  /openapi.json        the OpenAPI description of the above
 
 The process keeps no state another would need: sessions, rate limits and op ids live in
@@ -52,6 +53,7 @@ from duru.sync.protocol import MAX_OP_IDS, PROTOCOL_VERSION, PushEntry, canonica
 
 from . import auth
 from .config import ServerConfig
+from .conflicts import parse_resolutions, resolve_conflicts
 from .openapi import openapi_document
 from .pull import read_page
 from .push import apply_push
@@ -83,6 +85,7 @@ def create_app(pool_factory: Callable[[], Pool], config: ServerConfig | None = N
         ("/v1/account", api.account, "GET"),
         ("/v1/push", api.push, "POST"),
         ("/v1/changes", api.changes, "GET"),
+        ("/v1/conflicts/resolve", api.resolve, "POST"),
         ("/openapi.json", api.openapi, "GET"),
     ]
     routes = [Route(path, _guarded(fn), methods=[method]) for path, fn, method in endpoints]
@@ -207,6 +210,18 @@ class _Api:
                 "head": page.head,
                 "more": page.more,
             }
+
+        return await self._run(request, work)
+
+    async def resolve(self, request: Request) -> Response:
+        token = _bearer(request)
+        body = await self._json(request)
+        items = parse_resolutions(body.get("resolutions"))
+
+        def work() -> dict[str, Any]:
+            with self._conn() as conn:
+                user = auth.authenticate(conn, token)
+                return {"changed": resolve_conflicts(conn, user, items)}
 
         return await self._run(request, work)
 

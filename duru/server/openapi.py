@@ -76,6 +76,15 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     ),
                 )
             },
+            "/v1/conflicts/resolve": {
+                "post": _op(
+                    "Resolve conflicts",
+                    "Set what became of conflict revisions (merged, copied, revived, resolved).",
+                    {"200": _ok(), "400": _err(), "401": _err()},
+                    bearer,
+                    body=_obj(resolutions={"type": "array", "items": {"type": "object"}}),
+                )
+            },
             "/v1/changes": {
                 "get": {
                     **_op(

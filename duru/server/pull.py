@@ -117,7 +117,8 @@ def _conflict_changes(
     table = conflicts_table()
     query = (
         f"SELECT id, entity, row_id, kind, base_version, server_version, row, device_id,"
-        f" created_at, {CHANGE_SEQ} FROM {CONFLICTS} WHERE {USER_ID} = %s AND {CHANGE_SEQ} > %s"
+        f" created_at, status, copy_id, {CHANGE_SEQ} FROM {CONFLICTS}"
+        f" WHERE {USER_ID} = %s AND {CHANGE_SEQ} > %s"
         f" ORDER BY {CHANGE_SEQ} LIMIT %s"
     )
     out = []

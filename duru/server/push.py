@@ -94,20 +94,31 @@ def apply_push(
     """
     _check_unique_rows(entries)
     with conn.transaction():
-        set_user(conn, user_id)
-        found = conn.execute(
-            f"SELECT last_change_seq FROM {ACCOUNTS} WHERE {USER_ID} = %s FOR UPDATE",
-            (user_id,),
-        ).fetchone()
-        if found is None:
-            raise UsageError("the account of this session no longer exists")
-        push = _Push(conn, user_id, device_id, _Seq(int(found[0])))
+        seq = lock_sequence(conn, user_id)
+        push = _Push(conn, user_id, device_id, seq)
         results = push.run(entries)
-        conn.execute(
-            f"UPDATE {ACCOUNTS} SET last_change_seq = %s WHERE {USER_ID} = %s",
-            (push.seq.last, user_id),
-        )
-    return results, push.seq.last
+        store_sequence(conn, user_id, seq)
+    return results, seq.last
+
+
+def lock_sequence(conn: Connection[Any], user_id: str) -> _Seq:
+    """Scope the open transaction to ``user_id`` and lock its change sequence until commit.
+
+    Every writer of a user's rows takes this lock before numbering anything: see ``pull``.
+    """
+    set_user(conn, user_id)
+    found = conn.execute(
+        f"SELECT last_change_seq FROM {ACCOUNTS} WHERE {USER_ID} = %s FOR UPDATE", (user_id,)
+    ).fetchone()
+    if found is None:
+        raise UsageError("the account of this session no longer exists")
+    return _Seq(int(found[0]))
+
+
+def store_sequence(conn: Connection[Any], user_id: str, seq: _Seq) -> None:
+    conn.execute(
+        f"UPDATE {ACCOUNTS} SET last_change_seq = %s WHERE {USER_ID} = %s", (seq.last, user_id)
+    )
 
 
 class _Push:
@@ -424,13 +435,14 @@ class _Push:
 
     def _conflict(self, ent: Entity, index: int, e: PushEntry, base: int, cur: _Current) -> None:
         seq = self.seq.take()
+        revision = uuid.uuid4()
         self.conn.execute(
             f"INSERT INTO {CONFLICTS} ({USER_ID}, id, entity, row_id, kind, base_version,"
             f" server_version, row, device_id, op_id, {CHANGE_SEQ})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 self.user,
-                uuid.uuid4(),
+                revision,
                 ent.name,
                 uuid.UUID(e.row_id),
                 e.kind,
@@ -442,7 +454,9 @@ class _Push:
                 seq,
             ),
         )
-        self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "conflict", cur.version)
+        self.results[index] = PushResult(
+            e.op_id, e.entity, e.row_id, "conflict", cur.version, kept=str(revision)
+        )
         self._restamp(ent, [e.row_id])
 
     def _restamp(self, ent: Entity, ids: Sequence[Any], *, dead_too: bool = True) -> None:

@@ -58,6 +58,8 @@ class SyncReport:
     kept_local: int = 0
     waiting: int = 0
     quarantined: int = 0
+    merged: int = 0
+    copied: int = 0
     resynced: bool = False
     cursor: int = 0
     head: int = 0
@@ -171,6 +173,12 @@ def sync(
         try:
             _push(db, client, keys, _device_id(db), report, progress, chunk)
             _pull(db, client, keys, report, progress, page)
+            # A merge leaves rows to push and revision outcomes to send: one more round
+            # lands them, and brings back what they changed.
+            if _send_resolutions(db, client) or outbox.count_pending(db):
+                _push(db, client, keys, _device_id(db), report, progress, chunk)
+                _pull(db, client, keys, report, progress, page)
+                _send_resolutions(db, client)
         finally:
             if own:
                 client.close()
@@ -194,8 +202,9 @@ def _push(
         chunk = rows[done : done + size]
         sent: list[outbox.Pending] = []
         entries: list[PushEntry] = []
+        pushed: dict[tuple[str, str], Any] = {}
         nbytes = 0
-        for p, entry in outbox.entries(db, chunk, keys):
+        for p, entry in outbox.entries(db, chunk, keys, pushed):
             nbytes += _size(entry.row)
             if entries and nbytes > MAX_CHUNK_BYTES:
                 break
@@ -204,7 +213,7 @@ def _push(
         began = time.perf_counter()
         results, report.head = api.push(device, entries)
         took = time.perf_counter() - began
-        outbox.apply_results(db, sent, results)
+        outbox.apply_results(db, sent, results, pushed)
         for r in results:
             if r.outcome == "conflict":
                 report.conflicts += 1
@@ -253,6 +262,24 @@ def _pull(
     report.kept_local = applied.kept_local
     report.waiting = applied.waiting
     report.quarantined = applied.quarantined
+    report.merged += applied.merged
+    report.copied += applied.copied
+
+
+def _send_resolutions(db: Database, api: SyncApi) -> int:
+    """Send queued revision outcomes; the number sent (they leave the queue once sent)."""
+    rows = db.rows("SELECT revision_id, status, copy_id FROM sync_resolutions")
+    if not rows:
+        return 0
+    api.resolve(
+        [{"id": r["revision_id"], "status": r["status"], "copy_id": r["copy_id"]} for r in rows]
+    )
+    with db.transaction():
+        db.conn.executemany(
+            "DELETE FROM sync_resolutions WHERE revision_id = ? AND status = ?",
+            [(r["revision_id"], r["status"]) for r in rows],
+        )
+    return len(rows)
 
 
 def _save(

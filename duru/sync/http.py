@@ -95,6 +95,11 @@ class SyncApi:
         changes = [Change.from_json(c) for c in data["changes"]]
         return changes, int(data["cursor"]), int(data["head"]), bool(data["more"])
 
+    def resolve(self, items: list[dict[str, Any]]) -> int:
+        """Send conflict revisions' new statuses; the number the server changed."""
+        data = self._call("POST", "/v1/conflicts/resolve", {"resolutions": items}, auth=True)
+        return int(data["changed"])
+
     # -- plumbing --------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any, *, auth: bool = False) -> Any:

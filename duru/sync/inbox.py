@@ -25,38 +25,15 @@ from duru.crypto import AccountKeys
 from duru.errors import BridgeError, CryptoError, UsageError
 from duru.local.db import Database
 from duru.local.schema import quote
+from duru.local.sync_tables import create_sync_tables
 from duru.model import ENTITIES, Entity, entity
 from duru.remote.layout import server_table
 
 from .device_rows import insert_rows
 from .protocol import Change
+from .reconcile import keep_over_delete, merge_pending
 from .wire import decode_row
 
-SYNC_DDL = (
-    """CREATE TABLE IF NOT EXISTS sync_conflicts (
-    id TEXT PRIMARY KEY,
-    entity TEXT NOT NULL,
-    row_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    base_version INTEGER NOT NULL,
-    server_version INTEGER NOT NULL,
-    device_id TEXT NOT NULL,
-    row_json TEXT,
-    created_at TEXT NOT NULL,
-    seq INTEGER NOT NULL
-) STRICT""",
-    """CREATE TABLE IF NOT EXISTS sync_waiting (
-    entity TEXT NOT NULL,
-    row_id TEXT NOT NULL,
-    row_json TEXT NOT NULL,
-    PRIMARY KEY (entity, row_id)
-) STRICT""",
-    """CREATE TABLE IF NOT EXISTS sync_seen (
-    entity TEXT NOT NULL,
-    row_id TEXT NOT NULL,
-    PRIMARY KEY (entity, row_id)
-) STRICT""",
-)
 CURSOR_KEY = "sync_cursor"
 RESYNC_KEY = "sync_resync"
 _ORDER = {e.name: i for i, e in enumerate(ENTITIES)}
@@ -69,16 +46,17 @@ class Applied:
     upserts: int = 0
     deletes: int = 0
     conflicts: int = 0
-    kept_local: int = 0  # rows with unpushed local changes, left for the push
+    kept_local: int = 0  # rows deleted there but edited here: kept, pushed again
     waiting: int = 0
     quarantined: int = 0  # rows that did not open, kept in the quarantine table
+    merged: int = 0  # rows changed both here and there, merged cleanly
+    copied: int = 0  # rows whose edits clashed: kept as a conflicted copy or record
     by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 def ensure_tables(db: Database) -> None:
     with db.transaction():
-        for stmt in SYNC_DDL:
-            db.conn.execute(stmt)
+        create_sync_tables(db.conn)
 
 
 def cursor(db: Database) -> int | None:
@@ -107,25 +85,33 @@ def apply_page(
                 out.conflicts += 1
         for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
             if (c.entity, c.row_id) in pending:
-                out.kept_local += 1
+                if db.find(entity(c.entity), c.row_id) is not None:
+                    keep_over_delete(db, entity(c.entity), c.row_id, c.version)
+                    out.kept_local += 1
             elif _delete(db, entity(c.entity), c.row_id):
                 out.deletes += 1
         by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        clashing: list[tuple[Change, dict[str, Any]]] = []
         for c, row in upserts:
             if resync:
                 db.conn.execute(
                     "INSERT OR IGNORE INTO sync_seen (entity, row_id) VALUES (?, ?)",
                     (c.entity, c.row_id),
                 )
-            if (c.entity, c.row_id) in pending:
-                out.kept_local += 1
-                continue
             assert row is not None
-            by_entity[c.entity].append(row)
+            if (c.entity, c.row_id) in pending:
+                clashing.append((c, row))
+            else:
+                by_entity[c.entity].append(row)
         for e in ENTITIES:
             rows = by_entity.get(e.name)
             if rows:
                 _upsert(db, e, rows, out)
+        # After the plain rows: a merged row may point at a parent this page brought.
+        for c, row in sorted(clashing, key=lambda cr: _ORDER[cr[0].entity]):
+            done = merge_pending(db, entity(c.entity), row)
+            out.merged += done in ("merged", "same", "restored")
+            out.copied += done == "copied"
         _place_waiting(db, out)
         db.set_meta(CURSOR_KEY, str(next_cursor))
 
@@ -188,9 +174,10 @@ def _keep_conflict(db: Database, c: Change, revision: dict[str, Any] | None) -> 
     assert revision is not None
     row = revision.get("row")
     db.conn.execute(
-        "INSERT OR IGNORE INTO sync_conflicts (id, entity, row_id, kind, base_version,"
-        " server_version, device_id, row_json, created_at, seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sync_conflicts (id, entity, row_id, kind, base_version,"
+        " server_version, device_id, row_json, created_at, seq, status, copy_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+        " status = excluded.status, copy_id = excluded.copy_id, seq = excluded.seq",
         (
             str(revision["id"]),
             c.entity,
@@ -202,6 +189,8 @@ def _keep_conflict(db: Database, c: Change, revision: dict[str, Any] | None) -> 
             None if row is None else json.dumps(row, sort_keys=True, ensure_ascii=False),
             str(revision["created_at"]),
             c.seq,
+            str(revision.get("status") or "open"),
+            revision.get("copy_id"),
         ),
     )
 

@@ -14,6 +14,7 @@ and a row another one superseded (the same tag added on two devices) is dropped 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from duru.bridge import codec_for
 from duru.crypto import AccountKeys
 from duru.local.db import Database
 from duru.local.schema import quote
-from duru.model import ENTITIES, entity, new_id, now_ms
+from duru.model import ENTITIES, Row, entity, new_id, now_ms
 from duru.remote.layout import server_table
 
 from .device_rows import self_reference
@@ -66,37 +67,92 @@ def count_pending(db: Database) -> int:
 
 
 def entries(
-    db: Database, chunk: list[Pending], keys: AccountKeys
+    db: Database,
+    chunk: list[Pending],
+    keys: AccountKeys,
+    pushed: dict[tuple[str, str], Row] | None = None,
 ) -> Iterator[tuple[Pending, PushEntry]]:
-    """The push entry of each pending row, sealed with ``keys``."""
+    """The push entry of each pending row, sealed with ``keys``.
+
+    ``pushed``, when given, collects each upserted row as sent (the merge base once the
+    server applies it while the row changed again here).
+    """
     for p in chunk:
         e = entity(p.entity)
         row = db.find(e, p.row_id)
         if row is None:
             yield p, PushEntry(p.entity, p.row_id, "delete", _base(db, p), p.op_ids, None)
             continue
+        if pushed is not None:
+            pushed[(p.entity, p.row_id)] = row
         remote = codec_for(e).to_remote(row, keys, keys.user_id)
         wire = encode_row(server_table(e), remote)
         yield p, PushEntry(p.entity, p.row_id, "upsert", int(row["version"]), p.op_ids, wire)
 
 
-def apply_results(db: Database, sent: list[Pending], results: list[PushResult]) -> None:
-    """Record the server's answers to ``sent`` in one local transaction."""
+def apply_results(
+    db: Database,
+    sent: list[Pending],
+    results: list[PushResult],
+    pushed: dict[tuple[str, str], Row] | None = None,
+) -> None:
+    """Record the server's answers to ``sent`` in one local transaction.
+
+    A stale upsert (``conflict``) keeps its ops: the pull that follows brings the
+    server's row and merges it with this device's (``inbox``), and the merged row is
+    pushed on top of it. Every other answer takes the ops it covered out of the outbox.
+    """
     with db.transaction():
         for p, r in zip(sent, results, strict=True):
             e = entity(p.entity)
-            if r.outcome in ("applied", "duplicate") and r.version:
+            here = db.find(e, p.row_id)
+            if r.outcome == "conflict":
+                if here is not None and r.version and r.kept:
+                    _remember_merge(db, r.kept, p)
+                    continue
+                if r.kept and here is None:  # our delete lost to an edit: the row comes back
+                    resolve_later(db, r.kept, "revived")
+            if r.outcome in ("applied", "duplicate") and r.version and here is not None:
                 db.conn.execute(
                     f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
                     (r.version, p.row_id),
                 )
-            elif r.outcome == "superseded" and not _newer_ops(db, p):
-                if db.find(e, p.row_id) is not None:
-                    db.delete(e, p.row_id, outbox=False)
+            newer = _newer_ops(db, p)
+            if r.outcome == "superseded" and not newer and here is not None:
+                db.delete(e, p.row_id, outbox=False)
             db.conn.execute(
                 "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
                 (p.entity, p.row_id, p.last_seq),
             )
+            _update_base(db, p, r, newer, (pushed or {}).get((p.entity, p.row_id)))
+
+
+def _update_base(db: Database, p: Pending, r: PushResult, newer: bool, sent: Row | None) -> None:
+    """The merge base of a row: gone when nothing is pending, else what the server has."""
+    if not newer:
+        db.conn.execute(
+            "DELETE FROM sync_base WHERE entity = ? AND row_id = ?", (p.entity, p.row_id)
+        )
+    elif r.outcome == "applied" and sent is not None:
+        db.conn.execute(
+            "INSERT OR REPLACE INTO sync_base (entity, row_id, row_json) VALUES (?, ?, ?)",
+            (p.entity, p.row_id, json.dumps({**sent, "version": r.version})),
+        )
+
+
+def _remember_merge(db: Database, revision: str, p: Pending) -> None:
+    db.conn.execute(
+        "INSERT OR IGNORE INTO sync_merges (revision_id, entity, row_id) VALUES (?, ?, ?)",
+        (revision, p.entity, p.row_id),
+    )
+
+
+def resolve_later(db: Database, revision: str, status: str, copy: str | None = None) -> None:
+    """Queue a revision's new status for the server (sent at the next sync)."""
+    db.conn.execute(
+        "INSERT OR REPLACE INTO sync_resolutions (revision_id, status, copy_id) VALUES (?, ?, ?)",
+        (revision, status, copy),
+    )
 
 
 def seed(db: Database) -> int:
