@@ -13,6 +13,8 @@ from duru.migrate.plan import Migration
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.snapshot import snapshot_name, take_snapshot
 from duru.migrate.postgres.steps import Action, PgContext, PgStep, StepResult, Undo
+from duru.model import BY_TABLE
+from duru.remote.layout import server_table
 
 # (phase, operation index, sub-step): steps run in this order.
 Order = tuple[int, int, int]
@@ -141,7 +143,7 @@ def snapshot_step(at: At, sub: int, table: str, columns: tuple[str, ...], phase:
         f"snapshot {table} ({', '.join(columns)}) before dropping, verified by count",
         kind="transaction",
         sql=(
-            f"CREATE TABLE duru_snapshot_run_{label} AS SELECT <primary key>, {listed}"
+            f"CREATE TABLE duru_snapshot_run_{label} AS SELECT {_key_of(table)}, {listed}"
             f" FROM {quote(table)}",
         ),
         action=take,
@@ -205,3 +207,11 @@ def set_not_null_steps(at: At, sub: int, table: str, column: str, phase: Phase) 
         )
     )
     return steps
+
+
+def _key_of(table: str) -> str:
+    """The primary key columns of a model table, for the plan (the run reads the live key)."""
+    found = BY_TABLE.get(table)
+    if found is None:
+        return "ctid"
+    return ", ".join(quote(c) for c in server_table(found).primary_key.columns)

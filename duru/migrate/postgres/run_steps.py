@@ -70,7 +70,8 @@ def cleanup_steps(tables: Iterable[str], *, checkpoint: bool = False) -> list[Pg
             Phase.CLEANUP,
             "drop the run's snapshots (unless told to keep them)",
             "transaction",
-            sql=("DROP TABLE duru_snapshot_<run>_<table>",),
+            # Names are only known at run time: the plan shows the statement as a comment.
+            sql=("-- DROP TABLE duru_snapshot_<run>_<table>, for each snapshot of the run",),
             action=drop,
         ),
         *([checkpoint_step()] if checkpoint else []),
