@@ -33,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
-from duru.model import ENTITIES, PROPS_COLUMN, Entity, Field, Index, Kind, entity
+from duru.model import BY_NAME, ENTITIES, PROPS_COLUMN, Entity, Field, Index, Kind, entity
 
 USER_ID = "user_id"
 CHANGE_SEQ = "change_seq"
@@ -189,7 +190,18 @@ def _field_columns(f: Field) -> list[ServerColumn]:
 
 
 def server_table(e: Entity) -> ServerTable:
-    """The server table of entity ``e``."""
+    """The server table of entity ``e`` (built once per model entity: it is hot on sync)."""
+    if BY_NAME.get(e.name) is e:
+        return _model_table(e.name)
+    return _build_table(e)
+
+
+@cache
+def _model_table(name: str) -> ServerTable:
+    return _build_table(entity(name))
+
+
+def _build_table(e: Entity) -> ServerTable:
     indexes = [_primary_key(e), *_unique_constraints(e), _pull_index(e)]
     indexes += [_model_index(e, i) for i in e.indexes if i.side != "local"]
     indexes += _blind_indexes(e)

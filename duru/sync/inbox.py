@@ -68,6 +68,10 @@ def apply_page(
     db: Database, keys: AccountKeys, changes: list[Change], next_cursor: int, out: Applied
 ) -> None:
     """Apply ``changes`` and move the cursor to ``next_cursor``, in one transaction."""
+    # A row this device already holds at that version (its own push coming back) needs
+    # neither opening nor writing: a version names one content.
+    if db.meta(RESYNC_KEY) != "1":  # a resync must see (and mark) every row
+        changes = [c for c in changes if not _held(db, c)]
     opened, refused = _open_all(changes, keys)  # decrypt before taking the write lock
     with db.transaction():
         for c, reason in refused:
@@ -141,6 +145,18 @@ def start_resync(db: Database) -> None:
         db.conn.execute("DELETE FROM sync_seen")
         db.set_meta(RESYNC_KEY, "1")
         db.set_meta(CURSOR_KEY, "0")
+
+
+def _held(db: Database, c: Change) -> bool:
+    return c.kind == "upsert" and c.version in _local_versions(db, c.entity, c.row_id)
+
+
+def _local_versions(db: Database, name: str, row_id: str) -> set[int]:
+    e = entity(name)
+    found = db.conn.execute(
+        f"SELECT version FROM {quote(e.table)} WHERE {quote(e.key)} = ?", (row_id,)
+    ).fetchone()
+    return set() if found is None else {int(found[0])}
 
 
 def _open_all(

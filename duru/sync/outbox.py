@@ -101,39 +101,52 @@ def apply_results(
     A stale upsert (``conflict``) keeps its ops: the pull that follows brings the
     server's row and merges it with this device's (``inbox``), and the merged row is
     pushed on top of it. Every other answer takes the ops it covered out of the outbox.
+    A few statements per entity, whatever the number of rows.
     """
     with db.transaction():
+        done: list[tuple[Pending, PushResult]] = []
+        versions: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for p, r in zip(sent, results, strict=True):
             e = entity(p.entity)
-            here = db.find(e, p.row_id)
             if r.outcome == "conflict":
-                if here is not None and r.version and r.kept:
+                here = db.find(e, p.row_id) is not None
+                if here and r.version and r.kept:
                     _remember_merge(db, r.kept, p)
                     continue
-                if r.kept and here is None:  # our delete lost to an edit: the row comes back
+                if r.kept and not here:  # our delete lost to an edit: the row comes back
                     resolve_later(db, r.kept, "revived")
-            if r.outcome in ("applied", "duplicate") and r.version and here is not None:
-                db.conn.execute(
-                    f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
-                    (r.version, p.row_id),
-                )
-            newer = _newer_ops(db, p)
-            if r.outcome == "superseded" and not newer and here is not None:
-                db.delete(e, p.row_id, outbox=False)
-            db.conn.execute(
-                "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
-                (p.entity, p.row_id, p.last_seq),
+            elif r.outcome in ("applied", "duplicate") and r.version:
+                versions[p.entity].append((r.version, p.row_id))
+            done.append((p, r))
+        for name, pairs in versions.items():
+            e = entity(name)
+            db.conn.executemany(
+                f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?", pairs
             )
-            _update_base(db, p, r, newer, (pushed or {}).get((p.entity, p.row_id)))
-
-
-def _update_base(db: Database, p: Pending, r: PushResult, newer: bool, sent: Row | None) -> None:
-    """The merge base of a row: gone when nothing is pending, else what the server has."""
-    if not newer:
-        db.conn.execute(
-            "DELETE FROM sync_base WHERE entity = ? AND row_id = ?", (p.entity, p.row_id)
+        db.conn.executemany(
+            "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
+            [(p.entity, p.row_id, p.last_seq) for p, _ in done],
         )
-    elif r.outcome == "applied" and sent is not None:
+        left = {tuple(k) for k in db.conn.execute("SELECT DISTINCT entity, row_id FROM outbox")}
+        for p, r in done:
+            newer = (p.entity, p.row_id) in left
+            if r.outcome == "superseded" and not newer:
+                e = entity(p.entity)
+                if db.find(e, p.row_id) is not None:
+                    db.delete(e, p.row_id, outbox=False)
+        db.conn.executemany(
+            "DELETE FROM sync_base WHERE entity = ? AND row_id = ?",
+            [(p.entity, p.row_id) for p, _ in done if (p.entity, p.row_id) not in left],
+        )
+        for p, r in done:
+            if (p.entity, p.row_id) in left:
+                _update_base(db, p, r, (pushed or {}).get((p.entity, p.row_id)))
+
+
+def _update_base(db: Database, p: Pending, r: PushResult, sent: Row | None) -> None:
+    """A row changed again while its push was under way: its merge base is now what the
+    server applied (the row as sent, at the new version)."""
+    if r.outcome == "applied" and sent is not None:
         db.conn.execute(
             "INSERT OR REPLACE INTO sync_base (entity, row_id, row_json) VALUES (?, ?, ?)",
             (p.entity, p.row_id, json.dumps({**sent, "version": r.version})),
@@ -193,14 +206,6 @@ def _base(db: Database, p: Pending) -> int:
     return int(found[0]) if found else 0
 
 
-def _newer_ops(db: Database, p: Pending) -> bool:
-    found = db.conn.execute(
-        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? AND seq > ? LIMIT 1",
-        (p.entity, p.row_id, p.last_seq),
-    ).fetchone()
-    return found is not None
-
-
 def _live_keys(db: Database, rows: list[Pending]) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     by_entity: dict[str, list[str]] = defaultdict(list)
@@ -232,16 +237,30 @@ def _parents_first(db: Database, upserts: list[Pending]) -> list[Pending]:
             continue
         ids = {p.row_id for p in group}
         parents = dict(_parent_ids(db, e.table, e.key, parent.name, list(ids)))
-        placed: set[str] = set()
-        left = group
-        while left:
-            ready = [p for p in left if parents.get(p.row_id) not in ids - placed]
-            if not ready:  # a cycle cannot be stored; send the rest in seq order
-                ready = left
-            out += ready
-            placed |= {p.row_id for p in ready}
-            left = [p for p in left if p.row_id not in placed]
+        out += _tree_order(group, {k: v for k, v in parents.items() if v in ids})
     return out
+
+
+def _tree_order(group: list[Pending], parent_of: dict[str, str]) -> list[Pending]:
+    """``group`` with every row after the row it points at (breadth first), else in order.
+
+    ``parent_of`` maps a row id to its parent's, for parents that are in ``group``.
+    """
+    children: dict[str, list[Pending]] = defaultdict(list)
+    roots = []
+    for p in group:
+        parent = parent_of.get(p.row_id)
+        if parent is None:
+            roots.append(p)
+        else:
+            children[parent].append(p)
+    out, queue = [], roots
+    while queue:
+        out += queue
+        queue = [c for p in queue for c in children.pop(p.row_id, [])]
+    # Rows on a cycle (which SQLite's checks should never let in) still go, in seq order.
+    placed = {p.row_id for p in out}
+    return out + [p for p in group if p.row_id not in placed]
 
 
 def _parent_ids(

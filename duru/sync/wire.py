@@ -20,7 +20,6 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -34,7 +33,7 @@ Decode = Callable[[Any], Any]
 
 def encode_row(table: ServerTable, row: Mapping[str, Any]) -> dict[str, Any]:
     """``row`` (server column -> psycopg value) as JSON-able values."""
-    coders = _coders(table)
+    coders = _coders(table.name, table)
     return {c: None if v is None else coders[c][0](v) for c, v in row.items()}
 
 
@@ -48,7 +47,7 @@ def decode_row(
     """
     if not isinstance(data, dict):
         raise UsageError(f"a {table.name} row must be a JSON object")
-    coders = _coders(table)
+    coders = _coders(table.name, table)
     want = set(coders if columns is None else columns)
     if set(data) != want:
         extra, missing = sorted(set(data) - want), sorted(want - set(data))
@@ -69,8 +68,19 @@ def decode_row(
     return out
 
 
-@cache
-def _coders(table: ServerTable) -> dict[str, tuple[Encode, Decode]]:
+def _coders(name: str, table: ServerTable) -> dict[str, tuple[Encode, Decode]]:
+    """The coders of ``table``'s columns, built once per table name (hashing the whole
+    table description on every row costs more than the coding)."""
+    found = _BY_TABLE.get(name)
+    if found is None or found[0] is not table:
+        found = _BY_TABLE[name] = (table, _build_coders(table))
+    return found[1]
+
+
+_BY_TABLE: dict[str, tuple[ServerTable, dict[str, tuple[Encode, Decode]]]] = {}
+
+
+def _build_coders(table: ServerTable) -> dict[str, tuple[Encode, Decode]]:
     out = {c.name: _CODERS[c.type] for c in table.columns}
     for c in table.columns:
         if c.enum is not None:
