@@ -45,6 +45,7 @@ from duru.remote.layout import (
     USER_ID,
     Role,
     ServerColumn,
+    ServerTable,
     server_column_of,
     server_table,
 )
@@ -237,9 +238,15 @@ class _Push:
             self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "applied", version)
         if not accepted:
             return
-        stage = StagedUpsert(self.conn, table, (*codec.columns, CHANGE_SEQ))
-        stage.create()
-        stage.write([tuple(r[c] for c in stage.columns) for r in accepted])
+        columns = (*codec.columns, CHANGE_SEQ)
+        values = [tuple(r[c] for c in columns) for r in accepted]
+        if len(values) <= SMALL_CHUNK:
+            # A staging table costs a few ms of catalog work: not worth it for a few rows.
+            self.conn.cursor().executemany(_upsert_sql(table, columns), values)
+        else:
+            stage = StagedUpsert(self.conn, table, columns)
+            stage.create()
+            stage.write(values)
         self._revive_parents(ent, accepted)
 
     def _orphans(self, ent: Entity, rows: dict[str, dict[str, Any]]) -> set[str]:
@@ -571,6 +578,27 @@ def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_i
             f"{ent.name} {row_id}: {col.name} is not an envelope sealed for this user, row"
             " and field"
         )
+
+
+SMALL_CHUNK = 64
+
+
+def _upsert_sql(table: ServerTable, columns: Sequence[str]) -> sql.Composed:
+    """INSERT one row, or replace the row with its key whole (clearing a tombstone)."""
+    key = table.primary_key.columns
+    return sql.SQL(
+        "INSERT INTO {t} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
+    ).format(
+        t=sql.Identifier(table.name),
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        marks=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        key=sql.SQL(", ").join(map(sql.Identifier, key)),
+        sets=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name))
+            for c in table.columns
+            if c.name not in key
+        ),
+    )
 
 
 _KILL = sql.SQL("{} = now()").format(sql.Identifier(DELETED_AT))
