@@ -270,7 +270,9 @@ class _Push:
                     (self.user, list(wanted)),
                 )
             }
-            out |= {i for i, r in rows.items() if r[f.name] in wanted - found}
+            missing = wanted - found
+            if missing:
+                out |= {i for i, r in rows.items() if r[f.name] in missing}
         return out
 
     def _decode(self, ent: Entity, e: PushEntry) -> dict[str, Any]:
