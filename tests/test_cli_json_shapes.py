@@ -34,8 +34,9 @@ LISTS = {
     "saved-search run",
     "attachment list",
     "migrate history",
+    "conflicts list",
 }
-EMPTY = {"migrate history"}  # a device made by this duru has no migration runs
+EMPTY = {"migrate history", "conflicts list"}  # a device made by this duru has no migration runs
 # Commands not run here, and why (each is covered by its own tests).
 NOT_RUN = {
     "demo": "starts an embedded PostgreSQL (tests/test_cli_demo.py)",
@@ -46,6 +47,8 @@ NOT_RUN = {
     "migrate run": "a device of this schema has nothing to run (tests/test_cli_migrate.py)",
     "migrate resume": "needs an interrupted run (tests/test_device_half_migrated.py)",
     "migrate rollback": "needs a run (tests/test_cli_migrate.py)",
+    "conflicts show": "needs a conflict, so two synced devices (tests/test_sync.py)",
+    "conflicts resolve": "needs a conflict, so two synced devices (tests/test_sync.py)",
 }
 # In order; {name} is the id of the row an earlier step printed as "name".
 STEPS: list[tuple[str, str, list[str]]] = [
@@ -64,6 +67,7 @@ STEPS: list[tuple[str, str, list[str]]] = [
     ("", "folder file", ["{other}", "{sub}"]),
     ("", "tag add", ["{note}", "food"]),
     ("", "tag list", []),
+    ("", "conflicts list", []),
     ("", "tag rename", ["food", "groceries"]),
     ("", "tag rm", ["{note}", "groceries"]),
     ("task", "task add", ["{note}", "buy milk", "--due", "2030-01-01"]),

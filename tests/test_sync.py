@@ -608,3 +608,55 @@ def test_a_row_the_server_tampered_with_is_quarantined_and_sync_goes_on(
         [kept] = db.rows("SELECT source, source_key, reason FROM quarantine")
     assert kept["source_key"] == bad["id"] and "TamperedCiphertext" in kept["reason"]
     assert sync.sync(b).quarantined == 0  # the next sync is not stuck on it
+
+
+def _clash(tmp_path: Path, server: Server) -> tuple[Path, Path, str]:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("original", body="body")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], title="title from a")
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], title="title from b 東京")
+    sync_all(a, b)
+    return a, b, str(note["id"])
+
+
+def _duru(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "duru.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_conflicts_list_show_and_resolve_keeping_mine(tmp_path: Path, server: Server) -> None:
+    a, b, note = _clash(tmp_path, server)
+    listed = [
+        json.loads(_duru("conflicts", "list", "--json", "--db", str(p)).stdout) for p in (a, b)
+    ]
+    assert listed[0] == listed[1] and len(listed[0]) == 1
+    [c] = listed[0]
+    assert (c["status"], c["row_id"], c["row"]["title"]) == ("copied", note, "title from b 東京")
+    shown = _duru("conflicts", "show", c["id"][:8], "--db", str(a))
+    assert shown.returncode == 0 and "title from b 東京" in shown.stdout
+    done = _duru("conflicts", "resolve", c["id"][:8], "--keep", "mine", "--db", str(a))
+    assert done.returncode == 0, done.stderr
+    sync_all(a, b)
+    for p in (a, b):
+        assert json.loads(_duru("conflicts", "list", "--json", "--db", str(p)).stdout) == []
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    assert [n["title"] for n in snap["notes"]] == ["title from b 東京"]  # copy gone, mine back
+    assert [r["status"] for r in snap["sync_conflicts"]] == ["resolved"]
+
+
+def test_resolving_keeping_both_keeps_the_copy(tmp_path: Path, server: Server) -> None:
+    a, b, note = _clash(tmp_path, server)
+    [c] = json.loads(_duru("conflicts", "list", "--json", "--db", str(b)).stdout)
+    assert _duru("conflicts", "resolve", c["id"], "--keep", "both", "--db", str(b)).returncode == 0
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    assert sorted(n["title"][:12] for n in snap["notes"]) == ["title from a", "title from b"]
+    bad = _duru("conflicts", "resolve", "zz", "--keep", "mine", "--db", str(a))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

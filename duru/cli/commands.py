@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from duru.cli import (  # noqa: F401  (importing registers them)
     attachment,
+    conflicts,
     demo,
     folder,
     io,

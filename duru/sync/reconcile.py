@@ -46,7 +46,7 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     outcome = "merged"
     copy: str | None = None
     if not merged.clean:
-        copy = _conflicted_copy(db, e, mine, theirs)
+        copy = conflicted_copy(db, e, mine, theirs)
         outcome = "copied"
         if not _resolve_merges(db, e, key, "copied" if copy else "open", copy):
             _record(db, e, key, "upsert", mine, "copied" if copy else "open", copy)
@@ -113,7 +113,7 @@ def _drop_pending(db: Database, e: Entity, key: str) -> None:
     db.conn.execute("DELETE FROM sync_base WHERE entity = ? AND row_id = ?", (e.name, key))
 
 
-def _conflicted_copy(
+def conflicted_copy(
     db: Database, e: Entity, mine: dict[str, Any], theirs: dict[str, Any]
 ) -> str | None:
     """For a note: a new note holding this device's text, linked to the original."""

@@ -1,0 +1,155 @@
+"""Conflict records on a device: list them, show one, resolve it.
+
+A record is a version that lost: a stale write the server kept aside (a revision, on
+every device), or a clash this device's merge kept as a conflicted copy. Its status:
+
+    open      nothing done with it yet        copied    kept as a conflicted copy
+    revived   a delete lost to an edit        merged    merged cleanly (not shown)
+    resolved  the user chose (not shown)
+
+``resolve(db, id, keep=...)``: ``mine`` puts the version kept aside back into the row
+(or deletes the row again, for a delete), ``theirs`` keeps the row as it is, ``both``
+keeps the row and the aside version as a conflicted copy note. Either way the copy
+made earlier goes unless ``both``, and the record becomes ``resolved`` on every device
+at the next sync.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from duru.errors import NotFound, UsageError
+from duru.local.db import Database
+from duru.local.notes import Notes
+from duru.model import NOTE, entity, from_local
+
+from .outbox import resolve_later
+from .reconcile import conflicted_copy
+
+Keep = Literal["mine", "theirs", "both"]
+OPEN = ("open", "copied", "revived")
+_FIELDS = "id, entity, row_id, kind, status, copy_id, device_id, created_at, row_json, seq"
+_SKIP = frozenset({"version", "created_at"})
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One conflict record; ``row`` is the version kept aside (None for a delete)."""
+
+    id: str
+    entity: str
+    row_id: str
+    kind: str
+    status: str
+    copy_id: str | None
+    device_id: str
+    created_at: str
+    row: dict[str, Any] | None
+    shared: bool  # a server revision (on every device), not this device's own record
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "entity": self.entity,
+            "row_id": self.row_id,
+            "kind": self.kind,
+            "status": self.status,
+            "copy_id": self.copy_id,
+            "device_id": self.device_id,
+            "created_at": self.created_at,
+            "row": self.row,
+        }
+
+
+def list_conflicts(db: Database, *, every: bool = False) -> list[Conflict]:
+    """Open records, oldest first (``every``: merged and resolved ones too)."""
+    if not db.table_exists("sync_conflicts"):
+        return []
+    where = "" if every else f"WHERE status IN ({', '.join('?' * len(OPEN))})"
+    rows = db.rows(
+        f"SELECT {_FIELDS} FROM sync_conflicts {where} ORDER BY created_at, id",
+        () if every else OPEN,
+    )
+    return [_conflict(r) for r in rows]
+
+
+def find_conflict(db: Database, prefix: str) -> Conflict:
+    """The record whose id is, or starts with, ``prefix`` (4 characters at least)."""
+    wanted = prefix.strip().lower()
+    if len(wanted) < 4:
+        raise UsageError("give at least 4 characters of the conflict id")
+    if not db.table_exists("sync_conflicts"):
+        raise NotFound(f"no conflict {prefix!r}: this device has never synced")
+    rows = db.rows(
+        f"SELECT {_FIELDS} FROM sync_conflicts WHERE id >= ? AND id < ? ORDER BY id LIMIT 3",
+        (wanted, wanted + "\uffff"),
+    )
+    if not rows:
+        raise NotFound(f"no conflict {prefix!r}")
+    if len(rows) > 1:
+        raise UsageError(f"{prefix!r} names several conflicts: {', '.join(r['id'] for r in rows)}")
+    return _conflict(rows[0])
+
+
+def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
+    """Resolve one record (see the module docstring); the record as it now is."""
+    if keep not in ("mine", "theirs", "both"):
+        raise UsageError(f"--keep is mine, theirs or both, not {keep!r}")
+    c = find_conflict(db, prefix)
+    e = entity(c.entity)
+    with db.transaction():
+        current = db.find(e, c.row_id)
+        copy = c.copy_id
+        if keep == "mine":
+            _put_back(db, c, current)
+        if keep == "both" and copy is None and c.row is not None and current is not None:
+            copy = conflicted_copy(db, e, c.row, current)
+        if keep != "both" and copy is not None and db.find(NOTE, copy) is not None:
+            Notes(db).purge(copy, force=True)
+            copy = None
+        db.conn.execute(
+            "UPDATE sync_conflicts SET status = 'resolved', copy_id = ? WHERE id = ?",
+            (copy, c.id),
+        )
+        if c.shared:
+            resolve_later(db, c.id, "resolved", copy)
+    return find_conflict(db, c.id)
+
+
+def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None:
+    e = entity(c.entity)
+    if c.row is None:  # the version kept aside is a delete: delete again
+        if current is not None:
+            if e is NOTE:
+                Notes(db).purge(c.row_id, force=True)
+            else:
+                db.delete(e, c.row_id)
+        return
+    values = {
+        k: from_local(e.field(k), v)
+        for k, v in c.row.items()
+        if k not in _SKIP and k != e.key and k in e.field_names
+    }
+    if current is None:
+        db.insert(e, {e.key: c.row_id, **values})
+    else:
+        changed = {k: v for k, v in values.items() if current.get(k) != v}
+        if changed:
+            db.update(e, c.row_id, changed)
+
+
+def _conflict(r: dict[str, Any]) -> Conflict:
+    return Conflict(
+        str(r["id"]),
+        str(r["entity"]),
+        str(r["row_id"]),
+        str(r["kind"]),
+        str(r["status"]),
+        r["copy_id"],
+        str(r["device_id"]),
+        str(r["created_at"]),
+        None if r["row_json"] is None else dict(json.loads(r["row_json"])),
+        int(r["seq"]) > 0,
+    )
