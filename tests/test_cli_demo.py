@@ -185,6 +185,9 @@ def test_sync_steps_keep_two_devices_the_same_and_every_word(result: dict[str, S
     offline = result["offline edits"]
     assert offline.lines[-1] == "both devices hold the same notes: True"
     a, b = offline.rows
-    assert a["shared note"] == b["shared note"] and a["offline notes"] == b["offline notes"] == 2
-    # The losing title of the note edited on both is kept on both devices.
-    assert a["conflict revision"] == b["conflict revision"] != a["shared note"]
+    assert a == {**b, "device": "A"}
+    assert a["offline notes"] == 2
+    # One title changed both ways: the first write stays, the other is a conflicted copy.
+    assert "(A's agenda)" in a["clashing title"] and "(B's notes)" in a["conflicted copy"]
+    # Different lines of one note: both edits merged.
+    assert "(moved to Tuesday on A)" in a["merged note"] and "(added on B)" in a["merged note"]

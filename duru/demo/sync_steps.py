@@ -26,6 +26,7 @@ from duru.server import create_app, prepare, server_pool
 
 SYNC_USER = "demo-sync"
 SHARED_NOTE = "Design review: sync conflicts"
+MERGED_NOTE = "Weekly planning"
 
 
 def sync_server(ctx: DemoContext) -> Shown:
@@ -94,39 +95,52 @@ def two_devices(ctx: DemoContext) -> Shown:
 
 
 def offline_edits(ctx: DemoContext) -> Shown:
-    """Both devices edit offline (one note on both); a sync each way keeps every word."""
+    """Both devices edit offline: one note in different lines (merged), one title both
+    ways (kept as a conflicted copy); a sync each way keeps every word."""
     a, b, home = ctx.store.path, _device_b(ctx), ctx.folder / "home"
-    shared = ctx.notes[SHARED_NOTE]
+    clash, merge = ctx.notes[SHARED_NOTE], ctx.notes[MERGED_NOTE]
     with DeviceStore.open(a) as store:
-        store.notes.edit(shared, title="Design review: sync conflicts (A's agenda)")
+        store.notes.edit(clash, title="Design review: sync conflicts (A's agenda)")
+        body = str(store.notes.get(merge)["body"])
+        store.notes.edit(merge, body="Monday (moved to Tuesday on A).\n" + body)
         store.notes.create("Written on A while offline", tags=["offline"])
     with DeviceStore.open(b) as store:
-        store.notes.edit(shared, title="Design review: sync conflicts (B's notes)")
+        store.notes.edit(clash, title="Design review: sync conflicts (B's notes)")
+        store.notes.edit(merge, body=body + "\nFriday: demo (added on B).")
         store.notes.create("Written on B while offline", tags=["offline"])
     for path in (a, b, a):
         sync.sync(path, home=home)
     rows = []
     for name, path in (("A", a), ("B", b)):
         with Database.open(path, create=False) as db:
-            title = db.scalar("SELECT title FROM notes WHERE id = ?", [shared])
-            offline = db.scalar("SELECT count(*) FROM notes WHERE title LIKE 'Written on %'")
-            kept = db.scalar("SELECT json_extract(row_json, '$.title') FROM sync_conflicts")
-        rows.append(
-            {
-                "device": name,
-                "shared note": title,
-                "offline notes": offline,
-                "conflict revision": kept,
-            }
-        )
+            rows.append(
+                {
+                    "device": name,
+                    "clashing title": db.scalar("SELECT title FROM notes WHERE id = ?", [clash]),
+                    "conflicted copy": db.scalar(
+                        "SELECT title FROM notes WHERE title LIKE '%(conflicted copy%'"
+                    ),
+                    "merged note": " / ".join(
+                        line
+                        for line in str(
+                            db.scalar("SELECT body FROM notes WHERE id = ?", [merge])
+                        ).splitlines()
+                        if "(moved" in line or "(added" in line
+                    ),
+                    "offline notes": db.scalar(
+                        "SELECT count(*) FROM notes WHERE title LIKE 'Written on %'"
+                    ),
+                }
+            )
     same = _export(a) == _export(b)
     return Shown(
         "Offline edits on both devices",
-        ("device", "shared note", "offline notes", "conflict revision"),
+        ("device", "clashing title", "conflicted copy", "merged note", "offline notes"),
         rows,
         [
-            "the first write to reach the server stays the note; the other is a conflict "
-            "revision on every device, so no word is lost",
+            "edits to different lines of a note merge; a title changed both ways keeps the "
+            "first write to reach the server, and the other becomes a conflicted copy "
+            "(`duru conflicts list`): no word is lost",
             f"both devices hold the same notes: {same}",
         ],
     )

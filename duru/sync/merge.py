@@ -81,12 +81,14 @@ def merge_text(base: str, mine: str, theirs: str) -> tuple[str, bool]:
         return theirs, True
     if theirs == base:
         return mine, True
-    split = _lines if "\n" in base + mine + theirs else _words
+    # Lines without their ends, so a last line that gained a newline is the same line.
+    lines = "\n" in base + mine + theirs
+    split, glue = (_lines, "\n") if lines else (_words, "")
     o, a, b = split(base), split(mine), split(theirs)
     if max(len(o), len(a), len(b)) > MAX_MERGE_TOKENS:
         return theirs, False
     merged, clean = merge3(o, a, b)
-    return "".join(merged), clean
+    return glue.join(merged), clean
 
 
 def merge3(o: Sequence[str], a: Sequence[str], b: Sequence[str]) -> tuple[list[str], bool]:
@@ -132,7 +134,7 @@ def _matches(o: Sequence[str], x: Sequence[str]) -> dict[int, int]:
 
 
 def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
+    return text.split("\n")
 
 
 def _words(text: str) -> list[str]:
