@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 
 from duru.bridge import codec_for
 from duru.errors import NotFound, ResyncNeeded
-from duru.model import ENTITIES, Entity
+from duru.model import BY_NAME, ENTITIES, Entity
 from duru.remote.layout import (
     ACCOUNTS,
     CHANGE_SEQ,
@@ -81,15 +81,26 @@ def read_page(conn: Connection[Any], user_id: str, after: int, limit: int) -> Pa
             )
         streams = [_entity_changes(conn, e, user, after, limit) for e in ENTITIES]
         streams.append(_conflict_changes(conn, user, after, limit))
-    changes = list(heapq.merge(*streams, key=lambda c: c.seq))[:limit]
+    # Rows are encoded only once they made the page: each table gave up to ``limit``.
+    kept = list(heapq.merge(*streams, key=lambda c: c[0]))[:limit]
+    changes = [_encoded(*raw) for raw in kept]
     cursor = changes[-1].seq if len(changes) == limit else max(after, head)
     return Page(changes, cursor, head)
 
 
+_Raw = tuple[int, str, str, str, int, Any]  # seq, entity, kind, row id, version, row
+
+
+def _encoded(seq: int, name: str, kind: str, row_id: str, version: int, row: Any) -> Change:
+    if row is None:
+        return Change(seq, name, kind, row_id, version, None)  # type: ignore[arg-type]
+    table = conflicts_table() if kind == "conflict" else server_table(BY_NAME[name])
+    return Change(seq, name, kind, row_id, version, encode_row(table, row))  # type: ignore[arg-type]
+
+
 def _entity_changes(
     conn: Connection[Any], e: Entity, user: uuid.UUID, after: int, limit: int
-) -> list[Change]:
-    table = server_table(e)
+) -> list[_Raw]:
     cols = (*codec_for(e).columns, CHANGE_SEQ, DELETED_AT)
     query = sql.SQL(
         "SELECT {cols} FROM {t} WHERE {user} = %s AND {seq} > %s ORDER BY {seq} LIMIT %s"
@@ -99,40 +110,29 @@ def _entity_changes(
         user=sql.Identifier(USER_ID),
         seq=sql.Identifier(CHANGE_SEQ),
     )
-    out = []
+    out: list[_Raw] = []
     with conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(query, (user, after, limit)):
             seq, dead = row.pop(CHANGE_SEQ), row.pop(DELETED_AT)
             row_id, version = str(row[e.key]), int(row["version"])
             if dead is not None:
-                out.append(Change(seq, e.name, "delete", row_id, version, None))
+                out.append((seq, e.name, "delete", row_id, version, None))
             else:
-                out.append(Change(seq, e.name, "upsert", row_id, version, encode_row(table, row)))
+                out.append((seq, e.name, "upsert", row_id, version, row))
     return out
 
 
-def _conflict_changes(
-    conn: Connection[Any], user: uuid.UUID, after: int, limit: int
-) -> list[Change]:
-    table = conflicts_table()
+def _conflict_changes(conn: Connection[Any], user: uuid.UUID, after: int, limit: int) -> list[_Raw]:
     query = (
         f"SELECT id, entity, row_id, kind, base_version, server_version, row, device_id,"
         f" created_at, status, copy_id, {CHANGE_SEQ} FROM {CONFLICTS}"
         f" WHERE {USER_ID} = %s AND {CHANGE_SEQ} > %s"
         f" ORDER BY {CHANGE_SEQ} LIMIT %s"
     )
-    out = []
+    out: list[_Raw] = []
     with conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(query, (user, after, limit)):
             seq = row.pop(CHANGE_SEQ)
-            out.append(
-                Change(
-                    seq,
-                    str(row["entity"]),
-                    "conflict",
-                    str(row["row_id"]),
-                    int(row["server_version"]),
-                    encode_row(table, row),
-                )
-            )
+            entity_name, row_id = str(row["entity"]), str(row["row_id"])
+            out.append((seq, entity_name, "conflict", row_id, int(row["server_version"]), row))
     return out

@@ -18,6 +18,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ Progress = Callable[[str, int, int], None]
 DEFAULT_PUSH_CHUNK = 500
 MIN_PUSH_CHUNK, MAX_PUSH_CHUNK = 50, 5_000
 PULL_PAGE = 2_000
+INITIAL_PULL_PAGE = 5_000  # the server's largest page: a new device pulls everything
 MAX_CHUNK_BYTES = 8 * 1024 * 1024
 # Chunks grow while a round trip takes less than this, shrink when it takes over 4x.
 TARGET_SECONDS = 0.5
@@ -241,20 +243,29 @@ def _pull(
     applied = inbox.Applied()
     after = inbox.cursor(db) or 0
     first = after
-    while True:
-        try:
-            changes, nxt, head, more = api.changes(after, page)
-        except ResyncNeeded:
-            inbox.start_resync(db)
-            report.resynced = True
-            after = first = 0
-            continue
-        inbox.apply_page(db, keys, changes, nxt, applied)
-        report.pulled += len(changes)
-        report.cursor, report.head, after = nxt, head, nxt
-        _report(progress, "pull", nxt - first, max(head - first, 1))
-        if not more:
-            break
+    # The next page is fetched while this one is applied: the server's work and the
+    # device's overlap. Pages and their cursors still commit one by one, in order.
+    with ThreadPoolExecutor(1, thread_name_prefix="duru-pull") as fetcher:
+        size = INITIAL_PULL_PAGE if after == 0 else page
+        coming = fetcher.submit(api.changes, after, size)
+        while True:
+            try:
+                changes, nxt, head, more = coming.result()
+            except ResyncNeeded:
+                inbox.start_resync(db)
+                report.resynced = True
+                after = first = 0
+                size = INITIAL_PULL_PAGE
+                coming = fetcher.submit(api.changes, after, size)
+                continue
+            if more:
+                coming = fetcher.submit(api.changes, nxt, size)
+            inbox.apply_page(db, keys, changes, nxt, applied)
+            report.pulled += len(changes)
+            report.cursor, report.head, after = nxt, head, nxt
+            _report(progress, "pull", nxt - first, max(head - first, 1))
+            if not more:
+                break
     if db.meta(inbox.RESYNC_KEY) == "1":
         report.deleted += inbox.finish_resync(db)
     report.deleted += applied.deletes
