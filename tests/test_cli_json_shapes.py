@@ -99,6 +99,7 @@ STEPS: list[tuple[str, str, list[str]]] = [
     ("", "migrate status", ["--db", "{db}"]),
     ("", "migrate plan", ["--db", "{db}"]),
     ("", "migrate history", ["--db", "{db}"]),
+    ("", "monitor", ["--db", "{db}"]),
     ("", "import", ["{legacy}", "--db", "{imported}"]),
     ("", "restore", ["{backup}", "--db", "{restored}"]),
     ("", "attachment rm", ["{attachment}"]),

@@ -10,6 +10,7 @@ from duru.cli import (  # noqa: F401  (importing registers them)
     io,
     link,
     migrate,
+    monitor,
     note,
     reminder,
     saved_search,
