@@ -245,22 +245,30 @@ def _pull(
     first = after
     # The next page is fetched while this one is applied: the server's work and the
     # device's overlap. Pages and their cursors still commit one by one, in order.
+    # A device that holds nothing yet also has the next page decrypted there: SQLite
+    # releases the GIL while it writes, so the two cores share the work.
     with ThreadPoolExecutor(1, thread_name_prefix="duru-pull") as fetcher:
         size = INITIAL_PULL_PAGE if after == 0 else page
-        coming = fetcher.submit(api.changes, after, size)
+        fresh = after == 0 and db.meta(inbox.RESYNC_KEY) != "1" and _empty(db)
+
+        def fetch(cursor: int) -> tuple[Any, ...]:
+            got = api.changes(cursor, size)
+            return (*got, inbox.open_page(got[0], keys) if fresh else None)
+
+        coming = fetcher.submit(fetch, after)
         while True:
             try:
-                changes, nxt, head, more = coming.result()
+                changes, nxt, head, more, opened = coming.result()
             except ResyncNeeded:
                 inbox.start_resync(db)
                 report.resynced = True
                 after = first = 0
-                size = INITIAL_PULL_PAGE
-                coming = fetcher.submit(api.changes, after, size)
+                size, fresh = INITIAL_PULL_PAGE, False
+                coming = fetcher.submit(fetch, after)
                 continue
             if more:
-                coming = fetcher.submit(api.changes, nxt, size)
-            inbox.apply_page(db, keys, changes, nxt, applied)
+                coming = fetcher.submit(fetch, nxt)
+            inbox.apply_page(db, keys, changes, nxt, applied, opened)
             report.pulled += len(changes)
             report.cursor, report.head, after = nxt, head, nxt
             _report(progress, "pull", nxt - first, max(head - first, 1))
@@ -275,6 +283,11 @@ def _pull(
     report.quarantined = applied.quarantined
     report.merged += applied.merged
     report.copied += applied.copied
+
+
+def _empty(db: Database) -> bool:
+    """No note and no folder yet: nothing a pull could find held already."""
+    return not db.scalar("SELECT EXISTS (SELECT 1 FROM notes) OR EXISTS (SELECT 1 FROM folders)")
 
 
 def _send_resolutions(db: Database, api: SyncApi) -> int:
