@@ -1,8 +1,8 @@
 """Monitoring: what PostgreSQL and SQLite expose about duru's databases, and alerts on it.
 
 ``monitor(server_db, db)`` reads both (``duru monitor``); ``load_thresholds`` and
-``alerts`` turn the figures into alerts (``duru monitor --check``); ``ServerMetrics``
-serves ``/metrics`` on ``duru serve``.
+``alerts`` turn the figures into alerts (``duru monitor --check``). ``/metrics`` of
+``duru serve`` is the server's own (``duru.server.metrics``).
 """
 
 from duru.monitor.device import device_report

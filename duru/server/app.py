@@ -10,6 +10,7 @@
     GET  /v1/changes          (bearer) ?after=N&limit=M          -> {changes, cursor, head, more}
     POST /v1/conflicts/resolve (bearer) {resolutions: [{id, status, copy_id}]} -> {changed}
     GET  /openapi.json        the OpenAPI description of the above
+    GET  /metrics             Prometheus metrics (see ``metrics``)
 
 The process keeps no state another would need: sessions, rate limits and op ids live in
 the database, so any number of workers and ``duru serve`` processes act as one server.
@@ -54,6 +55,7 @@ from duru.sync.protocol import MAX_OP_IDS, PROTOCOL_VERSION, PushEntry, canonica
 from . import auth
 from .config import ServerConfig
 from .conflicts import parse_resolutions, resolve_conflicts
+from .metrics import ServerMetrics
 from .openapi import openapi_document
 from .pull import read_page
 from .push import apply_push
@@ -89,7 +91,9 @@ def create_app(pool_factory: Callable[[], Pool], config: ServerConfig | None = N
         ("/openapi.json", api.openapi, "GET"),
     ]
     routes = [Route(path, _guarded(fn), methods=[method]) for path, fn, method in endpoints]
+    routes.append(Route("/metrics", api.metrics.endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(api.metrics.middleware([r.path for r in routes]))
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _not_allowed)
     return app
@@ -113,6 +117,7 @@ class _Api:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.pool: Pool
+        self.metrics = ServerMetrics(lambda: getattr(self, "pool", None))
 
     # -- endpoints -------------------------------------------------------------
 
@@ -189,6 +194,7 @@ class _Api:
             with self._conn() as conn:
                 user = auth.authenticate(conn, token)
                 results, head = apply_push(conn, user, device, entries)
+            self.metrics.count_push(r.outcome for r in results)
             return {"results": [r.to_json() for r in results], "head": head}
 
         return await self._run(request, work)
@@ -204,6 +210,7 @@ class _Api:
             with self._conn() as conn:
                 user = auth.authenticate(conn, token)
                 page = read_page(conn, user, after, limit)
+            self.metrics.count_pull(len(page.changes))
             return {
                 "changes": [c.to_json() for c in page.changes],
                 "cursor": page.cursor,

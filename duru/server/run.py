@@ -28,6 +28,7 @@ from duru.remote.schema import apply_server_schema
 
 from .app import APP_URL_VAR
 from .config import ServerConfig
+from .metrics import share_between_workers
 from .tombstones import start_purger
 
 SERVER_URL_VAR = "DURU_SERVER_DATABASE_URL"
@@ -104,6 +105,7 @@ def serve(
         )
         if ready is not None:
             threading.Thread(target=_announce, args=(url, ready), daemon=True).start()
+        unshare = share_between_workers(workers)
         try:
             if workers > 1:
                 from uvicorn.supervisors import Multiprocess
@@ -112,6 +114,7 @@ def serve(
             else:
                 uvicorn.Server(uv).run(sockets=[sock])
         finally:
+            unshare()
             stop_purger()
             sock.close()
 

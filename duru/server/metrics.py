@@ -1,0 +1,157 @@
+"""Prometheus metrics of ``duru serve``: request latency, rows pushed and pulled, conflicts, pool.
+
+One ``ServerMetrics`` per app, with its own registry (so several apps in one process, as in
+tests, do not collide). With several workers (``duru serve --workers N``) each worker is a
+process: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``duru serve`` sets it for N > 1) the
+counters and histograms of every worker are summed in each answer, while the pool figures
+are those of the worker that answered (label ``pid``): each worker has its own pool.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from duru.remote import Pool
+
+MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Sync requests range from a millisecond (a pull with nothing new) to seconds (a big push).
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# psycopg_pool's get_stats() key, our metric name, what it counts.
+_POOL_GAUGES = (
+    ("pool_size", "connections", "connections open"),
+    ("pool_available", "idle", "connections idle in the pool"),
+    ("requests_waiting", "waiting", "requests waiting for a connection now"),
+    ("pool_max", "max", "the most connections the pool may open"),
+)
+_POOL_COUNTERS = (
+    ("requests_num", "requests", "connections asked for"),
+    ("requests_queued", "queued", "requests that had to wait for a connection"),
+    ("requests_wait_ms", "wait_ms", "milliseconds requests waited for a connection"),
+    ("requests_errors", "timeouts", "requests that got no connection in time"),
+    ("connections_lost", "connections_lost", "connections found broken"),
+)
+
+ASGIApp = Callable[..., Any]
+
+
+class ServerMetrics:
+    """The app's metrics; ``endpoint`` answers ``GET /metrics``."""
+
+    def __init__(self, pool: Callable[[], Pool | None]) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_VAR))
+        self.registry = CollectorRegistry()
+        # In multiprocess mode the values live in files summed at scrape time, not here.
+        own = None if self.multiprocess else self.registry
+        if self.multiprocess:
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        self.registry.register(_PoolCollector(pool))
+        self.latency = Histogram(
+            "duru_request_seconds",
+            "Time to answer a request, per endpoint",
+            ("endpoint", "method", "status"),
+            buckets=_BUCKETS,
+            registry=own,
+        )
+        self.pushed = Counter(
+            "duru_pushed_rows", "Rows pushed, per outcome", ("outcome",), registry=own
+        )
+        self.pulled = Counter("duru_pulled_rows", "Changes sent to devices", registry=own)
+        self.conflicts = Counter(
+            "duru_conflicts", "Pushed writes kept aside as conflict revisions", registry=own
+        )
+
+    def count_push(self, outcomes: Iterable[str]) -> None:
+        """Count one push's results by outcome (``conflict`` also counts a conflict)."""
+        for outcome in outcomes:
+            self.pushed.labels(outcome).inc()
+            if outcome == "conflict":
+                self.conflicts.inc()
+
+    def count_pull(self, changes: int) -> None:
+        self.pulled.inc(changes)
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
+
+    def middleware(self, paths: Sequence[str]) -> Callable[[ASGIApp], ASGIApp]:
+        """ASGI middleware timing each request under its route (``other`` for unknown paths)."""
+        known = frozenset(paths)
+
+        def wrap(app: ASGIApp) -> ASGIApp:
+            async def timed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+                if scope["type"] != "http":
+                    await app(scope, receive, send)
+                    return
+                status = 500  # what the client gets when the app fails before answering
+
+                async def record_status(message: dict[str, Any]) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    await send(message)
+
+                start = time.perf_counter()
+                try:
+                    await app(scope, receive, record_status)
+                finally:
+                    path = scope["path"] if scope["path"] in known else "other"
+                    self.latency.labels(path, scope["method"], str(status)).observe(
+                        time.perf_counter() - start
+                    )
+
+            return timed
+
+        return wrap
+
+
+class _PoolCollector(Collector):
+    """psycopg_pool's own figures, read when scraped (``get_stats`` does not reset them)."""
+
+    def __init__(self, pool: Callable[[], Pool | None]) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self.pool()
+        if pool is None:
+            return
+        stats = pool.get_stats()
+        pid = str(os.getpid())
+        for key, name, text in _POOL_GAUGES:
+            gauge = GaugeMetricFamily(f"duru_pool_{name}", f"Pool: {text}", labels=("pid",))
+            gauge.add_metric((pid,), stats.get(key, 0))
+            yield gauge
+        for key, name, text in _POOL_COUNTERS:
+            counter = CounterMetricFamily(f"duru_pool_{name}", f"Pool: {text}", labels=("pid",))
+            counter.add_metric((pid,), stats.get(key, 0))
+            yield counter
+
+
+def share_between_workers(workers: int) -> Callable[[], None]:
+    """With several workers, sum their metrics through a fresh folder; the cleanup to call.
+
+    Must run before the workers start: prometheus-client picks its storage at import. A
+    folder the operator set in ``PROMETHEUS_MULTIPROC_DIR`` is used as it is and kept.
+    """
+    if workers < 2 or os.environ.get(MULTIPROC_VAR):
+        return lambda: None
+    folder = tempfile.mkdtemp(prefix="duru-metrics-")
+    os.environ[MULTIPROC_VAR] = folder
+
+    def cleanup() -> None:
+        os.environ.pop(MULTIPROC_VAR, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return cleanup
