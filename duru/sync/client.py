@@ -188,6 +188,13 @@ def sync(
     return report
 
 
+@dataclass
+class _Chunk:
+    sent: list[outbox.Pending]
+    entries: list[PushEntry]
+    pushed: dict[tuple[str, str], Any]
+
+
 def _push(
     db: Database,
     api: SyncApi,
@@ -197,39 +204,58 @@ def _push(
     progress: Progress | None,
     size: int,
 ) -> None:
+    """Push the outbox in chunks, in order; the next chunk is sealed here while the
+    server applies the one before (the request runs on another thread). Chunks grow
+    while a round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x."""
     rows = outbox.pending(db)
-    total, done = len(rows), 0
+    total, sealed, done = len(rows), 0, 0
     _report(progress, "push", 0, total)
-    while done < total:
-        chunk = rows[done : done + size]
-        sent: list[outbox.Pending] = []
-        entries: list[PushEntry] = []
-        pushed: dict[tuple[str, str], Any] = {}
-        nbytes = 0
-        for p, entry in outbox.entries(db, chunk, keys, pushed):
-            nbytes += _size(entry.row)
-            if entries and nbytes > MAX_CHUNK_BYTES:
-                break
-            sent.append(p)
-            entries.append(entry)
-        began = time.perf_counter()
-        results, report.head = api.push(device, entries)
-        took = time.perf_counter() - began
-        outbox.apply_results(db, sent, results, pushed)
-        for r in results:
-            if r.outcome == "conflict":
-                report.conflicts += 1
-            elif r.outcome == "superseded":
-                report.superseded += 1
-            else:
-                report.applied += 1
-        done += len(sent)
-        report.pushed += len(sent)
-        _report(progress, "push", done, total)
-        if took < TARGET_SECONDS and len(sent) == size:
-            size = min(MAX_PUSH_CHUNK, size * 2)
-        elif took > 4 * TARGET_SECONDS:
-            size = max(MIN_PUSH_CHUNK, size // 2)
+    with ThreadPoolExecutor(1, thread_name_prefix="duru-push") as sender:
+        flying: tuple[_Chunk, Any, float] | None = None
+        while sealed < total or flying is not None:
+            chunk = None
+            if sealed < total:
+                chunk = _seal_chunk(db, rows[sealed : sealed + size], keys)
+                sealed += len(chunk.sent)
+            if flying is not None:
+                prior, answer, began = flying
+                results, report.head = answer.result()
+                took = time.perf_counter() - began
+                outbox.apply_results(db, prior.sent, results, prior.pushed)
+                _count(report, results)
+                done += len(prior.sent)
+                _report(progress, "push", done, total)
+                if took < TARGET_SECONDS and len(prior.sent) >= size:
+                    size = min(MAX_PUSH_CHUNK, size * 2)
+                elif took > 4 * TARGET_SECONDS:
+                    size = max(MIN_PUSH_CHUNK, size // 2)
+            flying = None
+            if chunk is not None:
+                answer = sender.submit(api.push, device, chunk.entries)
+                flying = (chunk, answer, time.perf_counter())
+
+
+def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any) -> _Chunk:
+    chunk = _Chunk([], [], {})
+    nbytes = 0
+    for p, entry in outbox.entries(db, rows, keys, chunk.pushed):
+        nbytes += _size(entry.row)
+        if chunk.entries and nbytes > MAX_CHUNK_BYTES:
+            break
+        chunk.sent.append(p)
+        chunk.entries.append(entry)
+    return chunk
+
+
+def _count(report: SyncReport, results: list[Any]) -> None:
+    for r in results:
+        if r.outcome == "conflict":
+            report.conflicts += 1
+        elif r.outcome == "superseded":
+            report.superseded += 1
+        else:
+            report.applied += 1
+    report.pushed += len(results)
 
 
 def _pull(
