@@ -31,12 +31,17 @@ from typing import Any
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from duru.bridge import account_row
 from duru.crypto import AccountRecord, KdfParams, make_auth_verifier, verify_auth_key
 from duru.errors import AlreadyExists, AuthFailed, CryptoError, RateLimited, UsageError
 from duru.remote.layout import ACCOUNTS, LOGIN_FAILURES, SESSIONS, USER_ID
 from duru.remote.schema import LOGIN_RECORD_FUNCTION, NAME_SALT_FUNCTION, SESSION_USER_FUNCTION
-from duru.sync.server_account import KDF_FLOOR, check_kdf_ceiling, check_user_name, set_user
+from duru.sync.server_account import (
+    KDF_FLOOR,
+    check_kdf_ceiling,
+    check_user_name,
+    insert_account,
+    set_user,
+)
 
 from .config import ServerConfig
 
@@ -64,15 +69,7 @@ def register(conn: Connection[Any], name: str, user_id: str, record: AccountReco
     except CryptoError as exc:
         raise UsageError(exc.message) from None
     _check_verifier(record.auth_verifier)
-    row = {"name": name, **account_row(user_id, record)}
-    with conn.transaction():
-        set_user(conn, user_id)
-        made = conn.execute(
-            f"INSERT INTO {ACCOUNTS} ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})"
-            " ON CONFLICT DO NOTHING RETURNING user_id",
-            list(row.values()),
-        ).fetchone()
-    if made is None:
+    if not insert_account(conn, name, user_id, record):
         raise AlreadyExists(f"the user name {name!r} is taken")
 
 

@@ -160,7 +160,7 @@ def open_account(
             f"duru's floor (opslimit {KDF_FLOOR.opslimit}, memlimit {KDF_FLOOR.memlimit})"
         )
     keys, record = new_account(passphrase, new_id(), params)
-    if _insert(conn, name, keys.user_id, record):
+    if insert_account(conn, name, keys.user_id, record):
         return keys, True
     # Another client created the account between our look-up and our insert.
     return unlock_account(conn, name, passphrase), False
@@ -187,7 +187,8 @@ def _unlock(name: str, passphrase: str, user_id: str, record: AccountRecord) -> 
     return keys
 
 
-def _insert(conn: Connection[Any], name: str, user_id: str, record: AccountRecord) -> bool:
+def insert_account(conn: Connection[Any], name: str, user_id: str, record: AccountRecord) -> bool:
+    """Store a new account; False (nothing written) when its name or id is taken."""
     row = {"name": name, **account_row(user_id, record)}
     cols = ", ".join(row)
     marks = ", ".join(["%s"] * len(row))
@@ -195,7 +196,7 @@ def _insert(conn: Connection[Any], name: str, user_id: str, record: AccountRecor
         set_user(conn, user_id)
         created = conn.execute(
             f"INSERT INTO {ACCOUNTS} ({cols}) VALUES ({marks})"
-            " ON CONFLICT (name) DO NOTHING RETURNING user_id",
+            " ON CONFLICT DO NOTHING RETURNING user_id",
             list(row.values()),
         ).fetchone()
     return created is not None
