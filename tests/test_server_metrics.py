@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_sync import Server, sync_all, two_devices
 
 from duru import sync
 from duru.local import DeviceStore
+from duru.server.metrics import SWITCH_VAR, ServerMetrics
 
 
 def scrape(url: str, raw: bool = False) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -90,3 +92,16 @@ def test_with_two_workers_each_answer_sums_both(tmp_path: Path, pg_url: str) -> 
     assert len(counts) == 1 and counts.pop() >= 40
     pids = {dict(labels)["pid"] for a in answers for (n, labels) in a if n == "duru_pool_idle"}
     assert len(pids) == 2  # both workers answered a scrape, each with its own pool
+
+
+def test_metrics_off_leaves_the_app_unwrapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SWITCH_VAR, "off")
+    metrics = ServerMetrics(lambda: None)
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        pass
+
+    assert metrics.middleware(["/v1/push"])(app) is app
+    metrics.count_push(["applied", "conflict"])
+    metrics.count_pull(3)
+    assert metrics.pulled._value.get() == 0  # noqa: SLF001

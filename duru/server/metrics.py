@@ -26,6 +26,7 @@ from starlette.responses import Response
 from duru.remote import Pool
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+SWITCH_VAR = "DURU_SERVER_METRICS"  # "off": no timing, no counting (to measure their cost)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Sync requests range from a millisecond (a pull with nothing new) to seconds (a big push).
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -51,6 +52,7 @@ class ServerMetrics:
     """The app's metrics; ``endpoint`` answers ``GET /metrics``."""
 
     def __init__(self, pool: Callable[[], Pool | None]) -> None:
+        self.enabled = os.environ.get(SWITCH_VAR, "on").strip().lower() != "off"
         self.multiprocess = bool(os.environ.get(MULTIPROC_VAR))
         self.registry = CollectorRegistry()
         # In multiprocess mode the values live in files summed at scrape time, not here.
@@ -75,15 +77,20 @@ class ServerMetrics:
 
     def count_push(self, outcomes: Iterable[str]) -> None:
         """Count one push's results by outcome (``conflict`` also counts a conflict)."""
+        if not self.enabled:
+            return
         for outcome in outcomes:
             self.pushed.labels(outcome).inc()
             if outcome == "conflict":
                 self.conflicts.inc()
 
     def count_pull(self, changes: int) -> None:
-        self.pulled.inc(changes)
+        if self.enabled:
+            self.pulled.inc(changes)
 
     async def endpoint(self, request: Request) -> Response:
+        if not self.enabled:
+            return Response(f"metrics are off ({SWITCH_VAR}=off)\n", status_code=404)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
 
     def middleware(self, paths: Sequence[str]) -> Callable[[ASGIApp], ASGIApp]:
@@ -91,6 +98,9 @@ class ServerMetrics:
         known = frozenset(paths)
 
         def wrap(app: ASGIApp) -> ASGIApp:
+            if not self.enabled:
+                return app
+
             async def timed(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 if scope["type"] != "http":
                     await app(scope, receive, send)
