@@ -660,3 +660,40 @@ def test_resolving_keeping_both_keeps_the_copy(tmp_path: Path, server: Server) -
     assert sorted(n["title"][:12] for n in snap["notes"]) == ["title from a", "title from b"]
     bad = _duru("conflicts", "resolve", "zz", "--keep", "mine", "--db", str(a))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_folder_moved_on_one_device_and_renamed_on_the_other_gets_both(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        top = s.folders.create("Top")
+        sub = s.folders.create("Sub", parent_id=top["id"])
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.folders.move(sub["id"], None)
+    with DeviceStore.open(b) as s:
+        s.folders.rename(sub["id"], "Renamed 東京")
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    moved = next(f for f in snap["folders"] if f["id"] == sub["id"])
+    assert (moved["name"], moved["parent_id"]) == ("Renamed 東京", None)
+
+
+def test_notes_filed_into_a_folder_deleted_elsewhere_survive(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        folder = s.folders.create("Doomed")
+        note = s.notes.create("to be filed")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.folders.delete(folder["id"])
+    with DeviceStore.open(b) as s:
+        s.folders.file_note(note["id"], folder["id"])
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    assert [n["id"] for n in snap["notes"]] == [note["id"]]  # the note survives either way
