@@ -61,6 +61,9 @@ def test_monitor_json_names_the_slow_query_the_bloated_table_and_the_unused_inde
     assert "public.planted_bloat" in rules["bloat"]
     assert "public.ix_planted_unused" in rules["unused_index"]
     assert server["sync"] == {"users": [], "sees_all_users": True}
+    text = invoke(None, "monitor", "--server-db", pg_url).stdout
+    assert "alert unused_index: public.ix_planted_unused" in text
+    assert "alert bloat: public.planted_bloat" in text
 
 
 def test_the_bloat_estimate_sees_the_dead_rows_without_pgstattuple(pg_url: str) -> None:
