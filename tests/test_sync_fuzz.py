@@ -17,7 +17,10 @@ Every text carries a unique token, and every word of a title carries it too, so 
 merge of two titles can only keep one whole or clash, and presence checks are exact.
 
 CI runs a few examples (derandomized: the same ones every run); DURU_FUZZ_EXAMPLES=N
-runs N (the slow lane), DURU_FUZZ_SHRINK=1 lets hypothesis shrink a failure.
+runs N (the slow lane), DURU_FUZZ_STEPS=N sets the steps per example (25),
+DURU_FUZZ_SHRINK=1 lets hypothesis shrink a failure, DURU_FUZZ_VERBOSE=1 prints the steps,
+DURU_FUZZ_STRICT_FOLDERS=1 adds folder deletes, free moves and the acyclic-tree check,
+which find the known bugs kept as xfail tests at the end of this file.
 """
 
 from __future__ import annotations
@@ -278,6 +281,7 @@ class SyncFuzz(RuleBasedStateMachine):
         self.in_step = False
         self.counter = 0
         self.texts = Texts()
+        self.rank: dict[str, int] = {}  # folder id -> order of creation
         try:
             self.db_name, url = make_database(self.admin_url)
             self.server = Server(url, self.home)
@@ -305,7 +309,7 @@ class SyncFuzz(RuleBasedStateMachine):
         self.in_step = True
         with self.step(0) as s:
             for _ in range(2):
-                s.folders.create(f"F~{self.token()}~ 文件夹")
+                self.new_folder(s, None)
             for _ in range(2):
                 self.create(s, data, DEVICES[0])
         for p in self.paths:
@@ -369,6 +373,10 @@ class SyncFuzz(RuleBasedStateMachine):
 
     def step(self, dev: int) -> DeviceStore:
         return DeviceStore.open(self.paths[dev])
+
+    def new_folder(self, s: DeviceStore, parent: str | None) -> None:
+        n = self.token()
+        self.rank[s.folders.create(f"F~{n}~ 文件夹", parent_id=parent)["id"]] = n
 
     def create(self, s: DeviceStore, data: st.DataObject, who: str) -> None:
         title, body = self.title(data), self.body(data)
@@ -470,7 +478,7 @@ class SyncFuzz(RuleBasedStateMachine):
             parent = None
             if folders and data.draw(st.booleans(), label="nested"):
                 parent = self.pick(data, folders, "parent")["id"]
-            s.folders.create(f"F~{self.token()}~ 文件夹", parent_id=parent)
+            self.new_folder(s, parent)
 
     def rename_folder(self, dev: int, data: st.DataObject) -> None:
         with self.step(dev) as s:
@@ -488,7 +496,15 @@ class SyncFuzz(RuleBasedStateMachine):
                 return
             folder = self.pick(data, folders, "folder")
             below = subtree(folders, folder["id"])
-            parents = [None, *(f["id"] for f in folders if f["id"] not in below)]
+            rank = self.rank.get(folder["id"], 0)
+            parents = [None] + [
+                f["id"]
+                for f in folders
+                if f["id"] not in below
+                # Only under an older folder: concurrent moves then never close a cycle
+                # (a known bug, see the xfail tests); the strict lane moves anywhere.
+                and (STRICT_FOLDERS or self.rank.get(f["id"], 0) < rank)
+            ]
             s.folders.move(folder["id"], self.pick(data, parents, "new parent"))
 
     def delete_folder(self, dev: int, data: st.DataObject) -> None:
@@ -601,12 +617,18 @@ class SyncFuzz(RuleBasedStateMachine):
         assert not lost, "texts lost:\n" + "\n".join(lost)
 
     def teardown(self) -> None:
+        failed = self.in_step  # a step raised: hypothesis reports that, we only clean up
         try:
-            if not self.in_step:
+            if not failed:
+                failed = True
                 self.check()
+                failed = False
                 if VERBOSE:
                     print(f"example: {self.counter} tokens, {len(self.texts.excused)} excused")
         finally:
+            log = self.home / "serve.log"
+            if failed and log.exists():  # the server's side of it, before the folder goes
+                print("serve.log (end):\n" + log.read_text(errors="replace")[-6000:])
             self.cleanup()
 
     def cleanup(self) -> None:
@@ -684,6 +706,26 @@ def test_folders_moved_into_each_other_on_two_devices_stay_a_tree(devices: Devic
     assert devices.folders(0) == devices.folders(1)
     # Today x and y point at each other on every device: both drop out of the tree.
     assert not folder_cycles(devices.folders(0))
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: RecursionError in the server's _restamp")
+def test_a_stale_edit_of_a_folder_on_a_cycle_is_a_conflict_not_a_server_error(
+    devices: Devices,
+) -> None:
+    with devices.store(0) as s:
+        x, y = s.folders.create("x"), s.folders.create("y")
+    devices.sync(0, 1, 2)
+    with devices.store(0) as s:
+        s.folders.move(x["id"], y["id"])
+    with devices.store(1) as s:
+        s.folders.move(y["id"], x["id"])
+    devices.sync(0, 1)  # the server now holds the cycle x -> y -> x
+    with devices.store(2) as s:  # device 2 never saw either move
+        s.folders.rename(x["id"], "x renamed")
+    # Today the push answers 500: its conflict restamps the rows below x, and
+    # duru/server/push.py _restamp recurses around the cycle (RecursionError).
+    devices.sync(2, 0, 1, 2)
+    assert devices.folders(2) == devices.folders(0)
 
 
 @pytest.mark.xfail(strict=True, reason="known bug: the device that deleted the folder is stuck")
