@@ -19,8 +19,8 @@ merge of two titles can only keep one whole or clash, and presence checks are ex
 CI runs a few examples (derandomized: the same ones every run); DURU_FUZZ_EXAMPLES=N
 runs N (the slow lane), DURU_FUZZ_STEPS=N sets the steps per example (25),
 DURU_FUZZ_SHRINK=1 lets hypothesis shrink a failure, DURU_FUZZ_VERBOSE=1 prints the steps,
-DURU_FUZZ_STRICT_FOLDERS=1 adds folder deletes, free moves and the acyclic-tree check,
-which find the known bugs kept as xfail tests at the end of this file.
+DURU_FUZZ_STRICT_FOLDERS=0 leaves out folder deletes, free moves and the acyclic-tree
+check. The bugs it found are regression tests at the end of this file.
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ KDF = KdfParams.interactive()
 DEVICES = ("a", "b", "c")
 EXAMPLES = int(os.environ.get("DURU_FUZZ_EXAMPLES", "3"))
 STEPS = int(os.environ.get("DURU_FUZZ_STEPS", "25"))
-# Folder deletes and the acyclic-tree check find known bugs (the xfail tests below);
-# on by default once those are fixed.
-STRICT_FOLDERS = os.environ.get("DURU_FUZZ_STRICT_FOLDERS", "") == "1"
+# Folder deletes, moves anywhere and the acyclic-tree check (DURU_FUZZ_STRICT_FOLDERS=0
+# leaves them out, to tell folder trouble from the rest).
+STRICT_FOLDERS = os.environ.get("DURU_FUZZ_STRICT_FOLDERS", "1") == "1"
 SHRINK = os.environ.get("DURU_FUZZ_SHRINK", "") == "1"
 QUIET_ROUNDS, MAX_ROUNDS = 2, 12
 PROCESS_TIMEOUT = 60
@@ -501,8 +501,8 @@ class SyncFuzz(RuleBasedStateMachine):
                 f["id"]
                 for f in folders
                 if f["id"] not in below
-                # Only under an older folder: concurrent moves then never close a cycle
-                # (a known bug, see the xfail tests); the strict lane moves anywhere.
+                # Without the strict lane, only under an older folder: concurrent moves
+                # then never close a cycle.
                 and (STRICT_FOLDERS or self.rank.get(f["id"], 0) < rank)
             ]
             s.folders.move(folder["id"], self.pick(data, parents, "new parent"))
@@ -652,7 +652,7 @@ def test_random_interleavings_over_three_devices_converge_and_lose_no_text(
     print(f"sync fuzz: {EXAMPLES} examples, {SyncFuzz.steps_run} steps")
 
 
-# -- regressions the fuzzer found (known bugs: xfail until duru/sync is fixed) --------
+# -- regressions the fuzzer found --------------------------------------------------
 
 
 class Devices:
@@ -693,7 +693,6 @@ def devices(pg_url: str, tmp_path: Path) -> Iterator[Devices]:
         found.server.kill()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: concurrent folder moves make a cycle")
 def test_folders_moved_into_each_other_on_two_devices_stay_a_tree(devices: Devices) -> None:
     with devices.store(0) as s:
         x, y = s.folders.create("x"), s.folders.create("y")
@@ -708,7 +707,6 @@ def test_folders_moved_into_each_other_on_two_devices_stay_a_tree(devices: Devic
     assert not folder_cycles(devices.folders(0))
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: RecursionError in the server's _restamp")
 def test_a_stale_edit_of_a_folder_on_a_cycle_is_a_conflict_not_a_server_error(
     devices: Devices,
 ) -> None:
@@ -728,7 +726,6 @@ def test_a_stale_edit_of_a_folder_on_a_cycle_is_a_conflict_not_a_server_error(
     assert devices.folders(2) == devices.folders(0)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the device that deleted the folder is stuck")
 def test_a_folder_moved_into_a_folder_deleted_elsewhere_syncs(devices: Devices) -> None:
     with devices.store(0) as s:
         x, y = s.folders.create("x"), s.folders.create("y")
@@ -744,7 +741,6 @@ def test_a_folder_moved_into_a_folder_deleted_elsewhere_syncs(devices: Devices) 
     assert devices.folders(0) == devices.folders(1)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a refused delete is never retried")
 def test_a_folder_deleted_on_two_devices_is_gone_from_the_third(devices: Devices) -> None:
     with devices.store(0) as s:
         x = s.folders.create("x")

@@ -50,7 +50,7 @@ from duru.remote.layout import (
     server_table,
 )
 from duru.sync.copy import StagedUpsert
-from duru.sync.protocol import PushEntry, PushResult
+from duru.sync.protocol import Outcome, PushEntry, PushResult
 from duru.sync.server_account import set_user
 from duru.sync.wire import decode_row
 
@@ -139,9 +139,9 @@ class _Push:
             base = self._effective_base(e, applied)
             if base is None:
                 done = applied[e.op_id]
-                self.results[index] = PushResult(
-                    e.op_id, e.entity, e.row_id, "duplicate", done.version
-                )
+                # An adjusted write says so again: the device must still pull the row.
+                again: Outcome = "adjusted" if done.outcome == "adjusted" else "duplicate"
+                self.results[index] = PushResult(e.op_id, e.entity, e.row_id, again, done.version)
                 continue
             (upserts if e.kind == "upsert" else deletes)[e.entity].entries.append((index, e, base))
         # Rows are checked before anything is written, so a bad one refuses the chunk.
@@ -212,6 +212,8 @@ class _Push:
         current = self._current(ent, list(rows))
         taken = self._unique_holders(ent, rows)
         orphans = self._orphans(ent, rows)
+        looped = self._cycles(ent, rows, current)
+        looped_by = next((f.name for f in ent.foreign_keys if f.references == ent.name), "")
         claimed: dict[tuple[Any, ...], str] = {}
         accepted: list[dict[str, Any]] = []
         for index, e, base in work:
@@ -230,12 +232,20 @@ class _Push:
                 )
                 self._restamp(ent, [holder])
                 continue
-            version = self.seq.take()
+            outcome: Outcome = "applied"
             row = rows[e.row_id]
+            if e.row_id in looped and cur is not None:
+                # A move that would close a loop (another device moved the parent under
+                # this row meanwhile): the rest of the write applies, the row stays where
+                # the server has it, and the move is kept aside as a revision.
+                self._keep_aside(ent, e, base, cur)
+                row[looped_by] = looped[e.row_id]
+                outcome = "adjusted"
+            version = self.seq.take()
             row["version"] = version
             row[CHANGE_SEQ] = version
             accepted.append(row)
-            self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "applied", version)
+            self.results[index] = PushResult(e.op_id, e.entity, e.row_id, outcome, version)
         if not accepted:
             return
         columns = (*codec.columns, CHANGE_SEQ)
@@ -248,6 +258,51 @@ class _Push:
             stage.create()
             stage.write(values)
         self._revive_parents(ent, accepted)
+
+    def _cycles(
+        self, ent: Entity, rows: dict[str, dict[str, Any]], current: dict[str, _Current]
+    ) -> dict[str, uuid.UUID | None]:
+        """Existing ``rows`` whose new parent has the row itself above it: row id -> the
+        parent the server has for it now.
+
+        Parents are followed through this chunk's rows first, then the server's live
+        rows, so moves that are fine together (one device's tree) pass.
+        """
+        link = next((f for f in ent.foreign_keys if f.references == ent.name), None)
+        if link is None:
+            return {}
+        moved = {i: r[link.name] for i, r in rows.items() if i in current and r[link.name]}
+        if not moved:
+            return {}
+        stored = {
+            str(k): None if p is None else str(p)
+            for k, p in self.conn.execute(
+                sql.SQL("SELECT {key}, {fk} FROM {t} WHERE {user} = %s AND {dead} IS NULL").format(
+                    key=sql.Identifier(ent.key),
+                    fk=sql.Identifier(link.name),
+                    t=sql.Identifier(ent.table),
+                    user=sql.Identifier(USER_ID),
+                    dead=sql.Identifier(DELETED_AT),
+                ),
+                (self.user,),
+            )
+        }
+        parent = {
+            **stored,
+            **{i: None if r[link.name] is None else str(r[link.name]) for i, r in rows.items()},
+        }
+        out: dict[str, uuid.UUID | None] = {}
+        for row_id, first in moved.items():
+            node: str | None = str(first)
+            for _ in range(len(parent) + 1):
+                if node is None:
+                    break
+                if node == row_id:
+                    kept = stored.get(row_id)
+                    out[row_id] = None if kept is None else uuid.UUID(kept)
+                    break
+                node = parent.get(node)
+        return out
 
     def _orphans(self, ent: Entity, rows: dict[str, dict[str, Any]]) -> set[str]:
         """Ids of ``rows`` pointing at a parent the server has no row of (not even dead)."""
@@ -443,6 +498,14 @@ class _Push:
     # -- conflicts -----------------------------------------------------------------
 
     def _conflict(self, ent: Entity, index: int, e: PushEntry, base: int, cur: _Current) -> None:
+        revision = self._keep_aside(ent, e, base, cur)
+        self.results[index] = PushResult(
+            e.op_id, e.entity, e.row_id, "conflict", cur.version, kept=str(revision)
+        )
+        self._restamp(ent, [e.row_id])
+
+    def _keep_aside(self, ent: Entity, e: PushEntry, base: int, cur: _Current) -> uuid.UUID:
+        """Store the entry as a conflict revision every device pulls; its id."""
         seq = self.seq.take()
         revision = uuid.uuid4()
         self.conn.execute(
@@ -463,17 +526,29 @@ class _Push:
                 seq,
             ),
         )
-        self.results[index] = PushResult(
-            e.op_id, e.entity, e.row_id, "conflict", cur.version, kept=str(revision)
-        )
-        self._restamp(ent, [e.row_id])
+        return revision
 
-    def _restamp(self, ent: Entity, ids: Sequence[Any], *, dead_too: bool = True) -> None:
-        """New change sequence numbers for rows ``ids`` and the live rows below them."""
+    def _restamp(
+        self,
+        ent: Entity,
+        ids: Sequence[Any],
+        *,
+        dead_too: bool = True,
+        seen: set[tuple[str, Any]] | None = None,
+    ) -> None:
+        """New change sequence numbers for rows ``ids`` and the live rows below them.
+
+        ``seen`` keeps a damaged tree (a parent cycle) from sending this round for ever.
+        """
+        seen = set() if seen is None else seen
+        ids = [i for i in (_as_uuid(i) for i in ids) if (ent.name, i) not in seen]
+        if not ids:
+            return
+        seen.update((ent.name, i) for i in ids)
         cond = sql.SQL("{} = ANY(%(ids)s)").format(sql.Identifier(ent.key))
         if not dead_too:
             cond = sql.SQL("{} AND {} IS NULL").format(cond, sql.Identifier(DELETED_AT))
-        stamped = self._numbered(ent, cond, {"ids": [_as_uuid(i) for i in ids]})
+        stamped = self._numbered(ent, cond, {"ids": ids})
         below = [r[0] for r in stamped if r[0] is not None]
         for child, f in _children(ent):
             if below:
@@ -492,7 +567,7 @@ class _Push:
                 ).fetchall()
                 fresh = [r[0] for r in found if not (child is ent and r[0] in below)]
                 if fresh:
-                    self._restamp(child, fresh, dead_too=False)
+                    self._restamp(child, fresh, dead_too=False, seen=seen)
 
     # -- shared --------------------------------------------------------------------
 

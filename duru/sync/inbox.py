@@ -109,13 +109,17 @@ def apply_page(
             if c.kind == "conflict":
                 _keep_conflict(db, c, row)
                 out.conflicts += 1
+        held_back: list[Change] = []
         for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
             if (c.entity, c.row_id) in pending:
                 if db.find(entity(c.entity), c.row_id) is not None:
                     keep_over_delete(db, entity(c.entity), c.row_id, c.version)
                     out.kept_local += 1
-            elif _delete(db, entity(c.entity), c.row_id):
-                out.deletes += 1
+            else:
+                held_back.append(c)
+        # A folder's tombstone may come before its subfolder's: retry what a row still
+        # below it refused, until nothing more goes.
+        held_back = _delete_all(db, held_back, out)
         by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
         clashing: list[tuple[Change, dict[str, Any]]] = []
         for c, row in upserts:
@@ -139,6 +143,7 @@ def apply_page(
             out.merged += done in ("merged", "same", "restored")
             out.copied += done == "copied"
         _place_waiting(db, out)
+        _delete_all(db, held_back, out)  # the rows holding them may have moved away
         db.set_meta(CURSOR_KEY, str(next_cursor))
 
 
@@ -233,6 +238,24 @@ def _keep_conflict(db: Database, c: Change, revision: dict[str, Any] | None) -> 
     )
 
 
+def _delete_all(db: Database, todo: list[Change], out: Applied) -> list[Change]:
+    """Delete what ``todo`` names, over and over while that makes progress; the rest."""
+    while todo:
+        left = []
+        for c in todo:
+            e = entity(c.entity)
+            if db.find(e, c.row_id) is None:
+                continue
+            if _delete(db, e, c.row_id):
+                out.deletes += 1
+            else:
+                left.append(c)
+        if len(left) == len(todo):
+            return left
+        todo = left
+    return []
+
+
 def _delete(db: Database, e: Entity, key: str) -> bool:
     """Delete a row (SQLite cascades as the server did); False when absent or held."""
     try:
@@ -250,8 +273,11 @@ def _upsert(db: Database, e: Entity, rows: list[dict[str, Any]], out: Applied) -
     fresh = [r for r in rows if r[e.key] not in existing]
     for r in rows:
         if r[e.key] in existing:
-            _update(db, e, r)
-            out.upserts += 1
+            # A move under a parent this device has not got yet (revived elsewhere) waits.
+            if _update_one(db, e, r):
+                out.upserts += 1
+            else:
+                _wait(db, e, r)
     if not fresh:
         return
     try:
@@ -292,6 +318,15 @@ def _update(db: Database, e: Entity, row: dict[str, Any]) -> None:
     )
 
 
+def _update_one(db: Database, e: Entity, row: dict[str, Any]) -> bool:
+    try:
+        with db.transaction():
+            _update(db, e, row)
+    except Exception:  # noqa: BLE001 - a parent that has not arrived: the row waits
+        return False
+    return True
+
+
 def _insert_one(db: Database, e: Entity, row: dict[str, Any]) -> bool:
     try:
         with db.transaction():
@@ -319,8 +354,7 @@ def _place_waiting(db: Database, out: Applied) -> None:
             row = json.loads(raw)
             done = False
             if _existing(db, e, [row_id]):
-                _update(db, e, row)
-                done = True
+                done = _update_one(db, e, row)
             else:
                 done = _insert_one(db, e, row)
             if done:

@@ -117,6 +117,10 @@ def apply_results(
                     resolve_later(db, r.kept, "revived")
             elif r.outcome in ("applied", "duplicate") and r.version:
                 versions[p.entity].append((r.version, p.row_id))
+            elif r.outcome == "adjusted":
+                # The server kept the row otherwise than sent: version 0 makes the pull
+                # that brings it back overwrite this copy (a held version is skipped).
+                versions[p.entity].append((0, p.row_id))
             done.append((p, r))
         for name, pairs in versions.items():
             e = entity(name)

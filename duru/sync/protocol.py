@@ -11,6 +11,9 @@ it was based on and the op ids it covers. The server answers one ``PushResult`` 
     superseded  another live row already holds this row's unique key (the same tag on
                 the same note, added on two devices): that row (``kept``) stays, this
                 one goes; the device drops its copy and pulls the kept one
+    adjusted    applied, but not as sent: a move that would have closed a loop in a tree
+                (another device moved the parent under this row) kept the server's
+                parent, and the move is a conflict revision; the device pulls the row
 
 Pull: ``Change``s ordered by the user's change sequence, after a cursor.
 """
@@ -25,7 +28,7 @@ from duru.errors import UsageError
 from duru.model import BY_NAME
 
 OpKind = Literal["upsert", "delete"]
-Outcome = Literal["applied", "duplicate", "conflict", "superseded"]
+Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted"]
 ChangeKind = Literal["upsert", "delete", "conflict"]
 PROTOCOL_VERSION = 1
 # The newest op ids a push entry carries: enough to recognise a push whose answer was lost.
