@@ -277,12 +277,12 @@ class _Push:
         stored = {
             str(k): None if p is None else str(p)
             for k, p in self.conn.execute(
-                sql.SQL("SELECT {key}, {fk} FROM {t} WHERE {user} = %s AND {dead} IS NULL").format(
+                # Tombstones too: a parent this write revives brings its own parent back.
+                sql.SQL("SELECT {key}, {fk} FROM {t} WHERE {user} = %s").format(
                     key=sql.Identifier(ent.key),
                     fk=sql.Identifier(link.name),
                     t=sql.Identifier(ent.table),
                     user=sql.Identifier(USER_ID),
-                    dead=sql.Identifier(DELETED_AT),
                 ),
                 (self.user,),
             )
