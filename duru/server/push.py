@@ -212,7 +212,13 @@ class _Push:
         current = self._current(ent, list(rows))
         taken = self._unique_holders(ent, rows)
         orphans = self._orphans(ent, rows)
-        looped = self._cycles(ent, rows, current)
+        landing = {
+            e.row_id
+            for _, e, base in work
+            if (current.get(e.row_id) is None or current[e.row_id].version == base)
+            and e.row_id not in orphans
+        }
+        looped = self._cycles(ent, rows, landing)
         looped_by = next((f.name for f in ent.foreign_keys if f.references == ent.name), "")
         claimed: dict[tuple[Any, ...], str] = {}
         accepted: list[dict[str, Any]] = []
@@ -234,11 +240,11 @@ class _Push:
                 continue
             outcome: Outcome = "applied"
             row = rows[e.row_id]
-            if e.row_id in looped and cur is not None:
+            if e.row_id in looped:
                 # A move that would close a loop (another device moved the parent under
                 # this row meanwhile): the rest of the write applies, the row stays where
                 # the server has it, and the move is kept aside as a revision.
-                self._keep_aside(ent, e, base, cur)
+                self._keep_aside(ent, e, base, cur or _Current(0, False))
                 row[looped_by] = looped[e.row_id]
                 outcome = "adjusted"
             version = self.seq.take()
@@ -260,24 +266,22 @@ class _Push:
         self._revive_parents(ent, accepted)
 
     def _cycles(
-        self, ent: Entity, rows: dict[str, dict[str, Any]], current: dict[str, _Current]
+        self, ent: Entity, rows: dict[str, dict[str, Any]], landing: set[str]
     ) -> dict[str, uuid.UUID | None]:
-        """Existing ``rows`` whose new parent has the row itself above it: row id -> the
-        parent the server has for it now.
+        """Rows whose new parent has the row itself above it: row id -> the parent the
+        server has for it now (which the row keeps).
 
-        Parents are followed through this chunk's rows first, then the server's live
-        rows, so moves that are fine together (one device's tree) pass.
+        ``landing`` are the rows of this chunk that will be written (not stale). Parents
+        are followed through those first, then the server's rows (tombstones too: a
+        parent a write revives brings its own parent back). A move refused this way no
+        longer counts for the others, so the check runs until nothing more is refused.
         """
         link = next((f for f in ent.foreign_keys if f.references == ent.name), None)
-        if link is None:
-            return {}
-        moved = {i: r[link.name] for i, r in rows.items() if i in current and r[link.name]}
-        if not moved:
+        if link is None or not any(rows[i][link.name] for i in landing):
             return {}
         stored = {
             str(k): None if p is None else str(p)
             for k, p in self.conn.execute(
-                # Tombstones too: a parent this write revives brings its own parent back.
                 sql.SQL("SELECT {key}, {fk} FROM {t} WHERE {user} = %s").format(
                     key=sql.Identifier(ent.key),
                     fk=sql.Identifier(link.name),
@@ -287,22 +291,18 @@ class _Push:
                 (self.user,),
             )
         }
-        parent = {
-            **stored,
-            **{i: None if r[link.name] is None else str(r[link.name]) for i, r in rows.items()},
-        }
         out: dict[str, uuid.UUID | None] = {}
-        for row_id, first in moved.items():
-            node: str | None = str(first)
-            for _ in range(len(parent) + 1):
-                if node is None:
-                    break
-                if node == row_id:
-                    kept = stored.get(row_id)
-                    out[row_id] = None if kept is None else uuid.UUID(kept)
-                    break
-                node = parent.get(node)
-        return out
+        while True:
+            parent = dict(stored)
+            for i in landing - set(out):
+                value = rows[i][link.name]
+                parent[i] = None if value is None else str(value)
+            looped = {i for i in landing - set(out) if _on_a_loop(i, parent)}
+            if not looped:
+                return out
+            for i in looped:
+                kept = stored.get(i)
+                out[i] = None if kept is None else uuid.UUID(kept)
 
     def _orphans(self, ent: Entity, rows: dict[str, dict[str, Any]]) -> set[str]:
         """Ids of ``rows`` pointing at a parent the server has no row of (not even dead)."""
@@ -679,6 +679,18 @@ def _upsert_sql(table: ServerTable, columns: Sequence[str]) -> sql.Composed:
 
 
 _KILL = sql.SQL("{} = now()").format(sql.Identifier(DELETED_AT))
+
+
+def _on_a_loop(row_id: str, parent: dict[str, str | None]) -> bool:
+    """True when following parents up from ``row_id`` comes back to it."""
+    node = parent.get(row_id)
+    for _ in range(len(parent) + 1):
+        if node is None:
+            return False
+        if node == row_id:
+            return True
+        node = parent.get(node)
+    return True  # a loop above it that does not pass through it: refuse to add to it
 
 
 def _children(ent: Entity) -> list[tuple[Entity, Any]]:
