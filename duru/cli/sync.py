@@ -103,12 +103,20 @@ def sync_command(
                 print_json(report.to_json())
             else:
                 typer.echo(
-                    f"pushed {report.pushed} ({report.conflicts} conflicts, {report.superseded}"
-                    f" superseded), pulled {report.pulled} ({report.deleted} deleted,"
-                    f" {report.conflicts_received} conflict revisions) in {report.seconds:.2f} s"
+                    f"pushed {report.pushed}, pulled {report.pulled} ({report.deleted} deleted)"
+                    f" in {report.seconds:.2f} s"
                 )
+                if report.merged:
+                    typer.echo(f"  {report.merged} rows edited here and elsewhere: merged")
+                if report.copied:
+                    typer.echo(
+                        f"  {report.copied} edits clashed: kept as conflicted copies, see"
+                        " `duru conflicts list`"
+                    )
                 if report.kept_local:
-                    typer.echo(f"  {report.kept_local} rows changed here meanwhile: next sync")
+                    typer.echo(
+                        f"  {report.kept_local} rows deleted elsewhere but edited here: kept"
+                    )
                 if report.quarantined:
                     typer.echo(
                         f"  {report.quarantined} rows from the server did not open (tampered?):"
