@@ -1101,7 +1101,7 @@ def test_client_killed_mid_push_and_mid_pull_loses_nothing_and_applies_nothing_t
         before = outbox_size(a)
         if before == 0:
             break
-        killed, err = kill_after(run_sync(a), rnd.uniform(0.8, 2.5))
+        killed, err = kill_after(run_sync(a), rnd.uniform(0.3, 1.2))
         after = outbox_size(a)
         kills += killed
         partial += killed and 0 < after < before

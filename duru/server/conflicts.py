@@ -16,7 +16,7 @@ from duru.errors import UsageError
 from duru.remote.layout import CHANGE_SEQ, CONFLICTS, USER_ID
 from duru.sync.protocol import canonical_id
 
-from .push import lock_sequence, store_sequence
+from .tree import lock_sequence, store_sequence
 
 STATUSES = frozenset({"open", "merged", "copied", "revived", "resolved"})
 MAX_RESOLUTIONS = 1_000

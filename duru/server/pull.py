@@ -79,6 +79,8 @@ def read_page(conn: Connection[Any], user_id: str, after: int, limit: int) -> Pa
                 f"cursor {after} is older than the tombstone horizon {horizon}: deletes "
                 "before it were purged, so this device must resync in full"
             )
+        if after == head:  # nothing new: the common case of a device that polls
+            return Page([], after, head)
         streams = [_entity_changes(conn, e, user, after, limit) for e in ENTITIES]
         streams.append(_conflict_changes(conn, user, after, limit))
     # Rows are encoded only once they made the page: each table gave up to ``limit``.

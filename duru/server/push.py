@@ -37,7 +37,6 @@ from duru.crypto import BLIND_INDEX_BYTES, ENVELOPE_VERSION, MIN_ENVELOPE_BYTES,
 from duru.errors import UsageError
 from duru.model import ENTITIES, PROPS_COLUMN, Entity, entity
 from duru.remote.layout import (
-    ACCOUNTS,
     APPLIED_OPS,
     CHANGE_SEQ,
     CONFLICTS,
@@ -51,19 +50,9 @@ from duru.remote.layout import (
 )
 from duru.sync.copy import StagedUpsert
 from duru.sync.protocol import Outcome, PushEntry, PushResult
-from duru.sync.server_account import set_user
 from duru.sync.wire import decode_row
 
-
-@dataclass
-class _Seq:
-    """The user's change sequence numbers, handed out while the account row is locked."""
-
-    last: int
-
-    def take(self) -> int:
-        self.last += 1
-        return self.last
+from .tree import Current, Seq, UserRows, lock_sequence, store_sequence
 
 
 @dataclass(frozen=True)
@@ -72,12 +61,6 @@ class _Applied:
     row_id: str
     outcome: str
     version: int
-
-
-@dataclass
-class _Current:
-    version: int
-    dead: bool
 
 
 @dataclass
@@ -102,34 +85,11 @@ def apply_push(
     return results, seq.last
 
 
-def lock_sequence(conn: Connection[Any], user_id: str) -> _Seq:
-    """Scope the open transaction to ``user_id`` and lock its change sequence until commit.
-
-    Every writer of a user's rows takes this lock before numbering anything: see ``pull``.
-    """
-    set_user(conn, user_id)
-    found = conn.execute(
-        f"SELECT last_change_seq FROM {ACCOUNTS} WHERE {USER_ID} = %s FOR UPDATE", (user_id,)
-    ).fetchone()
-    if found is None:
-        raise UsageError("the account of this session no longer exists")
-    return _Seq(int(found[0]))
-
-
-def store_sequence(conn: Connection[Any], user_id: str, seq: _Seq) -> None:
-    conn.execute(
-        f"UPDATE {ACCOUNTS} SET last_change_seq = %s WHERE {USER_ID} = %s", (seq.last, user_id)
-    )
-
-
-class _Push:
-    def __init__(self, conn: Connection[Any], user_id: str, device_id: str, seq: _Seq) -> None:
-        self.conn = conn
-        self.user = uuid.UUID(user_id)
+class _Push(UserRows):
+    def __init__(self, conn: Connection[Any], user_id: str, device_id: str, seq: Seq) -> None:
+        super().__init__(conn, uuid.UUID(user_id), seq)
         self.device_id = device_id
-        self.seq = seq
         self.results: dict[int, PushResult] = {}
-        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
 
     def run(self, entries: Sequence[PushEntry]) -> list[PushResult]:
         applied = self._applied_ops(op for e in entries for op in e.op_ids)
@@ -229,7 +189,7 @@ class _Push:
                 continue
             if e.row_id in orphans:
                 # Its parent is gone for good (purged): keep the write, fail nothing else.
-                self._conflict(ent, index, e, base, cur or _Current(0, False))
+                self._conflict(ent, index, e, base, cur or Current(0, False))
                 continue
             holder = self._unique_holder(ent, rows[e.row_id], taken, claimed)
             if holder is not None and holder != e.row_id:
@@ -244,7 +204,7 @@ class _Push:
                 # A move that would close a loop (another device moved the parent under
                 # this row meanwhile): the rest of the write applies, the row stays where
                 # the server has it, and the move is kept aside as a revision.
-                self._keep_aside(ent, e, base, cur or _Current(0, False))
+                self._keep_aside(ent, e, base, cur or Current(0, False))
                 row[looped_by] = looped[e.row_id]
                 outcome = "adjusted"
             version = self.seq.take()
@@ -264,45 +224,6 @@ class _Push:
             stage.create()
             stage.write(values)
         self._revive_parents(ent, accepted)
-
-    def _cycles(
-        self, ent: Entity, rows: dict[str, dict[str, Any]], landing: set[str]
-    ) -> dict[str, uuid.UUID | None]:
-        """Rows whose new parent has the row itself above it: row id -> the parent the
-        server has for it now (which the row keeps).
-
-        ``landing`` are the rows of this chunk that will be written (not stale). Parents
-        are followed through those first, then the server's rows (tombstones too: a
-        parent a write revives brings its own parent back). A move refused this way no
-        longer counts for the others, so the check runs until nothing more is refused.
-        """
-        link = next((f for f in ent.foreign_keys if f.references == ent.name), None)
-        if link is None or not any(rows[i][link.name] for i in landing):
-            return {}
-        stored = {
-            str(k): None if p is None else str(p)
-            for k, p in self.conn.execute(
-                sql.SQL("SELECT {key}, {fk} FROM {t} WHERE {user} = %s").format(
-                    key=sql.Identifier(ent.key),
-                    fk=sql.Identifier(link.name),
-                    t=sql.Identifier(ent.table),
-                    user=sql.Identifier(USER_ID),
-                ),
-                (self.user,),
-            )
-        }
-        out: dict[str, uuid.UUID | None] = {}
-        while True:
-            parent = dict(stored)
-            for i in landing - set(out):
-                value = rows[i][link.name]
-                parent[i] = None if value is None else str(value)
-            looped = {i for i in landing - set(out) if _on_a_loop(i, parent)}
-            if not looped:
-                return out
-            for i in looped:
-                kept = stored.get(i)
-                out[i] = None if kept is None else uuid.UUID(kept)
 
     def _orphans(self, ent: Entity, rows: dict[str, dict[str, Any]]) -> set[str]:
         """Ids of ``rows`` pointing at a parent the server has no row of (not even dead)."""
@@ -384,30 +305,6 @@ class _Push:
             claimed[key] = row_id
         return None
 
-    def _revive_parents(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
-        for f in ent.foreign_keys:
-            parent = entity(f.references or "")
-            ids = {r[f.name] for r in rows if r[f.name] is not None}
-            if ids:
-                self._revive(parent, ids)
-
-    def _revive(self, ent: Entity, ids: set[Any]) -> None:
-        """Clear the tombstones among ``ids`` (and of their parents), at new versions."""
-        revived = self._numbered(
-            ent,
-            sql.SQL("{} = ANY(%(ids)s) AND {} IS NOT NULL").format(
-                sql.Identifier(ent.key), sql.Identifier(DELETED_AT)
-            ),
-            {"ids": list(ids)},
-            version=True,
-            sets=sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)),
-            returning=[f.name for f in ent.foreign_keys],
-        )
-        for i, f in enumerate(ent.foreign_keys):
-            parents = {r[i + 1] for r in revived if r[i + 1] is not None}
-            if parents:
-                self._revive(entity(f.references or ""), parents)
-
     # -- deletes -----------------------------------------------------------------
 
     def _deletes(self, ent: Entity, work: list[tuple[int, PushEntry, int]]) -> None:
@@ -434,77 +331,16 @@ class _Push:
             )
         self._cascade(ent, list(doomed))
 
-    def _restricted(self, ent: Entity, ids: set[str]) -> set[str]:
-        """Those of ``ids`` that live rows still point at by an ON DELETE RESTRICT key."""
-        blocked: set[str] = set()
-        while True:
-            left = ids - blocked
-            newly = set()
-            for child, f in _children(ent):
-                if f.on_delete != "RESTRICT" or not left:
-                    continue
-                query = sql.SQL(
-                    "SELECT DISTINCT {fk}, {key} FROM {t} WHERE {user} = %s AND {fk} = ANY(%s)"
-                    " AND {dead} IS NULL"
-                ).format(
-                    fk=sql.Identifier(f.name),
-                    key=sql.Identifier(child.key),
-                    t=sql.Identifier(child.table),
-                    user=sql.Identifier(USER_ID),
-                    dead=sql.Identifier(DELETED_AT),
-                )
-                moving = self.rows.get(child.name, {})
-                for parent, child_id in self.conn.execute(
-                    query, (self.user, [uuid.UUID(i) for i in left])
-                ):
-                    # A subfolder deleted in this same chunk does not hold its parent,
-                    # nor does one this chunk moves under another parent.
-                    if child is ent and str(child_id) in left:
-                        continue
-                    moved = moving.get(str(child_id))
-                    if moved is not None and moved[f.name] != parent:
-                        continue
-                    newly.add(str(parent))
-            if not newly - blocked:
-                return blocked
-            blocked |= newly
-
-    def _tombstone(self, ent: Entity, ids: list[str]) -> dict[str, int]:
-        rows = self._numbered(
-            ent,
-            sql.SQL("{} = ANY(%(ids)s)").format(sql.Identifier(ent.key)),
-            {"ids": [uuid.UUID(i) for i in ids]},
-            version=True,
-            sets=_KILL,
-            returning=["version"],
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
-
-    def _cascade(self, ent: Entity, ids: list[Any]) -> None:
-        """What the device's SQLite did below deleted rows, on the server's live rows."""
-        for child, f in _children(ent):
-            where = sql.SQL("{} = ANY(%(ids)s) AND {} IS NULL").format(
-                sql.Identifier(f.name), sql.Identifier(DELETED_AT)
-            )
-            params = {"ids": [_as_uuid(i) for i in ids]}
-            if f.on_delete == "CASCADE":
-                gone = self._numbered(child, where, params, version=True, sets=_KILL)
-                if gone:
-                    self._cascade(child, [r[0] for r in gone])
-            elif f.on_delete == "SET NULL":
-                unlink = sql.SQL("{} = NULL").format(sql.Identifier(f.name))
-                self._numbered(child, where, params, version=True, sets=unlink)
-
     # -- conflicts -----------------------------------------------------------------
 
-    def _conflict(self, ent: Entity, index: int, e: PushEntry, base: int, cur: _Current) -> None:
+    def _conflict(self, ent: Entity, index: int, e: PushEntry, base: int, cur: Current) -> None:
         revision = self._keep_aside(ent, e, base, cur)
         self.results[index] = PushResult(
             e.op_id, e.entity, e.row_id, "conflict", cur.version, kept=str(revision)
         )
         self._restamp(ent, [e.row_id])
 
-    def _keep_aside(self, ent: Entity, e: PushEntry, base: int, cur: _Current) -> uuid.UUID:
+    def _keep_aside(self, ent: Entity, e: PushEntry, base: int, cur: Current) -> uuid.UUID:
         """Store the entry as a conflict revision every device pulls; its id."""
         seq = self.seq.take()
         revision = uuid.uuid4()
@@ -528,107 +364,7 @@ class _Push:
         )
         return revision
 
-    def _restamp(
-        self,
-        ent: Entity,
-        ids: Sequence[Any],
-        *,
-        dead_too: bool = True,
-        seen: set[tuple[str, Any]] | None = None,
-    ) -> None:
-        """New change sequence numbers for rows ``ids`` and the live rows below them.
-
-        ``seen`` keeps a damaged tree (a parent cycle) from sending this round for ever.
-        """
-        seen = set() if seen is None else seen
-        ids = [i for i in (_as_uuid(i) for i in ids) if (ent.name, i) not in seen]
-        if not ids:
-            return
-        seen.update((ent.name, i) for i in ids)
-        cond = sql.SQL("{} = ANY(%(ids)s)").format(sql.Identifier(ent.key))
-        if not dead_too:
-            cond = sql.SQL("{} AND {} IS NULL").format(cond, sql.Identifier(DELETED_AT))
-        stamped = self._numbered(ent, cond, {"ids": ids})
-        below = [r[0] for r in stamped if r[0] is not None]
-        for child, f in _children(ent):
-            if below:
-                found = self.conn.execute(
-                    sql.SQL(
-                        "SELECT {key} FROM {t} WHERE {user} = %s AND {fk} = ANY(%s)"
-                        " AND {dead} IS NULL"
-                    ).format(
-                        key=sql.Identifier(child.key),
-                        t=sql.Identifier(child.table),
-                        user=sql.Identifier(USER_ID),
-                        fk=sql.Identifier(f.name),
-                        dead=sql.Identifier(DELETED_AT),
-                    ),
-                    (self.user, below),
-                ).fetchall()
-                fresh = [r[0] for r in found if not (child is ent and r[0] in below)]
-                if fresh:
-                    self._restamp(child, fresh, dead_too=False, seen=seen)
-
     # -- shared --------------------------------------------------------------------
-
-    def _current(self, ent: Entity, ids: list[str]) -> dict[str, _Current]:
-        query = sql.SQL(
-            "SELECT {key}, version, {dead} IS NOT NULL FROM {t} WHERE {user} = %s"
-            " AND {key} = ANY(%s)"
-        ).format(
-            key=sql.Identifier(ent.key),
-            dead=sql.Identifier(DELETED_AT),
-            t=sql.Identifier(ent.table),
-            user=sql.Identifier(USER_ID),
-        )
-        rows = self.conn.execute(query, (self.user, [uuid.UUID(i) for i in ids]))
-        return {str(r[0]): _Current(int(r[1]), bool(r[2])) for r in rows}
-
-    def _numbered(
-        self,
-        ent: Entity,
-        where: sql.Composable,
-        params: dict[str, Any],
-        *,
-        version: bool = False,
-        sets: sql.Composable | None = None,
-        returning: Sequence[str] = (),
-    ) -> list[tuple[Any, ...]]:
-        """UPDATE the rows ``where`` picks, each at its own next change sequence number.
-
-        ``version``: the row's version becomes that number too (its content or state
-        changed); ``sets``: more assignments, of constants. Returns (key, *returning)
-        of each row changed, as they are after the update.
-        """
-        t, key = sql.Identifier(ent.table), sql.Identifier(ent.key)
-        number = sql.SQL("%(base)s + picked.n - 1")
-        assign: list[sql.Composable] = [
-            sql.SQL("{} = {}").format(sql.Identifier(CHANGE_SEQ), number)
-        ]
-        if version:
-            assign.append(sql.SQL("version = {}").format(number))
-        if sets is not None:
-            assign.append(sets)
-        query = sql.SQL(
-            "WITH picked AS (SELECT {key} AS k, row_number() OVER (ORDER BY {key}) AS n"
-            " FROM {t} WHERE {user} = %(user)s AND {where})"
-            " UPDATE {t} SET {assign} FROM picked"
-            " WHERE {t}.{user} = %(user)s AND {t}.{key} = picked.k"
-            " RETURNING {t}.{key}{more}"
-        ).format(
-            key=key,
-            t=t,
-            user=sql.Identifier(USER_ID),
-            where=where,
-            assign=sql.SQL(", ").join(assign),
-            more=sql.SQL("").join(
-                sql.SQL(", {}.{}").format(t, sql.Identifier(c)) for c in returning
-            ),
-        )
-        args = {"user": self.user, "base": self.seq.last + 1, **params}
-        rows = self.conn.execute(query, args).fetchall()
-        self.seq.last += len(rows)
-        return rows
 
 
 def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_id: str) -> None:
@@ -676,30 +412,6 @@ def _upsert_sql(table: ServerTable, columns: Sequence[str]) -> sql.Composed:
             if c.name not in key
         ),
     )
-
-
-_KILL = sql.SQL("{} = now()").format(sql.Identifier(DELETED_AT))
-
-
-def _on_a_loop(row_id: str, parent: dict[str, str | None]) -> bool:
-    """True when following parents up from ``row_id`` comes back to it."""
-    node = parent.get(row_id)
-    for _ in range(len(parent) + 1):
-        if node is None:
-            return False
-        if node == row_id:
-            return True
-        node = parent.get(node)
-    return True  # a loop above it that does not pass through it: refuse to add to it
-
-
-def _children(ent: Entity) -> list[tuple[Entity, Any]]:
-    """(child entity, foreign key field) for every key that points at ``ent``."""
-    return [(c, f) for c in ENTITIES for f in c.foreign_keys if f.references == ent.name]
-
-
-def _as_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _check_unique_rows(entries: Sequence[PushEntry]) -> None:

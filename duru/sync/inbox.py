@@ -25,7 +25,7 @@ from duru.crypto import AccountKeys
 from duru.errors import BridgeError, CryptoError, UsageError
 from duru.local.db import Database
 from duru.local.schema import quote
-from duru.local.sync_tables import create_sync_tables
+from duru.local.sync_tables import SYNC_TABLES, create_sync_tables
 from duru.model import ENTITIES, Entity, entity
 from duru.remote.layout import server_table
 
@@ -55,6 +55,9 @@ class Applied:
 
 
 def ensure_tables(db: Database) -> None:
+    """Make the sync tables a device lacks (a read when it has them all)."""
+    if all(db.table_exists(t) for t in SYNC_TABLES):
+        return
     with db.transaction():
         create_sync_tables(db.conn)
 
