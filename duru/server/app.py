@@ -11,6 +11,7 @@
     POST /v1/conflicts/resolve (bearer) {resolutions: [{id, status, copy_id}]} -> {changed}
     GET  /openapi.json        the OpenAPI description of the above
     GET  /metrics             Prometheus metrics (see ``metrics``)
+    GET  /dashboard           live latency and throughput, for the operator token (``dashboard``)
 
 The process keeps no state another would need: sessions, rate limits and op ids live in
 the database, so any number of workers and ``duru serve`` processes act as one server.
@@ -55,6 +56,7 @@ from duru.sync.protocol import MAX_OP_IDS, PROTOCOL_VERSION, PushEntry, canonica
 from . import auth
 from .config import ServerConfig
 from .conflicts import parse_resolutions, resolve_conflicts
+from .dashboard import dashboard_routes
 from .metrics import ServerMetrics
 from .openapi import openapi_document
 from .pull import read_page
@@ -92,6 +94,8 @@ def create_app(pool_factory: Callable[[], Pool], config: ServerConfig | None = N
     ]
     routes = [Route(path, _guarded(fn), methods=[method]) for path, fn, method in endpoints]
     routes.append(Route("/metrics", api.metrics.endpoint, methods=["GET"]))
+    if settings.operator_token:
+        routes += dashboard_routes(settings.operator_token, api.metrics)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(api.metrics.middleware([r.path for r in routes]))
     app.add_exception_handler(404, _not_found)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
+from typing import Any
 
 from duru.errors import UsageError
+
+OPERATOR_TOKEN_VAR = "DURU_SERVER_OPERATOR_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -22,9 +25,11 @@ class ServerConfig:
     max_failures_per_account: int = 10
     max_failures_per_address: int = 50
     tombstone_days: int = 90
+    # Opens /dashboard (Basic password or Bearer); empty: no dashboard. repr=False: no leak in logs.
+    operator_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        for f in _limits():
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{f.name} must be a positive integer, not {value!r}")
@@ -33,8 +38,8 @@ class ServerConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
         """Read ``DURU_SERVER_<FIELD>`` variables (``DURU_SERVER_TOKEN_TTL=3600``)."""
         env = os.environ if environ is None else environ
-        values: dict[str, int] = {}
-        for f in fields(cls):
+        values: dict[str, Any] = {"operator_token": env.get(OPERATOR_TOKEN_VAR, "").strip()}
+        for f in _limits():
             var = f"DURU_SERVER_{f.name.upper()}"
             raw = env.get(var, "").strip()
             if raw:
@@ -43,3 +48,7 @@ class ServerConfig:
                 except ValueError:
                     raise UsageError(f"{var}={raw!r} is not a whole number") from None
         return cls(**values)
+
+
+def _limits() -> list[Field[Any]]:
+    return [f for f in fields(ServerConfig) if f.name != "operator_token"]
