@@ -95,7 +95,12 @@ def apply_page(
         # A row this device already holds at that version (its own push coming back)
         # needs neither opening nor writing: a version names one content.
         if db.meta(RESYNC_KEY) != "1":  # a resync must see (and mark) every row
-            changes = [c for c in changes if not _held(db, c)]
+            held = _held(db, changes)
+            changes = [
+                c
+                for c in changes
+                if c.kind != "upsert" or (c.entity, c.row_id, c.version) not in held
+            ]
         opened_page = _open_all(changes, keys)  # decrypt before taking the write lock
     opened, refused = opened_page
     with db.transaction():
@@ -177,16 +182,27 @@ def start_resync(db: Database) -> None:
         db.set_meta(CURSOR_KEY, "0")
 
 
-def _held(db: Database, c: Change) -> bool:
-    return c.kind == "upsert" and c.version in _local_versions(db, c.entity, c.row_id)
-
-
-def _local_versions(db: Database, name: str, row_id: str) -> set[int]:
-    e = entity(name)
-    found = db.conn.execute(
-        f"SELECT version FROM {quote(e.table)} WHERE {quote(e.key)} = ?", (row_id,)
-    ).fetchone()
-    return set() if found is None else {int(found[0])}
+def _held(db: Database, changes: list[Change]) -> set[tuple[str, str, int]]:
+    """(entity, row id, version) of the upserts this device holds at that version."""
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for c in changes:
+        if c.kind == "upsert":
+            wanted[c.entity].append(c.row_id)
+    out: set[tuple[str, str, int]] = set()
+    for name, ids in wanted.items():
+        e = entity(name)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            out.update(
+                (name, key, int(version))
+                for key, version in db.conn.execute(
+                    f"SELECT {quote(e.key)}, version FROM {quote(e.table)}"
+                    f" WHERE {quote(e.key)} IN ({marks})",
+                    part,
+                )
+            )
+    return out
 
 
 def _open_all(
