@@ -18,7 +18,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,35 @@ def sync(
     return report
 
 
+class _Helper:
+    """One helper thread, started only when work is first handed to it (``submit``);
+    ``now`` runs work on this thread, so a one-page sync starts no thread at all."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pool: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+        return self.pool.submit(fn, *args)
+
+    def now(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed over through the Future
+            done.set_exception(exc)
+        return done
+
+    def __enter__(self) -> _Helper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
 @dataclass
 class _Chunk:
     sent: list[outbox.Pending]
@@ -210,7 +239,7 @@ def _push(
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
     _report(progress, "push", 0, total)
-    with ThreadPoolExecutor(1, thread_name_prefix="duru-push") as sender:
+    with _Helper("duru-push") as sender:
         flying: tuple[_Chunk, Any, float] | None = None
         while sealed < total or flying is not None:
             chunk = None
@@ -231,8 +260,9 @@ def _push(
                     size = max(MIN_PUSH_CHUNK, size // 2)
             flying = None
             if chunk is not None:
-                answer = sender.submit(api.push, device, chunk.entries)
-                flying = (chunk, answer, time.perf_counter())
+                # The last chunk has nothing to overlap with: it goes on this thread.
+                send = sender.submit if sealed < total else sender.now
+                flying = (chunk, send(api.push, device, chunk.entries), time.perf_counter())
 
 
 def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any) -> _Chunk:
@@ -273,7 +303,7 @@ def _pull(
     # device's overlap. Pages and their cursors still commit one by one, in order.
     # A device that holds nothing yet also has the next page decrypted there: SQLite
     # releases the GIL while it writes, so the two cores share the work.
-    with ThreadPoolExecutor(1, thread_name_prefix="duru-pull") as fetcher:
+    with _Helper("duru-pull") as fetcher:
         size = INITIAL_PULL_PAGE if after == 0 else page
         fresh = after == 0 and db.meta(inbox.RESYNC_KEY) != "1" and _empty(db)
 
@@ -281,7 +311,7 @@ def _pull(
             got = api.changes(cursor, size)
             return (*got, inbox.open_page(got[0], keys) if fresh else None)
 
-        coming = fetcher.submit(fetch, after)
+        coming = fetcher.now(fetch, after)
         while True:
             try:
                 changes, nxt, head, more, opened = coming.result()
@@ -290,7 +320,7 @@ def _pull(
                 report.resynced = True
                 after = first = 0
                 size, fresh = INITIAL_PULL_PAGE, False
-                coming = fetcher.submit(fetch, after)
+                coming = fetcher.now(fetch, after)
                 continue
             if more:
                 coming = fetcher.submit(fetch, nxt)
