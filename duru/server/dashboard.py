@@ -1,6 +1,7 @@
 """``/dashboard`` of ``duru serve``: live request latency and throughput for the operator.
 
-    GET /dashboard        the page (``dashboard.html``: inline SVG charts, plain JavaScript)
+    GET /dashboard        the page (``dashboard.html``: inline SVG charts, plain JavaScript);
+                          ``?every=N`` polls every N seconds (1 to 60, default 5)
     GET /dashboard/data   the metrics registry now, as JSON (``snapshot``)
 
 Both want the operator token (``DURU_SERVER_OPERATOR_TOKEN``) as the password of HTTP Basic
