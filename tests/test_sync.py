@@ -8,11 +8,13 @@ separate SQLite files driven through the library (and, where it matters, separat
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -697,3 +699,26 @@ def test_notes_filed_into_a_folder_deleted_elsewhere_survive(
     snap = snapshot(a)
     assert snap == snapshot(b)
     assert [n["id"] for n in snap["notes"]] == [note["id"]]  # the note survives either way
+
+
+def test_two_syncs_of_one_device_take_turns(tmp_path: Path, server: Server, home: Path) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        for i in range(50):
+            s.notes.create(f"note {i}")
+    with Database.open(a) as db:
+        device = db.meta("device_id")
+    lock = (home / "sync" / f"{device}.json").with_suffix(".lock")
+    with lock.open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # another sync of the device is running
+        threading.Timer(1.0, fcntl.flock, (held.fileno(), fcntl.LOCK_UN)).start()
+        began = time.monotonic()
+        report = sync.sync(a)
+        assert time.monotonic() - began >= 0.9 and report.pushed == 50
+    runs = [threading.Thread(target=sync.sync, args=(a,)) for _ in range(3)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(60)
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b) and len(snapshot(b)["notes"]) == 50

@@ -12,7 +12,7 @@ import typer
 
 from duru.cli.app import DbOption, app, fail, reported, resolve_db
 from duru.cli.output import print_json, progress_bar
-from duru.errors import SyncServerError, UsageError
+from duru.errors import SyncError, UsageError
 
 ServerUrl = Annotated[
     str,
@@ -93,8 +93,8 @@ def sync_command(
         with reported(), progress_bar() as progress:
             try:
                 report = sync.sync(path, progress=progress)
-            except SyncServerError as exc:
-                if not watch:
+            except SyncError as exc:
+                if not watch or not exc.retryable:
                     raise
                 typer.echo(f"duru: {exc.message} (trying again in {every:g} s)", err=True)
                 report = None

@@ -14,17 +14,19 @@ leaves the outbox and the cursor as they were.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_master_key
-from duru.errors import AuthFailed, ResyncNeeded, UsageError
+from duru.errors import AuthFailed, ResyncNeeded, SyncError, UsageError
 from duru.local.db import Database
 from duru.model import new_id
 from duru.remote.config import default_home
@@ -163,7 +165,7 @@ def sync(
     SyncServerError when the server cannot be reached (nothing is lost: run it again).
     """
     started = time.perf_counter()
-    with Database.open(db_path, create=False) as db:
+    with Database.open(db_path, create=False) as db, _one_sync(sync_home(home), _device_id(db)):
         saved = creds_file.load(sync_home(home), _device_id(db))
         keys = saved.keys()
         inbox.ensure_tables(db)
@@ -394,6 +396,34 @@ def _save(
     )
     creds_file.save(where, device, saved)
     return saved
+
+
+SYNC_LOCK_WAIT = 120.0
+
+
+@contextmanager
+def _one_sync(home: Path, device: str, wait: float = SYNC_LOCK_WAIT) -> Iterator[None]:
+    """Hold this device's sync lock: two syncs of one device (a ``--watch`` and a manual
+    one) take turns instead of interleaving pages and cursors. Waits up to ``wait`` s."""
+    path = creds_file.credentials_path(home, device).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with path.open("a") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SyncError(
+                        f"another sync of this device has run for over {wait:g} s; try again",
+                        retryable=True,
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def sync_home(home: Path | None = None) -> Path:
