@@ -31,18 +31,31 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     """Reconcile the server's row ``theirs`` with this device's pending one.
 
     Returns what happened: "merged", "copied" (a clash kept as a copy or an open record),
-    "restored" (deleted here, edited there) or "same" (nothing left to push).
+    "restored" (deleted here, edited there), "same" (nothing left to push) or
+    "deferred" (the merged row points at a parent this device has not got yet: the
+    row and its ops stay, and the next pull merges again).
     """
     key = str(theirs[e.key])
     mine = db.find(e, key)
     if mine is None:
         _drop_pending(db, e, key)
-        _write(db, e, theirs, insert=True)
+        try:
+            with db.transaction():
+                _write(db, e, theirs, insert=True)
+        except Exception:  # noqa: BLE001 - its parent went here too: it waits for it
+            db.conn.execute(
+                "INSERT OR REPLACE INTO sync_waiting (entity, row_id, row_json) VALUES (?, ?, ?)",
+                (e.name, key, json.dumps(theirs)),
+            )
         _record(db, e, key, "delete", None, "revived")
         return "restored"
     base = _base(db, e, key)
     merged = merge_row(e, base, mine, theirs)
-    _write(db, e, merged.row, insert=False)
+    try:
+        with db.transaction():
+            _write(db, e, merged.row, insert=False)
+    except Exception:  # noqa: BLE001 - a parent not here yet: merge again next time
+        return "deferred"
     outcome = "merged"
     copy: str | None = None
     if not merged.clean:
