@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -722,3 +723,18 @@ def test_two_syncs_of_one_device_take_turns(tmp_path: Path, server: Server, home
         t.join(60)
     sync_all(a, b)
     assert snapshot(a) == snapshot(b) and len(snapshot(b)["notes"]) == 50
+
+
+def test_serve_on_its_embedded_postgres_stops_it_on_sigterm(pg_scratch: Any) -> None:
+    home = pg_scratch("serve-home")
+    env = {k: v for k, v in os.environ.items() if k != "DURU_DATABASE_URL"}
+    s = Server("", home, env=env)
+    s.env.pop("DURU_DATABASE_URL", None)
+    s.start()
+    with httpx.Client(base_url=s.url) as http:
+        assert http.get("/v1/health").status_code == 200
+    s.stop()  # SIGTERM, as a service manager sends it
+    pids = subprocess.run(
+        ["pgrep", "-f", f"postgres -D {home / 'pg'}"], capture_output=True, text=True
+    ).stdout.split()
+    assert pids == [], "duru serve left its embedded PostgreSQL running"

@@ -11,6 +11,7 @@ purges old tombstones hourly, as the owner (``tombstones``).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -106,6 +107,9 @@ def serve(
         if ready is not None:
             threading.Thread(target=_announce, args=(url, ready), daemon=True).start()
         unshare = share_between_workers(workers)
+        # uvicorn sends SIGTERM on to the handler it found once it has shut down: make
+        # that handler an exit, so the embedded PostgreSQL is stopped on the way out.
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             if workers > 1:
                 from uvicorn.supervisors import Multiprocess
@@ -114,9 +118,14 @@ def serve(
             else:
                 uvicorn.Server(uv).run(sockets=[sock])
         finally:
+            signal.signal(signal.SIGTERM, previous)
             unshare()
             stop_purger()
             sock.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _bind(host: str, port: int) -> socket.socket:
