@@ -232,7 +232,7 @@ def test_search(db: Path) -> None:
     assert ids('"unclosed') == []
     hit = data(db, "search", "sao")[0]
     assert "[São]" in hit["snippet"] and set(hit) >= {"score", "title_marked", "updated_at"}
-    assert "[São]" in ok(db, "search", "sao").stdout
+    assert "«São»" in ok(db, "search", "sao").stdout
 
 
 def test_unicode_and_brackets_print_as_typed(db: Path) -> None:

@@ -10,6 +10,8 @@ import typer
 from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, resolve, short
 from duru.cli.output import print_json, print_rows
+from duru.cli.saved_search import TERMINAL_MARKS
+from duru.local.search import DEFAULT_MARKERS
 from duru.model import FOLDER
 
 
@@ -36,7 +38,7 @@ def search(
     as_json: bool = JsonOption,
     db: Path | None = DbOption,
 ) -> None:
-    """Search live notes, best match first; matched words are marked with square brackets."""
+    """Search live notes, best match first; matched words are marked « » (in --json, [ ])."""
     with device(db) as store:
         folder_id = None if folder is None else resolve(store, FOLDER, folder)
         hits = store.search.query(
@@ -46,6 +48,8 @@ def search(
             folder_id=folder_id,
             pinned=True if pinned else None,
             advanced=advanced,
+            # Brackets read as Markdown links when pasted; « » do not. JSON keeps [ ].
+            markers=DEFAULT_MARKERS if as_json else TERMINAL_MARKS,
         )
     if as_json:
         print_json([asdict(h) for h in hits])
