@@ -43,11 +43,11 @@ from pathlib import Path
 from duru.local.db import Database
 from duru.migrate.config import RunConfig
 from duru.migrate.device_migrations import detect_version
-from duru.migrate.device_spec import table_spec
-from duru.migrate.engine import history, run
+from duru.migrate.migration import Migration, MigrationSet
 from duru.migrate.ops import ChangeType, quote
-from duru.migrate.plan import Migration, MigrationSet
 from duru.migrate.progress import ProgressEvent
+from duru.migrate.sqlite.device_spec import table_spec
+from duru.migrate.sqlite.engine import history, run
 from duru.model import TASK, Kind
 
 _UUID = (

@@ -23,7 +23,7 @@ from typing import Any
 from duru.local.db import Database
 from duru.migrate.config import RunConfig
 from duru.migrate.device_migrations import detect_version
-from duru.migrate.device_spec import table_spec
+from duru.migrate.migration import Migration, MigrationSet
 from duru.migrate.ops import (
     AddColumn,
     AddIndex,
@@ -38,7 +38,7 @@ from duru.migrate.ops import (
     TableSpec,
     TransformData,
 )
-from duru.migrate.plan import Migration, MigrationSet
+from duru.migrate.sqlite.device_spec import table_spec
 from duru.model import NOTE, NOTE_TAG, TASK, Field, Kind, Row
 
 TAG_LIMIT = 64
@@ -269,7 +269,7 @@ def fast_config(**kw: Any) -> RunConfig:
 
 def _worker(argv: list[str]) -> int:
     from duru.migrate.device_migrations import DEVICE_MIGRATIONS
-    from duru.migrate.engine import run
+    from duru.migrate.sqlite.engine import run
 
     command, db = argv[0], Path(argv[1])
     print("ready", flush=True)

@@ -16,7 +16,7 @@ from duru.local import DeviceStore, export_all
 from duru.local.legacy import import_legacy
 from duru.migrate import rollback, run
 from duru.migrate.config import RunConfig
-from duru.migrate.rollback import points
+from duru.migrate.sqlite.rollback import points
 from duru.remote.schema import apply_server_schema
 
 runner = CliRunner()

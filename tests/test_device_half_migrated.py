@@ -13,7 +13,7 @@ from duru.errors import SchemaMismatch
 from duru.local import Database, DeviceStore
 from duru.migrate import rollback, run
 from duru.migrate.config import RunConfig
-from duru.migrate.rollback import points
+from duru.migrate.sqlite.rollback import points
 
 
 def half_migrated(path: Path) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from migrate_support import TEST_MIGRATIONS, dump, fast_config, make_device_file, schema
 
-from duru.migrate.engine import history, run
+from duru.migrate.sqlite.engine import history, run
 
 WORKER = Path(__file__).with_name("migrate_support.py")
 SEED = 20261124

@@ -29,8 +29,8 @@ from duru.local.db import Database
 from duru.local.export import export_all
 from duru.local.legacy import LEGACY_TABLES, import_legacy
 from duru.migrate.config import RunConfig
-from duru.migrate.engine import history, plan, resume, rollback, run, status
-from duru.migrate.rollback import points
+from duru.migrate.sqlite.engine import history, plan, resume, rollback, run, status
+from duru.migrate.sqlite.rollback import points
 from duru.model import now_ms
 from duru.schemacheck.device import compare_device, introspect_device, open_read_only
 

@@ -21,8 +21,7 @@ from migrate_support import (
 from duru.errors import LintFailed, MigrationError, UsageError
 from duru.local.schema import create_indexes, create_search, create_table
 from duru.migrate.device_migrations import detect_version
-from duru.migrate.device_spec import table_spec
-from duru.migrate.engine import plan, run
+from duru.migrate.migration import Migration, MigrationSet
 from duru.migrate.ops import (
     AddColumn,
     AddForeignKey,
@@ -44,8 +43,9 @@ from duru.migrate.ops import (
     TableSpec,
     TransformData,
 )
-from duru.migrate.plan import Migration, MigrationSet
-from duru.migrate.sqlite_impl import split_statements
+from duru.migrate.sqlite.device_spec import table_spec
+from duru.migrate.sqlite.engine import plan, run
+from duru.migrate.sqlite.impl import split_statements
 from duru.model import ENTITIES, NOTE
 
 INDEX = IndexSpec("ix_notes_note_type", "notes", ("note_type",), where='"deleted" = 0')

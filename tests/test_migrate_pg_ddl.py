@@ -14,8 +14,8 @@ import pytest
 from test_migrate_pg_support import audit_rows, columns, fast_config, holding
 
 from duru.errors import MigrationError, PreflightFailed
+from duru.migrate.migration import Migration
 from duru.migrate.ops import AddIndex, IndexSpec, RenameColumn
-from duru.migrate.plan import Migration
 from duru.migrate.postgres import (
     AddConstraint,
     DdlPolicy,

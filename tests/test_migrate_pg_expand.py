@@ -12,8 +12,8 @@ import pytest
 from test_migrate_pg_support import audit_rows, columns, fast_config
 
 from duru.errors import UsageError
+from duru.migrate.migration import Migration
 from duru.migrate.ops import ChangeType, Operation
-from duru.migrate.plan import Migration
 from duru.migrate.postgres import (
     ContractColumn,
     ExpandColumn,

@@ -19,9 +19,9 @@ from migrate_support import (
 
 from duru.errors import ValidationFailed
 from duru.local.db import Database
-from duru.migrate.device_spec import table_spec
-from duru.migrate.engine import history, rollback, run, status
 from duru.migrate.ops import RebuildTable
+from duru.migrate.sqlite.device_spec import table_spec
+from duru.migrate.sqlite.engine import history, rollback, run, status
 from duru.model import FOLDER, NOTE, TASK
 
 

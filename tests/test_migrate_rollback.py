@@ -11,8 +11,8 @@ import pytest
 from migrate_support import TAG_LIMIT, TEST_MIGRATIONS, dump, fast_config, make_device_file, schema
 
 from duru.errors import NotFound, RollbackFailed
-from duru.migrate.engine import history, resume, rollback, run, status
-from duru.migrate.rollback import RollbackPoint, points
+from duru.migrate.sqlite.engine import history, resume, rollback, run, status
+from duru.migrate.sqlite.rollback import RollbackPoint, points
 
 
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:

@@ -23,10 +23,10 @@ from migrate_support import (
 )
 
 from duru.errors import MigrationError, NotFound, PreflightFailed
-from duru.migrate.engine import history, plan, resume, run, status
+from duru.migrate.migration import MigrationSet
 from duru.migrate.ops import AddIndex, CreateTable, IndexSpec, RebuildTable, Rejected, TransformData
-from duru.migrate.plan import MigrationSet
 from duru.migrate.progress import ProgressEvent
+from duru.migrate.sqlite.engine import history, plan, resume, run, status
 from duru.model import Row
 
 
@@ -276,7 +276,8 @@ def test_only_one_process_migrates_a_file(device: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from duru.migrate.lock import run_lock\n"
+            "import sys, time; from pathlib import Path\n"
+            "from duru.migrate.sqlite.lock import run_lock\n"
             "with run_lock(Path(sys.argv[1])):\n print('held', flush=True); time.sleep(30)",
             str(device),
         ],

@@ -1,7 +1,7 @@
 """Migration operations as data: what changes, how to describe it, how to reverse it.
 
 Each operation is a frozen dataclass that says *what* a migration does. How it
-is done safely is the dialect's job (:mod:`duru.migrate.sqlite_impl` for device
+is done safely is the dialect's job (:mod:`duru.migrate.sqlite.impl` for device
 files), the way alembic keeps ``ops.py`` apart from ``ddl/impl.py``. An
 operation names its phase (see :class:`Phase`), renders a one-line description,
 estimates the rows it touches from a row counter, and returns its inverse from

@@ -26,7 +26,7 @@ from duru.local.db import Database
 from duru.migrate import audit, state
 from duru.migrate.chunking import ChunkSizer, ErrorBudget, LatencyGuard
 from duru.migrate.config import RunConfig
-from duru.migrate.plan import Migration, Plan
+from duru.migrate.migration import Migration, Plan
 from duru.migrate.progress import Progress, ProgressEvent, rate_and_eta
 from duru.migrate.steps import (
     ChunkedAction,

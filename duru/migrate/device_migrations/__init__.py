@@ -15,7 +15,7 @@ from duru.errors import SchemaMismatch
 from duru.local.legacy import LEGACY_VERSION
 from duru.local.schema import SCHEMA_VERSION
 from duru.migrate.device_migrations.legacy_v11 import LEGACY_V11, SET_ASIDE
-from duru.migrate.plan import MigrationSet
+from duru.migrate.migration import MigrationSet
 
 LEGACY = f"legacy:{LEGACY_VERSION}"
 

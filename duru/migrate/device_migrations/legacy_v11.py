@@ -35,7 +35,7 @@ from duru.local.legacy.run import ImportRun
 from duru.local.legacy.tables import load_table
 from duru.local.legacy.writer import BulkWriter
 from duru.local.schema import META_DDL
-from duru.migrate.device_spec import table_spec
+from duru.migrate.migration import Migration
 from duru.migrate.ops import (
     AddSearch,
     CreateTable,
@@ -48,7 +48,7 @@ from duru.migrate.ops import (
     SetMeta,
     StreamData,
 )
-from duru.migrate.plan import Migration
+from duru.migrate.sqlite.device_spec import table_spec
 from duru.migrate.steps import Checkpoint, ChunkResult, StepContext, StepResult
 from duru.model import ENTITIES, MODEL_FINGERPRINT, NOTE, Entity, Row, complete_row, now_ms
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from psycopg import Connection
 
+from duru.migrate.migration import Migration
 from duru.migrate.ops import Phase, quote
-from duru.migrate.plan import Migration
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.snapshot import snapshot_name, take_snapshot
 from duru.migrate.postgres.steps import Action, PgContext, PgStep, StepResult, Undo

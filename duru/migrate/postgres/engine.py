@@ -29,8 +29,8 @@ from duru.bridge import account_record, account_user_id
 from duru.crypto import AccountKeys, unlock
 from duru.errors import MigrationError, NotFound
 from duru.migrate.audit import AuditRow
+from duru.migrate.migration import MigrationSet
 from duru.migrate.ops import Operation
-from duru.migrate.plan import MigrationSet
 from duru.migrate.postgres import audit, state
 from duru.migrate.postgres.audit import PgAudit, Where
 from duru.migrate.postgres.config import ServerRunConfig

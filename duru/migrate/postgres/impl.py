@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from psycopg import Connection
 
 from duru.errors import UsageError
-from duru.migrate.lint import lint_source
+from duru.migrate.migration import Migration
 from duru.migrate.ops import (
     AddColumn,
     AddIndex,
@@ -31,7 +31,6 @@ from duru.migrate.ops import (
     RenameColumn,
     quote,
 )
-from duru.migrate.plan import Migration
 from duru.migrate.postgres import impl_expand
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.builders import (
@@ -226,6 +225,8 @@ def _drop_not_null(at: At, op: DropNotNull) -> list[Ordered]:
 
 
 def _raw_sql(at: At, op: RawSQL) -> list[Ordered]:
+    from duru.migrate.lint import lint_source  # the linter is heavy: load it when used
+
     for text in (op.sql, op.reverse_sql):
         if text is None:
             continue

@@ -1,7 +1,7 @@
 """The plan of a server run: versions, migrations, every step; and the server's migration chain.
 
-Server migrations are the shared :class:`~duru.migrate.plan.Migration` and
-:class:`~duru.migrate.plan.MigrationSet` (one chain of versions, one path
+Server migrations are the shared :class:`~duru.migrate.migration.Migration` and
+:class:`~duru.migrate.migration.MigrationSet` (one chain of versions, one path
 from a version to the current one). A server's version is not read through
 ``MigrationSet.detect`` (typed for device files) but from ``duru_meta`` with
 :func:`server_version`; :func:`server_set` builds a set whose ``detect``
@@ -18,8 +18,8 @@ from typing import Any
 from psycopg import Connection
 
 from duru.errors import SchemaMismatch, UsageError
+from duru.migrate.migration import Migration, MigrationSet
 from duru.migrate.ops import Phase
-from duru.migrate.plan import Migration, MigrationSet
 from duru.migrate.postgres.config import DdlPolicy
 from duru.migrate.postgres.session import millis
 from duru.migrate.postgres.steps import PgStep

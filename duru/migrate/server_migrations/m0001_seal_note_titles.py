@@ -9,7 +9,7 @@ opening every one. Contract, once every row is sealed: refuse new plaintext,
 
 from __future__ import annotations
 
-from duru.migrate.plan import Migration
+from duru.migrate.migration import Migration
 from duru.migrate.postgres.ops import DropPlaintext, SealColumn
 
 MIGRATION = Migration(

@@ -22,7 +22,7 @@ from typing import Any
 
 from duru.errors import MigrationError, ValidationFailed
 from duru.migrate.ops import Rejected, TransformData, quote
-from duru.migrate.sqlite_rebuild import count, fence_sql, live_columns, max_rowid, quarantined
+from duru.migrate.sqlite.rebuild import count, fence_sql, live_columns, max_rowid, quarantined
 from duru.migrate.steps import ChunkResult, ChunkState, StepContext, StepResult
 from duru.model import Row
 

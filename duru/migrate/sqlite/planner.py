@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from duru.local.db import Database
 from duru.migrate import state
-from duru.migrate.backup import table_counts
-from duru.migrate.plan import Migration, MigrationSet, Plan
-from duru.migrate.run_steps import cleanup_steps, prepare_steps
-from duru.migrate.sqlite_impl import migration_steps
+from duru.migrate.migration import Migration, MigrationSet, Plan
+from duru.migrate.sqlite.backup import table_counts
+from duru.migrate.sqlite.impl import migration_steps
+from duru.migrate.sqlite.run_steps import cleanup_steps, prepare_steps
 from duru.migrate.state import RunRecord
 
 

@@ -31,13 +31,13 @@ from typing import Any
 from duru.errors import NotFound, RollbackFailed
 from duru.local.db import Database
 from duru.migrate import audit, state
-from duru.migrate.backup import restore
 from duru.migrate.config import RunConfig
-from duru.migrate.plan import MigrationSet
-from duru.migrate.planner import build_plan, chain_of
+from duru.migrate.migration import MigrationSet
 from duru.migrate.progress import Progress
-from duru.migrate.run_steps import BACKUP, PREFLIGHT
 from duru.migrate.runner import Runner, StepReport
+from duru.migrate.sqlite.backup import restore
+from duru.migrate.sqlite.planner import build_plan, chain_of
+from duru.migrate.sqlite.run_steps import BACKUP, PREFLIGHT
 from duru.migrate.state import RunRecord
 from duru.migrate.steps import ChunkState, Position
 

@@ -27,12 +27,12 @@ from duru.migrate import audit, state
 from duru.migrate.audit import AuditRow
 from duru.migrate.config import RunConfig
 from duru.migrate.device_migrations import DEVICE_MIGRATIONS
-from duru.migrate.lock import run_lock
-from duru.migrate.plan import MigrationSet, Plan
-from duru.migrate.planner import build_plan, chain_of
+from duru.migrate.migration import MigrationSet, Plan
 from duru.migrate.progress import Progress
-from duru.migrate.rollback import RollbackPoint, RollbackReport, points, rollback_to
 from duru.migrate.runner import Runner, StepReport, StopRun
+from duru.migrate.sqlite.lock import run_lock
+from duru.migrate.sqlite.planner import build_plan, chain_of
+from duru.migrate.sqlite.rollback import RollbackPoint, RollbackReport, points, rollback_to
 from duru.migrate.state import RunRecord
 from duru.model import now_ms
 
@@ -260,7 +260,7 @@ def rollback(
 ) -> RollbackReport:
     """Return the file to rollback point ``to`` (an audit row id), or to the start of its last run.
 
-    See :mod:`duru.migrate.rollback` for how. Raises NotFound for an unknown
+    See :mod:`duru.migrate.sqlite.rollback` for how. Raises NotFound for an unknown
     point and RollbackFailed when the run's backup is missing.
     """
     mset = migrations or DEVICE_MIGRATIONS

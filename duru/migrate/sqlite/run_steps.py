@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from duru.migrate import state
-from duru.migrate.backup import backup_path, take_backup
 from duru.migrate.ops import Phase, quote
-from duru.migrate.preflight import preflight
-from duru.migrate.sqlite_rebuild import FENCE_PREFIX, SHADOW_PREFIX
+from duru.migrate.sqlite.backup import backup_path, take_backup
+from duru.migrate.sqlite.preflight import preflight
+from duru.migrate.sqlite.rebuild import FENCE_PREFIX, SHADOW_PREFIX
 from duru.migrate.steps import Step, StepContext, StepResult
 
 RUN = "run"

@@ -3,8 +3,8 @@
 Simple DDL (create, rename, add column, index, meta) is one atomic step.
 Whatever SQLite cannot alter in place (a type, a foreign key, a new
 constraint) is a table rebuild: bridge, chunked copy and swap
-(:mod:`duru.migrate.sqlite_rebuild`). TransformData is a bridge and a chunked
-copy (:mod:`duru.migrate.sqlite_transform`). Each migration ends its migrate
+(:mod:`duru.migrate.sqlite.rebuild`). TransformData is a bridge and a chunked
+copy (:mod:`duru.migrate.sqlite.transform`). Each migration ends its migrate
 phase with a ``stamp`` step that writes the new schema version.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from duru.errors import MigrationError, UsageError
-from duru.migrate.lint import lint_source
+from duru.migrate.migration import Migration, order_steps
 from duru.migrate.ops import (
     AddColumn,
     AddForeignKey,
@@ -42,9 +42,8 @@ from duru.migrate.ops import (
     TransformData,
     quote,
 )
-from duru.migrate.plan import Migration, order_steps
-from duru.migrate.sqlite_rebuild import ChunkVerifier, TableRebuild, count, fence_sql
-from duru.migrate.sqlite_transform import DataTransform
+from duru.migrate.sqlite.rebuild import ChunkVerifier, TableRebuild, count, fence_sql
+from duru.migrate.sqlite.transform import DataTransform
 from duru.migrate.state import progress
 from duru.migrate.steps import (
     ChunkResult,
@@ -228,6 +227,8 @@ def _set_meta(at: _Op, op: SetMeta) -> list[Ordered]:
 
 
 def _raw_sql(at: _Op, op: RawSQL) -> list[Ordered]:
+    from duru.migrate.lint import lint_source  # the linter is heavy: load it when used
+
     report = lint_source(op.sql, Path(f"{at.key('apply')}.sql"), dialect="sqlite")
     report.raise_for_errors()
     statements = split_statements(op.sql)
