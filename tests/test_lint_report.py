@@ -494,7 +494,7 @@ def test_assume_in_transaction_flag(tmp_path: Path) -> None:
     from duru.cli import app
 
     path = tmp_path / "m.sql"
-    path.write_text("CREATE INDEX CONCURRENTLY a_x ON a (x);\n")
+    path.write_text("SET lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n")
     args = ["migrate", "lint", "--dialect", "postgres", str(path)]
     assert CliRunner().invoke(app, args).exit_code == 0
     result = CliRunner().invoke(app, [*args[:2], "--assume-in-transaction", *args[2:]])

@@ -532,10 +532,19 @@ def test_assume_in_transaction_makes_validate_share_the_lock() -> None:
 
 
 def test_assume_in_transaction_makes_concurrently_fail() -> None:
-    sql = "CREATE INDEX CONCURRENTLY a_x ON a (x);\n"
+    sql = "SET lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n"
     assert _rules(sql, "postgres") == []
     wrapped = LintSettings(assume_in_transaction=True, exclude=QUIET.exclude)
     assert _rules(sql, "postgres", settings=wrapped) == ["DURU202"]
+
+
+def test_concurrently_alone_in_a_wrapped_file_runs_alone() -> None:
+    # A one-statement file is no transaction block: Supabase's own advice for CONCURRENTLY
+    # (supabase/cli#2898) was to give it a migration file of its own.
+    wrapped = LintSettings(assume_in_transaction=True, exclude=QUIET.exclude)
+    alone = "-- built without blocking writes\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n"
+    assert _rules(alone, "postgres", settings=wrapped) == []
+    assert _rules("DROP INDEX CONCURRENTLY a_x;", "postgres", settings=wrapped) == []
 
 
 @pytest.mark.parametrize(

@@ -170,7 +170,10 @@ def _report(checked: list[_Checked], settings: LintSettings) -> LintReport:
 
 def _wrapped(migration: Migration, settings: LintSettings) -> bool:
     # Runners wrap .sql files; in host code the code itself decides where transactions are.
-    return settings.assume_in_transaction and migration.path.lower().endswith(".sql")
+    # A file of one statement runs as that statement alone, where PostgreSQL accepts
+    # CONCURRENTLY: Supabase's advice for it (supabase/cli#2898).
+    sql_file = migration.path.lower().endswith(".sql")
+    return settings.assume_in_transaction and sql_file and len(migration.statements) > 1
 
 
 def _summary(item: _Checked) -> FileSummary:

@@ -31,7 +31,11 @@ class SqlType:
 
 @dataclass(frozen=True)
 class CopyRows:
-    """INSERT ... SELECT, or CREATE TABLE ... AS SELECT (`created` then)."""
+    """INSERT ... SELECT, or CREATE TABLE ... AS SELECT (`created` then).
+
+    `summary` when the SELECT aggregates (GROUP BY, or an aggregate in its select
+    list): its rows are computed totals, not copies of source rows.
+    """
 
     target: str
     sources: tuple[str, ...]
@@ -40,6 +44,7 @@ class CopyRows:
     target_columns: bool
     filters: tuple[str, ...]
     created: bool = False
+    summary: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,13 @@ class DropTable:
 class RenameTable:
     old: str
     new: str
+
+
+@dataclass(frozen=True)
+class CreateView:
+    """CREATE [OR REPLACE] VIEW `name` (a view under a renamed table's old name keeps it usable)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -272,6 +284,7 @@ Fact = (
     | CreateTable
     | DropTable
     | RenameTable
+    | CreateView
     | Transaction
     | Pragma
     | VacuumInto

@@ -122,10 +122,13 @@ def parse_file(scanned: ScannedFile, choice: DialectChoice, sqlite: SqliteReader
                     reading=reading,
                     column=_column(literal.lines, raw.start, source.is_sql_file),
                     end_column=_column(literal.lines, raw.end - 1, source.is_sql_file),
+                    frame=literal.frame,
                 )
             )
     comments.sort(key=lambda comment: comment.line)
-    migration = Migration(str(scanned.path), dialect, tuple(statements), tuple(comments))
+    migration = Migration(
+        str(scanned.path), dialect, tuple(statements), tuple(comments), source.wrapped
+    )
     problems = [_file_problem(line, message) for line, message in _problems(scanned)]
     problems.extend(_parse_errors(migration))
     not_understood = sum(not statement.reading.understood for statement in statements)

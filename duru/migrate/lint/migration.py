@@ -26,7 +26,8 @@ class Statement:
     `open_line` is the line where the host string holding it opens (None in a
     `.sql` file); a host comment there applies to the whole string. `column` and
     `end_column` (1-based, the end inclusive) are known in `.sql` files only, where
-    the text is the source itself.
+    the text is the source itself. `frame` is the host code's transaction frame
+    around it, when known (see `sources.pyframe`).
     """
 
     index: int
@@ -37,6 +38,7 @@ class Statement:
     reading: Reading
     column: int | None = None
     end_column: int | None = None
+    frame: str | None = None
 
     @property
     def facts(self) -> tuple[Fact, ...]:
@@ -55,12 +57,16 @@ class Comment:
 
 @dataclass(frozen=True)
 class Migration:
-    """The statements and comments of one file, in source order."""
+    """The statements and comments of one file, in the order they run.
+
+    `wrapped` when the file's framework runs it in one transaction (alembic).
+    """
 
     path: str
     dialect: Dialect
     statements: tuple[Statement, ...]
     comments: tuple[Comment, ...]
+    wrapped: bool = False
 
     def each(self, kind: type[F]) -> Iterator[tuple[Statement, F]]:
         """Every fact of type `kind`, with its statement, in order."""

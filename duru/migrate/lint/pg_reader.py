@@ -23,6 +23,7 @@ from duru.migrate.lint.facts import (
     CopyRows,
     CreateIndex,
     CreateTable,
+    CreateView,
     DetachPartition,
     DropColumn,
     DropIndex,
@@ -47,6 +48,7 @@ from duru.migrate.lint.pg_select import ctes_of, shape_of
 from duru.migrate.lint.reading import Reading
 
 _PSYCOPG_PARAM = re.compile(r"%\(\w+\)s|%s")
+_NAMED_PARAM = re.compile(r"(?<![:\w]):[A-Za-z_]\w*")
 
 _TAT = enums.AlterTableType
 _CONSTRAINT_KINDS: dict[Any, ConstraintKind] = {
@@ -81,16 +83,41 @@ _VOLATILE = {
     "nextval",
     "txid_current",
 }
+_AGGREGATES = {
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "string_agg",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "jsonb_object_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+}
 _SERIALS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
 
 
 def read_postgres(sql: str) -> Reading:
     """Parse `sql` (one statement) and return its facts, or the parser's error."""
     # psycopg placeholders are not SQL; $1 parses the same way.
+    sql = _PSYCOPG_PARAM.sub("$1", sql)
     try:
-        statements = parse_sql(_PSYCOPG_PARAM.sub("$1", sql))
+        statements = parse_sql(sql)
     except ParseError as error:
-        return Reading(error=str(error))
+        # SQLAlchemy's text() binds (:name) are not SQL either; tried only on failure,
+        # since ":name" can be valid SQL inside a $$ body or an array slice.
+        named = _NAMED_PARAM.sub("$1", sql)
+        if named == sql:
+            return Reading(error=str(error))
+        try:
+            statements = parse_sql(named)
+        except ParseError:
+            return Reading(error=str(error))
     facts: list[Fact] = []
     for raw in statements:
         facts.extend(_facts(raw.stmt))
@@ -148,6 +175,22 @@ def _insert(node: Any) -> Iterator[Fact]:
         star=shape.star,
         target_columns=bool(node.cols),
         filters=shape.filters,
+        summary=_aggregates(select),
+    )
+
+
+def _aggregates(select: Any) -> bool:
+    """GROUP BY, or an aggregate call (not a window) in the select list of `select`."""
+    if select.op != enums.SetOperation.SETOP_NONE:
+        return False
+    if select.groupClause:
+        return True
+    return any(
+        isinstance(node, ast.FuncCall)
+        and node.over is None
+        and _last_name(node.funcname).lower() in _AGGREGATES
+        for target in select.targetList or ()
+        for node in _walk_nodes(target, skip=ast.SubLink)
     )
 
 
@@ -335,15 +378,15 @@ def _volatile_default(constraints: Any) -> str | None:
     return None
 
 
-def _walk_nodes(node: Any) -> Iterator[Any]:
-    """`node` and every node below it (pglast nodes, tuples of them)."""
+def _walk_nodes(node: Any, skip: type[Any] | None = None) -> Iterator[Any]:
+    """`node` and every node below it (pglast nodes, tuples of them), not entering `skip`."""
     if isinstance(node, tuple):
         for item in node:
-            yield from _walk_nodes(item)
-    elif isinstance(node, ast.Node):
+            yield from _walk_nodes(item, skip)
+    elif isinstance(node, ast.Node) and not (skip is not None and isinstance(node, skip)):
         yield node
         for name in node:
-            yield from _walk_nodes(getattr(node, name))
+            yield from _walk_nodes(getattr(node, name), skip)
 
 
 def _inline_key(kinds: set[Any]) -> str | None:
@@ -402,6 +445,10 @@ def _variable(node: Any) -> Iterator[Fact]:
     yield SetSetting(str(node.name).lower(), value, local=bool(node.is_local))
 
 
+def _view(node: Any) -> Iterator[Fact]:
+    yield CreateView(_rel(node.view))
+
+
 def _trigger(node: Any) -> Iterator[Fact]:
     yield LocksTable(_rel(node.relation))
 
@@ -430,4 +477,5 @@ _READERS: dict[type[Any], Callable[[Any], Iterator[Fact]]] = {
     ast.TransactionStmt: _transaction,
     ast.TruncateStmt: _truncate,
     ast.VariableSetStmt: _variable,
+    ast.ViewStmt: _view,
 }

@@ -199,6 +199,20 @@ def _insert(node: exp.Insert) -> Iterator[Fact]:
         star=shape.star,
         target_columns=isinstance(node.this, exp.Schema) and bool(node.this.expressions),
         filters=shape.filters,
+        summary=_aggregates(query),
+    )
+
+
+def _aggregates(query: exp.Expr) -> bool:
+    """GROUP BY, or an aggregate call (not a window) in the select list of `query`."""
+    if not isinstance(query, exp.Select):
+        return False
+    if arg(query, "group") is not None:
+        return True
+    return any(
+        isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
+        for column in query.expressions
+        for node in column.walk(prune=lambda n: isinstance(n, exp.Subquery))
     )
 
 

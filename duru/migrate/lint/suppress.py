@@ -6,7 +6,8 @@ by id (DURU104) or short name (drop-without-backup). A directive applies to:
 
 - a statement starting on the next line (or after the comment on its own line),
   when the comment stands on its own line; a host comment there also covers every
-  statement of a string opening on the next line;
+  statement of a string opening on the next line; a SQL comment on its own line
+  inside a statement (above the column it excuses) covers that statement;
 - the statements whose lines it sits on, when it trails code;
 - the whole file, written ``duru: allow-file RULE[, RULE...] because <reason>``
   anywhere in it (rules named ``all`` cover every rule).
@@ -64,6 +65,9 @@ class Directive:
         line = self.comment.line
         if self.comment.own_line:
             if span.line in (line, line + 1):
+                return True
+            # A SQL comment on its own line inside the statement, next to the clause it excuses.
+            if not self.comment.host and span.line <= line <= span.end_line:
                 return True
             return self.comment.host and span.open_line == line + 1
         return span.line <= line <= span.end_line or (self.comment.host and span.open_line == line)

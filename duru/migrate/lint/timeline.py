@@ -12,8 +12,12 @@ order. Assumptions, since the linter sees no live database:
 - there is no lock or statement timeout until the migration sets one; ``SET
   LOCAL`` lasts to the end of its transaction and does nothing outside one, as in
   PostgreSQL;
-- with `assume_in_transaction` the runner wraps the file in one transaction
-  (`implicit`), which an explicit COMMIT or ROLLBACK ends.
+- with `assume_in_transaction` (or an alembic migration, `Migration.wrapped`)
+  the runner wraps the file in one transaction (`implicit`), which an explicit
+  COMMIT or ROLLBACK ends;
+- host code frames (`Statement.frame`): statements of one ``with x.transaction()``
+  block share an implicit transaction; an alembic ``autocommit_block`` ends the
+  runner's transaction, runs outside any, and a new one starts after it.
 
 Each transaction gets a number (`transaction`), so rules can ask whether two
 statements ran in the same one; outside a transaction it is None.
@@ -36,6 +40,7 @@ from duru.migrate.lint.facts import (
     Transaction,
 )
 from duru.migrate.lint.migration import Migration
+from duru.migrate.lint.sources.pyframe import AUTOCOMMIT
 
 _ZERO_DURATION = re.compile(r"0+\s*(?:us|ms|s|min|h|d)?", re.IGNORECASE)
 _OFF = {"off", "0", "false", "no"}
@@ -175,15 +180,50 @@ def _timeout(moment: Moment, fact: SetSetting, name: str) -> Moment:
     return replace(moment, session_statement_timeout=session, local_statement_timeout=local)
 
 
+_RUNNER = "runner"
+
+
+def _owner(frame: str | None, wrapped: bool) -> str | None:
+    """Who holds the implicit transaction a statement runs in (None: no such transaction)."""
+    if frame == AUTOCOMMIT:
+        return None
+    return frame or (_RUNNER if wrapped else None)
+
+
+def _switch(moment: Moment, owner: str | None) -> Moment:
+    """End the implicit transaction open now (if any) and open `owner`'s (if any).
+
+    An explicit BEGIN ... COMMIT of the migration's own is left alone.
+    """
+    if moment.implicit:
+        moment = replace(
+            moment,
+            depth=0,
+            implicit=False,
+            transaction=None,
+            local_lock_timeout=None,
+            local_statement_timeout=None,
+        )
+    if owner is None or moment.depth:
+        return moment
+    count = moment.transactions + 1
+    return replace(moment, depth=1, implicit=True, transaction=count, transactions=count)
+
+
 class Timeline:
     """The `Moment` before every statement of a migration, and after the last."""
 
     def __init__(self, migration: Migration, *, assume_in_transaction: bool = False) -> None:
-        start = Moment(depth=1, implicit=True, transaction=0) if assume_in_transaction else Moment()
+        wrapped = assume_in_transaction or migration.wrapped
+        start = Moment(depth=1, implicit=True, transaction=0) if wrapped else Moment()
         replay = _Replay(start)
+        owner = _RUNNER if wrapped else None
         self._moments: list[Moment] = []
         for statement in migration.statements:
             replay.index = statement.index
+            wanted = _owner(statement.frame, wrapped)
+            if wanted != owner:
+                replay.moment, owner = _switch(replay.moment, wanted), wanted
             self._moments.append(replay.moment)
             for fact in statement.facts:
                 replay.apply(fact)

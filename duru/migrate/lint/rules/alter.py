@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from duru.migrate.lint.facts import (
     AddColumn,
     AddConstraint,
+    CreateView,
     DropColumn,
     RenameColumn,
     RenameTable,
@@ -70,8 +71,13 @@ def _validated_not_null_check(check: Check, until: Statement, fact: SetNotNull) 
 
 
 def _add_not_null_without_default(check: Check) -> Iterator[Hit]:
+    # A host file holds a schema's history (create, then each upgrade step): its ADD COLUMN
+    # also runs on devices whose table has rows, even when a string above created the table.
+    history = not check.migration.path.lower().endswith(".sql")
     for statement, fact in check.migration.each(AddColumn):
-        if fact.not_null and not fact.has_default and _existing(check, statement, fact.table):
+        if not fact.not_null or fact.has_default:
+            continue
+        if history or _existing(check, statement, fact.table):
             yield Hit(
                 statement,
                 f"ADD COLUMN {fact.column} NOT NULL without DEFAULT fails on a {fact.table} "
@@ -84,8 +90,22 @@ def _breaking_rename_or_drop(check: Check) -> Iterator[Hit]:
         for fact in statement.facts:
             message = _breaking_message(fact)
             table = getattr(fact, "table", getattr(fact, "old", ""))
-            if message and _existing(check, statement, table):
-                yield Hit(statement, message)
+            if not message or not _existing(check, statement, table):
+                continue
+            if isinstance(fact, RenameTable) and _view_keeps_name(check, statement, fact.old):
+                continue
+            yield Hit(statement, message)
+
+
+def _view_keeps_name(check: Check, rename: Statement, old: str) -> bool:
+    """A view named `old` created later in the rename's transaction: no client sees a gap."""
+    number = check.timeline.before(rename.index).transaction
+    if number is None:
+        return False
+    for statement, view in check.migration.each(CreateView):
+        if statement.index > rename.index and view.name == old:
+            return check.timeline.before(statement.index).transaction == number
+    return False
 
 
 def _breaking_message(fact: object) -> str | None:
@@ -140,7 +160,9 @@ RULES = (
         why=(
             "ADD COLUMN ... NOT NULL without a DEFAULT fails on any table that has rows "
             "(PostgreSQL and SQLite both refuse it), so the migration works on an empty test "
-            "database and fails in production."
+            "database and fails in production. In a source file (onCreate plus upgrade steps) "
+            "it is reported even when the file created the table: the step also runs on "
+            "devices whose table has rows."
         ),
         fix=(
             "Give the column a DEFAULT (a constant default is instant in PostgreSQL 11+), or "
@@ -161,7 +183,9 @@ RULES = (
         fix=(
             "Expand/contract: add the new column or table, write both and backfill, move "
             "readers over, and drop the old one only in a later release once no client uses "
-            "it; mark that contract step with a suppression giving the reason."
+            "it; mark that contract step with a suppression giving the reason. A table rename "
+            "followed in the same transaction by a view under the old name (a simple view is "
+            "updatable) keeps clients working and is not reported."
         ),
         check=_breaking_rename_or_drop,
     ),

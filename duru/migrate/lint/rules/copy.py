@@ -18,7 +18,8 @@ _CLAUSES = {
 
 def _lossy_conflict(check: Check) -> Iterator[Hit]:
     for statement, copy in check.migration.each(CopyRows):
-        if copy.conflict is None:
+        # An upsert of computed totals (a daily count, say) replaces totals, not rows.
+        if copy.conflict is None or copy.summary:
             continue
         clause, outcome = _CLAUSES[copy.conflict]
         yield Hit(
@@ -98,7 +99,8 @@ RULES = (
             "A copy with a conflict clause (INSERT OR IGNORE, INSERT OR REPLACE, REPLACE INTO, "
             "ON CONFLICT DO NOTHING / DO UPDATE) resolves every duplicate or constraint "
             "violation by silently dropping or overwriting a row. Migration 12 lost duplicate "
-            "tags and orphan rows this way, and nothing counted them."
+            "tags and orphan rows this way, and nothing counted them. An aggregating SELECT "
+            "(GROUP BY, count(...)) is exempt: it writes computed totals, not copied rows."
         ),
         fix=(
             "Copy with a plain INSERT and explicit columns. First move the rows the new "

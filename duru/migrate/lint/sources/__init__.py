@@ -1,7 +1,8 @@
 """Read the SQL a file holds: a whole `.sql` file, or the SQL-looking strings of a host file.
 
 Host files (`.py`, `.dart`, `.ts`, `.kt`, `.swift`) are scanned for string
-literals; only those that `looks_like_sql` are kept. Their comments come along,
+literals; only those that `looks_like_sql` are kept. Python strings are then put
+in the order they run and given their transaction frame (`pyframe`). Their comments come along,
 because suppressions and the backup marker may be written in the host's syntax.
 """
 
@@ -21,6 +22,7 @@ from duru.migrate.lint.sources.base import (
 from duru.migrate.lint.sources.dart import scan_dart
 from duru.migrate.lint.sources.detect import looks_like_sql
 from duru.migrate.lint.sources.kotlin import scan_kotlin
+from duru.migrate.lint.sources.pyframe import frame_python
 from duru.migrate.lint.sources.python import scan_python
 from duru.migrate.lint.sources.swift import scan_swift
 from duru.migrate.lint.sources.typescript import scan_typescript
@@ -46,7 +48,13 @@ def scan_source(path: Path, text: str) -> ScannedSource:
         return ScannedSource((Literal(text, LineMap.identity(text), 1),), (), is_sql_file=True)
     scanned = _HOST_SCANNERS[suffix](text)
     sql = tuple(literal for literal in scanned.literals if looks_like_sql(literal.text))
-    return ScannedSource(sql, scanned.comments, scanned.problems, placeholders=scanned.placeholders)
+    wrapped = False
+    if suffix == ".py":
+        framed = frame_python(text, sql)
+        sql, wrapped = framed.literals, framed.wrapped
+    return ScannedSource(
+        sql, scanned.comments, scanned.problems, placeholders=scanned.placeholders, wrapped=wrapped
+    )
 
 
 __all__ = [

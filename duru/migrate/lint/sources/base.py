@@ -80,11 +80,16 @@ class TextBuilder:
 
 @dataclass(frozen=True)
 class Literal:
-    """One string (or implicitly concatenated group) of a host file, decoded."""
+    """One string (or implicitly concatenated group) of a host file, decoded.
+
+    `frame` says how the host code runs it, when known (see `pyframe`): None, the
+    `pyframe.AUTOCOMMIT` block, or the name of the host transaction block around it.
+    """
 
     text: str
     lines: LineMap
     open_line: int
+    frame: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,13 +111,18 @@ class ScanProblem:
 
 @dataclass(frozen=True)
 class ScannedSource:
-    """Everything the linter takes from one file."""
+    """Everything the linter takes from one file.
+
+    `wrapped` when the framework the file is written for runs all of it in one
+    transaction (an alembic migration).
+    """
 
     literals: tuple[Literal, ...]
     comments: tuple[HostComment, ...]
     problems: tuple[ScanProblem, ...] = ()
     is_sql_file: bool = False
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    wrapped: bool = False
 
 
 class Placeholders:
