@@ -1,4 +1,4 @@
-"""A realistic mixed migration history: the linter reports exactly the findings a reviewer agrees with.
+"""A realistic mixed migration history: the linter reports exactly the true findings on it.
 
 tests/lint_fixtures/realistic holds an app's migrations as they accumulate: Supabase
 SQL files, alembic and psycopg migrations in Python, drift and sqflite upgrades in

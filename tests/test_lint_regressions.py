@@ -201,7 +201,10 @@ def test_not_null_column_added_in_an_upgrade_step_of_a_source_file() -> None:
     )
     assert _rules(dart, "m.dart", "sqlite") == ["DURU206"]
     # In one .sql migration the table is new and empty, and SQLite accepts it.
-    sql = "CREATE TABLE notes (id TEXT PRIMARY KEY);\nALTER TABLE notes ADD COLUMN state TEXT NOT NULL;"
+    sql = (
+        "CREATE TABLE notes (id TEXT PRIMARY KEY);\n"
+        "ALTER TABLE notes ADD COLUMN state TEXT NOT NULL;"
+    )
     assert _rules(sql, "m.sql", "sqlite") == []
 
 
