@@ -81,6 +81,18 @@ def test_every_rule_has_a_bad_and_a_good_example() -> None:
     assert rule_ids - shown == set()
 
 
+def test_every_rule_has_its_own_cases_in_each_of_its_dialects() -> None:
+    # A bad file that triggers it and a good file named for it, per dialect the rule covers.
+    missing = []
+    for rule in RULES:
+        for dialect in sorted(rule.dialects):
+            bad = [p for d, p in BAD if d == dialect and rule.id in _expected(p)]
+            good = [p for d, p in GOOD if d == dialect and p.name.startswith(rule.id)]
+            missing += [f"{rule.id} {dialect} bad"] if not bad else []
+            missing += [f"{rule.id} {dialect} good"] if not good else []
+    assert missing == []
+
+
 def test_corpus_covers_every_host_language() -> None:
     suffixes = {path.suffix for _, path in BAD + GOOD}
     assert {".sql", ".py", ".dart", ".ts", ".kt", ".swift"} <= suffixes

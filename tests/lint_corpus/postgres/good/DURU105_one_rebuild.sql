@@ -1,0 +1,7 @@
+SET lock_timeout = '5s';
+SET statement_timeout = '30s';
+-- duru: backup verified (pg_dump of tags taken by the deploy job)
+CREATE TABLE tags_new (id uuid PRIMARY KEY, name text NOT NULL);
+INSERT INTO tags_new (id, name) SELECT id, name FROM tags;
+DROP TABLE tags;
+ALTER TABLE tags_new RENAME TO tags;

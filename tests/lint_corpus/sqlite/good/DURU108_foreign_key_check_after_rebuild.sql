@@ -1,0 +1,10 @@
+VACUUM INTO 'before-rebuild.sqlite';
+PRAGMA foreign_keys = OFF;
+BEGIN;
+CREATE TABLE reminders_new (id TEXT PRIMARY KEY, note_id TEXT REFERENCES notes (id), at INTEGER);
+INSERT INTO reminders_new (id, note_id, at) SELECT id, note_id, at FROM reminders;
+DROP TABLE reminders;
+ALTER TABLE reminders_new RENAME TO reminders;
+PRAGMA foreign_key_check(reminders);
+COMMIT;
+PRAGMA foreign_keys = ON;
