@@ -17,13 +17,12 @@ the machine hits both alike. References:
 - create a note (note row, FTS row, outbox row: ``store.notes.create``): the
   same call on a copy left at SQLite's defaults (WAL auto-checkpoint at 1000
   pages, FTS5 automerge 4, crisismerge 16), against duru's write path
-  (checkpoints and merges moved to a Maintainer thread that merges on the
-  store's own connection, as ``DeviceStore.open(background=True)`` sets it
-  up). Two runs each: one
-  continuous stream of creates (no pause ever, so the maintainer can only
-  checkpoint and the index falls back on crisismerge), and the same number in
-  bursts of ``--burst`` creates with ``--pause`` seconds between (the shape of
-  a person typing or a sync applying pages). The two stores' creates
+  (checkpoints and merges moved to a Maintainer thread on a connection of
+  its own, as ``DeviceStore.open(background=True)`` sets it up). Two runs
+  each: one continuous stream of creates (no pause ever, so the maintainer
+  can only checkpoint and the index falls back on crisismerge), and the same
+  number in bursts of ``--burst`` creates with ``--pause`` seconds between
+  (the shape of a person typing or a sync applying pages). The two stores' creates
   alternate call by call, so both meet the same load from elsewhere.
 
 Every figure is per call, in milliseconds of wall-clock time; the last two
@@ -278,8 +277,7 @@ def creates(duru_path: Path, default_path: Path, count: int, burst: int, pause: 
                 verdict(ratio <= 0.1, f"create {label}: p99 {ratio:.3f}x the defaults' (<= 0.1x)")
                 verdict(ours.p99 < 50, f"create {label}: duru p99 {ours.p99:.1f} ms (< 50 ms)")
                 maintainer.wait_settled(120)
-        if maintainer.error is not None:
-            raise maintainer.error
+        # Leaving the block stops the maintainer and raises the error that stopped it, if any.
 
 
 def machine_noise(samples: int = 2000) -> None:

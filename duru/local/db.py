@@ -41,10 +41,10 @@ class Database:
 
     Use :meth:`open`. Writes outside :meth:`transaction` run in a transaction
     of their own. ``lock`` is held by whichever thread has a transaction open
-    on the connection (:meth:`transaction`, :meth:`snapshot`): a thread that
-    shares the connection, such as a :class:`~duru.local.maintenance.Maintainer`,
-    takes it too, so two threads' transactions never interleave. A block
-    must end on the thread that began it (the lock is the thread's).
+    on the connection (:meth:`transaction`, :meth:`snapshot`): application
+    threads that share the connection take turns at transactions. A block
+    must end on the thread that began it (the lock is the thread's). The
+    :class:`~duru.local.maintenance.Maintainer` never uses this connection.
     """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

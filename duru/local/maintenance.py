@@ -30,35 +30,33 @@ writes pause:
   fully copied WAL over at the next commit and syncs the new WAL header to
   disk there, so without it the first write after every pause paid a sync.
 
-Given the application's :class:`~duru.local.db.Database` (as
-``DeviceStore.open(..., background=True)`` does), the maintainer merges and
-restarts the WAL on that very connection, under ``Database.lock`` and only
-while no transaction is open on it. A write by another connection makes a
-connection drop its whole page cache at its next transaction (measured: 0.1
-to 0.3 ms, and a colder first write after each pause); its own writes do
-not. Checkpoints, which change no content, run on the maintainer's own
-connection, beside the writes. Given only a path, it does everything on its
-own connection: for a writer in another process. The shared connection does
-one thing at a time: a read on it while a merge step runs there waits for
-the step (a few milliseconds; tens when hundreds of segments wait), and a
-write waits for the restart's header sync when it comes in just then.
+The maintainer works only on a connection of its own, never on the
+application's: a transaction the application opens there (through
+``Database.transaction`` or a raw ``BEGIN`` on the public ``db.conn``) is
+never joined, checked or rolled back by another thread. It never waits for a
+lock (``busy_timeout`` 0): a write lock held elsewhere means a later tick. The
+price (measured: 0.1 to 0.3 ms): a commit by another connection makes the
+writer drop its page cache at its next transaction, so the first write after
+each merge or WAL restart reads its pages again; hence merging only every few
+segments. An error that stops the thread is kept and reported by
+:meth:`Maintainer.check` (``DeviceStore.close`` calls it), and
+:meth:`Maintainer.stop` returns only once the thread has ended and closed its
+connection.
 
 The trade-offs. While writes go on without a pause, level 0 collects one
 small segment per transaction: a query probes more b-trees until the next
 pause (measured at 100k notes: a typical two-word search goes from 7 to 19 ms
-of CPU with 128 such segments), and after :data:`CRISIS_MERGE` such writes one of them
-still pays for merging them all (a rare spike instead of a frequent one);
-likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a
-checkpoint runs beside the writes. A merge step holds the write lock: a
-millisecond or so when level 0 is small, tens of milliseconds when a long
-run of writes left hundreds of segments (each step re-reads every input
-segment), so a write that arrives during one waits for it. A merge by a
-maintainer on its own connection also makes the writer reload its page
-cache, hence merging only every few segments. A process
-that writes without a maintainer should call :func:`maintain` now and then (a
-CLI command after its writes, say). Results never depend on merge state:
-FTS5 reads every segment, merged or not, and :func:`verify_index` proves the
-index equals the live notes.
+of CPU with 128 such segments), and after :data:`CRISIS_MERGE` such writes
+one of them still pays for merging them all (a rare spike instead of a
+frequent one); likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames
+before a checkpoint runs beside the writes. A merge step holds the write
+lock: a millisecond or so when level 0 is small, tens of milliseconds when a
+long run of writes left hundreds of segments (each step re-reads every input
+segment), so a write that arrives during one waits for it. A process that
+writes without a maintainer should call :func:`maintain` now and then (a CLI
+command after its writes, say). Results never depend on merge state: FTS5
+reads every segment, merged or not, and :func:`verify_index` proves the index
+equals the live notes.
 """
 
 from __future__ import annotations
@@ -69,13 +67,13 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from duru.errors import CorruptDatabase
+from duru.errors import CorruptDatabase, StoreError
 from duru.local.db import Database, connect, write_meta
+from duru.local.failures import store_failure
 from duru.local.schema import DOC_ID, FTS_TOKENIZER, fts_table, quote, where_sql
 from duru.model import NOTE, now_ms
 
@@ -236,7 +234,7 @@ def maintain(db: Database, *, max_steps: int = 64, pages: int = MERGE_PAGES) -> 
     tune_index(db)
     steps, done = 0, False
     while steps < max_steps:
-        with db.lock:  # a Maintainer may share the connection: one step at a time
+        with db.lock:  # other threads may share the connection: one step at a time
             if not merge_step(db.conn, pages):
                 done = True
                 break
@@ -285,10 +283,11 @@ def verify_index(db: Database) -> int:
 
 
 class Maintainer:
-    """A background thread that checkpoints the WAL and merges the index.
+    """A background thread that checkpoints the WAL and merges the index, on its own connection.
 
-    ``Maintainer(db).start()`` ... ``stop()``, or ``with Maintainer(db):``, where
-    ``db`` is the writer's Database (merges share its connection) or a path.
+    ``Maintainer(target).start()`` ... ``stop()`` then ``check()``, or ``with
+    Maintainer(target):``, where ``target`` is the writer's Database (only its
+    path is used: the thread never touches ``db.conn``) or a path.
     Each ``tick`` it looks for writes from its own connection (``data_version``
     moves for every connection's commits but its own). Once writes have been
     quiet for ``idle`` seconds it checkpoints and restarts the WAL
@@ -298,11 +297,10 @@ class Maintainer:
     up, and checkpoints and restarts again; while writes go on it only
     checkpoints, once the WAL holds
     ``busy_checkpoint_pages`` frames not yet in the database. It never waits
-    for a lock: a transaction open on the shared connection, or the write lock
-    held elsewhere, means a later tick; so does a full disk, counted in
-    :attr:`full_disk_ticks` (the work resumes once there is room). Any other
-    error stops it and is kept in :attr:`error`: a thread has no caller to
-    raise to.
+    for a lock: the write lock held elsewhere means a later tick; so does a
+    full disk, counted in :attr:`full_disk_ticks` (the work resumes once there
+    is room). Any other error stops it and is kept in :attr:`error`, for
+    :meth:`check` to raise: a thread has no caller of its own.
     """
 
     def __init__(
@@ -316,7 +314,6 @@ class Maintainer:
         step_gap: float = 0.005,
         merge_at: int = QUIET_MERGE_SEGMENTS,
     ) -> None:
-        self.db = target if isinstance(target, Database) else None
         self.path = target.path if isinstance(target, Database) else Path(target)
         self.tick, self.idle = tick, idle
         self.busy_checkpoint_pages = busy_checkpoint_pages
@@ -349,13 +346,51 @@ class Maintainer:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread and wait for it (a step in flight finishes first)."""
-        thread, self._thread = self._thread, None
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the thread and wait until it has ended and closed its connection.
+
+        A step in flight finishes first (it never waits for a lock, so this is
+        bounded by one merge step or checkpoint). With ``timeout``, raises a
+        retryable StoreError when the thread is still running after that many
+        seconds; calling ``stop`` again waits on. Does not raise the thread's
+        own error: :meth:`check` does.
+        """
+        thread = self._thread
         if thread is None:
             return
         self._stop.set()
         thread.join(timeout)
+        if thread.is_alive():
+            raise StoreError(
+                f"the maintainer of {self.path} did not stop within {timeout} s"
+                " (still opening the file, checkpointing or merging); call stop() again to wait",
+                retryable=True,
+            )
+        self._thread = None
+
+    def check(self) -> None:
+        """Raise the error that stopped the thread, as duru's error naming the file.
+
+        CorruptDatabase for a damaged file, StoreError for any other failure
+        (the original is its ``__cause__``); nothing when no error stopped it.
+        """
+        failure = self.failure()
+        if failure is not None:
+            raise failure from self.error
+
+    def failure(self) -> StoreError | None:
+        """The error that stopped the thread, as duru's error; None when none did."""
+        exc = self.error
+        if exc is None:
+            return None
+        where = f"background maintenance of {self.path} stopped"
+        found = store_failure(exc, self.path) if isinstance(exc, sqlite3.Error) else None
+        if found is None and isinstance(exc, StoreError):
+            found = exc
+        if isinstance(found, CorruptDatabase):
+            return CorruptDatabase(f"{where}: {found.message}")
+        detail = found.message if found is not None else f"{type(exc).__name__}: {exc}"
+        return StoreError(f"{where}: {detail} (the WAL and the search index go untended)")
 
     def wait_settled(self, timeout: float) -> bool:
         """Wait until the index is merged and the WAL checkpointed; False on timeout.
@@ -383,13 +418,20 @@ class Maintainer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        failure = self.failure()
+        if failure is None:
+            return
+        if exc is not None:  # cleanup never hides the original error
+            exc.add_note(str(failure))
+            return
+        raise failure from self.error
 
     def _run(self) -> None:
         try:
             with contextlib.closing(connect(self.path)) as conn:
                 conn.execute("PRAGMA busy_timeout = 0")
                 self._loop(conn)
-        except BaseException as exc:  # kept for the owner: a thread has no caller
+        except BaseException as exc:  # kept for check(): a thread has no caller
             self.error = exc
 
     def _loop(self, conn: sqlite3.Connection) -> None:
@@ -410,7 +452,7 @@ class Maintainer:
                 # WAL and the index untended, so the work waits for a later tick.
                 if not (_is_busy(exc) or _is_full(exc)):
                     raise
-                if conn.in_transaction:
+                if conn.in_transaction:  # our own connection's, never the application's
                     conn.execute("ROLLBACK")
                 if _is_full(exc):
                     self.full_disk_ticks += 1
@@ -446,49 +488,12 @@ class Maintainer:
         if wal is None or (wal.backlog > 0 and wal != self._own_wal):
             wal = self._checkpoint(conn)
         if wal.backlog == 0 and wal.frames > 0 and not self._restart_failed:
-            wal = self._restart_wal(conn, wal) or wal
+            wal = self._restart_wal(conn, wal)
         return wal
 
     def _checkpoint(self, conn: sqlite3.Connection) -> WalState:
         self.checkpoints += 1
         return checkpoint(conn)
-
-    @contextlib.contextmanager
-    def _writing(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection | None]:
-        """The connection to write on: the writer's own when it is shared, else ``conn``.
-
-        The shared one only while no transaction is open on it (None when one is);
-        our writes then leave its page cache valid, as a write by another
-        connection would not. While we hold it, it does not wait for the write
-        lock (busy_timeout 0, as on our own connection): the application's next
-        transaction must never queue behind us waiting for another process.
-        """
-        if self.db is None:
-            yield conn
-            return
-        if not self.db.lock.acquire(blocking=False):
-            yield None
-            return
-        shared = self.db.conn
-        try:
-            if shared.in_transaction:  # begun without the lock: not ours to touch
-                yield None
-                return
-            patience = int(shared.execute("PRAGMA busy_timeout").fetchone()[0])
-            shared.execute("PRAGMA busy_timeout = 0")
-            try:
-                yield shared
-                # Seen from our own connection, the shared one is another: what it
-                # just wrote for us must not count as the application's write.
-                self._seen = _data_version(conn)
-            except BaseException:
-                # A failed write (full disk) must not leave the writer a transaction open.
-                _end_open_transaction(shared)
-                raise
-            finally:
-                shared.execute(f"PRAGMA busy_timeout = {patience}")
-        finally:
-            self.db.lock.release()
 
     def _merge(self, conn: sqlite3.Connection) -> None:
         """Merge step by step until done, or a writer shows up or holds the lock.
@@ -499,23 +504,20 @@ class Maintainer:
         """
         while not self._stop.is_set():
             started = time.perf_counter()
-            with self._writing(conn) as writer:
-                if writer is None:
+            try:
+                if not merge_step(conn, self.merge_pages):
                     return
-                try:
-                    if not merge_step(writer, self.merge_pages):
-                        return
-                except sqlite3.OperationalError as exc:
-                    if _is_busy(exc):
-                        return
-                    raise
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    return
+                raise
             self.merge_steps += 1
             self.longest_step = max(self.longest_step, time.perf_counter() - started)
             self._stop.wait(self.step_gap)
             if _data_version(conn) != self._seen:
                 return
 
-    def _restart_wal(self, conn: sqlite3.Connection, before: WalState) -> WalState | None:
+    def _restart_wal(self, conn: sqlite3.Connection, before: WalState) -> WalState:
         """Start the fully checkpointed WAL (``before``) over with a write of our own.
 
         SQLite starts the WAL over at the first commit after a complete
@@ -523,13 +525,10 @@ class Maintainer:
         application's next commit appends to a WAL already started, and the sync
         stays off its path. The write records when it happened in ``duru_meta``
         and is left uncopied (copying it would undo the point). Returns the WAL's
-        state afterwards, None when the shared connection was busy; when a reader
-        still held the old WAL (no restart), our write is checkpointed at once.
+        state afterwards; when a reader still held the old WAL (no restart), our
+        write is checkpointed at once.
         """
-        with self._writing(conn) as writer:
-            if writer is None:
-                return None
-            write_meta(writer, "wal_restarted_at", str(now_ms()))
+        write_meta(conn, "wal_restarted_at", str(now_ms()))
         wal = wal_state(self.path)
         if wal is not None and wal.frames <= before.frames and wal.backlog == wal.frames:
             self.wal_restarts += 1
@@ -537,11 +536,6 @@ class Maintainer:
             return wal
         self._restart_failed = True  # not again until the next write: it would only repeat
         return self._checkpoint(conn)
-
-
-def _end_open_transaction(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

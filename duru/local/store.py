@@ -14,7 +14,9 @@ to make them one.
 from __future__ import annotations
 
 from pathlib import Path
+from types import TracebackType
 
+from duru.errors import DuruError
 from duru.local.db import Database
 from duru.local.extras import Attachments, SavedSearches, Templates
 from duru.local.folders import Folders
@@ -52,8 +54,8 @@ class DeviceStore:
 
         Writes never checkpoint the WAL or merge the search index inside COMMIT
         (that is where their latency tail came from). With ``background`` a
-        :class:`Maintainer` thread does that work while writes pause, merging on
-        the store's own connection between its transactions — what a
+        :class:`Maintainer` thread does that work while writes pause, on a
+        connection of its own (it never touches ``store.db.conn``) — what a
         long-lived app wants; a short-lived process calls ``maintain(store.db)``
         after its writes instead (the CLI does). Raises NotFound,
         CorruptDatabase or SchemaMismatch as :meth:`Database.open` does.
@@ -73,15 +75,32 @@ class DeviceStore:
         return self.db.path
 
     def close(self) -> None:
-        """Stop the maintainer (if any), then close the database."""
+        """Stop the maintainer (if any) and wait for it, then close the database.
+
+        Then raises the error that stopped the maintainer early, if one did
+        (StoreError or CorruptDatabase naming the file, see
+        :meth:`Maintainer.check`): a background thread has no caller of its own.
+        """
         try:
             if self.maintainer is not None:
                 self.maintainer.stop()
         finally:
             self.db.close()
+        if self.maintainer is not None:
+            self.maintainer.check()
 
     def __enter__(self) -> DeviceStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.close()
+        except DuruError as failure:
+            if exc is None:
+                raise
+            exc.add_note(str(failure))  # cleanup never hides the original error
