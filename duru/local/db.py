@@ -132,6 +132,20 @@ class Database:
                 self._undo(name)
                 self._fail(exc, writing=True)
 
+    def commit_and_continue(self) -> None:
+        """Commit the open transaction and begin the next, inside one ``transaction()`` block.
+
+        For work that commits as it goes (a migration's chunked stream): the
+        block's own commit or rollback then covers only what came after. Must
+        be called directly in an outermost block (not in a savepoint); raises
+        StoreError when the commit or the new BEGIN fails.
+        """
+        with self.lock:
+            if self._depth != 1:
+                raise RuntimeError("commit_and_continue needs one open transaction() block")
+            self._run("COMMIT", writing=True)
+            self._run("BEGIN IMMEDIATE", writing=True)
+
     @contextmanager
     def snapshot(self) -> Iterator[Database]:
         """Run the block's reads in one read transaction: they all see the same database.

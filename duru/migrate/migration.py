@@ -16,7 +16,7 @@ from typing import Any
 
 from duru.errors import MigrationError
 from duru.migrate.ops import Operation, Phase
-from duru.migrate.steps import Step
+from duru.migrate.sqlite.steps import Step
 
 
 @dataclass(frozen=True)

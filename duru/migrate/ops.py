@@ -503,7 +503,7 @@ class StreamDriver(Protocol):
 
     ``tables`` are the source tables it reads (fenced while it runs). The
     methods receive the engine's step context and checkpoint objects
-    (:mod:`duru.migrate.steps`); typed loosely here so that operations stay
+    (:mod:`duru.migrate.sqlite.steps`); typed loosely here so that operations stay
     free of the engine's machinery.
     """
 

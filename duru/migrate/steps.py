@@ -1,28 +1,32 @@
-"""Steps: the units a run executes, records in the audit and can resume.
+"""What every step of a run is made of, on either database: results, chunks, stops.
 
-An operation becomes one or more steps (a rebuild: bridge, chunked copy,
-swap). A step is *atomic* (one write transaction that also holds its audit
-row), *chunked* (one transaction per chunk, each ending in a rollback point)
-or *outside* a transaction (the backup writes another file), in which case a
-``running`` audit row is committed first so that a crash leaves a trace.
+A step is one unit of a run that the runner executes, records in the audit and
+can resume. Its *kind* says how it runs (each dialect has the same four, as
+separate types in its ``steps`` module):
+
+- atomic: one transaction that also holds its audit row and progress;
+- outside: work that cannot run in a transaction; a ``running`` audit row is
+  committed first and closed after, so a crash leaves a trace;
+- chunked: one transaction per chunk, each ending in a rollback point (its
+  audit row and the step's high-water mark), resumable after the last one;
+- stream (devices): work that drives its own loop and commits checkpoints.
+
+This module holds the dialect-free records they share: :class:`StepResult`,
+:class:`Chunk`, :class:`ChunkState`, :class:`StepProgress`, the stop points a
+run can be asked to pause at, and the two ways a run stops itself.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from duru.errors import MigrationError
-from duru.local.db import Database
-from duru.migrate.config import RunConfig
-from duru.migrate.ops import Phase
 
-StepKind = Literal["atomic", "chunked", "stream", "outside"]
-Position = int | str
-"""A high-water mark: a rowid, a key (key-ordered copies), or a stream's write count."""
+Position = int | str | tuple[str, ...]
+"""A high-water mark: a rowid or key (devices), a stream's write count, a key tuple (server)."""
 
 
 def reached(hwm: Position, until: Position) -> bool:
@@ -38,30 +42,31 @@ def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
-@dataclass
-class StepContext:
-    """What a step's action gets: the connection, the run, and where rejects go."""
-
-    db: Database
-    run_id: str
-    migration: str
-    step_key: str
-    config: RunConfig
-    quarantine_source: str
-    backup_path: str | None = None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
-
-
 @dataclass(frozen=True)
 class StepResult:
-    """What an atomic or outside step did."""
+    """What an atomic or outside step did: rows, rows quarantined, details for the audit."""
 
     rows: int = 0
     quarantined: int = 0
     details: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One committed chunk of a chunked step, and its new high-water mark.
+
+    ``placed``: rows written; ``quarantined``: rows set aside (devices);
+    ``skipped``: rows left as they were (already done, or changed by a client
+    meanwhile; server); ``failed``: rows charged to the error budget.
+    """
+
+    hwm: Position
+    rows: int
+    placed: int
+    quarantined: int = 0
+    failed: int = 0
+    details: Mapping[str, Any] = field(default_factory=_empty)
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ class ChunkState:
     quarantined: int = 0
     failed: int = 0
     chunks: int = 0
+    skipped: int = 0
 
-    def plus(self, chunk: ChunkResult) -> ChunkState:
+    def plus(self, chunk: Chunk) -> ChunkState:
         return ChunkState(
             hwm=chunk.hwm,
             rows=self.rows + chunk.rows,
@@ -83,125 +89,72 @@ class ChunkState:
             quarantined=self.quarantined + chunk.quarantined,
             failed=self.failed + chunk.failed,
             chunks=self.chunks + 1,
+            skipped=self.skipped + chunk.skipped,
         )
 
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """One committed chunk: rows read, placed and quarantined, and the new high-water mark.
-
-    ``failed`` counts the rows charged to the error budget (quarantined rows
-    of an operation whose rejections are failures).
-    """
-
-    hwm: Position
-    rows: int
-    placed: int
-    quarantined: int
-    failed: int = 0
-    details: Mapping[str, Any] = field(default_factory=_empty)
-
-
-class ChunkedAction(Protocol):
-    """Work done in chunks, each in the runner's transaction, resumable from a hwm."""
-
-    def total(self, ctx: StepContext) -> int:
-        """Rows the step will process in all (for progress and ETA)."""
-        ...
-
-    def check_resume(self, ctx: StepContext, state: ChunkState) -> None:
-        """Verify the work done so far before continuing it; MigrationError if it cannot be."""
-        ...
-
-    def chunk(
-        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
-    ) -> ChunkResult | None:
-        """Process up to ``limit`` rows after ``after`` (never past ``until``); None when done."""
-        ...
-
-    def finish(self, ctx: StepContext, state: ChunkState) -> tuple[ChunkState, dict[str, Any]]:
-        """Final checks once every chunk is in (inside the closing transaction).
-
-        Returns the final totals (a finish may quarantine more rows) and details to record.
-        """
-        ...
-
-    def release(self, ctx: StepContext) -> None:
-        """Free what the action holds between chunks (a connection, a thread).
-
-        The runner calls it whenever the step stops running: done, stopped at a
-        point, failed, or stopped by a guard.
-        """
-        ...
-
-
-class Checkpoint(Protocol):
-    """Lets a stream commit its work so far as a rollback point.
-
-    ``resume_from`` is the position of the last committed checkpoint (None at
-    the start): a resumed stream must replay its work up to there without
-    writing it again. A stream calls :meth:`due` at each safe point and, when
-    it is, :meth:`commit` with what it did since the previous checkpoint.
-    """
-
-    @property
-    def resume_from(self) -> int | None: ...
-
-    def due(self, position: int) -> bool: ...
-
-    def commit(self, chunk: ChunkResult) -> None: ...
-
-
-class StreamAction(Protocol):
-    """Work that drives its own loop (one ordered stream of writes), checkpointing as it goes.
-
-    Its position counts writes in an order that is the same on every run
-    over the same data, so a resume can replay to a checkpoint exactly.
-    """
-
-    def total(self, ctx: StepContext) -> int:
-        """Rows the stream will read in all (for progress and ETA)."""
-        ...
-
-    def sample(self, ctx: StepContext, rows: int) -> StepResult:
-        """Try the stream on its first ``rows`` writes and undo them (the bridge's check)."""
-        ...
-
-    def run(
-        self, ctx: StepContext, checkpoint: Checkpoint
-    ) -> tuple[ChunkResult | None, dict[str, Any]]:
-        """Do (or finish) the work; returns what came after the last checkpoint, and details.
-
-        Runs inside the runner's transaction; the final checks belong here too.
-        """
-        ...
-
-
-AtomicAction = Callable[[StepContext], StepResult]
+    def totals(self) -> dict[str, int]:
+        """The counts, for audit details."""
+        return {
+            "rows": self.rows,
+            "placed": self.placed,
+            "quarantined": self.quarantined,
+            "skipped": self.skipped,
+            "failed": self.failed,
+        }
 
 
 @dataclass(frozen=True)
-class Step:
-    """One unit of a run, as the plan shows it and the runner executes it.
+class StepProgress:
+    """A step's stored progress: running or done, its current audit row, its chunk totals."""
 
-    ``key`` is stable across runs of the same migrations (resume and rollback
-    find steps by it). ``sql`` is what runs, for the plan and dry runs (a
-    chunked step shows its per-chunk statement). ``foreign_keys_off``: the step
-    runs with foreign key enforcement off, set outside its transaction.
-    ``quarantine_source``: what its rejected rows are recorded under (default:
-    the migration).
+    state: str
+    audit_id: int | None
+    chunk: ChunkState
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where a run is asked to pause: right after step ``step``, or within it at ``hwm``.
+
+    A rollback to a point replays the run to it this way; ``duru migrate run``
+    on the server can stop after a named step.
     """
 
-    key: str
-    migration: str
-    phase: Phase
-    title: str
-    kind: StepKind
-    sql: tuple[str, ...] = ()
-    estimate: int | None = None
-    atomic: AtomicAction | None = None
-    chunked: ChunkedAction | None = None
-    stream: StreamAction | None = None
-    foreign_keys_off: bool = False
-    rollback_point: bool = True
-    quarantine_source: str | None = None
+    step: str
+    hwm: Position | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        hwm = list(self.hwm) if isinstance(self.hwm, tuple) else self.hwm
+        return {"step": self.step, "hwm": hwm}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> StopPoint | None:
+        if not data or not isinstance(data.get("step"), str):
+            return None
+        hwm = data.get("hwm")
+        if isinstance(hwm, list):
+            hwm = tuple(str(v) for v in hwm)
+        return cls(str(data["step"]), hwm if isinstance(hwm, int | str | tuple) else None)
+
+
+class StopRun(Exception):
+    """The run stopped itself (error budget or latency); ``action``: roll back or pause."""
+
+    def __init__(self, action: Literal["rollback", "pause"], reason: str, step: str) -> None:
+        super().__init__(reason)
+        self.action = action
+        self.reason = reason
+        self.step = step
+
+
+class PauseRun(Exception):
+    """A step cannot go on yet (e.g. it needs a user's keys); the run pauses, resumable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as an audit row records it."""
+    return str(exc) or type(exc).__name__

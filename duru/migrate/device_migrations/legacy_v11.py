@@ -49,7 +49,8 @@ from duru.migrate.ops import (
     StreamData,
 )
 from duru.migrate.sqlite.device_spec import table_spec
-from duru.migrate.steps import Checkpoint, ChunkResult, StepContext, StepResult
+from duru.migrate.sqlite.steps import Checkpoint, StepContext
+from duru.migrate.steps import Chunk, StepResult
 from duru.model import ENTITIES, MODEL_FINGERPRINT, NOTE, Entity, Row, complete_row, now_ms
 
 SET_ASIDE = "_duru_legacy_"
@@ -131,7 +132,7 @@ class StreamDatabase(Database):
             raise ConstraintViolation(f"{e.name} {values[e.key]}: refused when first written")
         return stored
 
-    def tail(self) -> ChunkResult | None:
+    def tail(self) -> Chunk | None:
         """What was written since the last checkpoint (None when nothing)."""
         if self.position <= max(self.skip, self.checkpoint.resume_from or 0):
             return None
@@ -146,10 +147,10 @@ class StreamDatabase(Database):
         self.placed = self.kept = 0
         self.checkpoint.commit(chunk)
 
-    def _chunk(self) -> ChunkResult:
+    def _chunk(self) -> Chunk:
         rows = self.placed + self.kept
         details = {"from": self.checkpoint.resume_from, "hwm": self.position}
-        return ChunkResult(self.position, rows, self.placed, self.kept, details=details)
+        return Chunk(self.position, rows, self.placed, self.kept, details=details)
 
 
 class StreamWriter(BulkWriter):
@@ -180,7 +181,7 @@ class _SampleCheckpoint:
     def due(self, position: int) -> bool:
         return position >= self.rows
 
-    def commit(self, chunk: ChunkResult) -> None:
+    def commit(self, chunk: Chunk) -> None:
         raise _Done
 
 
@@ -212,7 +213,7 @@ class LegacyImportStream:
 
     def run(
         self, ctx: StepContext, checkpoint: Checkpoint
-    ) -> tuple[ChunkResult | None, dict[str, Any]]:
+    ) -> tuple[Chunk | None, dict[str, Any]]:
         report, target = self._drive(ctx, checkpoint)
         report.check()
         verify_accounting(ctx.db, report, "the upgraded file")

@@ -12,7 +12,8 @@ from duru.migrate.migration import Migration
 from duru.migrate.ops import Phase, quote
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.snapshot import snapshot_name, take_snapshot
-from duru.migrate.postgres.steps import Action, PgContext, PgStep, StepResult, Undo
+from duru.migrate.postgres.steps import Action, PgContext, PgStep, Undo
+from duru.migrate.steps import StepResult
 from duru.model import BY_TABLE
 from duru.remote.layout import server_table
 
@@ -68,7 +69,7 @@ def run_statements(statements: Sequence[str], rows: int = 0) -> Action:
     def run(ctx: PgContext) -> StepResult:
         for stmt in statements:
             ctx.conn.execute(stmt)
-        return StepResult(rows, {"statements": len(statements)})
+        return StepResult(rows, details={"statements": len(statements)})
 
     return run
 
@@ -133,7 +134,7 @@ def snapshot_step(at: At, sub: int, table: str, columns: tuple[str, ...], phase:
 
     def take(ctx: PgContext) -> StepResult:
         snap = take_snapshot(ctx.conn, snapshot_name(ctx.run_id, label), table, columns)
-        return StepResult(snap.rows, snap.to_json())
+        return StepResult(snap.rows, details=snap.to_json())
 
     listed = ", ".join(quote(c) for c in columns)
     return at.step(

@@ -50,8 +50,8 @@ from duru.migrate.postgres.session import run_lock
 from duru.migrate.postgres.snapshot import snapshots
 from duru.migrate.postgres.steps import PgContext
 from duru.migrate.progress import Progress
-from duru.migrate.runner import StopRun
 from duru.migrate.state import RunRecord
+from duru.migrate.steps import StopRun
 from duru.model import now_ms
 from duru.remote.config import RemoteConfig, describe_url
 from duru.remote.pool import connect

@@ -21,8 +21,9 @@ from duru.migrate.postgres.names import sync_function
 from duru.migrate.postgres.ops import VALUE, ContractColumn, ExpandColumn
 from duru.migrate.postgres.session import BACKFILL_SETTING, mark_backfill
 from duru.migrate.postgres.snapshot import primary_key
-from duru.migrate.postgres.state import ChunkTotals, Key
-from duru.migrate.postgres.steps import ChunkOutcome, PgContext
+from duru.migrate.postgres.state import Key
+from duru.migrate.postgres.steps import PgContext
+from duru.migrate.steps import Chunk, ChunkState
 
 CONTRACT_REASON = (
     "-- duru: allow DURU207 because this is the contract step of an expand/contract change:"
@@ -118,7 +119,7 @@ class ExpandBackfill:
         found = ctx.conn.execute(f"SELECT count(*) FROM {quote(self.op.table)}").fetchone()
         return int(found[0]) if found else None
 
-    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
+    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> Chunk | None:
         key = self._key(ctx)
         table = quote(self.op.table)
         cols = ", ".join(quote(k) for k in key)
@@ -150,9 +151,9 @@ class ExpandBackfill:
                 f"{op.describe()}: {left[0]} rows of the chunk ending at {last} still differ"
                 " after the backfill"
             )
-        return ChunkOutcome(last, len(rows), cur.rowcount, len(rows) - cur.rowcount)
+        return Chunk(last, len(rows), cur.rowcount, skipped=len(rows) - cur.rowcount)
 
-    def finish(self, ctx: PgContext, totals: ChunkTotals) -> Mapping[str, Any]:
+    def finish(self, ctx: PgContext, totals: ChunkState) -> Mapping[str, Any]:
         table = quote(self.op.table)
         left = ctx.conn.execute(f"SELECT count(*) FROM {table} WHERE {self._differs()}").fetchone()
         if left and left[0]:

@@ -53,7 +53,8 @@ from duru.migrate.postgres.ops import (
     SealColumn,
     SetNotNull,
 )
-from duru.migrate.postgres.steps import PgContext, PgStep, StepResult
+from duru.migrate.postgres.steps import PgContext, PgStep
+from duru.migrate.steps import StepResult
 from duru.remote.layout import META
 from duru.remote.schema import SERVER_SCHEMA_VERSION, expected_meta, read_meta
 

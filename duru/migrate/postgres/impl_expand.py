@@ -61,7 +61,8 @@ from duru.migrate.postgres.snapshot import (
     restore_snapshot,
     snapshot_name,
 )
-from duru.migrate.postgres.steps import Action, PauseRun, PgContext, StepResult, Undo
+from duru.migrate.postgres.steps import Action, PgContext, Undo
+from duru.migrate.steps import PauseRun, StepResult
 
 
 def expand_column(at: At, op: ExpandColumn) -> list[Ordered]:

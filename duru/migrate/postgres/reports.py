@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from duru.migrate.postgres.plan import ServerPlan
-from duru.migrate.runner import StepReport
+from duru.migrate.report import StepReport
 from duru.migrate.state import RunRecord
 
 RunStatus = Literal["done", "paused", "up_to_date"]

@@ -39,7 +39,8 @@ from duru.errors import ValidationFailed
 from duru.migrate.ops import Phase, quote
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.builders import At, Ordered
-from duru.migrate.postgres.steps import PgContext, StepResult
+from duru.migrate.postgres.steps import PgContext
+from duru.migrate.steps import StepResult
 
 # What the plan assumes a rewrite copies per second (heap, TOAST and indexes): a
 # cautious figure for a busy server with ordinary disks; the audit records the real one.

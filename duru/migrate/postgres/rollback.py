@@ -32,8 +32,9 @@ from duru.migrate.postgres.plan import ServerPlan
 from duru.migrate.postgres.seal import SealBackfill
 from duru.migrate.postgres.session import mark_backfill
 from duru.migrate.postgres.snapshot import drop_snapshot, snapshot_name, snapshots
-from duru.migrate.postgres.state import ChunkTotals, Key, Progressed
+from duru.migrate.postgres.state import Key, Progressed
 from duru.migrate.postgres.steps import PgContext, PgStep
+from duru.migrate.steps import Chunk, ChunkState
 from duru.model import now_ms
 
 DROP_SNAPSHOTS = "run/drop-snapshots"
@@ -370,16 +371,17 @@ def _reset_to_chunk(ctx: PgContext, step: PgStep | None, key: str, row: AuditRow
         and (r.point or {}).get("step") == key
         and not any(lo < r.id < hi for lo, hi in ranges)
     ]
-    totals = ChunkTotals()
+    totals = ChunkState()
     for c in chunks:
         d = c.details
-        totals = totals.plus(
+        chunk = Chunk(
             _point_of(c)[1] or (),
             c.rows,
             int(d.get("placed", 0)),
-            int(d.get("skipped", 0)),
-            int(d.get("failed", 0)),
+            failed=int(d.get("failed", 0)),
+            skipped=int(d.get("skipped", 0)),
         )
+        totals = totals.plus(chunk)
     if totals.chunks != int(row.details.get("chunk", totals.chunks)):
         raise RollbackFailed(
             f"the audit trail of {key} does not add up to chunk {row.details.get('chunk')} at"

@@ -19,7 +19,8 @@ from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.rewrite import STATISTICS, rewrite_sql, rewrite_statistics
 from duru.migrate.postgres.rollback import DROP_SNAPSHOTS, run_snapshots
 from duru.migrate.postgres.snapshot import drop_snapshot
-from duru.migrate.postgres.steps import PgContext, PgStep, StepResult
+from duru.migrate.postgres.steps import PgContext, PgStep
+from duru.migrate.steps import StepResult
 
 RUN = "run"
 ANALYZE = "run/analyze"

@@ -1,12 +1,12 @@
 """The server runner: executes a plan's steps in order, audited, resumable after any crash.
 
-Like the device runner (:mod:`duru.migrate.runner`) on a PostgreSQL
+Like the device runner (:mod:`duru.migrate.sqlite.runner`) on a PostgreSQL
 connection: every transaction step commits with its audit row and progress,
 every chunk with its audit row (a rollback point) and the step's high-water
 mark; an outside step commits a ``running`` row first. A resumed run skips
 done steps and continues a chunked step after its last committed chunk.
 
-It stops itself with :class:`~duru.migrate.runner.StopRun` when failed rows
+It stops itself with :class:`~duru.migrate.sqlite.runner.StopRun` when failed rows
 pass the error budget or chunk latency degrades; a step that cannot go on
 yet (:class:`PauseRun`, e.g. it needs another user's keys) pauses the run;
 any other error leaves the run ``failed`` at its last rollback point.
@@ -22,15 +22,23 @@ from typing import Any, Literal
 import psycopg
 
 from duru.errors import DuruError, MigrationError
-from duru.migrate.chunking import ChunkSizer, ErrorBudget, LatencyGuard
+from duru.migrate.chunking import ChunkLoop, StepLabel
 from duru.migrate.ops import Phase
 from duru.migrate.postgres import audit, state
 from duru.migrate.postgres.audit import PgAudit, Where
 from duru.migrate.postgres.plan import ServerPlan
-from duru.migrate.postgres.state import ChunkTotals, StepState
-from duru.migrate.postgres.steps import ChunkOutcome, PauseRun, PgChunked, PgContext, PgStep
-from duru.migrate.progress import Progress, ProgressEvent, rate_and_eta
-from duru.migrate.runner import StepReport, StopRun
+from duru.migrate.postgres.steps import PgChunked, PgContext, PgStep
+from duru.migrate.progress import Progress, ProgressEvent
+from duru.migrate.report import StepReport
+from duru.migrate.steps import (
+    Chunk,
+    ChunkState,
+    PauseRun,
+    StepProgress,
+    StopPoint,
+    StopRun,
+    error_text,
+)
 from duru.model import now_ms
 
 Outcome = Literal["done", "paused"]
@@ -86,7 +94,7 @@ class PgRunner:
 
     # -- steps -----------------------------------------------------------------------
 
-    def _run_step(self, step: PgStep, found: StepState | None) -> None:
+    def _run_step(self, step: PgStep, found: StepProgress | None) -> None:
         self._emit(ProgressEvent("start", step.key, step.title, step.phase.label))
         t0 = time.perf_counter()
         if step.kind == "chunked":
@@ -118,7 +126,7 @@ class PgRunner:
             aid = self.audit.record(
                 self._where(step), started_at=started, rows=result.rows, details=details
             )
-            totals = ChunkTotals(rows=result.rows)
+            totals = ChunkState(rows=result.rows)
             state.save_progress(self.conn, self.ctx.run_id, step.key, "done", aid, totals)
             return result.rows
 
@@ -136,7 +144,7 @@ class PgRunner:
             raise
         return rows
 
-    def _outside(self, step: PgStep, found: StepState | None) -> int:
+    def _outside(self, step: PgStep, found: StepProgress | None) -> int:
         assert step.action is not None
         with self.conn.transaction():
             aid = self._open(step, found)
@@ -148,76 +156,54 @@ class PgRunner:
         with self.conn.transaction():
             details = {**result.details, "point": {"step": step.key, "hwm": None}}
             self.audit.close(aid, rows=result.rows, status="ok", details=details)
-            totals = ChunkTotals(rows=result.rows)
+            totals = ChunkState(rows=result.rows)
             state.save_progress(self.conn, self.ctx.run_id, step.key, "done", aid, totals)
         return result.rows
 
-    def _chunked(self, step: PgStep, action: PgChunked, found: StepState | None) -> ChunkTotals:
+    def _chunked(self, step: PgStep, action: PgChunked, found: StepProgress | None) -> ChunkState:
         with self.conn.transaction():
             aid = self._open(step, found)
             total = action.total(self.ctx)
-        totals = found.totals if found is not None else ChunkTotals()
-        cfg = self.ctx.config.chunks
-        sizer, guard, budget = ChunkSizer(cfg), LatencyGuard(cfg), ErrorBudget(cfg)
-        here_rows, here_t0 = 0, time.perf_counter()
-        while True:
-            limit, started, t0 = sizer.size, now_ms(), time.perf_counter()
-            try:
-                res = self._one_chunk(step, action, aid, totals, limit, started)
-            except (StopRun, PauseRun) as exc:
-                self._close(aid, totals.rows, "interrupted", exc)
-                raise
-            except Exception as exc:
-                self._close(aid, totals.rows, "failed", exc)
-                raise
-            if res is None:
-                return totals
-            out, totals = res
-            elapsed = time.perf_counter() - t0
-            sizer.observe(out.rows, elapsed)
-            here_rows += out.rows
-            rate, eta = rate_and_eta(here_rows, time.perf_counter() - here_t0, totals.rows, total)
-            self._emit(
-                ProgressEvent(
-                    "advance",
-                    step.key,
-                    step.title,
-                    step.phase.label,
-                    totals.rows,
-                    total,
-                    rate,
-                    eta,
-                    sizer.size,
-                )
-            )
-            stop = None
-            if budget.exceeded(totals.failed, totals.rows, total or totals.rows):
-                stop = StopRun("rollback", budget.describe(totals.failed, totals.rows), step.key)
-            elif guard.observe(out.rows, elapsed):
-                stop = StopRun(cfg.on_degraded, guard.describe(), step.key)
-            if stop is not None:
-                self._close(aid, totals.rows, "interrupted", stop)
-                raise stop
+        totals = found.chunk if found is not None else ChunkState()
+        label = StepLabel(step.key, step.title, step.phase.label)
+        loop = ChunkLoop(self.ctx.config.chunks, label, total, self._emit)
+
+        def commit(totals: ChunkState, limit: int) -> tuple[Chunk | None, ChunkState]:
+            return self._one_chunk(step, action, aid, totals, limit, now_ms())
+
+        try:
+            _, totals = loop.drive(totals, commit)
+        except (StopRun, PauseRun) as exc:
+            self._close(aid, totals.rows, "interrupted", exc)
+            raise
+        except Exception as exc:
+            self._close(aid, totals.rows, "failed", exc)
+            raise
+        return totals
 
     def _one_chunk(
         self,
         step: PgStep,
         action: PgChunked,
         aid: int,
-        totals: ChunkTotals,
+        totals: ChunkState,
         limit: int,
         started: int,
-    ) -> tuple[ChunkOutcome, ChunkTotals] | None:
-        """One chunk and its rollback point in one transaction (None: the step is done)."""
+    ) -> tuple[Chunk | None, ChunkState]:
+        """One chunk and its rollback point in one transaction, under the DDL policy.
+
+        (None, totals) once the step is done (its closing transaction ran).
+        """
         t0 = time.perf_counter()
 
-        def body(attempt: int) -> tuple[ChunkOutcome, ChunkTotals] | None:
-            out = action.chunk(self.ctx, totals.hwm, limit)
+        def body(attempt: int) -> tuple[Chunk | None, ChunkState]:
+            key = totals.hwm if isinstance(totals.hwm, tuple) else None
+            out = action.chunk(self.ctx, key, limit)
             if out is None:
                 extra = action.finish(self.ctx, totals)
                 self._finish(step, aid, totals, extra)
-                return None
-            after = totals.plus(out.hwm, out.rows, out.placed, out.skipped, out.failed)
+                return None, totals
+            after = totals.plus(out)
             details = {
                 **out.details,
                 "chunk": after.chunks,
@@ -227,7 +213,7 @@ class PgRunner:
                 "failed": out.failed,
                 "attempt": attempt,
                 "ms": round((time.perf_counter() - t0) * 1000, 2),
-                "point": {"step": step.key, "hwm": list(out.hwm)},
+                "point": StopPoint(step.key, out.hwm).to_json(),
             }
             self.audit.record(
                 self._where(step), started_at=started, kind="chunk", rows=out.rows, details=details
@@ -238,9 +224,7 @@ class PgRunner:
         result, _ = self.ctx.ddl.run(self._where(step), body)
         return result
 
-    def _finish(
-        self, step: PgStep, aid: int, totals: ChunkTotals, extra: Mapping[str, Any]
-    ) -> None:
+    def _finish(self, step: PgStep, aid: int, totals: ChunkState, extra: Mapping[str, Any]) -> None:
         details = {
             "rows": totals.rows,
             "placed": totals.placed,
@@ -255,22 +239,23 @@ class PgRunner:
 
     # -- bookkeeping ---------------------------------------------------------------------
 
-    def _progress(self, key: str) -> StepState | None:
+    def _progress(self, key: str) -> StepProgress | None:
         with self.conn.transaction():
             return state.progress(self.conn, self.ctx.run_id, key)
 
-    def _open(self, step: PgStep, found: StepState | None) -> int:
+    def _open(self, step: PgStep, found: StepProgress | None) -> int:
         """A ``running`` row for a step spanning transactions (closing a dead one first)."""
         details: dict[str, Any] = {"title": step.title}
         previous = None
         if found is not None and found.audit_id is not None:
             previous = audit.read(self.conn, found.audit_id)
             details["resumed_from"] = previous.id
-            details["hwm"] = None if found.totals.hwm is None else list(found.totals.hwm)
+            hwm = found.chunk.hwm
+            details["hwm"] = list(hwm) if isinstance(hwm, tuple) else hwm
         aid = self.audit.open(self._where(step), details)
         if previous is not None and previous.status == "running":
             self.audit.interrupt(previous.id, aid, "the process ended before the step did")
-        totals = found.totals if found is not None else ChunkTotals()
+        totals = found.chunk if found is not None else ChunkState()
         state.save_progress(self.conn, self.ctx.run_id, step.key, "running", aid, totals)
         return aid
 
@@ -320,5 +305,4 @@ class PgRunner:
             self.progress(event)
 
 
-def _text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+_text = error_text

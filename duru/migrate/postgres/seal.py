@@ -30,8 +30,9 @@ from duru.migrate.ops import quote
 from duru.migrate.postgres.names import sync_function
 from duru.migrate.postgres.ops import SealTarget
 from duru.migrate.postgres.session import BACKFILL_SETTING, mark_backfill
-from duru.migrate.postgres.state import ChunkTotals, Key
-from duru.migrate.postgres.steps import ChunkOutcome, PauseRun, PgContext
+from duru.migrate.postgres.state import Key
+from duru.migrate.postgres.steps import PgContext
+from duru.migrate.steps import Chunk, ChunkState, PauseRun
 
 STAGE = "duru_seal_stage"
 STAGE_DDL = (
@@ -231,7 +232,7 @@ class SealBackfill:
     def total(self, ctx: PgContext) -> int | None:
         return _user_count(ctx, self.target, self.user_id, _unsealed(self.target))
 
-    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
+    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> Chunk | None:
         t, user = self.target, self.user_id
         keys = _keys(ctx, user, t)
         rows = _user_rows(ctx, t, user, self._columns(), _unsealed(t), after, limit)
@@ -242,9 +243,9 @@ class SealBackfill:
             (owner, rid, seen, seal_text(t, keys, user, str(rid), text)) for rid, text, seen in rows
         ]
         placed = write_sealed(ctx.conn, t, items)
-        return ChunkOutcome((str(rows[-1][0]),), len(rows), placed, len(rows) - placed)
+        return Chunk((str(rows[-1][0]),), len(rows), placed, skipped=len(rows) - placed)
 
-    def finish(self, ctx: PgContext, totals: ChunkTotals) -> Mapping[str, Any]:
+    def finish(self, ctx: PgContext, totals: ChunkState) -> Mapping[str, Any]:
         return {"sealed": totals.placed, "changed_meanwhile": totals.skipped}
 
     def sql(self) -> tuple[str, ...]:
@@ -272,7 +273,7 @@ class SealValidation:
     def total(self, ctx: PgContext) -> int | None:
         return _user_count(ctx, self.target, self.user_id, "")
 
-    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
+    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> Chunk | None:
         t, user = self.target, self.user_id
         keys = _keys(ctx, user, t)
         rows = _user_rows(ctx, t, user, self._columns(), "", after, limit)
@@ -293,11 +294,16 @@ class SealValidation:
         failed = len(bad["mismatched"]) + len(bad["unopened"])
         details: dict[str, Any] = {k: v[:_SHOWN] for k, v in bad.items() if v}
         details["resealed"] = placed
-        return ChunkOutcome(
-            (str(rows[-1][0]),), len(rows), placed, len(redo) - placed, failed, details
+        return Chunk(
+            (str(rows[-1][0]),),
+            len(rows),
+            placed,
+            failed=failed,
+            details=details,
+            skipped=len(redo) - placed,
         )
 
-    def finish(self, ctx: PgContext, totals: ChunkTotals) -> Mapping[str, Any]:
+    def finish(self, ctx: PgContext, totals: ChunkState) -> Mapping[str, Any]:
         return {"checked": totals.rows, "resealed": totals.placed, "failed": totals.failed}
 
     def sql(self) -> tuple[str, ...]:
@@ -347,7 +353,7 @@ class Reseal:
         ).fetchone()
         return int(found[0]) if found else None
 
-    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
+    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> Chunk | None:
         t = self.target
         cond, params = ("", ()) if after is None else (" AND (user_id, id) > (%s, %s)", after)
         rows = ctx.conn.execute(
@@ -367,9 +373,9 @@ class Reseal:
             items.append((owner, rid, seen, seal_text(t, keys, user, str(rid), plain)))
         placed = write_sealed(ctx.conn, t, items)
         hwm = (str(rows[-1][0]), str(rows[-1][1]))
-        return ChunkOutcome(hwm, len(rows), placed, len(rows) - placed)
+        return Chunk(hwm, len(rows), placed, skipped=len(rows) - placed)
 
-    def finish(self, ctx: PgContext, totals: ChunkTotals) -> Mapping[str, Any]:
+    def finish(self, ctx: PgContext, totals: ChunkState) -> Mapping[str, Any]:
         return {"resealed": totals.placed}
 
     def sql(self) -> tuple[str, ...]:

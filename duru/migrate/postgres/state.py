@@ -1,6 +1,6 @@
 """Where a server run stands: ``duru_migration_runs`` and ``duru_migration_progress``.
 
-The device engine's two state tables (:mod:`duru.migrate.state`), in
+The device engine's two state tables (:mod:`duru.migrate.sqlite.state`), in
 PostgreSQL. A chunked step's high-water mark is its last key, stored as a JSON
 list of the key's values as text (server keys are uuids, not rowids). Both
 tables are written in the same transactions as the work they describe.
@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from duru.migrate.postgres import audit
 from duru.migrate.state import PROGRESS_TABLE, RUNS_TABLE, RunRecord, RunStatus
+from duru.migrate.steps import ChunkState, StepProgress
 from duru.model import now_ms
 
 Key = tuple[str, ...]
@@ -54,42 +55,6 @@ _RUN_COLUMNS = (
     "run_id, source_version, target_version, migrations, status, config, started_at,"
     " ended_at, error"
 )
-
-
-@dataclass(frozen=True)
-class ChunkTotals:
-    """How far a chunked step has come: its last key and running totals.
-
-    ``placed``: rows written; ``skipped``: rows left as they were (already
-    done, or changed by a client meanwhile); ``failed``: rows charged to the
-    error budget.
-    """
-
-    hwm: Key | None = None
-    rows: int = 0
-    placed: int = 0
-    skipped: int = 0
-    failed: int = 0
-    chunks: int = 0
-
-    def plus(self, hwm: Key, rows: int, placed: int, skipped: int, failed: int) -> ChunkTotals:
-        return ChunkTotals(
-            hwm,
-            self.rows + rows,
-            self.placed + placed,
-            self.skipped + skipped,
-            self.failed + failed,
-            self.chunks + 1,
-        )
-
-
-@dataclass(frozen=True)
-class StepState:
-    """A step's stored progress."""
-
-    state: str
-    audit_id: int | None
-    totals: ChunkTotals
 
 
 def ensure_tables(conn: Connection[Any]) -> None:
@@ -166,7 +131,7 @@ def set_status(
     )
 
 
-def progress(conn: Connection[Any], run_id: str, step: str) -> StepState | None:
+def progress(conn: Connection[Any], run_id: str, step: str) -> StepProgress | None:
     found = conn.execute(
         f"SELECT state, audit_id, hwm, rows, placed, skipped, failed, chunks"
         f" FROM {PROGRESS_TABLE} WHERE run_id = %s AND step = %s",
@@ -175,8 +140,9 @@ def progress(conn: Connection[Any], run_id: str, step: str) -> StepState | None:
     if found is None:
         return None
     hwm = None if found[2] is None else tuple(str(v) for v in found[2])
-    totals = ChunkTotals(hwm, *(int(v) for v in found[3:]))
-    return StepState(found[0], found[1], totals)
+    rows, placed, skipped, failed, chunks = (int(v) for v in found[3:])
+    chunk = ChunkState(hwm, rows, placed, 0, failed, chunks, skipped)
+    return StepProgress(found[0], found[1], chunk)
 
 
 def done_steps(conn: Connection[Any], run_id: str) -> list[str]:
@@ -214,9 +180,9 @@ def save_progress(
     step: str,
     state: Literal["running", "done"],
     audit_id: int | None,
-    totals: ChunkTotals,
+    totals: ChunkState,
 ) -> None:
-    hwm = None if totals.hwm is None else Jsonb(list(totals.hwm))
+    hwm = None if totals.hwm is None else Jsonb(_key(totals.hwm))
     conn.execute(
         f"INSERT INTO {PROGRESS_TABLE} (run_id, step, state, audit_id, hwm, rows, placed,"
         " skipped, failed, chunks) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -259,3 +225,10 @@ def _run(r: tuple[Any, ...]) -> RunRecord:
         ended_at=None if r[7] is None else int(r[7]),
         error=r[8],
     )
+
+
+def _key(hwm: object) -> list[str]:
+    # Server positions are key tuples (uuids as text), stored as a JSON list.
+    if not isinstance(hwm, tuple):
+        raise TypeError(f"a server high-water mark is a key tuple, not {hwm!r}")
+    return [str(v) for v in hwm]

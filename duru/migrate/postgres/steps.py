@@ -28,7 +28,10 @@ from duru.migrate.ops import Phase
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.config import ServerRunConfig
 from duru.migrate.postgres.safe_ddl import SafeDDL
-from duru.migrate.postgres.state import ChunkTotals, Key
+from duru.migrate.postgres.state import Key
+from duru.migrate.steps import Chunk, ChunkState, PauseRun, StepResult
+
+__all__ = ["Action", "Chunk", "PauseRun", "PgChunked", "PgContext", "PgStep", "StepResult", "Undo"]
 
 StepKind = Literal["transaction", "outside", "chunked"]
 
@@ -52,26 +55,6 @@ class PgContext:
     keys: Mapping[str, AccountKeys] = field(default_factory=_empty)
 
 
-@dataclass(frozen=True)
-class StepResult:
-    """What a transaction or outside step did."""
-
-    rows: int = 0
-    details: Mapping[str, Any] = field(default_factory=_empty)
-
-
-@dataclass(frozen=True)
-class ChunkOutcome:
-    """One chunk: rows read, written, left alone and failed, and the new high-water mark."""
-
-    hwm: Key
-    rows: int
-    placed: int
-    skipped: int = 0
-    failed: int = 0
-    details: Mapping[str, Any] = field(default_factory=_empty)
-
-
 class PgChunked(Protocol):
     """Work done in chunks in key order, each chunk in the runner's transaction."""
 
@@ -79,11 +62,11 @@ class PgChunked(Protocol):
         """Rows the step will read in all, for progress (None: unknown)."""
         ...
 
-    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> ChunkOutcome | None:
+    def chunk(self, ctx: PgContext, after: Key | None, limit: int) -> Chunk | None:
         """Process up to ``limit`` rows with keys after ``after``; None when none are left."""
         ...
 
-    def finish(self, ctx: PgContext, totals: ChunkTotals) -> Mapping[str, Any]:
+    def finish(self, ctx: PgContext, totals: ChunkState) -> Mapping[str, Any]:
         """Checks once every chunk is in (in the closing transaction); details to record."""
         ...
 
@@ -121,11 +104,3 @@ class PgStep:
     scan: bool = False
     repeatable_read: bool = False
     notice: str | None = None
-
-
-class PauseRun(Exception):
-    """A step cannot go on yet (e.g. it needs a user's keys); the run pauses, resumable."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason

@@ -23,17 +23,19 @@ from typing import Any, Literal
 
 from duru.errors import CorruptDatabase, MigrationError, NotFound, PreflightFailed
 from duru.local.db import SQLITE_HEADER, Database, connect
-from duru.migrate import audit, state
-from duru.migrate.audit import AuditRow
+from duru.migrate.audit import AuditRow, Where
 from duru.migrate.config import RunConfig
 from duru.migrate.device_migrations import DEVICE_MIGRATIONS
 from duru.migrate.migration import MigrationSet, Plan
 from duru.migrate.progress import Progress
-from duru.migrate.runner import Runner, StepReport, StopRun
+from duru.migrate.report import StepReport
+from duru.migrate.sqlite import audit, state
 from duru.migrate.sqlite.lock import run_lock
 from duru.migrate.sqlite.planner import build_plan, chain_of
 from duru.migrate.sqlite.rollback import RollbackPoint, RollbackReport, points, rollback_to
+from duru.migrate.sqlite.runner import Runner
 from duru.migrate.state import RunRecord
+from duru.migrate.steps import StopPoint, StopRun
 from duru.model import now_ms
 
 RunStatus = Literal["done", "paused", "up_to_date", "dry_run"]
@@ -299,7 +301,8 @@ def _drive(
     record = state.get_run(db.conn, run_id)
     assert record is not None
     start = time.perf_counter()
-    runner = Runner(db, the_plan, run_id, cfg, chain_of(mset, record), progress, stop_at)
+    point = StopPoint.from_json(stop_at)
+    runner = Runner(db, the_plan, run_id, cfg, chain_of(mset, record), progress, point)
     try:
         outcome = runner.drive()
     except StopRun as stop:
@@ -360,8 +363,8 @@ def _dry_run(
 
 
 def _event(db: Database, run_id: str, step: str, details: dict[str, Any]) -> None:
-    audit.Audit(db.conn, run_id).record(
-        "run", "prepare", step, started_at=now_ms(), kind="event", details=details
+    audit.SqliteAudit(db.conn, run_id).record(
+        Where("run", "prepare", step), started_at=now_ms(), kind="event", details=details
     )
 
 

@@ -43,17 +43,10 @@ from duru.migrate.ops import (
     quote,
 )
 from duru.migrate.sqlite.rebuild import ChunkVerifier, TableRebuild, count, fence_sql
+from duru.migrate.sqlite.state import progress
+from duru.migrate.sqlite.steps import RowPosition, Step, StepContext, StreamAction
 from duru.migrate.sqlite.transform import DataTransform
-from duru.migrate.state import progress
-from duru.migrate.steps import (
-    ChunkResult,
-    ChunkState,
-    Position,
-    Step,
-    StepContext,
-    StepResult,
-    StreamAction,
-)
+from duru.migrate.steps import Chunk, ChunkState, StepResult
 from duru.model import new_id
 
 Ordered = tuple[tuple[int, ...], Step]
@@ -323,8 +316,8 @@ class _RebuildCopy:
         self.rebuild(ctx).check_resume(ctx, state)
 
     def chunk(
-        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
-    ) -> ChunkResult | None:
+        self, ctx: StepContext, after: RowPosition | None, limit: int, until: RowPosition | None
+    ) -> Chunk | None:
         return self.rebuild(ctx).copy_chunk(ctx, after, limit, until, self.verifier(ctx))
 
     def finish(self, ctx: StepContext, state: ChunkState) -> tuple[ChunkState, dict[str, Any]]:
@@ -429,8 +422,8 @@ class _TransformCopy:
         self.transform(ctx).check_resume(ctx, state)
 
     def chunk(
-        self, ctx: StepContext, after: Position | None, limit: int, until: Position | None
-    ) -> ChunkResult | None:
+        self, ctx: StepContext, after: RowPosition | None, limit: int, until: RowPosition | None
+    ) -> Chunk | None:
         # A transform walks its source by rowid: its positions are integers.
         lo = None if after is None else int(after)
         hi = None if until is None else int(until)

@@ -40,13 +40,8 @@ from typing import Any
 from duru.errors import MigrationError, ValidationFailed
 from duru.local.db import connect
 from duru.migrate.ops import IndexSpec, TableSpec, quote
-from duru.migrate.steps import (
-    ChunkResult,
-    ChunkState,
-    StepContext,
-    StepResult,
-    reached,
-)
+from duru.migrate.sqlite.steps import RowPosition, StepContext, row_position
+from duru.migrate.steps import Chunk, ChunkState, StepResult, reached
 from duru.model import Row
 
 SHADOW_PREFIX = "_duru_new_"
@@ -85,15 +80,11 @@ def live_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
     return cols
 
 
-Position = int | str
-"""Where a row sits in the copy's order: its rowid, or its key (see :class:`TableRebuild`)."""
-
-
 @dataclass(frozen=True)
 class Rejection:
     """A source row the new table refused, and SQLite's reason."""
 
-    position: Position
+    position: RowPosition
     reason: str
 
 
@@ -173,7 +164,9 @@ class TableRebuild:
                 out.append((col, quote(col)))
         return out
 
-    def span(self, lo: Position | None, hi: Position | None) -> tuple[str, tuple[Position, ...]]:
+    def span(
+        self, lo: RowPosition | None, hi: RowPosition | None
+    ) -> tuple[str, tuple[RowPosition, ...]]:
         """The predicate (and parameters) of positions in ``(lo, hi]`` (None: unbounded)."""
         terms, params = [], []
         if lo is not None:
@@ -280,7 +273,7 @@ class TableRebuild:
         }
         return StepResult(rows=len(sample), details=details)
 
-    def _sample(self, conn: sqlite3.Connection, total: int, want: int) -> list[Position]:
+    def _sample(self, conn: sqlite3.Connection, total: int, want: int) -> list[RowPosition]:
         if total == 0 or want <= 0:
             return []
         stride = max(1, total // want)
@@ -296,11 +289,11 @@ class TableRebuild:
     def copy_chunk(
         self,
         ctx: StepContext,
-        after: Position | None,
+        after: RowPosition | None,
         limit: int,
-        until: Position | None,
+        until: RowPosition | None,
         verifier: ChunkVerifier | None = None,
-    ) -> ChunkResult | None:
+    ) -> Chunk | None:
         """Copy the next ``limit`` rows after ``after``; verify them, quarantine rejects.
 
         Without ``verifier`` the chunk is compared with its source here, in its
@@ -323,11 +316,11 @@ class TableRebuild:
     def _copy_chunk(
         self,
         ctx: StepContext,
-        after: Position | None,
+        after: RowPosition | None,
         limit: int,
-        until: Position | None,
+        until: RowPosition | None,
         verifier: ChunkVerifier | None,
-    ) -> ChunkResult | None:
+    ) -> Chunk | None:
         found = self._next_chunk(ctx.conn, after, limit, until)
         if found is None:
             if verifier is not None:
@@ -356,9 +349,9 @@ class TableRebuild:
         failed = len(rejected) if self.rejects_are_failures else 0
         if rejected:
             details["reasons"] = sorted({r.reason for r in rejected})[:5]
-        return ChunkResult(hi, src, dst, len(rejected), failed, details)
+        return Chunk(hi, src, dst, len(rejected), failed, details)
 
-    def check_equal(self, lo: Position | None, hi: Position, copied: int, equal: int) -> None:
+    def check_equal(self, lo: RowPosition | None, hi: RowPosition, copied: int, equal: int) -> None:
         """ValidationFailed unless all ``copied`` rows of ``(lo, hi]`` equal their source."""
         if equal != copied:
             raise ValidationFailed(
@@ -367,8 +360,12 @@ class TableRebuild:
             )
 
     def _next_chunk(
-        self, conn: sqlite3.Connection, lo: Position | None, limit: int, until: Position | None
-    ) -> tuple[Position, int] | None:
+        self,
+        conn: sqlite3.Connection,
+        lo: RowPosition | None,
+        limit: int,
+        until: RowPosition | None,
+    ) -> tuple[RowPosition, int] | None:
         """The end of the next chunk and the rows in it (one index scan); None when done."""
         if until is not None and lo is not None and reached(lo, until):
             return None
@@ -381,7 +378,7 @@ class TableRebuild:
         return None if not rows else (hi, int(rows))
 
     def _copy_range(
-        self, conn: sqlite3.Connection, lo: Position | None, hi: Position
+        self, conn: sqlite3.Connection, lo: RowPosition | None, hi: RowPosition
     ) -> tuple[int, list[Rejection]]:
         """Copy the rows in ``(lo, hi]``: how many went in, and those refused, with why."""
         where, params = self.span(lo, hi)
@@ -402,14 +399,16 @@ class TableRebuild:
             left, right = self._copy_range(conn, lo, mid), self._copy_range(conn, mid, hi)
             return left[0] + right[0], left[1] + right[1]
 
-    def _copy_one(self, conn: sqlite3.Connection, at: Position) -> list[Rejection]:
+    def _copy_one(self, conn: sqlite3.Connection, at: RowPosition) -> list[Rejection]:
         try:
             conn.execute(self.insert_sql(f"{self.pos} = ?"), (at,))
             return []
         except sqlite3.IntegrityError as exc:
             return [Rejection(at, self._reason(conn, at, exc))]
 
-    def _reason(self, conn: sqlite3.Connection, at: Position, exc: sqlite3.IntegrityError) -> str:
+    def _reason(
+        self, conn: sqlite3.Connection, at: RowPosition, exc: sqlite3.IntegrityError
+    ) -> str:
         text = str(exc).replace(self.shadow, self.table)
         if text.startswith("FOREIGN KEY constraint failed"):
             missing = self._missing_parents(conn, at)
@@ -417,7 +416,7 @@ class TableRebuild:
                 return f"{text}: {'; '.join(missing)}"
         return text
 
-    def _missing_parents(self, conn: sqlite3.Connection, at: Position) -> list[str]:
+    def _missing_parents(self, conn: sqlite3.Connection, at: RowPosition) -> list[str]:
         values = dict(self.pairs())
         out = []
         for fk in foreign_keys(conn, self.shadow):
@@ -448,7 +447,7 @@ class TableRebuild:
             row,
         )
 
-    def source_row(self, conn: sqlite3.Connection, at: Position) -> Row:
+    def source_row(self, conn: sqlite3.Connection, at: RowPosition) -> Row:
         cols = ", ".join(quote(c) for c in self.source_columns)
         found = conn.execute(
             f"SELECT {cols} FROM {quote(self.table)} WHERE {self.pos} = ?", (at,)
@@ -462,7 +461,7 @@ class TableRebuild:
         if state.hwm is None:
             return
         copied = count(ctx.conn, self.shadow)
-        where, params = self.span(None, state.hwm)
+        where, params = self.span(None, row_position(state.hwm))
         equal = ctx.conn.execute(self.compare_sql(where), params).fetchone()[0]
         if copied != state.placed or equal != copied:
             raise ValidationFailed(
@@ -548,8 +547,8 @@ def _same(new: str, old: str) -> str:
 class _Held:
     """A copied chunk waiting for its compare, and, once it ran, the verdict."""
 
-    lo: Position | None
-    hi: Position
+    lo: RowPosition | None
+    hi: RowPosition
     copied: int
     thread: threading.Thread | None = None
     equal: int | None = None
@@ -589,11 +588,11 @@ class ChunkVerifier:
         # one compare thread at a time, and closed by drop().
         self._conn: sqlite3.Connection | None = None
 
-    def hold(self, lo: Position | None, hi: Position, copied: int) -> None:
+    def hold(self, lo: RowPosition | None, hi: RowPosition, copied: int) -> None:
         """Keep the chunk ``(lo, hi]`` just copied (not yet committed) for its compare."""
         self._held = _Held(lo, hi, copied)
 
-    def start(self, after: Position | None) -> None:
+    def start(self, after: RowPosition | None) -> None:
         """Start comparing the held chunk, now committed when the copy goes on from its end.
 
         A held chunk that does not end at ``after`` was never committed (its

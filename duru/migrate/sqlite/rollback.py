@@ -30,16 +30,18 @@ from typing import Any
 
 from duru.errors import NotFound, RollbackFailed
 from duru.local.db import Database
-from duru.migrate import audit, state
+from duru.migrate.audit import Where
 from duru.migrate.config import RunConfig
 from duru.migrate.migration import MigrationSet
 from duru.migrate.progress import Progress
-from duru.migrate.runner import Runner, StepReport
+from duru.migrate.report import StepReport
+from duru.migrate.sqlite import audit, state
 from duru.migrate.sqlite.backup import restore
 from duru.migrate.sqlite.planner import build_plan, chain_of
 from duru.migrate.sqlite.run_steps import BACKUP, PREFLIGHT
+from duru.migrate.sqlite.runner import Runner
 from duru.migrate.state import RunRecord
-from duru.migrate.steps import ChunkState, Position
+from duru.migrate.steps import ChunkState, Position, StopPoint
 
 
 @dataclass(frozen=True)
@@ -208,12 +210,15 @@ def _prepare_image(
             "backup": str(backup),
             "later_runs": [r.run_id for r in later],
         }
-        event = audit.Audit(conn, run.run_id).record(
-            "run", "rollback", "run/rollback", started_at=_now(), kind="event", details=details
+        event = audit.SqliteAudit(conn, run.run_id).record(
+            Where("run", "rollback", "run/rollback"),
+            started_at=_now(),
+            kind="event",
+            details=details,
         )
         for row in audit.rows_of(conn):
             if row.status == "running":
-                audit.Audit(conn, row.run_id).interrupt(row.id, event, "rolled back")
+                audit.SqliteAudit(conn, row.run_id).interrupt(row.id, event, "rolled back")
         if point is None:
             state.set_stop_at(conn, run.run_id, None)
             state.set_status(conn, run.run_id, "rolled_back", reason)
@@ -243,7 +248,14 @@ def _replay(
     plan = build_plan(db, mset, run)
     config = RunConfig.from_json(run.config)
     runner = Runner(
-        db, plan, run_id, config, chain_of(mset, run), progress, run.stop_at, limits=False
+        db,
+        plan,
+        run_id,
+        config,
+        chain_of(mset, run),
+        progress,
+        StopPoint.from_json(run.stop_at),
+        limits=False,
     )
     runner.drive()
     return tuple(runner.done)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from duru.migrate import state
 from duru.migrate.ops import Phase, quote
+from duru.migrate.sqlite import state
 from duru.migrate.sqlite.backup import backup_path, take_backup
 from duru.migrate.sqlite.preflight import preflight
 from duru.migrate.sqlite.rebuild import FENCE_PREFIX, SHADOW_PREFIX
-from duru.migrate.steps import Step, StepContext, StepResult
+from duru.migrate.sqlite.steps import Step, StepContext
+from duru.migrate.state import PROGRESS_TABLE
+from duru.migrate.steps import StepResult
 
 RUN = "run"
 PREFLIGHT = "run/preflight"
@@ -57,7 +59,7 @@ def _analyze(ctx: StepContext) -> StepResult:
 def _report(ctx: StepContext) -> StepResult:
     rows, quarantined = ctx.conn.execute(
         f"SELECT coalesce(sum(rows), 0), coalesce(sum(quarantined), 0)"
-        f" FROM {state.PROGRESS_TABLE} WHERE run_id = ? AND step LIKE '%.copy'",
+        f" FROM {PROGRESS_TABLE} WHERE run_id = ? AND step LIKE '%.copy'",
         (ctx.run_id,),
     ).fetchone()
     state.set_status(ctx.conn, ctx.run_id, "done")

@@ -23,7 +23,8 @@ from typing import Any
 from duru.errors import MigrationError, ValidationFailed
 from duru.migrate.ops import Rejected, TransformData, quote
 from duru.migrate.sqlite.rebuild import count, fence_sql, live_columns, max_rowid, quarantined
-from duru.migrate.steps import ChunkResult, ChunkState, StepContext, StepResult
+from duru.migrate.sqlite.steps import StepContext
+from duru.migrate.steps import Chunk, ChunkState, StepResult
 from duru.model import Row
 
 
@@ -92,7 +93,7 @@ class DataTransform:
 
     def chunk(
         self, ctx: StepContext, after: int | None, limit: int, until: int | None
-    ) -> ChunkResult | None:
+    ) -> Chunk | None:
         """Map, write, quarantine and verify the next ``limit`` source rows."""
         if after is None and count(ctx.conn, self.op.target) != 0:
             raise MigrationError(
@@ -111,7 +112,7 @@ class DataTransform:
         if rejected:
             details["reasons"] = sorted({r.reason for r in rejected})[:5]
         details["checksum"] = f"{placed.checksum:016x}"
-        return ChunkResult(rows[-1].rowid, len(rows), placed.count, len(rejected), failed, details)
+        return Chunk(rows[-1].rowid, len(rows), placed.count, len(rejected), failed, details)
 
     def _read(
         self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]

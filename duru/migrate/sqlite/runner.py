@@ -23,56 +23,44 @@ from typing import Any, Literal
 
 from duru.errors import DuruError, MigrationError
 from duru.local.db import Database
-from duru.migrate import audit, state
-from duru.migrate.chunking import ChunkSizer, ErrorBudget, LatencyGuard
+from duru.migrate.audit import Where
+from duru.migrate.chunking import ChunkLoop, StepLabel
 from duru.migrate.config import RunConfig
 from duru.migrate.migration import Migration, Plan
-from duru.migrate.progress import Progress, ProgressEvent, rate_and_eta
-from duru.migrate.steps import (
+from duru.migrate.progress import Progress, ProgressEvent
+from duru.migrate.report import StepReport
+from duru.migrate.sqlite import audit, state
+from duru.migrate.sqlite.steps import (
     ChunkedAction,
-    ChunkResult,
-    ChunkState,
-    Position,
     Step,
     StepContext,
     StreamAction,
-    reached,
+    row_position,
+)
+from duru.migrate.steps import (
+    Chunk,
+    ChunkState,
+    Position,
+    StepProgress,
+    StopPoint,
+    StopRun,
+    error_text,
 )
 from duru.model import now_ms
+
+_text = error_text
 
 
 class _Reached(Exception):
     """A replay committed the checkpoint it was asked to stop at."""
 
 
-class StopRun(Exception):
-    """The runner stopped itself; ``action`` says whether to roll back or pause."""
-
-    def __init__(self, action: Literal["rollback", "pause"], reason: str, step: str) -> None:
-        super().__init__(reason)
-        self.action = action
-        self.reason = reason
-        self.step = step
-
-
-@dataclass(frozen=True)
-class StepReport:
-    """What one step did in this process."""
-
-    key: str
-    phase: str
-    title: str
-    rows: int
-    quarantined: int
-    seconds: float
-
-
 @dataclass
 class Runner:
     """Drives one run of a plan on an open device database.
 
-    ``stop_at`` ({"step", "hwm"}) makes the run pause right after that
-    rollback point (a rollback replays to it this way). ``limits`` off: no
+    ``stop_at`` makes the run pause right after that rollback point (a
+    rollback replays to it this way). ``limits`` off: no
     automatic stops (a replay re-does rows the original run already judged).
     """
 
@@ -82,7 +70,7 @@ class Runner:
     config: RunConfig
     migrations: Mapping[str, Migration]
     progress: Progress | None = None
-    stop_at: dict[str, Any] | None = None
+    stop_at: StopPoint | None = None
     limits: bool = True
     done: list[StepReport] = field(default_factory=list)
 
@@ -96,7 +84,7 @@ class Runner:
         Raises StopRun when the run stops itself, and the step's error (the run
         is then marked failed) for anything else.
         """
-        self.audit = audit.Audit(self.conn, self.run_id)
+        self.audit = audit.SqliteAudit(self.conn, self.run_id)
         try:
             for step in self.plan.steps:
                 found = state.progress(self.conn, self.run_id, step.key)
@@ -124,7 +112,7 @@ class Runner:
         source = step.quarantine_source or (m.quarantine_source if m else "migration run")
         return StepContext(self.db, self.run_id, step.migration, step.key, self.config, source)
 
-    def _run_step(self, step: Step, found: state.StepProgress | None) -> bool:
+    def _run_step(self, step: Step, found: StepProgress | None) -> bool:
         """Run one step; True when the run must pause right after it."""
         ctx = self._ctx(step)
         self._emit(ProgressEvent("start", step.key, step.title, step.phase.label))
@@ -150,9 +138,7 @@ class Runner:
         self._emit(ProgressEvent("end", step.key, step.title, step.phase.label, done=rows))
         return stopped
 
-    def _single(
-        self, step: Step, ctx: StepContext, found: state.StepProgress | None
-    ) -> tuple[int, int]:
+    def _single(self, step: Step, ctx: StepContext, found: StepProgress | None) -> tuple[int, int]:
         assert step.atomic is not None
         if step.kind == "outside":
             return self._outside(step, ctx, found)
@@ -163,9 +149,7 @@ class Runner:
                 result = step.atomic(ctx)
                 details = {"title": step.title, **result.details, "quarantined": result.quarantined}
                 aid = self.audit.record(
-                    step.migration,
-                    step.phase.label,
-                    step.key,
+                    _where(step),
                     started_at=started,
                     rows=result.rows,
                     details=self._point(step, details, None),
@@ -180,9 +164,7 @@ class Runner:
             self._fk_off(step, False)
         return result.rows, result.quarantined
 
-    def _outside(
-        self, step: Step, ctx: StepContext, found: state.StepProgress | None
-    ) -> tuple[int, int]:
+    def _outside(self, step: Step, ctx: StepContext, found: StepProgress | None) -> tuple[int, int]:
         assert step.atomic is not None
         with self.db.transaction():
             aid = self._open(step, found)
@@ -206,77 +188,58 @@ class Runner:
         step: Step,
         action: ChunkedAction,
         ctx: StepContext,
-        found: state.StepProgress | None,
+        found: StepProgress | None,
     ) -> tuple[bool, ChunkState]:
         with self.db.transaction():
             aid = self._open(step, found)
         current = found.chunk if found is not None else ChunkState()
         if found is not None:
             action.check_resume(ctx, current)
-        total = action.total(ctx)
         until = self._until(step.key)
-        sizer, guard, budget = (
-            ChunkSizer(self.config),
-            LatencyGuard(self.config),
-            ErrorBudget(self.config),
-        )
-        here_rows, here_t0 = 0, time.perf_counter()
-        while True:
-            if until is not None and current.hwm is not None and reached(current.hwm, until):
-                return True, current
-            limit = sizer.size
+        loop = self._loop(step, action.total(ctx))
+
+        def commit(current: ChunkState, limit: int) -> tuple[Chunk | None, ChunkState]:
             started, t0 = now_ms(), time.perf_counter()
-            try:
-                with self.db.transaction():
-                    res = action.chunk(ctx, current.hwm, limit, until)
-                    if res is None:
-                        current = self._close_chunked(step, action, ctx, aid, current)
-                    else:
-                        current = current.plus(res)
-                        self._record_chunk(step, aid, res, current, started, limit, t0)
-            except Exception as exc:
-                with self.db.transaction():
-                    self.audit.close(aid, rows=current.rows, status="failed", error=_text(exc))
-                raise
-            if res is None:
-                return self._is_stop(step.key, None), current
-            elapsed = time.perf_counter() - t0
-            sizer.observe(res.rows, elapsed)
-            here_rows += res.rows
-            rate, eta = rate_and_eta(here_rows, time.perf_counter() - here_t0, current.rows, total)
-            self._emit(
-                ProgressEvent(
-                    "advance",
-                    step.key,
-                    step.title,
-                    step.phase.label,
-                    current.rows,
-                    total,
-                    rate,
-                    eta,
-                    sizer.size,
-                )
-            )
-            if not self.limits:
-                continue
-            if budget.exceeded(current.failed, current.rows, total):
-                raise StopRun("rollback", budget.describe(current.failed, current.rows), step.key)
-            if guard.observe(res.rows, elapsed):
-                raise StopRun(self.config.on_degraded, guard.describe(), step.key)
+            with self.db.transaction():
+                res = action.chunk(ctx, row_position(current.hwm), limit, row_position(until))
+                if res is None:
+                    return None, self._close_chunked(step, action, ctx, aid, current)
+                after = current.plus(res)
+                self._record_chunk(step, aid, res, after, started, limit, t0)
+                return res, after
+
+        try:
+            stopped, current = loop.drive(current, commit, until)
+        except StopRun:
+            raise  # the running row stays open: a resume (or the rollback) closes it
+        except Exception as exc:
+            with self.db.transaction():
+                self.audit.close(aid, rows=current.rows, status="failed", error=_text(exc))
+            raise
+        return stopped or self._is_stop(step.key, None), current
+
+    def _loop(self, step: Step, total: int | None) -> ChunkLoop:
+        label = StepLabel(step.key, step.title, step.phase.label)
+        return ChunkLoop(self.config, label, total, self._emit, self.limits)
 
     def _stream(
         self,
         step: Step,
         action: StreamAction,
         ctx: StepContext,
-        found: state.StepProgress | None,
+        found: StepProgress | None,
     ) -> tuple[bool, ChunkState]:
         with self.db.transaction():
             aid = self._open(step, found)
         current = found.chunk if found is not None else ChunkState()
         until = self._until(step.key)
         checkpoints = _Checkpoints(
-            self, step, aid, current, action.total(ctx), None if until is None else int(until)
+            self,
+            step,
+            aid,
+            current,
+            self._loop(step, action.total(ctx)),
+            None if until is None else _count(until),
         )
         try:
             with self.db.transaction():
@@ -309,7 +272,7 @@ class Runner:
         self,
         step: Step,
         aid: int,
-        res: ChunkResult,
+        res: Chunk,
         current: ChunkState,
         started: int,
         limit: int,
@@ -326,9 +289,7 @@ class Runner:
             "point": {"step": step.key, "hwm": res.hwm},
         }
         self.audit.record(
-            step.migration,
-            step.phase.label,
-            step.key,
+            _where(step),
             started_at=started,
             kind="chunk",
             rows=res.rows,
@@ -356,7 +317,7 @@ class Runner:
 
     # -- bookkeeping --------------------------------------------------------------
 
-    def _open(self, step: Step, found: state.StepProgress | None) -> int:
+    def _open(self, step: Step, found: StepProgress | None) -> int:
         """A ``running`` row for a step spanning transactions (closing a dead one first)."""
         details: dict[str, Any] = {"title": step.title}
         previous = None
@@ -364,7 +325,7 @@ class Runner:
             previous = audit.read(self.conn, found.audit_id)
             details["resumed_from"] = previous.id
             details["hwm"] = found.chunk.hwm
-        aid = self.audit.open(step.migration, step.phase.label, step.key, details)
+        aid = self.audit.open(_where(step), details)
         if previous is not None and previous.status == "running":
             self.audit.interrupt(previous.id, aid, "the process ended before the step did")
         chunk = found.chunk if found is not None else ChunkState()
@@ -380,9 +341,7 @@ class Runner:
         try:
             with self.db.transaction():
                 self.audit.record(
-                    step.migration,
-                    step.phase.label,
-                    step.key,
+                    _where(step),
                     started_at=started,
                     status="failed",
                     error=_text(exc),
@@ -401,24 +360,21 @@ class Runner:
     def _pause(self, step: Step) -> None:
         with self.db.transaction():
             self.audit.record(
-                step.migration,
-                step.phase.label,
-                "run/pause",
+                Where(step.migration, step.phase.label, "run/pause"),
                 started_at=now_ms(),
                 kind="event",
-                details={"at": self.stop_at},
+                details={"at": None if self.stop_at is None else self.stop_at.to_json()},
             )
             state.set_stop_at(self.conn, self.run_id, None)
             state.set_status(self.conn, self.run_id, "paused")
 
     def _until(self, key: str) -> Position | None:
-        if self.stop_at is None or self.stop_at.get("step") != key:
+        if self.stop_at is None or self.stop_at.step != key:
             return None
-        hwm = self.stop_at.get("hwm")
-        return hwm if isinstance(hwm, int | str) else None
+        return self.stop_at.hwm
 
     def _is_stop(self, key: str, hwm: int | None) -> bool:
-        return self.stop_at is not None and self.stop_at.get("step") == key and hwm is None
+        return self.stop_at is not None and self.stop_at.step == key and hwm is None
 
     def _fk_off(self, step: Step, off: bool) -> None:
         if not step.foreign_keys_off:
@@ -434,80 +390,57 @@ class Runner:
 
 @dataclass
 class _Checkpoints:
-    """The runner's side of a stream: commits, rollback points, sizes and automatic stops.
+    """The runner's side of a stream: commits, rollback points, and the chunk loop's judgement.
 
     A stream runs inside one ``with db.transaction()`` block; each checkpoint
-    commits that transaction and begins the next, so the Database's nesting
-    (savepoints for its writes) stays as it was.
+    commits it and begins the next (``Database.commit_and_continue``), so the
+    Database's nesting (savepoints for its writes) stays as it was.
     """
 
     runner: Runner
     step: Step
     aid: int
     state: ChunkState
-    total: int
+    loop: ChunkLoop
     until: int | None
-    sizer: ChunkSizer = field(init=False)
-    guard: LatencyGuard = field(init=False)
-    budget: ErrorBudget = field(init=False)
     t0: float = field(init=False)
     started: int = field(init=False)
-    here_rows: int = 0
-    here_t0: float = field(init=False)
 
     def __post_init__(self) -> None:
-        config = self.runner.config
-        self.sizer, self.guard = ChunkSizer(config), LatencyGuard(config)
-        self.budget = ErrorBudget(config)
-        self.t0 = self.here_t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
         self.started = now_ms()
 
     @property
     def resume_from(self) -> int | None:
         # A stream's positions count its writes.
-        return None if self.state.hwm is None else int(self.state.hwm)
+        return None if self.state.hwm is None else _count(self.state.hwm)
 
     def due(self, position: int) -> bool:
         if self.until is not None and position >= self.until:
             return True
-        return position - (self.resume_from or 0) >= self.sizer.size
+        return position - (self.resume_from or 0) >= self.loop.size
 
-    def commit(self, chunk: ChunkResult) -> None:
-        conn, step = self.runner.conn, self.step
-        size = self.sizer.size
+    def commit(self, chunk: Chunk) -> None:
+        size = self.loop.size
         self.state = self.state.plus(chunk)
-        self.runner._record_chunk(step, self.aid, chunk, self.state, self.started, size, self.t0)
-        conn.execute("COMMIT")
-        elapsed = time.perf_counter() - self.t0
-        conn.execute("BEGIN IMMEDIATE")
-        self.sizer.observe(chunk.rows, elapsed)
-        self.here_rows += chunk.rows
-        here = time.perf_counter() - self.here_t0
-        rate, eta = rate_and_eta(self.here_rows, here, self.state.rows, self.total)
-        self.runner._emit(
-            ProgressEvent(
-                "advance",
-                step.key,
-                step.title,
-                step.phase.label,
-                self.state.rows,
-                self.total,
-                rate,
-                eta,
-                self.sizer.size,
-            )
+        self.runner._record_chunk(
+            self.step, self.aid, chunk, self.state, self.started, size, self.t0
         )
+        self.runner.db.commit_and_continue()
+        elapsed = time.perf_counter() - self.t0
+        reached_until = self.until is not None and _count(chunk.hwm) >= self.until
         self.t0, self.started = time.perf_counter(), now_ms()
-        if self.until is not None and int(chunk.hwm) >= self.until:
+        # At the point a replay was asked to stop at, stop there: no guard judges it.
+        self.loop.after(chunk.rows, elapsed, self.state, judge=not reached_until)
+        if reached_until:
             raise _Reached
-        if not self.runner.limits:
-            return
-        if self.budget.exceeded(self.state.failed, self.state.rows, self.total):
-            reason = self.budget.describe(self.state.failed, self.state.rows)
-            raise StopRun("rollback", reason, step.key)
-        if self.guard.observe(chunk.rows, elapsed):
-            raise StopRun(self.runner.config.on_degraded, self.guard.describe(), step.key)
 
 
-def _text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+def _count(hwm: Position) -> int:
+    if isinstance(hwm, tuple):
+        raise MigrationError(f"a stream's position is a count of writes, not {hwm!r}")
+    return int(hwm)
+
+
+def _where(step: Step) -> Where:
+    return Where(step.migration, step.phase.label, step.key)
