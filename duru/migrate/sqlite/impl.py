@@ -44,7 +44,15 @@ from duru.migrate.ops import (
 )
 from duru.migrate.sqlite.rebuild import ChunkVerifier, TableRebuild, count, fence_sql
 from duru.migrate.sqlite.state import progress
-from duru.migrate.sqlite.steps import RowPosition, Step, StepContext, StreamAction
+from duru.migrate.sqlite.steps import (
+    AtomicStep,
+    ChunkedStep,
+    RowPosition,
+    Step,
+    StepContext,
+    StreamAction,
+    StreamStep,
+)
 from duru.migrate.sqlite.transform import DataTransform
 from duru.migrate.steps import Chunk, ChunkState, StepResult
 from duru.model import new_id
@@ -123,9 +131,9 @@ class _Op:
         except sqlite3.OperationalError:
             return None  # created by an earlier operation of this migration
 
-    def step(self, slug: str, phase: Phase, title: str, **kw: Any) -> Ordered:
+    def step(self, cls: type[Step], slug: str, phase: Phase, title: str, **kw: Any) -> Ordered:
         sub = ("bridge", "apply", "copy", "swap").index(slug) if slug in _SUBS else 0
-        return (self.index, sub), Step(self.key(slug), self.migration.id, phase, title, **kw)
+        return (self.index, sub), cls(self.key(slug), self.migration.id, phase, title, **kw)
 
 
 _SUBS = frozenset({"bridge", "apply", "copy", "swap"})
@@ -139,7 +147,7 @@ def _ddl(at: _Op, op: Operation, statements: list[str], **kw: Any) -> list[Order
 
     return [
         at.step(
-            "apply", op.phase, op.describe(), kind="atomic", sql=tuple(statements), atomic=run, **kw
+            AtomicStep, "apply", op.phase, op.describe(), sql=tuple(statements), action=run, **kw
         )
     ]
 
@@ -170,7 +178,7 @@ def _rename_table(at: _Op, op: RenameTable) -> list[Ordered]:
             ctx.conn.execute(sql)
         return StepResult(details={"renamed": present is not None})
 
-    return [at.step("apply", op.phase, op.describe(), kind="atomic", sql=(sql,), atomic=run)]
+    return [at.step(AtomicStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
 
 
 def _add_search(at: _Op, op: AddSearch) -> list[Ordered]:
@@ -216,7 +224,7 @@ def _set_meta(at: _Op, op: SetMeta) -> list[Ordered]:
         return StepResult(details={"set": op.key})
 
     sql = "INSERT INTO duru_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE ..."
-    return [at.step("apply", op.phase, op.describe(), kind="atomic", sql=(sql,), atomic=run)]
+    return [at.step(AtomicStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
 
 
 def _raw_sql(at: _Op, op: RawSQL) -> list[Ordered]:
@@ -354,32 +362,32 @@ def _rebuild_steps(
 
     return [
         at.step(
+            AtomicStep,
             "bridge",
             Phase.BRIDGE,
             f"{title}: shadow table, write fence, sample copy",
-            kind="atomic",
             sql=tuple(preview.bridge_sql("run <id>")),
             estimate=rows,
-            atomic=bridge,
+            action=bridge,
             rollback_point=True,
         ),
         at.step(
+            ChunkedStep,
             "copy",
             Phase.MIGRATE,
             f"{title}: copy rows in chunks",
-            kind="chunked",
             sql=(preview.insert_sql(), preview.compare_sql()),
             estimate=rows,
-            chunked=copier,
+            work=copier,
         ),
         at.step(
+            AtomicStep,
             "swap",
             Phase.MIGRATE,
             f"{title}: swap in the new table",
-            kind="atomic",
             sql=tuple(preview.swap_sql()) + (f"PRAGMA foreign_key_check({quote(table)})",),
             estimate=rows,
-            atomic=swap,
+            action=swap,
             foreign_keys_off=True,
         ),
     ]
@@ -446,23 +454,23 @@ def _transform(at: _Op, op: TransformData) -> list[Ordered]:
     read = f"SELECT rowid, <columns of {op.source} by name> FROM {quote(op.source)}"
     return [
         at.step(
+            AtomicStep,
             "bridge",
             Phase.BRIDGE,
             f"{op.describe()}: write fence, mapper tried on a sample",
-            kind="atomic",
             sql=(f"CREATE TRIGGER _duru_fence_{op.source}_* ... RAISE(ABORT, ...)",),
             estimate=rows,
-            atomic=bridge,
+            action=bridge,
             quarantine_source=op.quarantine_source,
         ),
         at.step(
+            ChunkedStep,
             "copy",
             Phase.MIGRATE,
             f"{op.describe()}: map rows in chunks",
-            kind="chunked",
             sql=(read + " WHERE rowid > ? ORDER BY rowid LIMIT ?", f"INSERT INTO {op.target} ..."),
             estimate=rows,
-            chunked=copier,
+            work=copier,
             quarantine_source=op.quarantine_source,
         ),
     ]
@@ -485,22 +493,22 @@ def _stream(at: _Op, op: StreamData) -> list[Ordered]:
 
     return [
         at.step(
+            AtomicStep,
             "bridge",
             Phase.BRIDGE,
             f"{op.describe()}: write fences, the stream tried on a sample",
-            kind="atomic",
             sql=tuple(
                 f"CREATE TRIGGER _duru_fence_{t}_* ... RAISE(ABORT, ...)" for t in driver.tables
             ),
-            atomic=bridge,
+            action=bridge,
         ),
         at.step(
+            StreamStep,
             "copy",
             Phase.MIGRATE,
             f"{op.describe()}: checkpointed stream",
-            kind="stream",
             sql=(f"{driver.name}: read {', '.join(driver.tables)} by column name, write rows",),
-            stream=steps,
+            work=steps,
         ),
     ]
 
@@ -523,14 +531,13 @@ def _stamp(m: Migration) -> Step:
     sql = f"UPDATE duru_meta: schema_version = {m.target!r}"
     if m.fingerprint is not None:
         sql += f", model_fingerprint = {m.fingerprint!r}"
-    return Step(
+    return AtomicStep(
         f"{m.id}/stamp",
         m.id,
         Phase.MIGRATE,
         f"stamp schema version {m.target}",
-        kind="atomic",
         sql=(sql,),
-        atomic=run,
+        action=run,
     )
 
 

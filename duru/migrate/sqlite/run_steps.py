@@ -7,7 +7,7 @@ from duru.migrate.sqlite import state
 from duru.migrate.sqlite.backup import backup_path, take_backup
 from duru.migrate.sqlite.preflight import preflight
 from duru.migrate.sqlite.rebuild import FENCE_PREFIX, SHADOW_PREFIX
-from duru.migrate.sqlite.steps import Step, StepContext
+from duru.migrate.sqlite.steps import AtomicStep, OutsideStep, Step, StepContext
 from duru.migrate.state import PROGRESS_TABLE
 from duru.migrate.steps import StepResult
 
@@ -73,24 +73,22 @@ def _report(ctx: StepContext) -> StepResult:
 def prepare_steps(estimate: int | None) -> list[Step]:
     """Preflight (integrity, foreign keys, free disk, the write lock) and the verified backup."""
     return [
-        Step(
+        AtomicStep(
             PREFLIGHT,
             RUN,
             Phase.PREPARE,
             "preflight: integrity, foreign keys, free disk, write lock",
-            kind="atomic",
             sql=("PRAGMA integrity_check", "PRAGMA foreign_key_check"),
-            atomic=_preflight,
+            action=_preflight,
         ),
-        Step(
+        OutsideStep(
             BACKUP,
             RUN,
             Phase.PREPARE,
             "backup (SQLite backup API), verified: integrity_check and row counts",
-            kind="outside",
             sql=("sqlite3_backup to <db>.backups/<run id>.sqlite", "PRAGMA integrity_check"),
             estimate=estimate,
-            atomic=_backup,
+            action=_backup,
         ),
     ]
 
@@ -98,25 +96,23 @@ def prepare_steps(estimate: int | None) -> list[Step]:
 def cleanup_steps() -> list[Step]:
     """Drop leftover bridges, ANALYZE, and the final report (which marks the run done)."""
     return [
-        Step(
+        AtomicStep(
             DROP_BRIDGES,
             RUN,
             Phase.CLEANUP,
             "drop bridges: leftover shadow tables and write fences",
-            kind="atomic",
             sql=(f"DROP TABLE {SHADOW_PREFIX}*", f"DROP TRIGGER {FENCE_PREFIX}*"),
-            atomic=_drop_bridges,
+            action=_drop_bridges,
         ),
-        Step(
+        AtomicStep(
             RUN + "/analyze",
             RUN,
             Phase.CLEANUP,
             "ANALYZE",
-            kind="atomic",
             sql=("ANALYZE",),
-            atomic=_analyze,
+            action=_analyze,
         ),
-        Step(REPORT, RUN, Phase.CLEANUP, "report", kind="atomic", atomic=_report),
+        AtomicStep(REPORT, RUN, Phase.CLEANUP, "report", action=_report),
     ]
 
 

@@ -31,10 +31,14 @@ from duru.migrate.progress import Progress, ProgressEvent
 from duru.migrate.report import StepReport
 from duru.migrate.sqlite import audit, state
 from duru.migrate.sqlite.steps import (
+    AtomicStep,
     ChunkedAction,
+    ChunkedStep,
+    OutsideStep,
     Step,
     StepContext,
     StreamAction,
+    StreamStep,
     row_position,
 )
 from duru.migrate.steps import (
@@ -117,20 +121,23 @@ class Runner:
         ctx = self._ctx(step)
         self._emit(ProgressEvent("start", step.key, step.title, step.phase.label))
         t0 = time.perf_counter()
-        if step.kind == "chunked":
-            assert step.chunked is not None
+        if isinstance(step, ChunkedStep):
             try:
-                stopped, chunk = self._chunked(step, step.chunked, ctx, found)
+                stopped, chunk = self._chunked(step, step.work, ctx, found)
             finally:  # done, stopped at a point, failed or stopped by a guard alike
-                step.chunked.release(ctx)
+                step.work.release(ctx)
             rows, quarantined = chunk.rows, chunk.quarantined
-        elif step.kind == "stream":
-            assert step.stream is not None
-            stopped, chunk = self._stream(step, step.stream, ctx, found)
+        elif isinstance(step, StreamStep):
+            stopped, chunk = self._stream(step, step.work, ctx, found)
             rows, quarantined = chunk.rows, chunk.quarantined
-        else:
-            rows, quarantined = self._single(step, ctx, found)
+        elif isinstance(step, OutsideStep):
+            rows, quarantined = self._outside(step, ctx, found)
             stopped = self._is_stop(step.key, None)
+        elif isinstance(step, AtomicStep):
+            rows, quarantined = self._atomic(step, ctx)
+            stopped = self._is_stop(step.key, None)
+        else:
+            raise MigrationError(f"step {step.key}: unknown kind {type(step).__name__}")
         seconds = time.perf_counter() - t0
         self.done.append(
             StepReport(step.key, step.phase.label, step.title, rows, quarantined, seconds)
@@ -138,15 +145,12 @@ class Runner:
         self._emit(ProgressEvent("end", step.key, step.title, step.phase.label, done=rows))
         return stopped
 
-    def _single(self, step: Step, ctx: StepContext, found: StepProgress | None) -> tuple[int, int]:
-        assert step.atomic is not None
-        if step.kind == "outside":
-            return self._outside(step, ctx, found)
+    def _atomic(self, step: AtomicStep, ctx: StepContext) -> tuple[int, int]:
         started = now_ms()
         self._fk_off(step, True)
         try:
             with self.db.transaction():
-                result = step.atomic(ctx)
+                result = step.action(ctx)
                 details = {"title": step.title, **result.details, "quarantined": result.quarantined}
                 aid = self.audit.record(
                     _where(step),
@@ -164,12 +168,13 @@ class Runner:
             self._fk_off(step, False)
         return result.rows, result.quarantined
 
-    def _outside(self, step: Step, ctx: StepContext, found: StepProgress | None) -> tuple[int, int]:
-        assert step.atomic is not None
+    def _outside(
+        self, step: OutsideStep, ctx: StepContext, found: StepProgress | None
+    ) -> tuple[int, int]:
         with self.db.transaction():
             aid = self._open(step, found)
         try:
-            result = step.atomic(ctx)
+            result = step.action(ctx)
         except Exception as exc:
             with self.db.transaction():
                 self.audit.close(aid, rows=0, status="failed", error=_text(exc))
@@ -376,7 +381,7 @@ class Runner:
     def _is_stop(self, key: str, hwm: int | None) -> bool:
         return self.stop_at is not None and self.stop_at.step == key and hwm is None
 
-    def _fk_off(self, step: Step, off: bool) -> None:
+    def _fk_off(self, step: AtomicStep, off: bool) -> None:
         if not step.foreign_keys_off:
             return
         # Both pragmas are ignored inside a transaction: set them around it.

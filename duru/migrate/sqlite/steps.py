@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, ClassVar, Literal, Protocol
 
 from duru.errors import MigrationError
 from duru.local.db import Database
@@ -125,26 +125,62 @@ AtomicAction = Callable[[StepContext], StepResult]
 
 @dataclass(frozen=True)
 class Step:
-    """One unit of a run, as the plan shows it and the runner executes it.
+    """What every device step has, as the plan shows it; the runner runs its subclasses.
 
     ``key`` is stable across runs of the same migrations (resume and rollback
     find steps by it). ``sql`` is what runs, for the plan and dry runs (a
-    chunked step shows its per-chunk statement). ``foreign_keys_off``: the step
-    runs with foreign key enforcement off, set outside its transaction.
-    ``quarantine_source``: what its rejected rows are recorded under (default:
-    the migration).
+    chunked step shows its per-chunk statement). ``rollback_point``: its audit
+    row is a point to roll back to. ``quarantine_source``: what its rejected
+    rows are recorded under (default: the migration).
     """
 
     key: str
     migration: str
     phase: Phase
     title: str
-    kind: StepKind
+    _: KW_ONLY
     sql: tuple[str, ...] = ()
     estimate: int | None = None
-    atomic: AtomicAction | None = None
-    chunked: ChunkedAction | None = None
-    stream: StreamAction | None = None
-    foreign_keys_off: bool = False
     rollback_point: bool = True
     quarantine_source: str | None = None
+    kind: ClassVar[StepKind]
+
+
+@dataclass(frozen=True)
+class AtomicStep(Step):
+    """One write transaction that also holds its audit row and progress.
+
+    ``foreign_keys_off``: foreign key enforcement is off around it (SQLite
+    ignores the pragma inside a transaction, so the runner sets it outside).
+    """
+
+    action: AtomicAction
+    foreign_keys_off: bool = False
+    kind: ClassVar[StepKind] = "atomic"
+
+
+@dataclass(frozen=True)
+class OutsideStep(Step):
+    """Work outside a transaction (the backup writes another file); a running row comes first."""
+
+    action: AtomicAction
+    kind: ClassVar[StepKind] = "outside"
+
+
+@dataclass(frozen=True)
+class ChunkedStep(Step):
+    """Work in chunks, one transaction and one rollback point each."""
+
+    work: ChunkedAction
+    kind: ClassVar[StepKind] = "chunked"
+
+
+@dataclass(frozen=True)
+class StreamStep(Step):
+    """Work that drives its own loop in one transaction block, committing checkpoints."""
+
+    work: StreamAction
+    kind: ClassVar[StepKind] = "stream"
+
+
+AnyStep = AtomicStep | OutsideStep | ChunkedStep | StreamStep
