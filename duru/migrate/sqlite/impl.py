@@ -42,7 +42,7 @@ from duru.migrate.ops import (
     TransformData,
     quote,
 )
-from duru.migrate.sqlite.rebuild import ChunkVerifier, TableRebuild, count, fence_sql
+from duru.migrate.sqlite.rebuild import TableRebuild, fence_sql
 from duru.migrate.sqlite.state import progress
 from duru.migrate.sqlite.steps import (
     AtomicStep,
@@ -53,7 +53,9 @@ from duru.migrate.sqlite.steps import (
     StreamAction,
     StreamStep,
 )
+from duru.migrate.sqlite.tables import count
 from duru.migrate.sqlite.transform import DataTransform
+from duru.migrate.sqlite.verify import ChunkVerifier
 from duru.migrate.steps import Chunk, ChunkState, StepResult
 from duru.model import new_id
 

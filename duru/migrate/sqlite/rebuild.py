@@ -30,19 +30,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from duru.errors import MigrationError, ValidationFailed
-from duru.local.db import connect
+from duru.errors import ValidationFailed
 from duru.migrate.ops import IndexSpec, TableSpec, quote
 from duru.migrate.sqlite.steps import RowPosition, StepContext, row_position
+from duru.migrate.sqlite.tables import (
+    check_foreign_keys,
+    child_tables,
+    count,
+    foreign_keys,
+    live_columns,
+    quarantined,
+    strict_table,
+    unique_not_null,
+)
 from duru.migrate.steps import Chunk, ChunkState, StepResult, reached
 from duru.model import Row
+
+if TYPE_CHECKING:
+    from duru.migrate.sqlite.verify import ChunkVerifier
 
 SHADOW_PREFIX = "_duru_new_"
 FENCE_PREFIX = "_duru_fence_"
@@ -69,15 +78,6 @@ def drop_fence_sql(table: str) -> list[str]:
         f"DROP TRIGGER IF EXISTS {quote(f'{FENCE_PREFIX}{table}_{event}')}"
         for event in ("insert", "update", "delete")
     ]
-
-
-def live_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
-    """The stored columns of ``table`` as SQLite reports them, in table order."""
-    cur = conn.execute(f"PRAGMA table_xinfo({quote(table)})")
-    cols = tuple(str(r[1]) for r in cur.fetchall() if r[6] in (0, 1))
-    if not cols:
-        raise MigrationError(f"no table {table}")
-    return cols
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,8 @@ class TableRebuild:
             and key is not None
             and key in cols
             and select.get(key, quote(key)) == quote(key)
-            and _strict(conn, spec.name)
-            and _unique_not_null(conn, spec.name, key)
+            and strict_table(conn, spec.name)
+            and unique_not_null(conn, spec.name, key)
         ):
             order = key
         return cls(spec, cols, select, rejects_are_failures, order)
@@ -541,200 +541,3 @@ class TableRebuild:
 def _same(new: str, old: str) -> str:
     """SQL: ``new`` holds ``old`` (compared without affinity: see ``compare_sql``)."""
     return f"+{new} IS +{old}"
-
-
-@dataclass
-class _Held:
-    """A copied chunk waiting for its compare, and, once it ran, the verdict."""
-
-    lo: RowPosition | None
-    hi: RowPosition
-    copied: int
-    thread: threading.Thread | None = None
-    equal: int | None = None
-    error: BaseException | None = None
-    seconds: float = 0.0
-
-
-class ChunkVerifier:
-    """Compares each committed chunk of a copy with its source, beside the next chunk's copy.
-
-    The row-by-row compare reads every source row of the chunk again, in the
-    copy's order (for a key-ordered copy, one random read per row): about
-    half the cost of the copy itself. It needs only committed rows, so it runs
-    on a connection of its own in a thread while the next chunk copies; SQLite
-    releases the GIL while it works, so on a second core the check costs
-    little wall-clock time. Nothing is compared less or later than it must be:
-
-    - :meth:`hold` keeps a copied chunk; the next :meth:`start` (the next
-      chunk's, so the held one is committed by then) starts its compare;
-    - the chunk after it awaits the verdict (:meth:`wait`) before it commits,
-      so at most one committed chunk is ever unverified, and a mismatch fails
-      that transaction and the step; the last chunk is awaited before the copy
-      reports itself done;
-    - a resumed step compares every copied row (:meth:`TableRebuild.check_resume`)
-      and starts a fresh verifier, so a chunk left unverified by a crash or a
-      stop is compared then.
-    """
-
-    def __init__(self, rebuild: TableRebuild, path: Path, cache_mb: int, mmap_mb: int) -> None:
-        self.rebuild = rebuild
-        self.path = path
-        self.cache_mb = cache_mb
-        self.mmap_mb = mmap_mb
-        self.busy_seconds = 0.0
-        self._held: _Held | None = None
-        # One read connection for the whole copy (its page cache stays warm); used by
-        # one compare thread at a time, and closed by drop().
-        self._conn: sqlite3.Connection | None = None
-
-    def hold(self, lo: RowPosition | None, hi: RowPosition, copied: int) -> None:
-        """Keep the chunk ``(lo, hi]`` just copied (not yet committed) for its compare."""
-        self._held = _Held(lo, hi, copied)
-
-    def start(self, after: RowPosition | None) -> None:
-        """Start comparing the held chunk, now committed when the copy goes on from its end.
-
-        A held chunk that does not end at ``after`` was never committed (its
-        transaction failed) and is dropped.
-        """
-        held = self._held
-        if held is None or held.thread is not None:
-            return
-        if held.hi != after:
-            self._held = None
-            return
-        held.thread = threading.Thread(
-            target=self._compare, args=(held,), name="duru-verify", daemon=True
-        )
-        held.thread.start()
-
-    def wait(self) -> dict[str, Any] | None:
-        """The verdict on the chunk being compared (None if none is); ValidationFailed on a
-        mismatch, MigrationError when the compare itself failed."""
-        held = self._held
-        if held is None or held.thread is None:
-            return None
-        held.thread.join()
-        self._held = None
-        self.busy_seconds += held.seconds
-        if held.error is not None:
-            raise MigrationError(
-                f"{self.rebuild.table}: rows ({held.lo}, {held.hi}] could not be compared with"
-                f" their source: {held.error}"
-            ) from held.error
-        assert held.equal is not None
-        self.rebuild.check_equal(held.lo, held.hi, held.copied, held.equal)
-        return {"hwm": held.hi, "rows": held.equal, "ms": round(held.seconds * 1000, 2)}
-
-    def drop(self) -> None:
-        """Forget any held chunk (after waiting for a compare in flight); close the connection."""
-        held, self._held = self._held, None
-        if held is not None and held.thread is not None:
-            held.thread.join()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    def _compare(self, held: _Held) -> None:
-        started = time.perf_counter()
-        try:
-            if self._conn is None:
-                self._conn = connect(self.path, wal=False)
-                self._conn.execute("PRAGMA query_only = 1")
-                self._conn.execute(f"PRAGMA cache_size = -{self.cache_mb * 1024}")
-                # Memory-mapped reads (RunConfig.mmap_mb): with read() calls, the
-                # compare's random reads slowed the copy beside it by a third.
-                self._conn.execute(f"PRAGMA mmap_size = {self.mmap_mb * 1024 * 1024}")
-            where, params = self.rebuild.span(held.lo, held.hi)
-            found = self._conn.execute(self.rebuild.compare_sql(where), params).fetchone()
-            held.equal = int(found[0])
-        except BaseException as exc:  # handed to the copy's thread by wait()
-            held.error = exc
-        held.seconds = time.perf_counter() - started
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    column: str
-    parent: str
-    parent_column: str
-
-
-def foreign_keys(conn: sqlite3.Connection, table: str) -> list[ForeignKey]:
-    """Single-column foreign keys of ``table`` (parent column defaulted to the parent's key)."""
-    out = []
-    for row in conn.execute(f"PRAGMA foreign_key_list({quote(table)})").fetchall():
-        parent, column, pcol = str(row[2]), str(row[3]), row[4]
-        out.append(ForeignKey(column, parent, str(pcol) if pcol else _pk(conn, parent)))
-    return out
-
-
-def child_tables(conn: sqlite3.Connection, table: str) -> list[str]:
-    """Tables (other than ``table``) with a foreign key to ``table``."""
-    names = [
-        str(r[0])
-        for r in conn.execute(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " AND sql NOT LIKE 'CREATE VIRTUAL%'"
-        )
-    ]
-    return [
-        n for n in names if n != table and any(fk.parent == table for fk in foreign_keys(conn, n))
-    ]
-
-
-def check_foreign_keys(conn: sqlite3.Connection, tables: Sequence[str]) -> None:
-    """ValidationFailed when a row of ``tables`` references a row that does not exist."""
-    problems: dict[str, int] = {}
-    for table in tables:
-        for row in conn.execute(f"PRAGMA foreign_key_check({quote(table)})").fetchall():
-            key = f"{row[0]} -> {row[2]}"
-            problems[key] = problems.get(key, 0) + 1
-    if problems:
-        listed = ", ".join(f"{k}: {n} rows" for k, n in sorted(problems.items()))
-        raise ValidationFailed(f"foreign_key_check failed ({listed}); the change was rolled back")
-
-
-def count(conn: sqlite3.Connection, table: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0])
-
-
-def max_rowid(conn: sqlite3.Connection, table: str) -> int | None:
-    found = conn.execute(f"SELECT max(rowid) FROM {quote(table)}").fetchone()[0]
-    return None if found is None else int(found)
-
-
-def quarantined(conn: sqlite3.Connection, source: str, table: str) -> int:
-    return int(
-        conn.execute(
-            "SELECT count(*) FROM quarantine WHERE source = ? AND source_table = ?",
-            (source, table),
-        ).fetchone()[0]
-    )
-
-
-def _strict(conn: sqlite3.Connection, table: str) -> bool:
-    found = conn.execute("SELECT strict FROM pragma_table_list WHERE name = ?", (table,)).fetchone()
-    return bool(found and found[0])
-
-
-def _unique_not_null(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    """True when ``column`` is NOT NULL and alone in a unique index of ``table``."""
-    info = {str(r[1]): bool(r[3]) for r in conn.execute(f"PRAGMA table_info({quote(table)})")}
-    if not info.get(column):
-        return False
-    for index in conn.execute(f"PRAGMA index_list({quote(table)})").fetchall():
-        if not index[2]:
-            continue
-        cols = [str(r[2]) for r in conn.execute(f"PRAGMA index_info({quote(str(index[1]))})")]
-        if cols == [column]:
-            return True
-    return False
-
-
-def _pk(conn: sqlite3.Connection, table: str) -> str:
-    for row in conn.execute(f"PRAGMA table_info({quote(table)})").fetchall():
-        if row[5] == 1:
-            return str(row[1])
-    return "rowid"

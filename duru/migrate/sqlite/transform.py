@@ -22,8 +22,9 @@ from typing import Any
 
 from duru.errors import MigrationError, ValidationFailed
 from duru.migrate.ops import Rejected, TransformData, quote
-from duru.migrate.sqlite.rebuild import count, fence_sql, live_columns, max_rowid, quarantined
+from duru.migrate.sqlite.rebuild import fence_sql
 from duru.migrate.sqlite.steps import StepContext
+from duru.migrate.sqlite.tables import count, live_columns, max_rowid, quarantined
 from duru.migrate.steps import Chunk, ChunkState, StepResult
 from duru.model import Row
 
