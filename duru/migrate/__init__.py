@@ -6,30 +6,38 @@ dialect's folder holds only what differs between them.
 Layout::
 
     duru/migrate/             the dialect-free core
-      ops.py                  operations as data (Phase, Operation, TableSpec, ...)
+      ops/                    operations as data (base: Phase, Operation, specs;
+                              schema: tables, columns, indexes, foreign keys;
+                              data: transforms, streams, raw SQL, metadata)
       migration.py            Migration, MigrationSet, Plan
-      steps.py                step kinds (AtomicStep, OutsideStep, ChunkedStep,
-                              StreamStep), StepResult, Chunk, ChunkState, StopPoint
+      steps.py                StepResult, Chunk, ChunkState, StepProgress, StopPoint,
+                              StopRun, PauseRun: what steps of both sides are made of
       chunking.py             ChunkSizer, LatencyGuard, ErrorBudget, and ChunkLoop:
-                              the one loop that sizes chunks, reports progress
-                              and stops a run (budget, latency) on both sides
+                              the one loop that sizes chunks, reports progress and
+                              stops a run (budget, latency) on both sides
       progress.py             ProgressEvent, Progress
-      audit.py, state.py      the audit trail and run state (one schema, two SQL flavours)
-      runner.py               StepReport, StopRun, the runner's shared bookkeeping
+      audit.py, state.py      the audit trail and run state: rows, records, the writer
+      report.py               StepReport
       config.py               RunConfig
-      sqlite/                 device: DDL (impl, rebuild, transform), preflight,
-                              backup, rollback by backup image, runner, engine
+      sqlite/                 device: step kinds (AtomicStep, OutsideStep, ChunkedStep,
+                              StreamStep), DDL (impl, rebuild, transform, tables,
+                              verify), preflight, backup, rollback by backup image,
+                              runner, engine, and the SQL of audit and state
       postgres/               server: safe DDL (lock timeouts, retries), expand/contract,
-                              sealing, preflight, rollback by undo, runner, engine
+                              sealing, preflight, rollback by undo, runner, engine,
+                              and the SQL of audit and state
       device_migrations/      duru's own device migrations
       server_migrations/      duru's own server migrations
       lint/                   the linter (reads SQL; it does not yet inspect the
                               operation objects above)
 
-What was written twice before (``diff`` of the pairs, identical lines): audit
-(the row, the writer), state (run record, step progress, chunk totals), the
-chunk loop (three copies: device chunked, device stream, server chunked),
-runner bookkeeping (open/close a running row, pause, fail), plan rendering.
+Shared before by copy (``diff`` of the pairs), now by one definition: the audit
+row and writer, the run record, step progress and chunk totals, step results,
+the chunk loop (three copies: device chunked, device stream, server chunked).
+Still one per side: the runner's step dispatch and bookkeeping (the server
+runs every transaction under its DDL policy and retries; the device under
+its file lock and foreign key pragmas), plan rendering, the step records of
+the server (``PgStep``), and the entry points.
 
 Entry points for device files (``plan``, ``run``, ``resume``, ``status``,
 ``history``, ``rollback``) are re-exported here; the server's are in
