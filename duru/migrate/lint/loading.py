@@ -91,8 +91,10 @@ def read_text(path: Path) -> tuple[str, str | None]:
     """The file's text with newlines normalised, or ("", why it could not be read)."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        return "", f"cannot read {path}: {error}"
+    except OSError as error:
+        return "", f"cannot read {path}: {error.strerror or error}"
+    except UnicodeDecodeError as error:
+        return "", f"cannot read {path}: not UTF-8 text (byte {error.start} is invalid)"
     return text.replace("\r\n", "\n").replace("\r", "\n"), None
 
 
@@ -103,8 +105,13 @@ def parse_file(scanned: ScannedFile, choice: DialectChoice, sqlite: SqliteReader
     statements: list[Statement] = []
     comments = [Comment(c.line, c.text, c.own_line, host=True) for c in source.comments]
     runtime_built = 0
+    unclosed: list[tuple[int, str]] = []
     for literal in source.literals:
         split = split_sql(literal.text, dialect)
+        unclosed.extend(
+            (literal.lines.line_at(offset), "unterminated /* comment: the rest is never run")
+            for offset in split.unterminated
+        )
         comments.extend(
             Comment(literal.lines.line_at(c.start), c.text, c.own_line, host=False)
             for c in split.comments
@@ -129,7 +136,7 @@ def parse_file(scanned: ScannedFile, choice: DialectChoice, sqlite: SqliteReader
     migration = Migration(
         str(scanned.path), dialect, tuple(statements), tuple(comments), source.wrapped
     )
-    problems = [_file_problem(line, message) for line, message in _problems(scanned)]
+    problems = [_file_problem(line, message) for line, message in _problems(scanned) + unclosed]
     problems.extend(_parse_errors(migration))
     not_understood = sum(not statement.reading.understood for statement in statements)
     return LoadedFile(

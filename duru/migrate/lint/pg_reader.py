@@ -104,6 +104,9 @@ _SERIALS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8
 
 def read_postgres(sql: str) -> Reading:
     """Parse `sql` (one statement) and return its facts, or the parser's error."""
+    if "\x00" in sql:
+        # The parser reads C strings: it would stop at the NUL and miss what follows.
+        return Reading(error="a NUL character in the statement")
     # psycopg placeholders are not SQL; $1 parses the same way.
     sql = _PSYCOPG_PARAM.sub("$1", sql)
     try:

@@ -41,8 +41,12 @@ class RawStatement:
 
 @dataclass(frozen=True)
 class SplitSql:
+    """Statements and comments; `unterminated` holds the offsets of /* comments never closed
+    (they swallow the rest of the text, so no parser would see it)."""
+
     statements: tuple[RawStatement, ...]
     comments: tuple[SqlComment, ...]
+    unterminated: tuple[int, ...] = ()
 
 
 class _Splitter:
@@ -53,6 +57,7 @@ class _Splitter:
         self.start: int | None = None
         self.statements: list[RawStatement] = []
         self.comments: list[SqlComment] = []
+        self.unterminated: list[int] = []
 
     def run(self) -> SplitSql:
         text = self.text
@@ -70,7 +75,7 @@ class _Splitter:
                 self._token_start()
                 self.pos = self._token_end(char)
         self._close(len(text))
-        return SplitSql(tuple(self.statements), tuple(self.comments))
+        return SplitSql(tuple(self.statements), tuple(self.comments), tuple(self.unterminated))
 
     def _token_start(self) -> None:
         if self.start is None:
@@ -111,6 +116,7 @@ class _Splitter:
                     return pos
             else:
                 pos += 1
+        self.unterminated.append(self.pos)
         return len(text)
 
     def _semicolon(self) -> None:

@@ -74,8 +74,12 @@ class HostScanner:
 
     # The walk ----------------------------------------------------------------
 
-    def code(self, *, stop: str | None, record: bool) -> None:
-        """Walk code until the unmatched `stop` closer (consumed) or the end of text."""
+    def code(self, *, stop: str | None, record: bool, opened: int | None = None) -> None:
+        """Walk code until the unmatched `stop` closer (consumed) or the end of text.
+
+        `opened` is the line where the construct `stop` closes began (for the problem
+        reported when the text ends first).
+        """
         cur = self.cur
         depth = 0
         while not cur.at_end():
@@ -108,14 +112,14 @@ class HostScanner:
                     self._code_seen(record, char)
         if stop is not None:
             self.problems.append(
-                ScanProblem(cur.line, f"unterminated interpolation, missing {stop}")
+                ScanProblem(opened or cur.line, f"unterminated interpolation, missing {stop}")
             )
 
     def interpolation(self, out: TextBuilder, closer: str, opener: str = "${") -> None:
         """Walk an interpolated expression up to `closer`; a placeholder stands for it."""
         line = self.cur.line
         start = self.cur.pos
-        self.code(stop=closer, record=False)
+        self.code(stop=closer, record=False, opened=line)
         written = opener + self.cur.text[start : self.cur.pos]
         out.add(self.placeholders.next(written), line)
 

@@ -82,7 +82,7 @@ class KotlinScanner(HostScanner):
         if cur.peek(1) == "{":
             cur.advance(2)
             start = cur.pos
-            self.code(stop="}", record=False)
+            self.code(stop="}", record=False, opened=line)
             constant = _CONSTANT_TEMPLATE.fullmatch(cur.text, start, cur.pos - 1)
             if constant:
                 out.add(constant.group(1) or constant.group(2) or "", line)

@@ -46,10 +46,11 @@ class _PythonScan:
         self.placeholders = Placeholders()
         self.literals: list[Literal] = []
         self.comments: list[HostComment] = []
+        self.problems: list[ScanProblem] = []
         self.group: _Group | None = None
 
     def run(self) -> ScannedSource:
-        problems: list[ScanProblem] = []
+        problems = self.problems
         try:
             with warnings.catch_warnings():
                 # Invalid escapes in the scanned file are its business, not a lint crash.
@@ -77,6 +78,10 @@ class _PythonScan:
             elif kind == tokenize.OP and text == "+" and self._can_join_plus():
                 assert self.group is not None
                 self.group.plus_used = True
+            elif kind == tokenize.ERRORTOKEN and text[:1] in ("'", '"'):
+                # Python 3.11 tokenizes an unclosed quote as an error token and goes on.
+                self.problems.append(ScanProblem(row, "unterminated string literal"))
+                self._finish()
             elif kind not in _TRANSPARENT:
                 self._finish()
 
