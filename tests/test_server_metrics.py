@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -105,3 +107,37 @@ def test_metrics_off_leaves_the_app_unwrapped(monkeypatch: pytest.MonkeyPatch) -
     metrics.count_push(["applied", "conflict"])
     metrics.count_pull(3)
     assert metrics.pulled._value.get() == 0  # noqa: SLF001
+
+
+def test_unknown_paths_and_methods_share_one_series_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A method is any token a client sends: as its own label value, each would be kept forever.
+    monkeypatch.delenv(SWITCH_VAR, raising=False)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    metrics = ServerMetrics(lambda: None)
+
+    async def app(scope: dict[str, str], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: object) -> None:
+        pass
+
+    async def receive() -> None:
+        pass
+
+    timed = metrics.middleware(["/v1/push"])(app)
+    asked = [("POST", "/v1/push")] * 3 + [("BREW", "/v1/push"), ("GET", "/nope"), ("X1", "/y")]
+    for method, path in asked:
+        asyncio.run(timed({"type": "http", "method": method, "path": path}, receive, send))
+    counts = {
+        (s.labels["endpoint"], s.labels["method"]): s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "duru_request_seconds_count"
+    }
+    assert counts == {
+        ("/v1/push", "POST"): 3,
+        ("/v1/push", "other"): 1,
+        ("other", "GET"): 1,
+        ("other", "other"): 1,
+    }
