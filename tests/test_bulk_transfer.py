@@ -22,6 +22,7 @@ from duru.errors import (
     BridgeError,
     CryptoError,
     NotFound,
+    RemoteError,
     StoreError,
     SyncError,
     UsageError,
@@ -36,7 +37,7 @@ from duru.sync.bulk_keys import BulkKeys
 from duru.sync.copy import StagedUpsert
 from duru.sync.copy_format import CopyFormatter
 from duru.sync.device_rows import count_rows, open_readonly, read_chunks, read_own_chunks
-from duru.sync.server_account import KDF_FLOOR
+from duru.sync.server_account import KDF_FLOOR, set_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import gen_device  # noqa: E402
@@ -142,8 +143,12 @@ def _counts(path: Path) -> dict[str, int]:
         return {e.name: int(db.scalar(f'SELECT count(*) FROM "{e.table}"')) for e in ENTITIES}
 
 
-def _server_counts(url: str) -> dict[str, int]:
-    with psycopg.connect(url) as conn:
+def _server_counts(inspect_url: str) -> dict[str, int]:
+    """Rows of every user the server stored, per entity.
+
+    Counted as the superuser (``pg_inspect_url``): every user's rows, past row level security.
+    """
+    with psycopg.connect(inspect_url) as conn:
         return {
             e.name: conn.execute(f"SELECT count(*) FROM {e.table}").fetchone()[0]  # type: ignore[index]
             for e in ENTITIES
@@ -154,12 +159,12 @@ def _server_counts(url: str) -> dict[str, int]:
 
 
 def test_round_trip_of_10k_notes_reproduces_the_device_database(
-    big_device: Path, pg_url: str, tmp_path: Path
+    big_device: Path, pg_url: str, tmp_path: Path, pg_inspect_url: str
 ) -> None:
     up = upload(big_device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
     assert up.account_created
     assert {e.entity: e.rows for e in up.entities} == _counts(big_device)
-    assert _server_counts(pg_url) == _counts(big_device)
+    assert _server_counts(pg_inspect_url) == _counts(big_device)
 
     target = tmp_path / "restored.db"
     down = download(target, server_url=pg_url, passphrase=PASS, user="ada")
@@ -191,36 +196,41 @@ def test_every_entity_round_trips_with_trees_split_across_chunks(
     assert _export(target) == _export(device)
 
 
-def test_reupload_is_idempotent(device: Path, pg_url: str, tmp_path: Path) -> None:
+def test_reupload_is_idempotent(
+    device: Path, pg_url: str, tmp_path: Path, pg_inspect_url: str
+) -> None:
     first = upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
-    counts = _server_counts(pg_url)
+    counts = _server_counts(pg_inspect_url)
     second = upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
     assert (first.account_created, second.account_created) == (True, False)
     assert second.user_id == first.user_id
-    assert _server_counts(pg_url) == counts == _counts(device)
+    assert _server_counts(pg_inspect_url) == counts == _counts(device)
     target = tmp_path / "restored.db"
     download(target, server_url=pg_url, passphrase=PASS, user="ada")
     assert _export(target) == _export(device)
 
 
-def test_upload_of_an_edited_note_updates_its_server_row(device: Path, pg_url: str) -> None:
+def test_upload_of_an_edited_note_updates_its_server_row(
+    device: Path, pg_url: str, pg_inspect_url: str
+) -> None:
     report = upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
     with Database.open(device, create=False) as db:
         note_id = db.rows("SELECT id FROM notes ORDER BY id LIMIT 1")[0]["id"]
         db.update(NOTE, note_id, {"title": "Edited title", "body": "new body", "is_pinned": True})
         edited = db.get(NOTE, note_id)
-    before = _server_note(pg_url, note_id)
+    before = _server_note(pg_url, report.user_id, note_id)
     upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
-    after = _server_note(pg_url, note_id)
-    assert _server_counts(pg_url) == _counts(device)
+    after = _server_note(pg_url, report.user_id, note_id)
+    assert _server_counts(pg_inspect_url) == _counts(device)
     assert after["change_seq"] > before["change_seq"]
     assert after["title_enc"] != before["title_enc"] and after["is_pinned"] is True
     keys = _keys(pg_url, report.user_id)
     assert codec_for(NOTE).to_local(after, keys) == edited
 
 
-def _server_note(url: str, note_id: str) -> dict[str, Any]:
+def _server_note(url: str, user_id: str, note_id: str) -> dict[str, Any]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
+        set_user(conn, user_id)
         row = conn.execute("SELECT * FROM notes WHERE id = %s", (note_id,)).fetchone()
     assert row is not None
     return row
@@ -230,14 +240,16 @@ def _keys(url: str, user_id: str) -> Any:
     from duru.sync.server_account import unlock_account
 
     with psycopg.connect(url) as conn:
+        set_user(conn, user_id)
         name = conn.execute("SELECT name FROM accounts WHERE user_id = %s", (user_id,)).fetchone()
         assert name is not None
         return unlock_account(conn, name[0], PASS)
 
 
 def test_download_skips_server_tombstones(device: Path, pg_url: str, tmp_path: Path) -> None:
-    upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
+    up = upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
     with psycopg.connect(pg_url) as conn:
+        set_user(conn, up.user_id)  # as another device's delete would reach the server
         gone = conn.execute(
             "UPDATE note_tags SET deleted_at = now()"
             " WHERE id = (SELECT id FROM note_tags ORDER BY id LIMIT 1) RETURNING id"
@@ -263,14 +275,16 @@ def test_wrong_passphrase_on_download_fails_before_the_target_exists(
     assert not target.exists()
 
 
-def test_wrong_passphrase_on_a_second_upload_changes_nothing(device: Path, pg_url: str) -> None:
+def test_wrong_passphrase_on_a_second_upload_changes_nothing(
+    device: Path, pg_url: str, pg_inspect_url: str
+) -> None:
     upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
-    counts = _server_counts(pg_url)
+    counts = _server_counts(pg_inspect_url)
     with Database.open(device, create=False) as db:
         db.insert(NOTE, {"title": "after the first upload"})
     with pytest.raises(WrongPassphrase):
         upload(device, server_url=pg_url, passphrase="not it", user="ada", kdf=KDF)
-    assert _server_counts(pg_url) == counts
+    assert _server_counts(pg_inspect_url) == counts
 
 
 def test_accounts_are_per_user_name(device: Path, pg_url: str, tmp_path: Path) -> None:
@@ -372,7 +386,7 @@ def _words(value: object) -> set[str]:
     return out
 
 
-def test_no_plaintext_reaches_the_server(device: Path, pg_url: str) -> None:
+def test_no_plaintext_reaches_the_server(device: Path, pg_url: str, pg_inspect_url: str) -> None:
     secrets = _markers(device)
     # Every secret field of every entity carries one: the scan can see them.
     expected = {(e.name, f.name) for e in ENTITIES for f in e.secret_fields if f.kind != Kind.FLOAT}
@@ -380,7 +394,8 @@ def test_no_plaintext_reaches_the_server(device: Path, pg_url: str) -> None:
     assert {tuple(m.split("-")[1:3]) for m in secrets} >= expected
     upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
     seen: set[str] = set()
-    with psycopg.connect(pg_url) as conn:
+    # As the superuser: the scan must see every row, whoever's it is.
+    with psycopg.connect(pg_inspect_url) as conn:
         for table in server_tables():
             for row in conn.execute(f"SELECT * FROM {table.name}").fetchall():
                 seen |= {w for v in row for w in _words(v)}
@@ -468,7 +483,7 @@ def test_exported_names() -> None:
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["inline", "2-workers"])
 def test_a_row_that_cannot_cross_fails_the_whole_upload(
-    device: Path, pg_url: str, workers: int
+    device: Path, pg_url: str, workers: int, pg_inspect_url: str
 ) -> None:
     with Database.open(device, create=False) as db:
         # A NUL in a plain text column: SQLite keeps it, PostgreSQL text cannot.
@@ -485,7 +500,7 @@ def test_a_row_that_cannot_cross_fails_the_whole_upload(
         )
     if workers:
         assert any("sealing process" in note for note in raised.value.__notes__)
-    assert set(_server_counts(pg_url).values()) == {0}
+    assert set(_server_counts(pg_inspect_url).values()) == {0}
 
 
 def test_upload_of_a_missing_file(pg_url: str, tmp_path: Path) -> None:
@@ -602,7 +617,9 @@ def test_staged_upsert_refuses_unknown_columns(pg_conn: psycopg.Connection[Any])
         StagedUpsert(pg_conn, server_tables()[2], ("user_id", "id", "nope"))
 
 
-def test_a_commit_to_the_device_during_the_upload_fails_it(device: Path, pg_url: str) -> None:
+def test_a_commit_to_the_device_during_the_upload_fails_it(
+    device: Path, pg_url: str, pg_inspect_url: str
+) -> None:
     def write_meanwhile(entity: str, done: int, total: int) -> None:
         if entity == "note" and done:
             with Database.open(device, create=False) as other:
@@ -617,7 +634,7 @@ def test_a_commit_to_the_device_during_the_upload_fails_it(device: Path, pg_url:
             kdf=KDF,
             progress=write_meanwhile,
         )
-    assert set(_server_counts(pg_url).values()) == {0}
+    assert set(_server_counts(pg_inspect_url).values()) == {0}
 
 
 # -- foreign keys of a first upload, checked set-based ------------------------------
@@ -637,20 +654,35 @@ def _orphan_task(device: Path) -> None:
         conn.close()
 
 
-def test_a_first_upload_checks_every_foreign_key_once(device: Path, pg_url: str) -> None:
+def test_a_first_upload_checks_every_foreign_key_once(
+    device: Path, pg_url: str, pg_inspect_url: str, pg_role: str
+) -> None:
     _orphan_task(device)
-    with pytest.raises(SyncError, match=r"tasks: 1 rows have no notes row .*fk_tasks_note_id"):
+    if pg_role == "superuser":  # BulkKeys: triggers off, one anti-join per key at the end
+        refused: tuple[type[Exception], str] = (
+            SyncError,
+            r"tasks: 1 rows have no notes row .*fk_tasks_note_id",
+        )
+    else:  # no session_replication_role without a superuser: PostgreSQL's per-row trigger
+        refused = (RemoteError, r'table "tasks" violates foreign key constraint "fk_tasks_note_id"')
+    with pytest.raises(refused[0], match=refused[1]):
         upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF, chunk_rows=2)
-    assert set(_server_counts(pg_url).values()) == {0}
+    assert set(_server_counts(pg_inspect_url).values()) == {0}
 
 
-def test_bulk_keys_only_for_a_superuser_and_a_user_without_rows(device: Path, pg_url: str) -> None:
+def test_bulk_keys_only_for_a_superuser_and_a_user_without_rows(
+    device: Path, pg_url: str, pg_role: str
+) -> None:
     upload(device, server_url=pg_url, passphrase=PASS, user="ada", kdf=KDF)
     tables = [t for t in server_tables() if t.entity]
     with psycopg.connect(pg_url) as conn:
         user_id = str(conn.execute("SELECT user_id FROM accounts").fetchone()[0])  # type: ignore[index]
         assert not BulkKeys(conn, user_id, tables).begin()  # ada has rows now
         fresh = BulkKeys(conn, str(uuid.uuid4()), tables)
+        if pg_role != "superuser":  # the role of the session is the "any other role" below
+            assert not fresh.begin()
+            assert conn.execute("SHOW session_replication_role").fetchone() == ("origin",)
+            return
         assert fresh.begin()
         assert conn.execute("SHOW session_replication_role").fetchone() == ("replica",)
         fresh.check()  # nothing written: nothing to find
@@ -678,6 +710,10 @@ def test_bulk_keys_only_for_a_superuser_and_a_user_without_rows(device: Path, pg
         conn.rollback()
 
 
+@pytest.mark.pg_superuser_only(
+    "BulkKeys checks keys only when it turned the triggers off, which needs a superuser"
+    " (session_replication_role); the other roles' path: the two tests above"
+)
 def test_bulk_keys_count_what_was_written(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         apply_server_schema(conn)

@@ -32,6 +32,9 @@ from duru.migrate.postgres.indexes import build_index, index_validity
 from duru.migrate.postgres.state import ensure_tables
 from duru.remote.schema import apply_server_schema
 
+# As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
+pytestmark = pytest.mark.pg_migration
+
 WHERE = Where("test", "migrate", "test/ddl")
 
 

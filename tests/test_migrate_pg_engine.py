@@ -22,6 +22,9 @@ from duru.migrate.postgres import (
 from duru.migrate.postgres.session import RUN_LOCK
 from duru.remote.schema import apply_server_schema
 
+# As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
+pytestmark = pytest.mark.pg_migration
+
 
 def test_exported_names_are_sorted_and_importable() -> None:
     assert pg.__all__ == sorted(pg.__all__)

@@ -26,6 +26,9 @@ from duru.migrate.postgres import (
 from duru.migrate.postgres.snapshot import snapshots
 from duru.remote.schema import apply_server_schema
 
+# As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
+pytestmark = pytest.mark.pg_migration
+
 RENAME = ExpandColumn("items", "label", "title", "text")
 RETYPE = ExpandColumn(
     "items", "priority", "rank", "integer", up="{value}::integer", down="{value}::text"

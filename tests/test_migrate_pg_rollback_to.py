@@ -23,6 +23,9 @@ from duru.migrate.postgres.snapshot import snapshots
 from duru.remote.schema import read_meta
 from duru.schemacheck.check import check_schema
 
+# As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
+pytestmark = pytest.mark.pg_migration
+
 TITLE = seal_target("notes", "title")
 
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -21,8 +21,11 @@ from psycopg.rows import TupleRow
 from duru.bridge import account_row, codec_for
 from duru.crypto import AccountKeys, KdfParams, new_account
 from duru.model import ENTITIES, Entity, Kind, Row, complete_row, new_id
-from duru.remote import with_database
 from duru.remote.schema import apply_server_schema
+from duru.sync.server_account import set_user
+
+if TYPE_CHECKING:
+    from conftest import PgDatabases
 
 Conn = psycopg.Connection[TupleRow]
 RUN = uuid.uuid4().hex[:12]
@@ -30,7 +33,8 @@ RUN = uuid.uuid4().hex[:12]
 
 @dataclass
 class Upload:
-    conn: Conn
+    conn: Conn  # as the database's owner (the role under test)
+    inspect: Conn  # as the superuser: the scans must see every row and the data files
     keys: AccountKeys
     rows: dict[str, Row]
     markers: list[str]  # each one must appear nowhere on the server
@@ -75,27 +79,22 @@ def _rows(markers: list[str]) -> dict[str, Row]:
 
 
 @pytest.fixture(scope="module")
-def upload(pg_server_url: str) -> Iterator[Upload]:
-    name = f"duru_test_plain_{RUN}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    conn = psycopg.connect(with_database(pg_server_url, name))
-    try:
+def upload(pg_databases: PgDatabases) -> Iterator[Upload]:
+    with (
+        pg_databases.fresh("duru_test_plain") as url,
+        psycopg.connect(url) as conn,
+        psycopg.connect(pg_databases.inspect(url)) as inspect,
+    ):
         keys, record = new_account(f"passphrase {RUN}", new_id(), KdfParams.for_tests())
         markers: list[str] = [f"passphrase {RUN}"]
         rows = _rows(markers)
         apply_server_schema(conn)
         _write(conn, keys, record, rows)
-        yield Upload(conn, keys, rows, markers)
-    finally:
-        conn.close()
-        with psycopg.connect(pg_server_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        yield Upload(conn, inspect, keys, rows, markers)
 
 
 def _write(conn: Conn, keys: AccountKeys, record: Any, rows: dict[str, Row]) -> None:
+    set_user(conn, keys.user_id)  # the rows are this user's (row level security)
     account = account_row(keys.user_id, record)
     conn.execute(
         sql.SQL("INSERT INTO accounts ({}) VALUES ({})").format(
@@ -160,20 +159,20 @@ def scan(conn: Conn, markers: list[str]) -> list[tuple[str, str, str]]:
 
 def test_no_marker_is_in_any_column_of_any_table(upload: Upload) -> None:
     counts = {
-        e.table: upload.conn.execute(
+        e.table: upload.inspect.execute(
             sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(e.table))
         ).fetchone()
         for e in ENTITIES
     }
     assert all(c == (1,) for c in counts.values()), counts
     assert len(upload.markers) > 30
-    assert scan(upload.conn, upload.markers) == []
-    upload.conn.rollback()
+    assert scan(upload.inspect, upload.markers) == []
+    upload.inspect.rollback()
 
 
 def test_the_scan_finds_a_marker_in_text_json_and_bytea(upload: Upload) -> None:
     """The scanner itself can fail: plant markers on purpose and it names each place."""
-    conn, planted = upload.conn, [f"CONTROL{RUN}a", f"CONTROL{RUN}b", f"CONTROL{RUN}c"]
+    conn, planted = upload.inspect, [f"CONTROL{RUN}a", f"CONTROL{RUN}b", f"CONTROL{RUN}c"]
     with conn.transaction(force_rollback=True):
         conn.execute("CREATE TABLE scan_control (t text, j jsonb, b bytea)")
         conn.execute(
@@ -189,6 +188,7 @@ def test_the_scan_finds_a_marker_in_text_json_and_bytea(upload: Upload) -> None:
 
 
 def test_every_row_reads_back_exactly(upload: Upload) -> None:
+    set_user(upload.conn, upload.keys.user_id)  # read back as the owner, as the product does
     for e in ENTITIES:
         codec = codec_for(e)
         query = sql.SQL("SELECT {} FROM {}").format(
@@ -202,7 +202,7 @@ def test_every_row_reads_back_exactly(upload: Upload) -> None:
 
 
 def test_no_marker_is_in_the_servers_files(upload: Upload) -> None:
-    conn = upload.conn
+    conn = upload.inspect
     conn.execute("CHECKPOINT")
     row = conn.execute("SHOW data_directory").fetchone()
     conn.rollback()

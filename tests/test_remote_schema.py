@@ -5,16 +5,16 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
 from duru.errors import SchemaMismatch
 from duru.model import ENTITIES, MODEL_FINGERPRINT, PROPS_COLUMN, Kind
-from duru.remote import with_database
 from duru.remote.introspect import introspect
 from duru.remote.layout import (
     BYTEA,
@@ -28,10 +28,15 @@ from duru.remote.layout import (
 )
 from duru.remote.schema import (
     SCHEMA_FINGERPRINT,
+    USER_SETTING,
     apply_server_schema,
     read_meta,
     server_ddl,
 )
+from duru.sync.server_account import set_user
+
+if TYPE_CHECKING:
+    from conftest import PgDatabases
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -186,6 +191,7 @@ def test_every_index_in_the_database_has_a_comment_naming_its_query(pg_conn: Con
 
 
 def _account(conn: Conn, user: uuid.UUID) -> None:
+    set_user(conn, str(user))  # row level security: each row is written as its user
     conn.execute(
         "INSERT INTO accounts (user_id, salt, kdf_params, wrapped_master_key, auth_verifier)"
         " VALUES (%s, '\\x00', '{}', '\\x00', 'v')",
@@ -193,7 +199,12 @@ def _account(conn: Conn, user: uuid.UUID) -> None:
     )
 
 
-def _note(conn: Conn, user: uuid.UUID, note: uuid.UUID, seq: int = 1) -> None:
+def _note(
+    conn: Conn, user: uuid.UUID, note: uuid.UUID, seq: int = 1, *, as_user: bool = True
+) -> None:
+    """A note of ``user``, written as that user (``as_user=False``: as the session's user)."""
+    if as_user:
+        set_user(conn, str(user))
     conn.execute(
         "INSERT INTO notes (user_id, id, title_enc, note_type, is_pinned, deleted, created_at,"
         " updated_at, version, props_enc, change_seq)"
@@ -204,6 +215,7 @@ def _note(conn: Conn, user: uuid.UUID, note: uuid.UUID, seq: int = 1) -> None:
 
 def _link(conn: Conn, user: uuid.UUID, source: uuid.UUID, target: uuid.UUID) -> uuid.UUID:
     link = uuid.uuid4()
+    set_user(conn, str(user))
     conn.execute(
         "INSERT INTO note_links (user_id, id, source_id, target_id, created_at, updated_at,"
         " version, props_enc, change_seq) VALUES (%s, %s, %s, %s, now(), now(), 0, '\\x01', 1)",
@@ -274,7 +286,7 @@ def test_reserving_change_sequence_numbers_serializes_one_users_writers(pg_url: 
 def test_row_level_security_shows_a_session_only_its_own_rows(pg_url: str) -> None:
     role = f"duru_app_{uuid.uuid4().hex[:8]}"
     alice, bob = uuid.uuid4(), uuid.uuid4()
-    with psycopg.connect(pg_url) as admin:
+    with psycopg.connect(pg_url) as admin:  # the database's owner
         apply_server_schema(admin)
         for user in (alice, bob):
             _account(admin, user)
@@ -286,21 +298,28 @@ def test_row_level_security_shows_a_session_only_its_own_rows(pg_url: str) -> No
             ).format(sql.Identifier(role))
         )
     try:
-        url = pg_url + ("&" if "?" in pg_url else "?") + f"user={role}"
-        with psycopg.connect(url) as app:
+        params = conninfo_to_dict(pg_url)
+        params.pop("password", None)
+        with psycopg.connect(make_conninfo("", **{**params, "user": role})) as app:
             assert app.execute("SELECT count(*) FROM notes").fetchone() == (0,)
             app.execute("SELECT set_config('duru.user_id', %s, false)", (str(alice),))
             owners = app.execute("SELECT DISTINCT user_id FROM notes").fetchall()
             assert owners == [(alice,)]
             assert app.execute("SELECT count(*) FROM accounts").fetchone() == (1,)
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-                _note(app, bob, uuid.uuid4())
+                _note(app, bob, uuid.uuid4(), as_user=False)
             app.rollback()
             app.execute("SELECT set_config('duru.user_id', %s, false)", (str(alice),))
             assert app.execute("DELETE FROM notes WHERE user_id = %s", (bob,)).rowcount == 0
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            # Not DROP OWNED BY: the role has only these grants, and a role that is not a
+            # superuser may not drop another's objects.
+            admin.execute(
+                sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(
+                    sql.Identifier(role)
+                )
+            )
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
@@ -311,26 +330,27 @@ NOTES_PER_USER = 400
 
 
 @pytest.fixture(scope="module")
-def filled(pg_server_url: str) -> Iterator[tuple[Conn, list[uuid.UUID]]]:
-    """A database with 50 users x 400 notes, 2 tags, 1 task, 1 link, 1 reminder each."""
-    name = f"duru_test_explain_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    conn = psycopg.connect(with_database(pg_server_url, name))
-    try:
+def filled(pg_databases: PgDatabases) -> Iterator[tuple[Conn, list[uuid.UUID]]]:
+    """A database with 50 users x 400 notes, 2 tags, 1 task, 1 link, 1 reminder each.
+
+    Yields a connection as the owner, which row level security binds: a test sets the user
+    its queries are for (``_as_user``), as the server does.
+    """
+    with pg_databases.fresh("duru_test_explain") as url, psycopg.connect(url) as conn:
         apply_server_schema(conn)
-        _fill(conn)
         conn.commit()
+        # Fifty users' rows in one statement each: loaded past row level security.
+        with psycopg.connect(pg_databases.inspect(url)) as loader:
+            _fill(loader)
         conn.autocommit = True
         conn.execute("ANALYZE")
         users = [r[0] for r in conn.execute("SELECT user_id FROM accounts ORDER BY 1")]
         yield conn, users
-    finally:
-        conn.close()
-        with psycopg.connect(pg_server_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+
+
+def _as_user(conn: Conn, user: uuid.UUID) -> None:
+    """The session's user for row level security, as the sync server sets it."""
+    conn.execute("SELECT set_config(%s, %s, false)", (USER_SETTING, str(user)))
 
 
 def _fill(conn: Conn) -> None:
@@ -395,6 +415,7 @@ def _some(conn: Conn, query: str, params: tuple[object, ...] = ()) -> tuple[Any,
 
 def test_pull_reads_a_users_changes_through_the_change_sequence_index(filled: Any) -> None:
     conn, users = filled
+    _as_user(conn, users[3])
     for table in ("notes", "note_tags", "tasks", "reminders", "note_links"):
         query = (
             f"SELECT * FROM {table} WHERE user_id = %s AND {CHANGE_SEQ} > %s"
@@ -406,6 +427,7 @@ def test_pull_reads_a_users_changes_through_the_change_sequence_index(filled: An
 
 def test_children_of_a_note_are_found_through_their_foreign_key_indexes(filled: Any) -> None:
     conn, users = filled
+    _as_user(conn, users[7])
     user, note = _some(
         conn, "SELECT user_id, id FROM notes WHERE user_id = %s LIMIT 1", (users[7],)
     )
@@ -422,7 +444,8 @@ def test_children_of_a_note_are_found_through_their_foreign_key_indexes(filled: 
 
 
 def test_notes_with_a_tag_are_found_through_the_blind_index_hash_index(filled: Any) -> None:
-    conn, _ = filled
+    conn, users = filled
+    _as_user(conn, users[1])
     user, tag = _some(conn, "SELECT user_id, tag_hmac FROM note_tags OFFSET 777 LIMIT 1")
     query = "SELECT note_id FROM note_tags WHERE user_id = %s AND tag_hmac = %s"
     assert "ix_note_tags_tag_hmac" in _indexes_used(conn, query, (user, tag))
@@ -431,6 +454,7 @@ def test_notes_with_a_tag_are_found_through_the_blind_index_hash_index(filled: A
 
 def test_list_recent_uses_the_partial_model_index(filled: Any) -> None:
     conn, users = filled
+    _as_user(conn, users[11])
     query = (
         "SELECT id FROM notes WHERE user_id = %s AND deleted = false"
         " ORDER BY is_pinned DESC, updated_at DESC LIMIT 20"
