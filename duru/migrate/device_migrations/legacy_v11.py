@@ -211,9 +211,7 @@ class LegacyImportStream:
             rows=rows, details={"sample_writes": rows, "completed": report is not None}
         )
 
-    def run(
-        self, ctx: StepContext, checkpoint: Checkpoint
-    ) -> tuple[Chunk | None, dict[str, Any]]:
+    def run(self, ctx: StepContext, checkpoint: Checkpoint) -> tuple[Chunk | None, dict[str, Any]]:
         report, target = self._drive(ctx, checkpoint)
         report.check()
         verify_accounting(ctx.db, report, "the upgraded file")
