@@ -462,9 +462,11 @@ def test_each_test_gets_a_fresh_empty_database(
 
 
 def test_pg_stat_statements_can_be_enabled_in_a_test_database(
-    pg_conn: psycopg.Connection[tuple[object, ...]],
+    pg_conn: psycopg.Connection[tuple[object, ...]], pg_inspect_url: str
 ) -> None:
-    pg_conn.execute("CREATE EXTENSION pg_stat_statements")
+    # As the DBA would: the extension is not trusted, so only a superuser may create it.
+    with psycopg.connect(pg_inspect_url, autocommit=True) as dba:
+        dba.execute("CREATE EXTENSION pg_stat_statements")
     pg_conn.execute("SELECT 31337 AS fixture_marker").fetchone()
     row = pg_conn.execute(
         "SELECT calls FROM pg_stat_statements WHERE query LIKE '%fixture_marker%'"

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -45,13 +45,15 @@ from duru.bridge import codec_for
 from duru.crypto import AccountKeys, KdfParams
 from duru.local.store import DeviceStore
 from duru.model import entity
-from duru.remote import with_database
 from duru.remote.layout import server_table
 from duru.remote.roles import PASSWORD_KEY, server_role_name
 from duru.sync import client as sync_client
 from duru.sync import credentials as creds_file
 from duru.sync import outbox
 from duru.sync.wire import decode_row, encode_row
+
+if TYPE_CHECKING:
+    from conftest import PgDatabases
 
 DURU = str(Path(sys.executable).with_name("duru"))
 PASSPHRASE = "correct horse battery staple 🐎"
@@ -278,8 +280,11 @@ def assert_json_error(r: httpx.Response, *statuses: int) -> dict[str, Any]:
 # -- the server database ---------------------------------------------------------
 
 
-def owner_rows(db_url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
+def stored_rows(
+    inspect_url: str, query: str, params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """What the server stored, as the superuser (``pg_inspect_url``): every user's rows."""
+    with psycopg.connect(inspect_url, autocommit=True) as conn:
         return conn.execute(query, params).fetchall()
 
 
@@ -296,10 +301,13 @@ def server_role_url(db_url: str) -> str:
     return with_role(db_url, server_role_name(dbname), password)
 
 
-def assert_no_plaintext(db_url: str, markers: list[str]) -> None:
-    """Scan every text, bytea and jsonb column of every table for each marker."""
+def assert_no_plaintext(inspect_url: str, markers: list[str]) -> None:
+    """Scan every text, bytea and jsonb column of every table for each marker.
+
+    As the superuser (``pg_inspect_url``): row level security must not hide a row from it.
+    """
     hits = []
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with psycopg.connect(inspect_url, autocommit=True) as conn:
         cols = conn.execute(
             "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c"
             " JOIN information_schema.tables t USING (table_schema, table_name)"
@@ -328,7 +336,7 @@ def assert_no_plaintext(db_url: str, markers: list[str]) -> None:
 
 
 def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
-    pg_url: str, servers: Callable[..., Server], tmp_path: Path
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, pg_inspect_url: str
 ) -> None:
     srv = servers(pg_url)
     a, b = new_device(tmp_path, "a"), new_device(tmp_path, "b")
@@ -348,8 +356,8 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
     a_entries = pending_entries(a)
     a.sync()
     b_ids = {n["id"] for n in b_notes}
-    b_before = owner_rows(
-        pg_url,
+    b_before = stored_rows(
+        pg_inspect_url,
         "SELECT id, version, title_enc, change_seq FROM notes WHERE user_id = %s ORDER BY id",
         (uuid.UUID(cb.user_id),),
     )
@@ -444,8 +452,8 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
     srv.alive()
 
     # Nothing of B's changed, B's pull does not see A's forgeries.
-    b_after = owner_rows(
-        pg_url,
+    b_after = stored_rows(
+        pg_inspect_url,
         "SELECT id, version, title_enc, change_seq FROM notes WHERE user_id = %s ORDER BY id",
         (uuid.UUID(cb.user_id),),
     )
@@ -460,11 +468,11 @@ def test_user_a_cannot_read_change_delete_or_detect_user_b_rows(
     assert report.conflicts_received == 0
     with b.store() as st:
         assert st.notes.count() == 6
-    assert_no_plaintext(pg_url, [MARKER, "bob secret", "alice body"])
+    assert_no_plaintext(pg_inspect_url, [MARKER, "bob secret", "alice body"])
 
 
 def test_tokens_none_garbage_other_logged_out_and_expired(
-    pg_url: str, servers: Callable[..., Server], tmp_path: Path
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, pg_inspect_url: str
 ) -> None:
     ttl = 10
     srv = servers(pg_url, token_ttl=ttl)
@@ -524,11 +532,11 @@ def test_tokens_none_garbage_other_logged_out_and_expired(
     with pytest.raises(AuthFailed):
         a.sync()
     srv.alive()
-    assert_no_plaintext(pg_url, [MARKER])
+    assert_no_plaintext(pg_inspect_url, [MARKER])
 
 
 def test_row_level_security_is_the_second_wall(
-    pg_url: str, servers: Callable[..., Server], tmp_path: Path
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, pg_inspect_url: str
 ) -> None:
     srv = servers(pg_url)
     a, b = new_device(tmp_path, "a"), new_device(tmp_path, "b")
@@ -581,7 +589,7 @@ def test_row_level_security_is_the_second_wall(
         for table in ("duru_secrets", "duru_meta"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
-    assert_no_plaintext(pg_url, [MARKER])
+    assert_no_plaintext(pg_inspect_url, [MARKER])
 
 
 # -- accounts: unknown user vs wrong passphrase, rate limits ---------------------------
@@ -658,7 +666,7 @@ def _comparable(export: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_cjk_emoji_and_1mb_bodies_round_trip_between_devices(
-    pg_url: str, servers: Callable[..., Server], tmp_path: Path
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, pg_inspect_url: str
 ) -> None:
     srv = servers(pg_url)
     a, b = new_device(tmp_path, "a"), new_device(tmp_path, "b")
@@ -691,7 +699,9 @@ def test_cjk_emoji_and_1mb_bodies_round_trip_between_devices(
         assert st.notes.get(first)["body"] == edited
     b.sync()
     assert _comparable(a.export()) == _comparable(b.export())
-    assert_no_plaintext(pg_url, [MARKER, "漢字かなカナ", "🎉👍🏽", "改訂", "日本語のノート"])
+    assert_no_plaintext(
+        pg_inspect_url, [MARKER, "漢字かなカナ", "🎉👍🏽", "改訂", "日本語のノート"]
+    )
 
 
 # -- malformed input: a 4xx JSON error, never a 500, and the server keeps working -------
@@ -711,12 +721,9 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(pg_databases: PgDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """One server (small limits) with one account and one pushed note, for many cases."""
-    name = f"duru_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    db_url = with_database(pg_server_url, name)
+    db_url = pg_databases.create()
     tmp = tmp_path_factory.mktemp("malformed")
     env = {
         "DURU_SERVER_MAX_BODY_BYTES": str(SMALL_BODY),
@@ -736,13 +743,10 @@ def target(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         note = next(e for e in entries if e["entity"] == "note")
         tag = next(e for e in entries if e["entity"] == "note_tag")
         yield Target(srv, creds.token, creds.user_id, note, tag, db_url)
-        assert_no_plaintext(db_url, [MARKER])
+        assert_no_plaintext(pg_databases.inspect(db_url), [MARKER])
     finally:
         srv.stop()
-        with psycopg.connect(pg_server_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        pg_databases.drop(db_url)
 
 
 # The keys of every account a test made, by user id: a forged row must still be sealed
@@ -1072,11 +1076,11 @@ def fill(dev: Device, n: int, tag_every: int = 3) -> None:
             )
 
 
-def server_counts(db_url: str, user_id: str) -> dict[str, int]:
+def server_counts(inspect_url: str, user_id: str) -> dict[str, int]:
     out = {}
     for table in ("notes", "note_tags", "note_folders", "folders", "conflicts", "applied_ops"):
-        rows = owner_rows(
-            db_url,
+        rows = stored_rows(
+            inspect_url,
             f"SELECT count(*) FROM {table} WHERE user_id = %s",  # noqa: S608 - constant names
             (uuid.UUID(user_id),),
         )
@@ -1085,7 +1089,7 @@ def server_counts(db_url: str, user_id: str) -> dict[str, int]:
 
 
 def test_client_killed_mid_push_and_mid_pull_loses_nothing_and_applies_nothing_twice(
-    pg_url: str, servers: Callable[..., Server], tmp_path: Path
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, pg_inspect_url: str
 ) -> None:
     n = 4000
     rnd = random.Random(9)
@@ -1111,7 +1115,7 @@ def test_client_killed_mid_push_and_mid_pull_loses_nothing_and_applies_nothing_t
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert outbox_size(a) == 0
-    counts = server_counts(pg_url, ca.user_id)
+    counts = server_counts(pg_inspect_url, ca.user_id)
     assert counts["notes"] == n
     assert counts["folders"] == 1
     assert counts["note_tags"] == len(range(0, n, 3))
@@ -1148,13 +1152,13 @@ def test_client_killed_mid_push_and_mid_pull_loses_nothing_and_applies_nothing_t
     ea, eb = _comparable(a.export()), _comparable(b.export())
     assert len(ea["notes"]) == n
     assert ea == eb
-    assert server_counts(pg_url, ca.user_id)["conflicts"] == 0
-    assert_no_plaintext(pg_url, [MARKER, "body 1 body"])
+    assert server_counts(pg_inspect_url, ca.user_id)["conflicts"] == 0
+    assert_no_plaintext(pg_inspect_url, [MARKER, "body 1 body"])
     print(f"push kills {kills} (partial {partial}), pull kills {pulled_kills}")
 
 
 def test_server_killed_mid_push_then_restarted_and_resynced(
-    pg_url: str, servers: Callable[..., Server], tmp_path: Path
+    pg_url: str, servers: Callable[..., Server], tmp_path: Path, pg_inspect_url: str
 ) -> None:
     n = 4000
     srv = servers(pg_url)
@@ -1184,12 +1188,12 @@ def test_server_killed_mid_push_then_restarted_and_resynced(
     _, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert outbox_size(a) == 0
-    counts = server_counts(pg_url, ca.user_id)
+    counts = server_counts(pg_inspect_url, ca.user_id)
     assert counts["notes"] == n and counts["conflicts"] == 0, counts
     b.sync()
     a.sync()
     assert _comparable(a.export()) == _comparable(b.export())
-    assert_no_plaintext(pg_url, [MARKER])
+    assert_no_plaintext(pg_inspect_url, [MARKER])
 
 
 @pytest.mark.parametrize(

@@ -35,24 +35,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
-from psycopg import sql
 
 from duru import sync
 from duru.crypto import KdfParams
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.local.export import export_all
-from duru.remote import with_database
+
+if TYPE_CHECKING:
+    from conftest import PgDatabases
 
 PASS = "correct horse battery"
 KDF = KdfParams.interactive()
@@ -167,20 +166,6 @@ def end_process(proc: subprocess.Popen[Any], sig: signal.Signals = signal.SIGKIL
             proc.wait(10)
 
 
-def make_database(admin_url: str) -> tuple[str, str]:
-    name = f"duru_fuzz_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    return name, with_database(admin_url, name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 def note_key(note: dict[str, Any]) -> tuple[str, str, int]:
     """An order of a device's notes that does not depend on random ids or clock times."""
     title = note["title"] or ""
@@ -269,22 +254,23 @@ class Texts:
 
 
 class SyncFuzz(RuleBasedStateMachine):
-    admin_url: ClassVar[str] = ""
+    databases: ClassVar[PgDatabases | None] = None
     steps_run: ClassVar[int] = 0
 
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="duru-fuzz-"))
         self.home = self.tmp / "home"
-        self.db_name = ""
+        self.db_url = ""
         self.server: Server | None = None
         self.in_step = False
         self.counter = 0
         self.texts = Texts()
         self.rank: dict[str, int] = {}  # folder id -> order of creation
         try:
-            self.db_name, url = make_database(self.admin_url)
-            self.server = Server(url, self.home)
+            assert self.databases is not None
+            self.db_url = self.databases.create("duru_fuzz")
+            self.server = Server(self.db_url, self.home)
             self.server.start()
             self.paths = [self.tmp / f"{d}.sqlite" for d in DEVICES]
             for p in self.paths:
@@ -637,16 +623,16 @@ class SyncFuzz(RuleBasedStateMachine):
                 self.server.kill()
         finally:
             try:
-                if self.db_name:
-                    drop_database(self.admin_url, self.db_name)
+                if self.db_url and self.databases is not None:
+                    self.databases.drop(self.db_url)
             finally:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def test_random_interleavings_over_three_devices_converge_and_lose_no_text(
-    pg_server_url: str,
+    pg_databases: PgDatabases,
 ) -> None:
-    SyncFuzz.admin_url = pg_server_url
+    SyncFuzz.databases = pg_databases
     SyncFuzz.steps_run = 0
     run_state_machine_as_test(SyncFuzz, settings=fuzz_settings())
     print(f"sync fuzz: {EXAMPLES} examples, {SyncFuzz.steps_run} steps")
