@@ -25,6 +25,7 @@ from duru.crypto import AccountKeys
 from duru.errors import BridgeError, CryptoError, UsageError
 from duru.local.db import Database
 from duru.local.schema import quote
+from duru.local.search_fill import indexed_in_bulk
 from duru.local.sync_tables import SYNC_TABLES, create_sync_tables
 from duru.model import ENTITIES, Entity, entity
 from duru.remote.layout import server_table
@@ -300,7 +301,8 @@ def _upsert(db: Database, e: Entity, rows: list[dict[str, Any]], out: Applied) -
     if not fresh:
         return
     try:
-        with db.transaction():
+        # A first pull brings thousands of notes a page: one index statement for them.
+        with db.transaction(), indexed_in_bulk(db, e, len(fresh)):
             insert_rows(db, e, [tuple(r.values()) for r in fresh])
         out.upserts += len(fresh)
         return
