@@ -59,7 +59,7 @@ from .conflicts import parse_resolutions, resolve_conflicts
 from .dashboard import dashboard_routes
 from .metrics import ServerMetrics
 from .openapi import openapi_document
-from .pull import read_page
+from .pull import read_page_json
 from .push import apply_push
 
 logger = logging.getLogger("duru.server")
@@ -210,17 +210,12 @@ class _Api:
         if not 1 <= limit <= self.config.max_page:
             raise UsageError(f"limit must be 1 to {self.config.max_page}")
 
-        def work() -> dict[str, Any]:
+        def work() -> bytes:
             with self._conn() as conn:
                 user = auth.authenticate(conn, token)
-                page = read_page(conn, user, after, limit)
-            self.metrics.count_pull(len(page.changes))
-            return {
-                "changes": [c.to_json() for c in page.changes],
-                "cursor": page.cursor,
-                "head": page.head,
-                "more": page.more,
-            }
+                body, count = read_page_json(conn, user, after, limit)
+            self.metrics.count_pull(count)
+            return body
 
         return await self._run(request, work)
 
@@ -279,6 +274,8 @@ class _Api:
             raise ServerUnavailable(_pg_message(exc)) from exc
         if status == 204:
             return Response(status_code=204)
+        if isinstance(result, bytes):  # a body written as JSON already (a pull page)
+            return Response(result, status_code=status, media_type="application/json")
         return JSONResponse(result, status_code=status)
 
 
