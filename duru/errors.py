@@ -16,7 +16,9 @@ DuruError                      base; ``retryable`` says whether trying again can
 │   ├── UnknownEnvelopeVersion a format this build cannot read
 │   ├── UnknownKey             sealed under a key id we do not hold
 │   ├── MisplacedCiphertext    sealed for another entity, field, user or row
-│   └── TamperedCiphertext     authentication failed (flipped bit, wrong key)
+│   ├── TamperedCiphertext     authentication failed (flipped bit, wrong key)
+│   ├── TamperedRow            a row's MAC does not match its columns (changed on the server)
+│   └── ReplayedRow            the server sent an older version of a row than this device saw
 ├── RemoteError                the server (PostgreSQL) store
 │   └── ServerUnavailable      cannot connect or start the server (retryable)
 ├── BridgeError                a value that cannot cross between device and server
@@ -115,6 +117,14 @@ class MisplacedCiphertext(CryptoError):
 
 class TamperedCiphertext(CryptoError):
     """Authentication failed: the ciphertext or its header was altered."""
+
+
+class TamperedRow(CryptoError):
+    """A row's MAC does not match its columns: someone without the keys changed it."""
+
+
+class ReplayedRow(CryptoError):
+    """The server sent an older version of a row than this device already saw."""
 
 
 class RemoteError(DuruError):

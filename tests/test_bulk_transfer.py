@@ -730,8 +730,8 @@ def test_bulk_keys_count_what_was_written(pg_url: str) -> None:
         assert bulk.begin()
         conn.execute(
             "INSERT INTO notes (user_id, id, title_enc, note_type, is_pinned, deleted,"
-            " created_at, updated_at, version, props_enc, change_seq)"
-            " VALUES (%s, gen_random_uuid(), '', 'note', false, false, now(), now(), 0, '', 1)",
+            " created_at, updated_at, version, props_enc, row_mac, change_seq) VALUES"
+            " (%s, gen_random_uuid(), '', 'note', false, false, now(), now(), 0, '', '', 1)",
             (bulk.user_id,),
         )
         bulk.wrote(notes, 1)

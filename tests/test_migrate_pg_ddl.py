@@ -30,7 +30,7 @@ from duru.migrate.postgres import (
 from duru.migrate.postgres.audit import PgAudit, Where
 from duru.migrate.postgres.indexes import build_index, index_validity
 from duru.migrate.postgres.state import ensure_tables
-from duru.remote.schema import apply_server_schema
+from duru.remote.schema import SERVER_SCHEMA_VERSION, apply_server_schema
 
 # As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
 pytestmark = pytest.mark.pg_migration
@@ -169,12 +169,16 @@ def test_a_failed_unique_build_leaves_no_invalid_index_behind(pg_url: str) -> No
 # -- through the runner: constraints, NOT NULL, indexes --------------------------------
 
 
-def _scratch(url: str, *ops: Any, version: str = "2") -> Any:
-    """A current server database with ``items``, and a set taking it from version 1 on."""
+NEXT = str(SERVER_SCHEMA_VERSION + 1)
+NEXT_ID = f"{SERVER_SCHEMA_VERSION + 1:04d}_test"
+
+
+def _scratch(url: str, *ops: Any) -> Any:
+    """A current server database with ``items``, and a set taking it one version on."""
     with psycopg.connect(url) as conn:
         apply_server_schema(conn)
     _table(url)
-    return server_set([Migration(f"000{version}_test", "1", version, tuple(ops))], version)
+    return server_set([Migration(NEXT_ID, str(SERVER_SCHEMA_VERSION), NEXT, tuple(ops))], NEXT)
 
 
 def test_a_foreign_key_is_added_not_valid_then_validated_in_its_own_step(pg_url: str) -> None:
@@ -230,7 +234,7 @@ def test_an_index_step_runs_concurrently_outside_a_transaction(pg_url: str) -> N
     _leave_invalid_index(pg_url)
     report = server_run(pg_url, migrations=mset, config=fast_config())
     assert report.status == "done"
-    step = next(r for r in audit_rows(pg_url, step="0002_test/00.build", kind="step"))
+    step = next(r for r in audit_rows(pg_url, step=f"{NEXT_ID}/00.build", kind="step"))
     assert step["details"]["invalid_leftovers_dropped"] == 1
     with psycopg.connect(pg_url) as conn:
         assert index_validity(conn, "ix_items_v") is True

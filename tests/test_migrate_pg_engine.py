@@ -20,7 +20,7 @@ from duru.migrate.postgres import (
     server_status,
 )
 from duru.migrate.postgres.session import RUN_LOCK
-from duru.remote.schema import apply_server_schema
+from duru.remote.schema import SERVER_SCHEMA_VERSION, apply_server_schema
 
 # As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
 pytestmark = pytest.mark.pg_migration
@@ -49,7 +49,8 @@ def test_a_current_server_is_up_to_date_and_left_untouched(pg_url: str) -> None:
         apply_server_schema(conn)
     assert server_run(pg_url).status == "up_to_date"
     status = server_status(pg_url)
-    assert (status.version, status.pending, status.last_run) == ("1", (), None)
+    want = str(SERVER_SCHEMA_VERSION)
+    assert (status.version, status.pending, status.last_run) == (want, (), None)
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('duru_migration_runs')").fetchone() == (None,)
 

@@ -24,7 +24,7 @@ from duru.migrate.postgres import (
     server_status,
 )
 from duru.migrate.postgres.snapshot import snapshots
-from duru.remote.schema import apply_server_schema
+from duru.remote.schema import SERVER_SCHEMA_VERSION, apply_server_schema
 
 # As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
 pytestmark = pytest.mark.pg_migration
@@ -49,17 +49,24 @@ def _items(url: str, rows: int = 500) -> None:
         )
 
 
+def _v(release: int) -> str:
+    """Release 1 is the current server schema; release 2 the next, and so on."""
+    return str(SERVER_SCHEMA_VERSION + release - 1)
+
+
+def _id(release: int) -> str:
+    return f"{int(_v(release)):04d}_step"
+
+
 def _chain(*steps: tuple[Operation, ...]) -> Any:
-    """Versions 1 -> 2 -> ...: one migration (one release) per tuple of operations."""
-    made = [
-        Migration(f"{n + 2:04d}_step", str(n + 1), str(n + 2), ops) for n, ops in enumerate(steps)
-    ]
+    """Releases 1 -> 2 -> ...: one migration (one release) per tuple of operations."""
+    made = [Migration(_id(n + 2), _v(n + 1), _v(n + 2), ops) for n, ops in enumerate(steps)]
     return made
 
 
 def _to(url: str, migrations: list[Migration], version: int) -> Any:
     """Run the releases up to ``version`` (snapshots kept, so a rollback can use them)."""
-    mset = server_set(migrations[: version - 1], str(version))
+    mset = server_set(migrations[: version - 1], _v(version))
     return server_run(url, migrations=mset, config=replace(fast_config(), keep_snapshots=True))
 
 
@@ -97,7 +104,7 @@ def test_old_and_new_clients_both_work_between_expand_and_contract(pg_url: str) 
     assert both[1002] == ("new", "new", "9", 9)
     assert both[2] == ("new edit", "new edit", "4", 4)
     chunks = audit_rows(pg_url, kind="chunk")
-    assert {r["step"] for r in chunks} == {"0002_step/00.backfill", "0002_step/01.backfill"}
+    assert {r["step"] for r in chunks} == {f"{_id(2)}/00.backfill", f"{_id(2)}/01.backfill"}
     assert all(r["details"]["point"]["hwm"] for r in chunks)  # each chunk is a rollback point
 
     # Contract (a later release): the old columns go, the values stay.
@@ -122,8 +129,8 @@ def test_a_contract_rolls_back_from_its_snapshot(pg_url: str) -> None:
         assert snapshots(conn), "keep_snapshots keeps the run's snapshot"
         # A new client writes after the contract: the rollback fills its label from title.
         conn.execute(f"INSERT INTO items (user_id, id, title) VALUES ('{USER}', 5000, 'late')")
-    report = server_rollback(pg_url, migrations=server_set(chain, "3"))
-    assert report.undone == ("0003_step/01.stamp", "0003_step/00.contract")
+    report = server_rollback(pg_url, migrations=server_set(chain, _v(3)))
+    assert report.undone == (f"{_id(3)}/01.stamp", f"{_id(3)}/00.contract")
     with psycopg.connect(pg_url) as conn:
         restored = _rows(conn, "label")
         assert columns(conn, "items")["label"] is True  # NOT NULL again
@@ -133,15 +140,15 @@ def test_a_contract_rolls_back_from_its_snapshot(pg_url: str) -> None:
         assert conn.execute("SELECT title FROM items WHERE id = 5001").fetchone() == ("again",)
     assert restored[5000] == ("late",)
     assert {k: v for k, v in restored.items() if k < 5000} == before
-    status = server_status(pg_url, migrations=server_set(chain, "3"))
-    assert status.version == "2" and status.last_run is not None
+    status = server_status(pg_url, migrations=server_set(chain, _v(3)))
+    assert status.version == _v(2) and status.last_run is not None
     assert status.last_run.status == "rolled_back"
 
 
 def test_change_type_is_refused_on_the_server_with_the_safe_alternative(pg_url: str) -> None:
     _items(pg_url, rows=10)
     op = ChangeType("items", "priority", "text", "integer", up="x", down="y")
-    mset = server_set(_chain((op,)), "2")
+    mset = server_set(_chain((op,)), _v(2))
     with pytest.raises(UsageError, match="ExpandColumn"):
         server_plan(pg_url, migrations=mset)
 

@@ -46,13 +46,14 @@ from duru.migrate.postgres.seal import open_text, seal_text
 from duru.migrate.postgres.snapshot import snapshots
 from duru.migrate.server_migrations import SERVER_MIGRATIONS
 from duru.model import complete_row, new_id, now_ms
-from duru.remote.schema import apply_server_schema, read_meta
+from duru.remote.schema import SERVER_SCHEMA_VERSION, apply_server_schema, read_meta
 from duru.schemacheck.check import check_schema
 
 # As nonsuper these run as a BYPASSRLS role: a migration refuses one that RLS binds.
 pytestmark = pytest.mark.pg_migration
 
 TITLE = seal_target("notes", "title")
+MACS = "0002_row_macs"
 SEAL_DIR = Path(__file__).resolve().parents[1] / "duru" / "migrate" / "server_migrations"
 
 
@@ -70,7 +71,7 @@ def test_sealing_moves_every_title_off_plaintext_and_the_server_matches_the_mode
 ) -> None:
     alice, bob = make_v0(pg_url, ("alice", "bob"), notes=150)
     before = server_status(pg_url)
-    assert (before.version, before.pending) == ("0", (MIGRATION,))
+    assert (before.version, before.pending) == ("0", (MIGRATION, MACS))
     report = server_run(pg_url, passphrases=_passphrases(alice, bob), config=fast_config())
     assert report.status == "done"
     for user in (alice, bob):
@@ -89,7 +90,7 @@ def test_sealing_moves_every_title_off_plaintext_and_the_server_matches_the_mode
                 ).fetchone()
                 assert found == (0,), (table, title)
     after = server_status(pg_url)
-    assert (after.version, after.pending) == ("1", ())
+    assert (after.version, after.pending) == (str(SERVER_SCHEMA_VERSION), ())
     assert after.last_run is not None and after.last_run.status == "done"
 
 
@@ -114,7 +115,8 @@ def test_the_plan_shows_each_phase_and_every_shipped_migration_lints_clean(pg_ur
     (alice,) = make_v0(pg_url, notes=5)
     plan = server_plan(pg_url, keys=[alice.keys])
     text = plan.render()
-    assert "server schema 0 -> 1" in text and "phase 2 bridge" in text and "phase 4 cleanup" in text
+    assert f"server schema 0 -> {SERVER_SCHEMA_VERSION}" in text
+    assert "phase 2 bridge" in text and "phase 4 cleanup" in text
     for m in SERVER_MIGRATIONS.migrations:
         script = plan.script()
         report = lint_source(script, Path(f"server/{m.id}.sql"), dialect="postgres")
@@ -152,6 +154,7 @@ def test_old_and_new_clients_both_work_between_expand_and_contract(pg_url: str) 
         # ... a client of the new release seals its writes and never sends plaintext.
         local = complete_row(NOTES, {"id": c, "title": "made by a new client"}, now_ms())
         new_row = codec_for(NOTES).to_remote(local, alice.keys, alice.id)
+        del new_row["row_mac"]  # the release of schema 1 made no row MACs yet
         insert(conn, "notes", {**new_row, "change_seq": 501})
         sealed = seal_text(TITLE, alice.keys, alice.id, d, "edited by a new client")
         conn.execute("UPDATE notes SET title_enc = %s WHERE id = %s", (sealed, d))
@@ -183,7 +186,11 @@ def test_rows_of_users_without_keys_hold_the_contract_until_a_run_has_them(pg_ur
     )
     assert "title" in columns_of(pg_url)  # nothing dropped while bob's rows wait
     second = server_run(pg_url, passphrases=_passphrases(bob), config=fast_config())
-    assert second.status == "done" and second.run_id == first.run_id
+    # Sealed; but alice's rows still need row MACs, made with her keys (migration 0002).
+    assert second.status == "paused" and second.run_id == first.run_id
+    assert "have no MAC" in (second.reason or "") and alice.id in (second.reason or "")
+    third = server_run(pg_url, passphrases=_passphrases(alice), config=fast_config())
+    assert third.status == "done" and third.run_id == first.run_id
     assert open_titles(pg_url, alice) == alice.titles and open_titles(pg_url, bob) == bob.titles
 
 
@@ -335,11 +342,9 @@ def test_rollback_refuses_to_lose_rows_only_new_clients_wrote(pg_url: str) -> No
     c = new_id()
     with psycopg.connect(pg_url) as conn:
         local = complete_row(NOTES, {"id": c, "title": "sealed only"}, now_ms())
-        insert(
-            conn,
-            "notes",
-            {**codec_for(NOTES).to_remote(local, alice.keys, alice.id), "change_seq": 99},
-        )
+        row = codec_for(NOTES).to_remote(local, alice.keys, alice.id)
+        del row["row_mac"]  # the release of schema 1 made no row MACs yet
+        insert(conn, "notes", {**row, "change_seq": 99})
     with pytest.raises(RollbackFailed, match="exist only in title_enc"):
         server_rollback(pg_url)
     assert "title_enc" in columns_of(pg_url)

@@ -72,7 +72,7 @@ def plaintext_note(user: User, title: str, seq: int) -> dict[str, Any]:
     """A full server notes row of the crisis era: the bridge's row, title in plaintext."""
     local = complete_row(NOTES, {"id": new_id(), "title": title, "body": f"body {seq}"}, now_ms())
     remote = codec_for(NOTES).to_remote(local, user.keys, user.id)
-    del remote["title_enc"]
+    del remote["title_enc"], remote["row_mac"]  # the crisis era had neither
     remote.update(title=title, change_seq=seq)
     user.titles[local["id"]] = title
     return remote

@@ -207,8 +207,8 @@ def _note(
         set_user(conn, str(user))
     conn.execute(
         "INSERT INTO notes (user_id, id, title_enc, note_type, is_pinned, deleted, created_at,"
-        " updated_at, version, props_enc, change_seq)"
-        " VALUES (%s, %s, '\\x01', 'note', false, false, now(), now(), 0, '\\x01', %s)",
+        " updated_at, version, props_enc, row_mac, change_seq)"
+        " VALUES (%s, %s, '\\x01', 'note', false, false, now(), now(), 0, '\\x01', '\\x01', %s)",
         (user, note, seq),
     )
 
@@ -218,7 +218,8 @@ def _link(conn: Conn, user: uuid.UUID, source: uuid.UUID, target: uuid.UUID) -> 
     set_user(conn, str(user))
     conn.execute(
         "INSERT INTO note_links (user_id, id, source_id, target_id, created_at, updated_at,"
-        " version, props_enc, change_seq) VALUES (%s, %s, %s, %s, now(), now(), 0, '\\x01', 1)",
+        " version, props_enc, row_mac, change_seq)"
+        " VALUES (%s, %s, %s, %s, now(), now(), 0, '\\x01', '\\x01', 1)",
         (user, link, source, target),
     )
     return link
@@ -231,8 +232,8 @@ def test_enum_check_refuses_a_name_outside_the_model(pg_conn: Conn) -> None:
     with pytest.raises(psycopg.errors.CheckViolation, match="notes_note_type_check"):
         pg_conn.execute(
             "INSERT INTO notes (user_id, id, title_enc, note_type, is_pinned, deleted,"
-            " created_at, updated_at, version, props_enc, change_seq)"
-            " VALUES (%s, %s, '\\x01', 'memo', false, false, now(), now(), 0, '\\x01', 1)",
+            " created_at, updated_at, version, props_enc, row_mac, change_seq)"
+            " VALUES (%s, %s, '\\x01', 'memo', false, false, now(), now(), 0, '\\x01', '\\x01', 1)",
             (user, uuid.uuid4()),
         )
 
@@ -362,33 +363,35 @@ def _fill(conn: Conn) -> None:
     common = "now(), now(), 0"
     conn.execute(
         "INSERT INTO notes (user_id, id, title_enc, note_type, is_pinned, deleted, created_at,"
-        f" updated_at, version, props_enc, change_seq) SELECT a.user_id, gen_random_uuid(),"
-        f" '\\x01', 'note', i %% 10 = 0, i %% 7 = 0, {common}, '\\x01', i"
+        " updated_at, version, props_enc, row_mac, change_seq)"
+        " SELECT a.user_id, gen_random_uuid(),"
+        f" '\\x01', 'note', i %% 10 = 0, i %% 7 = 0, {common}, '\\x01', '\\x01', i"
         " FROM accounts a, generate_series(1, %s) i",
         (NOTES_PER_USER,),
     )
     conn.execute(
         "INSERT INTO note_tags (user_id, id, note_id, tag_enc, tag_hmac, created_at, updated_at,"
-        " version, change_seq) SELECT n.user_id, gen_random_uuid(), n.id, '\\x01',"
-        f" sha256(uuid_send(n.id) || int2send(t::int2)), {common}, n.change_seq * 2 + t"
+        " version, row_mac, change_seq) SELECT n.user_id, gen_random_uuid(), n.id, '\\x01',"
+        f" sha256(uuid_send(n.id) || int2send(t::int2)), {common}, '\\x01', n.change_seq * 2 + t"
         " FROM notes n, generate_series(0, 1) t"
     )
     conn.execute(
         "INSERT INTO tasks (user_id, id, note_id, content_enc, status, priority, position,"
-        " deleted, created_at, updated_at, version, props_enc, change_seq)"
+        " deleted, created_at, updated_at, version, props_enc, row_mac, change_seq)"
         " SELECT user_id, gen_random_uuid(), id, '\\x01', 'open', 'low', 0, false,"
-        f" {common}, '\\x01', change_seq FROM notes"
+        f" {common}, '\\x01', '\\x01', change_seq FROM notes"
     )
     conn.execute(
         "INSERT INTO reminders (user_id, id, note_id, type, is_active, recurrence_pattern,"
         " recurrence_interval, snooze_count, trigger_count, created_at, updated_at, version,"
-        " props_enc, change_seq) SELECT user_id, gen_random_uuid(), id, 'time', true, 'none',"
-        f" 1, 0, 0, {common}, '\\x01', change_seq FROM notes"
+        " props_enc, row_mac, change_seq)"
+        " SELECT user_id, gen_random_uuid(), id, 'time', true, 'none',"
+        f" 1, 0, 0, {common}, '\\x01', '\\x01', change_seq FROM notes"
     )
     conn.execute(
         "INSERT INTO note_links (user_id, id, source_id, target_id, created_at, updated_at,"
-        " version, props_enc, change_seq) SELECT user_id, gen_random_uuid(), id, id,"
-        f" {common}, '\\x01', change_seq FROM notes"
+        " version, props_enc, row_mac, change_seq) SELECT user_id, gen_random_uuid(), id, id,"
+        f" {common}, '\\x01', '\\x01', change_seq FROM notes"
     )
 
 

@@ -7,6 +7,12 @@ into its own column, blind indexes, and the other secret fields sealed together 
 ``props_enc``. Server bookkeeping columns (``change_seq``, ``deleted_at``) are not the
 bridge's: ``to_remote`` leaves them out and ``to_local`` ignores them.
 
+Every server row also carries ``row_mac``: the writing device's MAC over the row's plain
+columns, ciphertexts and base version (``duru.crypto.row_mac``). ``to_remote`` makes it
+from the device row's ``version`` (the server version the write is based on); ``to_local``
+checks it once every value has crossed (so a ciphertext that does not open still says
+why) and raises ``TamperedRow`` naming the row on a mismatch.
+
 Sealing binds each ciphertext to (entity name, field, user id, row id); ``props_enc`` is
 sealed under the field name ``props_enc``. Plaintexts: a text field is its UTF-8 bytes,
 any other kind its stored value as JSON; ``props_enc`` is a compact JSON object of the
@@ -23,9 +29,10 @@ from functools import lru_cache
 from typing import Any
 
 from duru.crypto import AccountKeys, open_sealed, seal
+from duru.crypto.row_mac import check_row_mac, encoder, make_row_mac, row_prefix
 from duru.errors import BridgeError, UsageError
 from duru.model import PROPS_COLUMN, Entity, Field, Kind
-from duru.remote.layout import SERVER_ONLY_COLUMNS, Role, server_columns
+from duru.remote.layout import ROW_MAC, SERVER_ONLY_COLUMNS, Role, mac_columns, server_columns
 
 from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
 
@@ -74,6 +81,10 @@ class EntityCodec:
         ]
         self._packed = e.packed_fields
         self._packed_names = frozenset(f.name for f in self._packed)
+        covered = mac_columns(e)
+        self.mac_columns: tuple[str, ...] = tuple(c.name for c in covered)
+        self._mac_types = tuple((c.name, encoder(c.type)) for c in covered)
+        self._mac_key: tuple[bytes, bytes] | None = None  # (master key, row-MAC key)
 
     def to_remote(self, row: Mapping[str, Any], keys: AccountKeys, user_id: str) -> Row:
         """The server row of device row ``row`` of user ``user_id``, secrets sealed.
@@ -91,7 +102,20 @@ class EntityCodec:
             self._seal_field(out, s, row[s.field.name], keys, user, row_id)
         if self._packed:
             out[PROPS_COLUMN] = self._seal_props(row, keys, user, row_id)
+        encoded = [encode(out[c]) for c, encode in self._mac_types]
+        out[ROW_MAC] = make_row_mac(
+            self._row_mac_key(keys), self._mac_prefix(user, row_id), out.get("version", 0), encoded
+        )
         return {c: out[c] for c in self.columns}
+
+    def row_base(self, row: Mapping[str, Any], keys: AccountKeys) -> int:
+        """The base version server row ``row``'s MAC vouches for.
+
+        Raises TamperedRow naming the row when the MAC is missing or does not match.
+        """
+        key_value = row[self._key.name]
+        row_id = "?" if key_value is None else uuid_to_local(key_value)
+        return self._check_mac(row, keys, uuid_to_local(row["user_id"]), row_id)
 
     def to_local(self, row: Mapping[str, Any], keys: AccountKeys) -> Row:
         """The device row of server row ``row``, secrets opened and checked.
@@ -113,7 +137,31 @@ class EntityCodec:
                 out[s.field.name] = self._open_field(row[s.column], s.field, keys, user, row_id)
             if s.blind_column is not None:
                 self._check_blind(row[s.blind_column], s, out[s.field.name], keys, row_id)
+        # Last, so a ciphertext that does not open says why (TamperedCiphertext, ...).
+        self._check_mac(row, keys, user, row_id)
         return {name: out[name] for name in self.entity.field_names}
+
+    def _check_mac(self, row: Mapping[str, Any], keys: AccountKeys, user: str, row_id: str) -> int:
+        try:
+            encoded = [encode(row[c]) for c, encode in self._mac_types]
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise BridgeError(f"{self.entity.name} (row {row_id}): {exc}") from None
+        return check_row_mac(
+            self._row_mac_key(keys),
+            self._mac_prefix(user, row_id),
+            row[ROW_MAC],
+            encoded,
+            f"{self.entity.name} {row_id}",
+        )
+
+    def _row_mac_key(self, keys: AccountKeys) -> bytes:
+        found = self._mac_key
+        if found is None or found[0] is not keys.master_key:
+            found = self._mac_key = (keys.master_key, keys.row_mac_key)
+        return found[1]
+
+    def _mac_prefix(self, user: str, row_id: str) -> bytes:
+        return row_prefix(self.entity.name, user, row_id, self.mac_columns)
 
     # -- plain values ---------------------------------------------------------
 

@@ -24,9 +24,10 @@ from typing import Any
 
 from duru.crypto import AccountKeys
 from duru.crypto.envelope import place_sealer
+from duru.crypto.row_mac import make_row_mac, row_prefix
 from duru.errors import UsageError
 from duru.model import PROPS_COLUMN, Entity, Field, Kind
-from duru.remote.layout import CHANGE_SEQ, Role, server_columns
+from duru.remote.layout import CHANGE_SEQ, ROW_MAC, Role, server_columns
 
 from .codec import EntityCodec, _dumps, _user_text, _user_uuid
 from .values import INT64_MAX, INT64_MIN, MAX_EPOCH_MS, MIN_EPOCH_MS, check_local
@@ -62,7 +63,13 @@ class CopyRows:
         self._user = user
         self._steps = steps
         self._key_index = key_index
-        self._field_count = struct.pack(">h", len(steps) + 1)
+        # row_mac (the last column before change_seq) hashes the covered columns' bytes.
+        names = [c for c in codec.columns if c != ROW_MAC]
+        self._mac_at = [names.index(c) for c in codec.mac_columns]
+        names_here = codec.entity.field_names
+        self._version_at = names_here.index("version") if "version" in names_here else None
+        self._mac_key = keys.row_mac_key
+        self._field_count = struct.pack(">h", len(steps) + 2)
 
     @classmethod
     def build(cls, e: Entity, keys: AccountKeys, user_id: str) -> CopyRows | None:
@@ -89,15 +96,27 @@ class CopyRows:
         """
         parts = [SIGNATURE]
         append, steps, key, count = parts.append, self._steps, self._key_index, self._field_count
+        mac_at, version_at, mac_key = self._mac_at, self._version_at, self._mac_key
+        name, user, covered = self.codec.entity.name, self._user, self.codec.mac_columns
         row: Sequence[Any] = ()
         try:
             for seq, row in enumerate(rows, first_seq):
                 row_id = row[key]
                 if type(row_id) is not str or _UUID_TEXT(row_id) is None:
                     raise _Uncovered
+                base = 0 if version_at is None else row[version_at]
+                if type(base) is not int:
+                    raise _Uncovered
                 append(count)
-                for step in steps:
-                    append(step(row, row_id))
+                fields = [step(row, row_id) for step in steps]
+                parts += fields
+                mac = make_row_mac(
+                    mac_key,
+                    row_prefix(name, user, row_id, covered),
+                    base,
+                    [fields[i] for i in mac_at],
+                )
+                append(_LENGTH(len(mac)) + mac)
                 append(_INT8(8, seq))
         except Exception:
             self._explain(row)
@@ -118,7 +137,7 @@ def _steps(
 ) -> list[Step]:
     out: list[Step] = []
     for col in server_columns(e):
-        if col.name == CHANGE_SEQ or col.name not in codec.columns:
+        if col.name in (CHANGE_SEQ, ROW_MAC) or col.name not in codec.columns:
             continue
         match col.role:
             case Role.OWNER:
@@ -138,6 +157,8 @@ def _steps(
                 raise _Uncovered
     if tuple(c.name for c in server_columns(e) if c.name in codec.columns) != codec.columns:
         raise UsageError(f"{e.name}: the codec's columns are not in table order")
+    if codec.columns[-1] != ROW_MAC:
+        raise UsageError(f"{e.name}: row_mac is not the last column before change_seq")
     return out
 
 

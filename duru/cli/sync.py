@@ -119,15 +119,26 @@ def sync_command(
                     )
                 if report.quarantined:
                     typer.echo(
-                        f"  {report.quarantined} rows from the server did not open (tampered?):"
-                        " kept in the quarantine, see `duru export`",
+                        f"  {report.quarantined} rows from the server were refused (tampered"
+                        " or replayed?) and kept in the quarantine, see `duru export`:",
                         err=True,
                     )
+                    for line in report.refused[:_SHOWN_REFUSED]:
+                        typer.echo(f"    {line}", err=True)
+                    if len(report.refused) > _SHOWN_REFUSED:
+                        typer.echo(
+                            f"    ... and {len(report.refused) - _SHOWN_REFUSED} more", err=True
+                        )
                 if report.waiting:
                     typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
         if not watch:
+            if report is not None and report.quarantined:
+                raise typer.Exit(1)  # the rest synced, but a refused row needs a look
             return
         time.sleep(max(0.1, every))
+
+
+_SHOWN_REFUSED = 20
 
 
 def _passphrase(prompt: str, *, confirm: bool = False) -> str:

@@ -22,6 +22,7 @@ from duru.errors import CryptoError
 from .blind_index import BlindIndexKey
 from .kdf import KdfParams, derive_keys
 from .keys import FieldKey, KeyRing
+from .row_mac import row_mac_key
 from .verifier import make_auth_verifier, verifier_cost
 from .wrap import MASTER_KEY_BYTES, WrappedKey, unwrap_master_key, wrap_master_key
 
@@ -44,6 +45,11 @@ class AccountKeys:
     def blind_index(self, value: str, *, entity: str, field: str) -> bytes:
         """``blind_index_key.blind_index(value, entity=..., field=...)``."""
         return self.blind_index_key.blind_index(value, entity=entity, field=field)
+
+    @property
+    def row_mac_key(self) -> bytes:
+        """The key of the account's row MACs (``duru.crypto.row_mac``)."""
+        return row_mac_key(self.master_key)
 
 
 @dataclass(frozen=True, slots=True)

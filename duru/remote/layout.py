@@ -9,6 +9,7 @@ Each entity gets a table of the same name, owned per row by ``user_id``:
     <remote>    bytea: a secret field with ``remote`` set (``title`` -> ``title_enc``)
     <f>_hmac    bytea: the blind index of a ``blind_index`` field (``tag`` -> ``tag_hmac``)
     props_enc   bytea: every other secret field, sealed together as one JSON object
+    row_mac     bytea: the writing device's MAC over the row (``duru.crypto.row_mac``)
 
 Beyond the model (server bookkeeping, never sent to devices as fields):
 
@@ -40,6 +41,7 @@ from duru.model import BY_NAME, ENTITIES, PROPS_COLUMN, Entity, Field, Index, Ki
 USER_ID = "user_id"
 CHANGE_SEQ = "change_seq"
 DELETED_AT = "deleted_at"
+ROW_MAC = "row_mac"
 SERVER_ONLY_COLUMNS = (CHANGE_SEQ, DELETED_AT)
 ACCOUNTS = "accounts"
 META = "duru_meta"
@@ -75,6 +77,7 @@ class Role(StrEnum):
     SEALED = "sealed"  # one secret field, sealed (title_enc)
     BLIND_INDEX = "blind_index"  # keyed hash of a secret field (tag_hmac)
     PROPS = "props"  # the packed secret fields, sealed together (props_enc)
+    MAC = "mac"  # the writing device's MAC over the row (row_mac)
     SERVER = "server"  # server bookkeeping (change_seq, deleted_at, accounts, meta)
 
 
@@ -169,9 +172,27 @@ def server_columns(e: Entity) -> tuple[ServerColumn, ...]:
         cols += _field_columns(f)
     if e.packed_fields:
         cols.append(ServerColumn(PROPS_COLUMN, BYTEA, role=Role.PROPS))
+    cols.append(ServerColumn(ROW_MAC, BYTEA, role=Role.MAC))
     cols.append(ServerColumn(CHANGE_SEQ, "bigint"))
     cols.append(ServerColumn(DELETED_AT, TIMESTAMPTZ, nullable=True))
     return tuple(cols)
+
+
+def mac_columns(e: Entity) -> tuple[ServerColumn, ...]:
+    """The columns of ``e``'s server rows that the row MAC covers, in table order.
+
+    Not ``user_id`` (the MAC names the user), ``version`` (the MAC carries the base
+    version instead), ``row_mac`` itself, the server's bookkeeping, nor the foreign keys
+    the server clears when their target is purged (``ON DELETE SET NULL``).
+    """
+    cleared = {f.name for f in e.fields if f.on_delete == "SET NULL"}
+    return tuple(
+        c
+        for c in server_columns(e)
+        if c.role not in (Role.OWNER, Role.MAC, Role.SERVER)
+        and c.name != "version"
+        and c.field not in cleared
+    )
 
 
 def _field_columns(f: Field) -> list[ServerColumn]:

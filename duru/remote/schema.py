@@ -42,7 +42,7 @@ from duru.remote.layout import (
     server_tables,
 )
 
-SERVER_SCHEMA_VERSION = 1
+SERVER_SCHEMA_VERSION = 2
 USER_SETTING = "duru.user_id"
 POLICY = "duru_owner_only"
 RESERVE_FUNCTION = "duru_reserve_change_seqs"

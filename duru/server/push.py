@@ -34,6 +34,7 @@ from psycopg.types.json import Jsonb
 
 from duru.bridge import codec_for
 from duru.crypto import BLIND_INDEX_BYTES, ENVELOPE_VERSION, MIN_ENVELOPE_BYTES, binding_tag
+from duru.crypto.row_mac import ROW_MAC_BYTES
 from duru.errors import UsageError
 from duru.model import ENTITIES, PROPS_COLUMN, Entity, entity
 from duru.remote.layout import (
@@ -179,7 +180,6 @@ class _Push(UserRows):
             and e.row_id not in orphans
         }
         looped = self._cycles(ent, rows, landing)
-        looped_by = next((f.name for f in ent.foreign_keys if f.references == ent.name), "")
         claimed: dict[tuple[Any, ...], str] = {}
         accepted: list[dict[str, Any]] = []
         for index, e, base in work:
@@ -198,20 +198,23 @@ class _Push(UserRows):
                 )
                 self._restamp(ent, [holder])
                 continue
-            outcome: Outcome = "applied"
-            row = rows[e.row_id]
             if e.row_id in looped:
                 # A move that would close a loop (another device moved the parent under
-                # this row meanwhile): the rest of the write applies, the row stays where
-                # the server has it, and the move is kept aside as a revision.
-                self._keep_aside(ent, e, base, cur or Current(0, False))
-                row[looped_by] = looped[e.row_id]
-                outcome = "adjusted"
+                # this row meanwhile). The server cannot change the row itself (its MAC
+                # is the device's), so the row stays as it is and the write is kept
+                # aside as a revision; the device writes it again under the server's
+                # parent (see ``duru.sync.outbox.apply_results``).
+                kept = self._keep_aside(ent, e, base, cur or Current(0, False))
+                self.results[index] = PushResult(
+                    e.op_id, e.entity, e.row_id, "adjusted", base, kept=str(kept)
+                )
+                continue
+            row = rows[e.row_id]
             version = self.seq.take()
             row["version"] = version
             row[CHANGE_SEQ] = version
             accepted.append(row)
-            self.results[index] = PushResult(e.op_id, e.entity, e.row_id, outcome, version)
+            self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "applied", version)
         if not accepted:
             return
         columns = (*codec.columns, CHANGE_SEQ)
@@ -377,6 +380,10 @@ def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_i
     if col.role is Role.BLIND_INDEX:
         if len(value) != BLIND_INDEX_BYTES:
             raise UsageError(f"{ent.name} {row_id}: {col.name} is not a blind index")
+        return
+    if col.role is Role.MAC:
+        if len(value) != ROW_MAC_BYTES:
+            raise UsageError(f"{ent.name} {row_id}: {col.name} is not a row MAC")
         return
     if col.role not in (Role.SEALED, Role.PROPS):
         return

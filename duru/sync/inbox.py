@@ -14,6 +14,7 @@ either has the whole page and the new cursor, or neither, and the next pull repe
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections import defaultdict
@@ -22,13 +23,14 @@ from typing import Any
 
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys
-from duru.errors import BridgeError, CryptoError, UsageError
+from duru.crypto.row_mac import mac_base
+from duru.errors import BridgeError, CryptoError, ReplayedRow, UsageError
 from duru.local.db import Database
 from duru.local.schema import quote
 from duru.local.search_fill import indexed_in_bulk
 from duru.local.sync_tables import SYNC_TABLES, create_sync_tables
 from duru.model import ENTITIES, Entity, entity
-from duru.remote.layout import server_table
+from duru.remote.layout import ROW_MAC, server_table
 
 from .device_rows import insert_rows
 from .protocol import Change
@@ -50,6 +52,7 @@ class Applied:
     kept_local: int = 0  # rows deleted there but edited here: kept, pushed again
     waiting: int = 0
     quarantined: int = 0  # rows that did not open, kept in the quarantine table
+    refused: list[str] = field(default_factory=list)  # which rows, and why
     merged: int = 0  # rows changed both here and there, merged cleanly
     copied: int = 0  # rows whose edits clashed: kept as a conflicted copy or record
     by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -105,13 +108,23 @@ def apply_page(
         opened_page = _open_all(changes, keys)  # decrypt before taking the write lock
     opened, refused = opened_page
     with db.transaction():
+        opened, replayed = _refuse_replays(db, opened)
+        refused = [*refused, *replayed]
+        resync = db.meta(RESYNC_KEY) == "1"
         for c, reason in refused:
             # A row no key of ours opens (tampered, or sealed for another place) must not
-            # stop every later sync: it is kept, with the reason, and reported.
+            # stop every later sync: it is kept, with the reason, and reported. In a full
+            # resync the copy here counts as seen: the server's bad row must not make
+            # this device drop its good one.
+            if resync:
+                db.conn.execute(
+                    "INSERT OR IGNORE INTO sync_seen (entity, row_id) VALUES (?, ?)",
+                    (c.entity, c.row_id),
+                )
             db.quarantine("sync", entity(c.entity).table, c.row_id, reason, c.row or {})
             out.quarantined += 1
+            out.refused.append(f"{c.entity} {c.row_id}: {reason}")
         pending = {(e, r) for e, r in db.conn.execute("SELECT entity, row_id FROM outbox")}
-        resync = db.meta(RESYNC_KEY) == "1"
         deletes = [c for c, _ in opened if c.kind == "delete"]
         upserts = [(c, row) for c, row in opened if c.kind == "upsert"]
         for c, row in opened:
@@ -204,6 +217,72 @@ def _held(db: Database, changes: list[Change]) -> set[tuple[str, str, int]]:
                 )
             )
     return out
+
+
+def _refuse_replays(
+    db: Database, opened: list[tuple[Change, dict[str, Any] | None]]
+) -> tuple[list[tuple[Change, dict[str, Any] | None]], list[tuple[Change, str]]]:
+    """Leave out upserts that are older versions of rows this device already saw.
+
+    The server applies a write only on top of its current version, so a newer write is
+    always based on a version at least as new as any this device holds. A row whose MAC
+    vouches for an older base than the version held here, with other content than this
+    device last saw from the server, is therefore an older version sent again (a
+    restamped row, with the same content at a new version, is not). What this device
+    last saw is the merge base of a row with unpushed changes, else the row itself; a
+    row with unpushed changes and no merge base (an edit kept over a delete) has
+    nothing to compare with and goes on to the merge.
+    """
+    todo: dict[str, dict[str, int]] = defaultdict(dict)
+    for c, _row in opened:
+        if c.kind == "upsert" and c.row is not None:
+            todo[c.entity][c.row_id] = mac_base(base64.b64decode(c.row[ROW_MAC]))
+    if not todo:
+        return opened, []
+    suspects: set[tuple[str, str]] = set()
+    for name, bases in todo.items():
+        e = entity(name)
+        ids = list(bases)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            for key, version in db.conn.execute(
+                f"SELECT {quote(e.key)}, version FROM {quote(e.table)}"
+                f" WHERE {quote(e.key)} IN ({marks})",
+                part,
+            ):
+                if bases[key] < int(version):
+                    suspects.add((name, key))
+    if not suspects:
+        return opened, []
+    kept, replayed = [], []
+    for c, row in opened:
+        if (c.entity, c.row_id) in suspects and row is not None:
+            seen = _last_seen(db, entity(c.entity), c.row_id)
+            fields = [f for f in entity(c.entity).field_names if f != "version"]
+            if seen is not None and any(seen[f] != row[f] for f in fields):
+                held = seen["version"]
+                why = ReplayedRow(
+                    f"the server sent a version written on version {todo[c.entity][c.row_id]}"
+                    f" after this device saw version {held}: an older version replayed"
+                )
+                replayed.append((c, f"{type(why).__name__}: {why.message}"))
+                continue
+        kept.append((c, row))
+    return kept, replayed
+
+
+def _last_seen(db: Database, e: Entity, key: str) -> dict[str, Any] | None:
+    """The row as this device last had it from the server (see ``_refuse_replays``)."""
+    pending = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (e.name, key)
+    ).fetchone()
+    if pending is None:
+        return db.find(e, key)
+    base = db.conn.execute(
+        "SELECT row_json FROM sync_base WHERE entity = ? AND row_id = ?", (e.name, key)
+    ).fetchone()
+    return None if base is None else dict(json.loads(base[0]))
 
 
 def _open_all(

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys
+from duru.errors import DuruError
 from duru.local.db import Database
 from duru.local.schema import quote
-from duru.model import ENTITIES, Row, entity, new_id, now_ms
+from duru.model import ENTITIES, Entity, Row, entity, new_id, now_ms
 from duru.remote.layout import server_table
 
 from .device_rows import self_reference
@@ -118,9 +119,7 @@ def apply_results(
             elif r.outcome in ("applied", "duplicate") and r.version:
                 versions[p.entity].append((r.version, p.row_id))
             elif r.outcome == "adjusted":
-                # The server kept the row otherwise than sent: version 0 makes the pull
-                # that brings it back overwrite this copy (a held version is skipped).
-                versions[p.entity].append((0, p.row_id))
+                _move_back(db, e, p.row_id, r.version)
             done.append((p, r))
         for name, pairs in versions.items():
             e = entity(name)
@@ -155,6 +154,31 @@ def _update_base(db: Database, p: Pending, r: PushResult, sent: Row | None) -> N
             "INSERT OR REPLACE INTO sync_base (entity, row_id, row_json) VALUES (?, ?, ?)",
             (p.entity, p.row_id, json.dumps({**sent, "version": r.version})),
         )
+
+
+def _move_back(db: Database, e: Entity, key: str, version: int) -> None:
+    """The server kept its row (the move made here would have closed a loop in its tree,
+    and kept the move as a revision): write the row again under the parent the server
+    has (the merge base's), with the rest of this device's change, as a new op on top
+    of ``version``. Under the root if the base is unknown or that parent would loop here.
+    """
+    parent = self_reference(e)
+    found = db.conn.execute(
+        "SELECT row_json FROM sync_base WHERE entity = ? AND row_id = ?", (e.name, key)
+    ).fetchone()
+    if parent is not None:
+        value = None if found is None else json.loads(found[0]).get(parent.name)
+        update = f"UPDATE {quote(e.table)} SET {quote(parent.name)} = ? WHERE {quote(e.key)} = ?"
+        try:
+            with db.transaction():
+                db.conn.execute(update, (value, key))
+        except (sqlite3.Error, DuruError):
+            db.conn.execute(update, (None, key))
+    db.conn.execute(
+        "INSERT INTO outbox (op_id, entity, row_id, kind, base_version, created_at)"
+        " VALUES (?, ?, ?, 'upsert', ?, ?)",
+        (new_id(), e.name, key, version, now_ms()),
+    )
 
 
 def _remember_merge(db: Database, revision: str, p: Pending) -> None:

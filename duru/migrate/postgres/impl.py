@@ -31,7 +31,7 @@ from duru.migrate.ops import (
     RenameColumn,
     quote,
 )
-from duru.migrate.postgres import impl_expand
+from duru.migrate.postgres import impl_expand, row_macs
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.builders import (
     At,
@@ -53,6 +53,7 @@ from duru.migrate.postgres.ops import (
     SealColumn,
     SetNotNull,
 )
+from duru.migrate.postgres.row_macs import AddRowMacs, RequireRowMacs
 from duru.migrate.postgres.steps import PgContext, PgStep
 from duru.migrate.steps import StepResult
 from duru.remote.layout import META
@@ -297,4 +298,6 @@ _HANDLERS: dict[type, Handler] = {
     ContractColumn: impl_expand.contract_column,
     SealColumn: impl_expand.seal_column,
     DropPlaintext: impl_expand.drop_plaintext,
+    AddRowMacs: row_macs.add_row_macs,
+    RequireRowMacs: row_macs.require_row_macs,
 }

@@ -1,32 +1,55 @@
 """Earlier layouts of duru's server schema, as data, for migrations to start from.
 
-Version 0 is the app's crisis-era server: ``notes.title`` kept as plaintext
-``text`` where the model wants the sealed ``title_enc bytea``. Everything
-else is as version 1; the layout is derived from today's DDL with that one
-difference, so it never drifts from the model anywhere else.
+Version 1 is today's layout without row MACs (no ``row_mac`` column: migration
+0002 adds them). Version 0 is the app's crisis-era server: as version 1, but
+``notes.title`` kept as plaintext ``text`` where the model wants the sealed
+``title_enc bytea``. Both are derived from today's DDL with those differences,
+so they never drift from the model anywhere else.
 """
 
 from __future__ import annotations
 
-from duru.remote.layout import META
+from duru.remote.layout import META, ROW_MAC
 from duru.remote.schema import server_ddl
 
 V0 = "0"
 V0_FINGERPRINT = "crisis-era"
+V1 = "1"
+V1_FINGERPRINT = "before-row-macs"
 _SEALED = "    title_enc bytea NOT NULL,\n"
 _PLAIN = "    title text NOT NULL,\n"
+_ROW_MAC = f"    {ROW_MAC} bytea NOT NULL,\n"
+
+
+def schema_v1_ddl() -> list[str]:
+    """Every statement that creates a version-1 server database (with its duru_meta rows)."""
+    return _without_macs(server_ddl()) + _meta(V1, V1_FINGERPRINT)
 
 
 def schema_v0_ddl() -> list[str]:
     """Every statement that creates a version-0 server database (with its duru_meta rows)."""
     out = []
-    for stmt in server_ddl():
+    for stmt in _without_macs(server_ddl()):
         if _SEALED in stmt and _table_of(stmt) == "notes":
             stmt = stmt.replace(_SEALED, _PLAIN)
         out.append(stmt)
-    meta = {"schema_version": V0, "model_fingerprint": V0_FINGERPRINT, "schema_fingerprint": V0}
-    out += [f"INSERT INTO {META} (key, value) VALUES ('{k}', '{v}')" for k, v in meta.items()]
+    return out + _meta(V0, V0_FINGERPRINT)
+
+
+def _without_macs(ddl: list[str]) -> list[str]:
+    out = [stmt.replace(_ROW_MAC, "") for stmt in ddl]
+    if any(ROW_MAC in stmt for stmt in out):
+        raise AssertionError(f"{ROW_MAC} is left in the version-1 DDL: its layout changed")
     return out
+
+
+def _meta(version: str, fingerprint: str) -> list[str]:
+    meta = {
+        "schema_version": version,
+        "model_fingerprint": fingerprint,
+        "schema_fingerprint": version,
+    }
+    return [f"INSERT INTO {META} (key, value) VALUES ('{k}', '{v}')" for k, v in meta.items()]
 
 
 def _table_of(create: str) -> str:
