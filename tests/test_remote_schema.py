@@ -28,6 +28,7 @@ from duru.remote.layout import (
 )
 from duru.remote.schema import (
     SCHEMA_FINGERPRINT,
+    SERVER_SCHEMA_VERSION,
     USER_SETTING,
     apply_server_schema,
     read_meta,
@@ -128,7 +129,7 @@ def test_ddl_applies_on_a_fresh_database_and_apply_is_idempotent(pg_conn: Conn) 
     assert _snapshot(pg_conn) == first
     meta = read_meta(pg_conn)
     assert meta == {
-        "schema_version": "1",
+        "schema_version": str(SERVER_SCHEMA_VERSION),
         "model_fingerprint": MODEL_FINGERPRINT,
         "schema_fingerprint": SCHEMA_FINGERPRINT,
     }
