@@ -123,12 +123,8 @@ def sync_command(
                         " or replayed?) and kept in the quarantine, see `duru export`:",
                         err=True,
                     )
-                    for line in report.refused[:_SHOWN_REFUSED]:
+                    for line in _refused(path, report.quarantined):
                         typer.echo(f"    {line}", err=True)
-                    if len(report.refused) > _SHOWN_REFUSED:
-                        typer.echo(
-                            f"    ... and {len(report.refused) - _SHOWN_REFUSED} more", err=True
-                        )
                 if report.waiting:
                     typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
         if not watch:
@@ -139,6 +135,22 @@ def sync_command(
 
 
 _SHOWN_REFUSED = 20
+
+
+def _refused(path: Path, count: int) -> list[str]:
+    """The last ``count`` rows this sync put in the quarantine: which, and why."""
+    from duru.local.db import Database
+
+    with Database.open(path, create=False) as db:
+        rows = db.rows(
+            "SELECT source_table, source_key, reason FROM quarantine WHERE source = 'sync'"
+            " ORDER BY id DESC LIMIT ?",
+            (min(count, _SHOWN_REFUSED),),
+        )
+    out = [f"{r['source_table']} {r['source_key']}: {r['reason']}" for r in reversed(rows)]
+    if count > _SHOWN_REFUSED:
+        out.append(f"... and {count - _SHOWN_REFUSED} more")
+    return out
 
 
 def _passphrase(prompt: str, *, confirm: bool = False) -> str:

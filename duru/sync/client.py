@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ class SyncReport:
     kept_local: int = 0
     waiting: int = 0
     quarantined: int = 0
-    refused: list[str] = field(default_factory=list)  # rows quarantined: which, and why
     merged: int = 0
     copied: int = 0
     resynced: bool = False
@@ -340,7 +339,6 @@ def _pull(
     report.kept_local = applied.kept_local
     report.waiting = applied.waiting
     report.quarantined = applied.quarantined
-    report.refused = list(applied.refused)
     report.merged += applied.merged
     report.copied += applied.copied
 

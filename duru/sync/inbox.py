@@ -52,7 +52,6 @@ class Applied:
     kept_local: int = 0  # rows deleted there but edited here: kept, pushed again
     waiting: int = 0
     quarantined: int = 0  # rows that did not open, kept in the quarantine table
-    refused: list[str] = field(default_factory=list)  # which rows, and why
     merged: int = 0  # rows changed both here and there, merged cleanly
     copied: int = 0  # rows whose edits clashed: kept as a conflicted copy or record
     by_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -123,7 +122,6 @@ def apply_page(
                 )
             db.quarantine("sync", entity(c.entity).table, c.row_id, reason, c.row or {})
             out.quarantined += 1
-            out.refused.append(f"{c.entity} {c.row_id}: {reason}")
         pending = {(e, r) for e, r in db.conn.execute("SELECT entity, row_id FROM outbox")}
         deletes = [c for c, _ in opened if c.kind == "delete"]
         upserts = [(c, row) for c, row in opened if c.kind == "upsert"]
