@@ -160,6 +160,8 @@ def _checked_decrypt(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) ->
 
 
 _open_aead = _RAW_DECRYPT or _checked_decrypt
+# seal has checked the plaintext's type; the key, nonce and header are its own.
+_seal_aead = _RAW_ENCRYPT or _encrypt
 
 
 def padded_size(length: int) -> int:
@@ -225,7 +227,7 @@ def seal(
     place = frame_place(entity, field, user_id, row_id)
     header = _pack_header(ENVELOPE_VERSION, key.key_id, _binding_tag(place))
     nonce = _urandom(NONCE_BYTES)
-    sealed = _encrypt(_pad(plaintext), header + place, nonce, key.secret)
+    sealed = _seal_aead(_pad(plaintext), header + place, nonce, key.secret)
     return b"".join((header, nonce, sealed))
 
 
