@@ -236,8 +236,10 @@ def _push(
     size: int,
 ) -> None:
     """Push the outbox in chunks, in order; the next chunk is sealed here while the
-    server applies the one before (the request runs on another thread). Chunks grow
-    while a round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x."""
+    server applies the one before (the request runs on another thread), and it is sent
+    as soon as that answer is in, before the answer is recorded here (the two chunks
+    hold other rows, and the server has committed the first). Chunks grow while a
+    round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x."""
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
     _report(progress, "push", 0, total)
@@ -248,10 +250,19 @@ def _push(
             if sealed < total:
                 chunk = _seal_chunk(db, rows[sealed : sealed + size], keys)
                 sealed += len(chunk.sent)
+            answered = None
             if flying is not None:
                 prior, answer, began = flying
-                results, report.head = answer.result()
-                took = time.perf_counter() - began
+                answered = (prior, answer.result(), time.perf_counter() - began)
+            flying = None
+            if chunk is not None:
+                # With nothing to overlap (no answer to record, nothing left to seal),
+                # the request goes on this thread.
+                alone = answered is None and sealed >= total
+                send = sender.now if alone else sender.submit
+                flying = (chunk, send(api.push, device, chunk.entries), time.perf_counter())
+            if answered is not None:
+                prior, (results, report.head), took = answered
                 outbox.apply_results(db, prior.sent, results, prior.pushed)
                 _count(report, results)
                 done += len(prior.sent)
@@ -260,11 +271,6 @@ def _push(
                     size = min(MAX_PUSH_CHUNK, size * 2)
                 elif took > 4 * TARGET_SECONDS:
                     size = max(MIN_PUSH_CHUNK, size // 2)
-            flying = None
-            if chunk is not None:
-                # The last chunk has nothing to overlap with: it goes on this thread.
-                send = sender.submit if sealed < total else sender.now
-                flying = (chunk, send(api.push, device, chunk.entries), time.perf_counter())
 
 
 def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any) -> _Chunk:
