@@ -19,7 +19,7 @@ from test_sync import Server, device
 from duru import sync
 from duru.bridge import account_row, codec_for
 from duru.crypto import AccountKeys, KdfParams, new_account
-from duru.errors import TamperedRow
+from duru.errors import PreflightFailed, TamperedRow
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.migrate.postgres import server_run, server_status
@@ -29,6 +29,7 @@ from duru.remote.schema import SERVER_SCHEMA_VERSION
 from duru.schemacheck.check import check_schema
 
 PASS = "row macs for everyone"
+pytestmark = pytest.mark.pg_migration
 
 
 def _v1_server(url: str, tmp_path: Path, name: str = "mia") -> tuple[AccountKeys, int]:
@@ -131,3 +132,19 @@ def test_rows_of_a_user_without_keys_hold_the_contract(pg_url: str, tmp_path: Pa
     paused = server_run(pg_url, passphrases={}, config=fast_config())
     assert paused.status == "paused" and "have no MAC" in (paused.reason or "")
     assert server_status(pg_url).version == "1"
+
+
+def test_a_server_stamped_1_without_the_sync_tables_is_refused_not_stamped_current(
+    pg_url: str, tmp_path: Path
+) -> None:
+    _v1_server(pg_url, tmp_path)
+    with psycopg.connect(pg_url) as conn:  # as a build from before sync made it
+        conn.execute("DROP TABLE conflicts")
+    with pytest.raises(PreflightFailed, match="not schema 1 apart from row MACs") as failed:
+        server_run(pg_url, passphrases={"mia": PASS}, config=fast_config())
+    assert "conflicts" in failed.value.message and "new server database" in failed.value.message
+    assert server_status(pg_url).version == "1"
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attname = 'row_mac' AND NOT attisdropped"
+        ).fetchone() == (0,)

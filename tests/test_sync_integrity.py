@@ -133,8 +133,10 @@ def test_a_folder_parent_is_covered() -> None:
 # -- through `duru serve` ------------------------------------------------------------
 
 
-def _owner(pg_url: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    with psycopg.connect(pg_url, autocommit=True) as owner:
+def _owner(url: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The attacker: whoever controls the server, past row level security (``url`` is
+    ``pg_inspect_url``, the superuser on the test's database)."""
+    with psycopg.connect(url, autocommit=True) as owner:
         cur = owner.execute(query, params)
         return cur.fetchall() if cur.description else []
 
@@ -157,15 +159,17 @@ def _duru(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_flag_flipped_on_the_server_is_refused_by_duru_sync_naming_the_row(
-    tmp_path: Path, server: Server, pg_url: str
+    tmp_path: Path, server: Server, pg_inspect_url: str
 ) -> None:
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
         note = s.notes.create("private 日記", body="not pinned")
         s.notes.create("another")
     sync_all(a, b)
-    _owner(pg_url, "UPDATE notes SET is_pinned = true WHERE id = %s", (uuid.UUID(note["id"]),))
-    _bump(pg_url, "notes", note["id"])
+    _owner(
+        pg_inspect_url, "UPDATE notes SET is_pinned = true WHERE id = %s", (uuid.UUID(note["id"]),)
+    )
+    _bump(pg_inspect_url, "notes", note["id"])
     with DeviceStore.open(a) as s:
         fine = s.notes.create("written after")
     sync.sync(a)
@@ -183,26 +187,28 @@ def test_a_flag_flipped_on_the_server_is_refused_by_duru_sync_naming_the_row(
 
 
 def test_an_older_version_replayed_by_the_server_is_refused(
-    tmp_path: Path, server: Server, pg_url: str
+    tmp_path: Path, server: Server, pg_inspect_url: str
 ) -> None:
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
         note = s.notes.create("first title", body="first body")
     sync_all(a, b)
     columns = "title_enc, props_enc, is_pinned, updated_at, row_mac"
-    [old] = _owner(pg_url, f"SELECT {columns} FROM notes WHERE id = %s", (uuid.UUID(note["id"]),))
+    [old] = _owner(
+        pg_inspect_url, f"SELECT {columns} FROM notes WHERE id = %s", (uuid.UUID(note["id"]),)
+    )
     with DeviceStore.open(a) as s:
         s.notes.edit(note["id"], title="second title")
         s.notes.pin(note["id"])
     sync_all(a, b)
     # The server puts the first version back (its MAC is genuine) and makes it pullable.
     _owner(
-        pg_url,
+        pg_inspect_url,
         "UPDATE notes SET title_enc = %s, props_enc = %s, is_pinned = %s, updated_at = %s,"
         " row_mac = %s WHERE id = %s",
         (*old, uuid.UUID(note["id"])),
     )
-    _bump(pg_url, "notes", note["id"])
+    _bump(pg_inspect_url, "notes", note["id"])
     report = sync.sync(b)
     assert report.quarantined == 1
     with Database.open(b) as db:
@@ -213,7 +219,7 @@ def test_an_older_version_replayed_by_the_server_is_refused(
 
 
 def test_a_row_the_server_only_restamped_is_not_a_replay(
-    tmp_path: Path, server: Server, pg_url: str
+    tmp_path: Path, server: Server, pg_inspect_url: str
 ) -> None:
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
@@ -222,7 +228,7 @@ def test_a_row_the_server_only_restamped_is_not_a_replay(
     with DeviceStore.open(a) as s:
         s.notes.edit(note["id"], title="edited once")
     sync_all(a, b)
-    _bump(pg_url, "notes", note["id"])  # a new version, the same content and MAC
+    _bump(pg_inspect_url, "notes", note["id"])  # a new version, the same content and MAC
     report = sync.sync(b)
     assert report.quarantined == 0 and report.pulled >= 1
     with Database.open(b) as db:
@@ -260,7 +266,7 @@ def test_a_loop_closing_move_is_written_again_under_the_servers_parent_with_its_
 
 
 def test_rows_uploaded_in_bulk_carry_macs_that_a_new_device_accepts(
-    tmp_path: Path, server: Server, pg_url: str
+    tmp_path: Path, server: Server, pg_url: str, pg_inspect_url: str
 ) -> None:
     seeded = device(tmp_path, "seeded")
     with DeviceStore.open(seeded) as s:
@@ -270,7 +276,9 @@ def test_rows_uploaded_in_bulk_carry_macs_that_a_new_device_accepts(
             s.tags.add(note["id"], "tag")
             s.folders.file_note(note["id"], folder["id"])
     upload(seeded, server_url=pg_url, passphrase=PASS, user="bulk", kdf=KdfParams.interactive())
-    macs = _owner(pg_url, "SELECT count(*) FROM notes WHERE length(row_mac) = %s", (ROW_MAC_BYTES,))
+    macs = _owner(
+        pg_inspect_url, "SELECT count(*) FROM notes WHERE length(row_mac) = %s", (ROW_MAC_BYTES,)
+    )
     assert macs == [(30,)]
     fresh = device(tmp_path, "fresh")
     sync.login(fresh, server=server.url, user="bulk", passphrase=PASS)

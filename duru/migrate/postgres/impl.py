@@ -53,7 +53,7 @@ from duru.migrate.postgres.ops import (
     SealColumn,
     SetNotNull,
 )
-from duru.migrate.postgres.row_macs import AddRowMacs, RequireRowMacs
+from duru.migrate.postgres.row_macs import AddRowMacs, CheckBeforeMacs, RequireRowMacs
 from duru.migrate.postgres.steps import PgContext, PgStep
 from duru.migrate.steps import StepResult
 from duru.remote.layout import META
@@ -298,6 +298,7 @@ _HANDLERS: dict[type, Handler] = {
     ContractColumn: impl_expand.contract_column,
     SealColumn: impl_expand.seal_column,
     DropPlaintext: impl_expand.drop_plaintext,
+    CheckBeforeMacs: row_macs.check_before_macs,
     AddRowMacs: row_macs.add_row_macs,
     RequireRowMacs: row_macs.require_row_macs,
 }

@@ -26,7 +26,7 @@ from psycopg import Connection
 
 from duru.crypto import AccountKeys
 from duru.crypto.row_mac import check_row_mac, encoder, make_row_mac, row_prefix
-from duru.errors import TamperedRow, UsageError, ValidationFailed
+from duru.errors import PreflightFailed, TamperedRow, UsageError, ValidationFailed
 from duru.migrate.ops import Operation, Phase, quote
 from duru.migrate.postgres.builders import (
     At,
@@ -56,6 +56,21 @@ def mac_entity(table: str) -> Entity:
     if found is None:
         raise UsageError(f"{table} is not a table of the model: it has no row MACs")
     return found
+
+
+@dataclass(frozen=True)
+class CheckBeforeMacs(Operation):
+    """Refuse a server whose layout is not the one row MACs are added to (schema 1).
+
+    A database stamped version 1 by a build from before sync lacks the sync tables;
+    adding MACs to it and stamping it current would hide that. Only the differences
+    migration 0002 removes (no ``row_mac`` yet, the fingerprint) are allowed.
+    """
+
+    phase: Phase = Phase.PREPARE
+
+    def describe(self) -> str:
+        return "check that the server's layout is schema 1 apart from row MACs"
 
 
 @dataclass(frozen=True)
@@ -249,6 +264,41 @@ def _keys(ctx: PgContext, user: str, table: str) -> AccountKeys:
 
 
 # -- steps ---------------------------------------------------------------------------
+
+
+def check_before_macs(at: At, op: CheckBeforeMacs) -> list[Ordered]:
+    def check(ctx: PgContext) -> StepResult:
+        from duru.schemacheck.check import check_server_connection
+        from duru.schemacheck.report import MismatchKind
+
+        found = [
+            m
+            for m in check_server_connection(ctx.conn)
+            if m.severity == "error"
+            and m.kind is not MismatchKind.FINGERPRINT
+            and m.column != ROW_MAC
+        ]
+        if found:
+            shown = "; ".join(m.message for m in found[:_SHOWN])
+            raise PreflightFailed(
+                f"this server database is not schema 1 apart from row MACs ({len(found)}"
+                f" difference(s): {shown}). It was made by an earlier build or changed by"
+                " hand; no migration leads from it: make a new server database (`duru serve`"
+                " makes one) and push each device to it"
+            )
+        return StepResult(details={"checked": "layout"})
+
+    return [
+        at.step(
+            0,
+            "check-layout",
+            op.phase,
+            op.describe(),
+            kind="transaction",
+            sql=("-- compare the live schema with the model (as `duru schema check` does)",),
+            action=check,
+        )
+    ]
 
 
 def add_row_macs(at: At, op: AddRowMacs) -> list[Ordered]:
