@@ -226,7 +226,8 @@ def _refuse_replays(
     always based on a version at least as new as any this device holds. A row whose MAC
     vouches for an older base than the version held here, with other content than this
     device last saw from the server, is therefore an older version sent again (a
-    restamped row, with the same content at a new version, is not). What this device
+    restamped row, with the same content at a new version, is not; nor is one whose
+    only change is a SET NULL link the server cleared). What this device
     last saw is the merge base of a row with unpushed changes, else the row itself; a
     row with unpushed changes and no merge base (an edit kept over a delete) has
     nothing to compare with and goes on to the merge.
@@ -257,7 +258,7 @@ def _refuse_replays(
     for c, row in opened:
         if (c.entity, c.row_id) in suspects and row is not None:
             seen = _last_seen(db, entity(c.entity), c.row_id)
-            fields = [f for f in entity(c.entity).field_names if f != "version"]
+            fields = _vouched_fields(entity(c.entity))
             if seen is not None and any(seen[f] != row[f] for f in fields):
                 held = seen["version"]
                 why = ReplayedRow(
@@ -268,6 +269,20 @@ def _refuse_replays(
                 continue
         kept.append((c, row))
     return kept, replayed
+
+
+def _vouched_fields(e: Entity) -> list[str]:
+    """The fields a row's MAC vouches for, so a difference in them tells a replay.
+
+    Not ``version``, and not the ON DELETE SET NULL links: the server clears those (at a
+    new version, under the row's old MAC) when their target is deleted, and a device
+    that still holds the link must take that, not call it a replay.
+    """
+    return [
+        f.name
+        for f in e.fields
+        if f.name != "version" and not (f.references and f.on_delete == "SET NULL")
+    ]
 
 
 def _last_seen(db: Database, e: Entity, key: str) -> dict[str, Any] | None:
