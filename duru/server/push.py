@@ -6,8 +6,7 @@ back before commit. Two pushes of one user therefore commit in the order of thei
 numbers, which is what lets a pull trust ``change_seq > cursor`` (see ``pull``).
 
 Per entry (see ``duru.sync.protocol`` for the outcomes):
-- the newest op id was applied before: ``duplicate``, the stored answer again (a write
-  kept as a conflict revision is answered ``conflict`` again, with its revision);
+- the newest op id was applied before: ``duplicate``, the stored answer again;
 - the effective base is the entry's ``base_version``, raised to the version an earlier
   op id of the same row was applied at (a push whose answer was lost, then edited on);
 - an upsert whose base is the server's version (or of a row the server never had) is
@@ -35,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from duru.bridge import codec_for
 from duru.crypto import BLIND_INDEX_BYTES, ENVELOPE_VERSION, MIN_ENVELOPE_BYTES, binding_tag
-from duru.crypto.row_mac import mac_bytes
+from duru.crypto.row_mac import ROW_MAC_BYTES
 from duru.errors import UsageError
 from duru.model import ENTITIES, PROPS_COLUMN, Entity, entity
 from duru.remote.layout import (
@@ -47,7 +46,6 @@ from duru.remote.layout import (
     Role,
     ServerColumn,
     ServerTable,
-    cleared_column,
     server_column_of,
     server_table,
 )
@@ -102,19 +100,6 @@ class _Push(UserRows):
             base = self._effective_base(e, applied)
             if base is None:
                 done = applied[e.op_id]
-                if done.outcome == "conflict":
-                    # A stale write sent again (its answer was lost, or the pull that was
-                    # to merge it refused the row): the same answer and revision. Never
-                    # "duplicate": the device would take its write as applied.
-                    self.results[index] = PushResult(
-                        e.op_id,
-                        e.entity,
-                        e.row_id,
-                        "conflict",
-                        done.version,
-                        kept=self._revision_of(e.op_id),
-                    )
-                    continue
                 # An adjusted write says so again: the device must still pull the row.
                 again: Outcome = "adjusted" if done.outcome == "adjusted" else "duplicate"
                 self.results[index] = PushResult(e.op_id, e.entity, e.row_id, again, done.version)
@@ -145,15 +130,6 @@ class _Push(UserRows):
             (self.user, [uuid.UUID(o) for o in set(op_ids)]),
         ).fetchall()
         return {str(r[0]): _Applied(str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows}
-
-    def _revision_of(self, op_id: str) -> str | None:
-        """The conflict revision the write ``op_id`` was kept as."""
-        found = self.conn.execute(
-            f"SELECT id FROM {CONFLICTS} WHERE {USER_ID} = %s AND op_id = %s"
-            f" ORDER BY {CHANGE_SEQ} DESC LIMIT 1",
-            (self.user, uuid.UUID(op_id)),
-        ).fetchone()
-        return None if found is None else str(found[0])
 
     def _effective_base(self, e: PushEntry, applied: dict[str, _Applied]) -> int | None:
         """The base to compare with the server's version; None: the newest op is done."""
@@ -410,7 +386,7 @@ def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_i
             raise UsageError(f"{ent.name} {row_id}: {col.name} is not a blind index")
         return
     if col.role is Role.MAC:
-        if len(value) != mac_bytes(cleared_column(ent)):
+        if len(value) != ROW_MAC_BYTES:
             raise UsageError(f"{ent.name} {row_id}: {col.name} is not a row MAC")
         return
     if col.role not in (Role.SEALED, Role.PROPS):
