@@ -32,7 +32,14 @@ from duru.crypto import AccountKeys, open_sealed, seal
 from duru.crypto.row_mac import check_row_mac, encoder, make_row_mac, row_prefix
 from duru.errors import BridgeError, UsageError
 from duru.model import PROPS_COLUMN, Entity, Field, Kind
-from duru.remote.layout import ROW_MAC, SERVER_ONLY_COLUMNS, Role, mac_columns, server_columns
+from duru.remote.layout import (
+    ROW_MAC,
+    SERVER_ONLY_COLUMNS,
+    Role,
+    cleared_column,
+    mac_columns,
+    server_columns,
+)
 
 from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
 
@@ -84,6 +91,9 @@ class EntityCodec:
         covered = mac_columns(e)
         self.mac_columns: tuple[str, ...] = tuple(c.name for c in covered)
         self._mac_types = tuple((c.name, encoder(c.type)) for c in covered)
+        link = cleared_column(e)
+        # Where the link the server may clear sits among the covered columns, if any.
+        self.mac_cleared = None if link is None else self.mac_columns.index(link)
         self._mac_key: tuple[bytes, bytes] | None = None  # (master key, row-MAC key)
 
     def to_remote(self, row: Mapping[str, Any], keys: AccountKeys, user_id: str) -> Row:
@@ -104,7 +114,11 @@ class EntityCodec:
             out[PROPS_COLUMN] = self._seal_props(row, keys, user, row_id)
         encoded = [encode(out[c]) for c, encode in self._mac_types]
         out[ROW_MAC] = make_row_mac(
-            self._row_mac_key(keys), self._mac_prefix(user, row_id), out.get("version", 0), encoded
+            self._row_mac_key(keys),
+            self._mac_prefix(user, row_id),
+            out.get("version", 0),
+            encoded,
+            self.mac_cleared,
         )
         return {c: out[c] for c in self.columns}
 
@@ -152,6 +166,7 @@ class EntityCodec:
             row[ROW_MAC],
             encoded,
             f"{self.entity.name} {row_id}",
+            self.mac_cleared,
         )
 
     def _row_mac_key(self, keys: AccountKeys) -> bytes:

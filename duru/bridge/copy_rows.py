@@ -98,6 +98,7 @@ class CopyRows:
         append, steps, key, count = parts.append, self._steps, self._key_index, self._field_count
         mac_at, version_at, mac_key = self._mac_at, self._version_at, self._mac_key
         name, user, covered = self.codec.entity.name, self._user, self.codec.mac_columns
+        cleared = self.codec.mac_cleared
         row: Sequence[Any] = ()
         try:
             for seq, row in enumerate(rows, first_seq):
@@ -115,6 +116,7 @@ class CopyRows:
                     row_prefix(name, user, row_id, covered),
                     base,
                     [fields[i] for i in mac_at],
+                    cleared,
                 )
                 append(_LENGTH(len(mac)) + mac)
                 append(_INT8(8, seq))

@@ -100,7 +100,10 @@ def sync_command(
                 report = None
         if report is not None:
             if as_json:
-                print_json(report.to_json())
+                shown = report.to_json()
+                if report.quarantined:  # which rows, and why (as the text output names them)
+                    shown["refused"] = _refused(path, report.quarantined)
+                print_json(shown)
             else:
                 typer.echo(
                     f"pushed {report.pushed}, pulled {report.pulled} ({report.deleted} deleted)"

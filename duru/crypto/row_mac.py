@@ -5,7 +5,7 @@ folder membership, tag links, task status) travel in the clear, and whoever cont
 server could change them, or send an older version of a row, and a device would take
 it. So every row a device writes carries
 
-    row_mac = base (8 bytes, signed big-endian) || tag (16 bytes)
+    row_mac = base (8 bytes, signed big-endian) || tag (16 bytes) [|| cleared tag]
     tag     = BLAKE2b-128(key = row-MAC key, person = b"duru/rowmac/v1",
                           message = frame(entity, user id, row id, *column names)
                                     || base || column 1 || column 2 || ...)
@@ -20,11 +20,13 @@ normalises, as a canonical JSON text of its value), so a binary COPY writer hash
 the bytes it sends and a reader hashes the values it got back, with one definition.
 
 Covered: every column of the row except ``user_id`` (it is in the frame), ``version``
-(``base`` stands for it), the server's bookkeeping (``change_seq``, ``deleted_at``:
-the server sets them, and a purge is the server's to carry) and foreign keys that are
-``ON DELETE SET NULL`` (the server clears them when their target is purged, as the
-device's SQLite does). Sealed columns and blind indexes are covered as their bytes, so
-an older ciphertext cannot be mixed into a newer row either.
+(``base`` stands for it) and the server's bookkeeping (``change_seq``, ``deleted_at``:
+the server sets them, and a purge is the server's to carry). Sealed columns and blind
+indexes are covered as their bytes, so an older ciphertext cannot be mixed into a newer
+row either. A row with a foreign key the server clears when its target is purged
+(``ON DELETE SET NULL``, as the device's SQLite does) carries a second tag, under person
+``b"duru/rowmac/v1c"``, over the same message with that link NULL: the server may clear
+the link, never point it elsewhere.
 
 The key is a subkey of the account master key (``derive_subkey``), so only the user's
 devices can make a tag, and every one of them can check it.
@@ -49,6 +51,7 @@ from .framing import frame
 from .subkeys import SUBKEY_BYTES, derive_subkey
 
 ROW_MAC_PERSON = b"duru/rowmac/v1"
+_CLEARED_PERSON = b"duru/rowmac/v1c"  # the second tag: the row with its SET NULL link cleared
 TAG_BYTES = 16
 ROW_MAC_BYTES = 8 + TAG_BYTES
 _BASE = struct.Struct(">q")
@@ -83,32 +86,64 @@ def _columns(columns: tuple[str, ...]) -> bytes:
     return frame(*columns)
 
 
-def make_row_mac(key: bytes, prefix: bytes, base: int, encoded: Sequence[bytes]) -> bytes:
-    """``row_mac`` of a row whose covered columns are ``encoded`` (see ``encoder``)."""
+def mac_bytes(cleared: object | None) -> int:
+    """The length of a row MAC: with a second tag when the row has a clearable link."""
+    return ROW_MAC_BYTES + (TAG_BYTES if cleared is not None else 0)
+
+
+def make_row_mac(
+    key: bytes, prefix: bytes, base: int, encoded: Sequence[bytes], cleared: int | None = None
+) -> bytes:
+    """``row_mac`` of a row whose covered columns are ``encoded`` (see ``encoder``).
+
+    ``cleared``: the position in ``encoded`` of the link the server clears when its
+    target is purged; a second tag then covers the row with that link NULL, so the
+    server can clear it (as the device's SQLite would) but not point it elsewhere.
+    """
     if isinstance(base, bool) or not isinstance(base, int) or not -(2**63) <= base < 2**63:
         raise UsageError(f"a row's base version is a 64-bit integer, got {base!r}")
     head = _BASE.pack(int(base))
-    return head + _tag(key, prefix, head, encoded)
+    out = head + _tag(key, prefix, head, encoded)
+    if cleared is not None:
+        out += _tag(key, prefix, head, _clear(encoded, cleared), person=_CLEARED_PERSON)
+    return out
 
 
 def check_row_mac(
-    key: bytes, prefix: bytes, found: object, encoded: Sequence[bytes], where: str
+    key: bytes,
+    prefix: bytes,
+    found: object,
+    encoded: Sequence[bytes],
+    where: str,
+    cleared: int | None = None,
 ) -> int:
     """The base version ``found`` vouches for; ``TamperedRow`` naming ``where`` when the
     MAC is missing, malformed or does not match the columns."""
-    if not isinstance(found, bytes | bytearray | memoryview) or len(found) != ROW_MAC_BYTES:
+    size = mac_bytes(cleared)
+    if not isinstance(found, bytes | bytearray | memoryview) or len(found) != size:
         raise TamperedRow(
             f"{where}: the row has no valid MAC (changed on the server, or written by a "
             "build without row MACs)"
         )
     found = bytes(found)
     head = found[:8]
-    if not hmac.compare_digest(found[8:], _tag(key, prefix, head, encoded)):
+    ok = hmac.compare_digest(found[8:ROW_MAC_BYTES], _tag(key, prefix, head, encoded))
+    if not ok and cleared is not None and encoded[cleared] == _NULL:
+        # The link was cleared: its target was purged (ON DELETE SET NULL).
+        tag = _tag(key, prefix, head, encoded, person=_CLEARED_PERSON)
+        ok = hmac.compare_digest(found[ROW_MAC_BYTES:], tag)
+    if not ok:
         raise TamperedRow(
             f"{where}: the row's MAC does not match its columns: it was changed on the "
             "server (flags, dates, links or ciphertexts) by someone without your keys"
         )
     return int(_BASE.unpack(head)[0])
+
+
+def _clear(encoded: Sequence[bytes], at: int) -> list[bytes]:
+    out = list(encoded)
+    out[at] = _NULL
+    return out
 
 
 def mac_base(found: bytes) -> int:
@@ -184,15 +219,21 @@ def _numbers(obj: Any) -> Any:
     raise UsageError(f"a row MAC cannot cover a JSON value of type {type(obj).__name__}")
 
 
-def _tag(key: bytes, prefix: bytes, head: bytes, encoded: Sequence[bytes]) -> bytes:
-    h = _keyed(key).copy()
+def _tag(
+    key: bytes,
+    prefix: bytes,
+    head: bytes,
+    encoded: Sequence[bytes],
+    person: bytes = ROW_MAC_PERSON,
+) -> bytes:
+    h = _keyed(key, person).copy()
     h.update(b"".join((prefix, head, *encoded)))
     return bytes(h.digest())
 
 
 @lru_cache(maxsize=8)
-def _keyed(key: bytes) -> Any:
+def _keyed(key: bytes, person: bytes) -> Any:
     """A BLAKE2b state keyed for ``key`` (copying it is cheaper than keying anew)."""
     if len(key) != SUBKEY_BYTES:
         raise UsageError(f"a row-MAC key is {SUBKEY_BYTES} bytes")
-    return hashlib.blake2b(key=key, person=ROW_MAC_PERSON, digest_size=TAG_BYTES)
+    return hashlib.blake2b(key=key, person=person, digest_size=TAG_BYTES)

@@ -182,17 +182,22 @@ def mac_columns(e: Entity) -> tuple[ServerColumn, ...]:
     """The columns of ``e``'s server rows that the row MAC covers, in table order.
 
     Not ``user_id`` (the MAC names the user), ``version`` (the MAC carries the base
-    version instead), ``row_mac`` itself, the server's bookkeeping, nor the foreign keys
-    the server clears when their target is purged (``ON DELETE SET NULL``).
+    version instead), ``row_mac`` itself, nor the server's bookkeeping.
     """
-    cleared = {f.name for f in e.fields if f.on_delete == "SET NULL"}
     return tuple(
         c
         for c in server_columns(e)
-        if c.role not in (Role.OWNER, Role.MAC, Role.SERVER)
-        and c.name != "version"
-        and c.field not in cleared
+        if c.role not in (Role.OWNER, Role.MAC, Role.SERVER) and c.name != "version"
     )
+
+
+def cleared_column(e: Entity) -> str | None:
+    """The foreign key of ``e`` the server clears when its target is purged (``ON DELETE
+    SET NULL``), or None; the row MAC carries a second tag for the row with it cleared."""
+    found = [f.name for f in e.fields if f.on_delete == "SET NULL"]
+    if len(found) > 1:
+        raise NotImplementedError(f"{e.name} has two SET NULL links: give each its own tag")
+    return found[0] if found else None
 
 
 def _field_columns(f: Field) -> list[ServerColumn]:

@@ -6,7 +6,8 @@ back before commit. Two pushes of one user therefore commit in the order of thei
 numbers, which is what lets a pull trust ``change_seq > cursor`` (see ``pull``).
 
 Per entry (see ``duru.sync.protocol`` for the outcomes):
-- the newest op id was applied before: ``duplicate``, the stored answer again;
+- the newest op id was applied before: ``duplicate``, the stored answer again (a write
+  kept as a conflict revision is answered ``conflict`` again, with its revision);
 - the effective base is the entry's ``base_version``, raised to the version an earlier
   op id of the same row was applied at (a push whose answer was lost, then edited on);
 - an upsert whose base is the server's version (or of a row the server never had) is
@@ -34,7 +35,7 @@ from psycopg.types.json import Jsonb
 
 from duru.bridge import codec_for
 from duru.crypto import BLIND_INDEX_BYTES, ENVELOPE_VERSION, MIN_ENVELOPE_BYTES, binding_tag
-from duru.crypto.row_mac import ROW_MAC_BYTES
+from duru.crypto.row_mac import mac_bytes
 from duru.errors import UsageError
 from duru.model import ENTITIES, PROPS_COLUMN, Entity, entity
 from duru.remote.layout import (
@@ -46,6 +47,7 @@ from duru.remote.layout import (
     Role,
     ServerColumn,
     ServerTable,
+    cleared_column,
     server_column_of,
     server_table,
 )
@@ -91,6 +93,7 @@ class _Push(UserRows):
         super().__init__(conn, uuid.UUID(user_id), seq)
         self.device_id = device_id
         self.results: dict[int, PushResult] = {}
+        self.answered_before: set[int] = set()  # entries whose op id was recorded before
 
     def run(self, entries: Sequence[PushEntry]) -> list[PushResult]:
         applied = self._applied_ops(op for e in entries for op in e.op_ids)
@@ -100,6 +103,20 @@ class _Push(UserRows):
             base = self._effective_base(e, applied)
             if base is None:
                 done = applied[e.op_id]
+                self.answered_before.add(index)
+                if done.outcome == "conflict":
+                    # A stale write sent again (its answer was lost, or the pull that was
+                    # to merge it refused the row): the same answer and revision. Never
+                    # "duplicate": the device would take its write as applied.
+                    self.results[index] = PushResult(
+                        e.op_id,
+                        e.entity,
+                        e.row_id,
+                        "conflict",
+                        done.version,
+                        kept=self._revision_of(e.op_id),
+                    )
+                    continue
                 # An adjusted write says so again: the device must still pull the row.
                 again: Outcome = "adjusted" if done.outcome == "adjusted" else "duplicate"
                 self.results[index] = PushResult(e.op_id, e.entity, e.row_id, again, done.version)
@@ -131,6 +148,15 @@ class _Push(UserRows):
         ).fetchall()
         return {str(r[0]): _Applied(str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows}
 
+    def _revision_of(self, op_id: str) -> str | None:
+        """The conflict revision the write ``op_id`` was kept as."""
+        found = self.conn.execute(
+            f"SELECT id FROM {CONFLICTS} WHERE {USER_ID} = %s AND op_id = %s"
+            f" ORDER BY {CHANGE_SEQ} DESC LIMIT 1",
+            (self.user, uuid.UUID(op_id)),
+        ).fetchone()
+        return None if found is None else str(found[0])
+
     def _effective_base(self, e: PushEntry, applied: dict[str, _Applied]) -> int | None:
         """The base to compare with the server's version; None: the newest op is done."""
         base = e.base_version
@@ -147,7 +173,9 @@ class _Push(UserRows):
         return base
 
     def _record(self, entries: Sequence[PushEntry]) -> None:
-        fresh = [(entries[i].op_id, r) for i, r in self.results.items() if r.outcome != "duplicate"]
+        fresh = [
+            (entries[i].op_id, r) for i, r in self.results.items() if i not in self.answered_before
+        ]
         if not fresh:
             return
         self.conn.execute(
@@ -261,10 +289,9 @@ class _Push(UserRows):
             raise UsageError(f"{ent.name} {e.row_id}: the row belongs to another user")
         if str(row[ent.key]) != e.row_id:
             raise UsageError(f"{ent.name} {e.row_id}: the row's {ent.key} is {row[ent.key]}")
-        user = str(self.user)  # per row, not per column: a 10k push decodes 100k columns
         for col in table.columns:
-            if col.role in _CHECKED_ROLES and row.get(col.name) is not None:
-                _check_sealed(ent, col, row[col.name], user, e.row_id)
+            if row.get(col.name) is not None:
+                _check_sealed(ent, col, row[col.name], str(self.user), e.row_id)
         return row
 
     def _unique_holders(
@@ -371,9 +398,6 @@ class _Push(UserRows):
     # -- shared --------------------------------------------------------------------
 
 
-_CHECKED_ROLES = frozenset({Role.BLIND_INDEX, Role.MAC, Role.SEALED, Role.PROPS})
-
-
 def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_id: str) -> None:
     """UsageError unless ``value`` looks like what a device seals for this place.
 
@@ -386,7 +410,7 @@ def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_i
             raise UsageError(f"{ent.name} {row_id}: {col.name} is not a blind index")
         return
     if col.role is Role.MAC:
-        if len(value) != ROW_MAC_BYTES:
+        if len(value) != mac_bytes(cleared_column(ent)):
             raise UsageError(f"{ent.name} {row_id}: {col.name} is not a row MAC")
         return
     if col.role not in (Role.SEALED, Role.PROPS):

@@ -341,10 +341,11 @@ def _pull(
     if db.meta(inbox.RESYNC_KEY) == "1":
         report.deleted += inbox.finish_resync(db)
     report.deleted += applied.deletes
-    report.conflicts_received = applied.conflicts
-    report.kept_local = applied.kept_local
-    report.waiting = applied.waiting
-    report.quarantined = applied.quarantined
+    # += : a sync that merged pulls twice, and the second pull must not hide the first's.
+    report.conflicts_received += applied.conflicts
+    report.kept_local += applied.kept_local
+    report.waiting += applied.waiting
+    report.quarantined += applied.quarantined
     report.merged += applied.merged
     report.copied += applied.copied
 

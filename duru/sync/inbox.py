@@ -24,7 +24,7 @@ from typing import Any
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys
 from duru.crypto.row_mac import mac_base
-from duru.errors import BridgeError, CryptoError, ReplayedRow, UsageError
+from duru.errors import BridgeError, CryptoError, ReplayedRow, TamperedRow, UsageError
 from duru.local.db import Database
 from duru.local.schema import quote
 from duru.local.search_fill import indexed_in_bulk
@@ -317,12 +317,22 @@ def _open(c: Change, keys: AccountKeys) -> dict[str, Any] | None:
     e = entity(c.entity)
     codec = codec_for(e)
     if c.kind == "upsert":
-        return codec.to_local(decode_row(server_table(e), c.row, codec.columns), keys)
+        return _same_row(c, codec.to_local(decode_row(server_table(e), c.row, codec.columns), keys))
     losing = c.row.get("row")
     opened = None
     if losing is not None:
         opened = codec.to_local(decode_row(server_table(e), losing, codec.columns), keys)
+        _same_row(c, opened)
     return {**c.row, "row": opened}
+
+
+def _same_row(c: Change, row: dict[str, Any]) -> dict[str, Any]:
+    """``row``, which its MAC vouches for, unless it is another row than the change names
+    (a genuine row of this user sent under another row's id)."""
+    key = str(row[entity(c.entity).key])
+    if key != c.row_id:
+        raise TamperedRow(f"{c.entity} {c.row_id}: the server sent row {key} under this id")
+    return row
 
 
 def _keep_conflict(db: Database, c: Change, revision: dict[str, Any] | None) -> None:

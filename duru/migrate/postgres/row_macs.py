@@ -39,7 +39,7 @@ from duru.migrate.postgres.state import Key
 from duru.migrate.postgres.steps import Action, PgContext
 from duru.migrate.steps import Chunk, ChunkState, PauseRun, StepResult
 from duru.model import BY_TABLE, Entity
-from duru.remote.layout import ROW_MAC, USER_ID, mac_columns
+from duru.remote.layout import ROW_MAC, USER_ID, cleared_column, mac_columns
 
 STAGE = "duru_mac_stage"
 STAGE_DDL = (
@@ -145,6 +145,8 @@ class MacFill:
             return None
         covered = mac_columns(e)
         names = tuple(c.name for c in covered)
+        link = cleared_column(e)
+        cleared = None if link is None else names.index(link)
         encoders = [encoder(c.type) for c in covered]
         items: list[tuple[uuid.UUID, uuid.UUID, int, bytes]] = []
         wrong: list[str] = []
@@ -155,12 +157,17 @@ class MacFill:
             prefix = row_prefix(e.name, user, row_id, names)
             if found is not None:
                 try:
-                    check_row_mac(keys.row_mac_key, prefix, found, encoded, row_id)
+                    check_row_mac(keys.row_mac_key, prefix, found, encoded, row_id, cleared)
                     continue
                 except TamperedRow:
                     wrong.append(row_id)
             items.append(
-                (owner, key, seen, make_row_mac(keys.row_mac_key, prefix, version, encoded))
+                (
+                    owner,
+                    key,
+                    seen,
+                    make_row_mac(keys.row_mac_key, prefix, version, encoded, cleared),
+                )
             )
         placed = write_macs(ctx.conn, e, items)
         details: dict[str, Any] = {"made": placed}
