@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import mimetypes
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,7 +11,9 @@ from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, for_table, friendly, report_written, resolve
 from duru.cli.output import print_fields, print_rows, visible
 from duru.errors import UsageError
-from duru.model import ATTACHMENT, NOTE, Row
+
+if TYPE_CHECKING:
+    from duru.model import Row
 
 attachment_app = typer.Typer(
     help="Attachments of notes: metadata only (name, type, size, checksum, storage key).",
@@ -46,6 +47,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Record a file attached to a live note (metadata only; nothing is uploaded)."""
+    from duru.model import ATTACHMENT, NOTE
+
     with device(db, writes=True) as store:
         if (file_name is None) == (source is None):
             raise UsageError("give either a file name or --from FILE, not both or neither")
@@ -67,6 +70,9 @@ def _describe(
     source: Path, size: int | None, sha256: str | None, mime: str | None
 ) -> tuple[str, int, str, str | None]:
     """Name, size, checksum and guessed type of a regular local file (given ones must agree)."""
+    import hashlib
+    import mimetypes
+
     if not source.is_file():
         raise UsageError(f"--from {source}: not a regular file")
     digest, length = hashlib.sha256(), 0
@@ -88,6 +94,8 @@ def list_attachments(
     db: Path | None = DbOption,
 ) -> None:
     """List a note's attachments, oldest first."""
+    from duru.model import NOTE
+
     with device(db) as store:
         rows = store.attachments.list_for_note(resolve(store, NOTE, note))
     _print(rows, as_json)
@@ -98,6 +106,8 @@ def show(
     attachment: str = AttachmentArg, as_json: bool = JsonOption, db: Path | None = DbOption
 ) -> None:
     """Show every field of one attachment."""
+    from duru.model import ATTACHMENT
+
     with device(db) as store:
         row = store.attachments.get(resolve(store, ATTACHMENT, attachment))
     print_fields(friendly(ATTACHMENT, row), as_json)
@@ -108,12 +118,16 @@ def remove(
     attachment: str = AttachmentArg, as_json: bool = JsonOption, db: Path | None = DbOption
 ) -> None:
     """Delete an attachment's metadata (the stored file, if any, is not touched)."""
+    from duru.model import ATTACHMENT
+
     with device(db, writes=True) as store:
         row = store.attachments.remove(resolve(store, ATTACHMENT, attachment))
         report_written(ATTACHMENT, row, "removed", visible(row["file_name"]), as_json)
 
 
 def _print(rows: list[Row], as_json: bool) -> None:
+    from duru.model import ATTACHMENT
+
     if as_json:
         print_rows([friendly(ATTACHMENT, r) for r in rows], ATTACHMENT_COLUMNS, as_json=True)
         return

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.rule import Rule
-from rich.text import Text
 
 from duru.cli.app import app, reported
 from duru.cli.device import JsonOption
@@ -47,18 +45,24 @@ def demo(
 
 
 def _print_step(step: StepResult) -> None:
+    from rich.rule import Rule
+    from rich.text import Text
+
     shown = step.shown
-    console.print(Rule(Text(f"{shown.title}  ({step.ms:.1f} ms)", style="bold")))
+    console().print(Rule(Text(f"{shown.title}  ({step.ms:.1f} ms)", style="bold")))
     if shown.columns:
         print_rows(shown.rows, shown.columns)
     for line in shown.lines:
-        console.print(Text(line))
-    console.print()
+        console().print(Text(line))
+    console().print()
 
 
 def _print_timings(result: DemoResult) -> None:
-    console.print(Rule(Text("Timings", style="bold")))
+    from rich.rule import Rule
+    from rich.text import Text
+
+    console().print(Rule(Text("Timings", style="bold")))
     rows = [{"step": s.name, "ms": f"{s.ms:.1f}"} for s in result.steps]
     rows.append({"step": "total", "ms": f"{result.total_ms:.1f}"})
     print_rows(rows, ("step", "ms"))
-    console.print(Text(f"explore it: duru note list --db {result.database}"))
+    console().print(Text(f"explore it: duru note list --db {result.database}"))

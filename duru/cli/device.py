@@ -1,24 +1,27 @@
-"""What the device-store commands share: opening the store, typed ids, dates and rows."""
+"""What the device-store commands share: opening the store, typed ids, dates and rows.
+
+The store (duru.local) is imported when a command opens it, not when its module is
+imported: `duru --help` and the commands that need no device start without it.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from duru.cli.app import reported, resolve_db
 from duru.cli.output import print_json
 from duru.errors import NotFound, StoreError, UsageError
-from duru.local import DeviceStore
-from duru.local.failures import sqlite_failures, store_failure
-from duru.local.maintenance import configure_writer, maintain
-from duru.local.staging import unfinished
-from duru.model import Entity, EnumType, Row, from_local
+
+if TYPE_CHECKING:
+    from duru.local import Database, DeviceStore
+    from duru.model import Entity, EnumType, Row
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 SHORT_ID = 8  # characters of an id shown in tables; any unique prefix of 4+ is accepted
@@ -33,6 +36,9 @@ def device(db: Path | None, *, create: bool = False, writes: bool = False) -> It
     as a process without a background maintainer must. SQLite failures of the file
     (a damaged page found by a read, a full disk, a lock) become duru's errors.
     """
+    from duru.local.failures import sqlite_failures
+    from duru.local.maintenance import configure_writer
+
     path = resolve_db(db)
     with reported(), sqlite_failures(path):
         store = _open(path, create)
@@ -52,6 +58,10 @@ def _housekeeping(store: DeviceStore, path: Path) -> None:
     Failing here (a full disk, a lock) must not fail the command: the change is
     saved, and a retry by the user would make it twice. Say so and carry on.
     """
+    import sqlite3
+
+    from duru.local.failures import store_failure
+
     try:
         maintain(store.db)
     except StoreError as exc:
@@ -63,7 +73,17 @@ def _housekeeping(store: DeviceStore, path: Path) -> None:
         typer.echo(f"duru: saved; housekeeping postponed: {failure.message}", err=True)
 
 
+def maintain(db: Database) -> None:
+    """The store's housekeeping after a write (a module-level seam: tests make it fail)."""
+    from duru.local.maintenance import maintain as run
+
+    run(db)
+
+
 def _open(path: Path, create: bool) -> DeviceStore:
+    from duru.local import DeviceStore
+    from duru.local.staging import unfinished
+
     # A killed `duru import` or `duru restore` leaves no database, only its partial
     # build: say so, rather than "no database" or (with create) a new empty one.
     why = unfinished(path)
@@ -90,6 +110,8 @@ def short(key: object) -> str:
 
 def friendly(e: Entity, row: Row) -> Row:
     """A stored row in its readable form: enum names, true/false, parsed JSON."""
+    from duru.model import from_local
+
     names = set(e.field_names)
     return {k: from_local(e.field(k), v) if k in names else v for k, v in row.items()}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -11,8 +11,9 @@ from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, friendly, report_written, resolve, short
 from duru.cli.output import print_json, print_rows, visible
 from duru.errors import UsageError
-from duru.local.folders import NotesTo
-from duru.model import FOLDER, NOTE, NOTE_FOLDER
+
+if TYPE_CHECKING:
+    from duru.local.folders import NotesTo
 
 folder_app = typer.Typer(
     help="Folders: a tree of any depth; each note is filed in at most one.",
@@ -33,6 +34,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Add a folder, last among its siblings."""
+    from duru.model import FOLDER
+
     with device(db, writes=True) as store:
         parent_id = None if parent is None else resolve(store, FOLDER, parent)
         row = store.folders.create(name, parent_id)
@@ -42,6 +45,8 @@ def add(
 @folder_app.command("list")
 def list_folders(as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Show the folder tree, depth first, siblings in order."""
+    from duru.model import FOLDER
+
     with device(db) as store:
         nodes = store.folders.tree()
     if as_json:
@@ -63,6 +68,8 @@ def rename(
     db: Path | None = DbOption,
 ) -> None:
     """Give a folder a new name."""
+    from duru.model import FOLDER
+
     with device(db, writes=True) as store:
         row = store.folders.rename(resolve(store, FOLDER, folder), name)
         report_written(FOLDER, row, "renamed", visible(row["name"]), as_json)
@@ -79,6 +86,8 @@ def move(
     db: Path | None = DbOption,
 ) -> None:
     """Move a folder, with everything in it, under another folder or to the top."""
+    from duru.model import FOLDER
+
     with device(db, writes=True) as store:
         if (parent is None) == (not top):
             raise UsageError("give either a new parent folder or --top, not both or neither")
@@ -100,9 +109,11 @@ def remove(
     db: Path | None = DbOption,
 ) -> None:
     """Delete a folder for good; its notes and sub-folders are re-homed, never lost."""
+    from duru.model import FOLDER
+
     with device(db, writes=True) as store:
         moved = store.folders.delete(
-            resolve(store, FOLDER, folder), notes_to=cast(NotesTo, notes_to)
+            resolve(store, FOLDER, folder), notes_to=cast("NotesTo", notes_to)
         )
     if as_json:
         print_json(moved)
@@ -121,6 +132,8 @@ def file_note(
     db: Path | None = DbOption,
 ) -> None:
     """File a note in a folder (a note is in one folder: this replaces its old one)."""
+    from duru.model import FOLDER, NOTE, NOTE_FOLDER
+
     with device(db, writes=True) as store:
         note_id = resolve(store, NOTE, note)
         row = store.folders.file_note(note_id, resolve(store, FOLDER, folder))

@@ -12,9 +12,6 @@ from duru.cli.app import DbOption, app, reported, resolve_db
 from duru.cli.device import JsonOption, device
 from duru.cli.output import print_json, progress_bar
 from duru.errors import UsageError
-from duru.local import SCHEMA_VERSION, export_json, write_export
-from duru.local.export import check_export_target
-from duru.local.restore import restore_export
 
 if TYPE_CHECKING:
     from duru.local.legacy import ImportReport
@@ -23,6 +20,8 @@ if TYPE_CHECKING:
 @app.command("init")
 def init(db: Path | None = DbOption) -> None:
     """Make an empty device database (an existing one is checked and left as it is)."""
+    from duru.local import SCHEMA_VERSION
+
     with device(db, create=True) as store:
         device_id = store.db.meta("device_id")
         typer.echo(f"device database {store.path} (schema {SCHEMA_VERSION}, device {device_id})")
@@ -86,6 +85,9 @@ def export(
     The object also records the model fingerprint under "duru_export", which
     `duru restore` checks.
     """
+    from duru.local import export_json, write_export
+    from duru.local.export import check_export_target
+
     with device(db) as store:
         if fmt != "json":
             raise UsageError(f"--format {fmt!r} is not supported (json is)")
@@ -112,6 +114,8 @@ def restore(
     The backup must come from this model (its fingerprint is checked); the
     database is named only when complete, so a failed restore leaves none.
     """
+    from duru.local.restore import restore_export
+
     target = resolve_db(db)
     with reported():
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,7 +11,9 @@ from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, friendly, report_written, resolve, short
 from duru.cli.output import print_rows, visible
 from duru.errors import UsageError
-from duru.model import NOTE, NOTE_LINK, Row
+
+if TYPE_CHECKING:
+    from duru.model import Row
 
 link_app = typer.Typer(
     help="Links between notes: by title ([[Groceries]]), resolved to a note when one has it.",
@@ -30,6 +33,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Link a note to the note with a title (the link waits when no note has it yet)."""
+    from duru.model import NOTE, NOTE_LINK
+
     with device(db, writes=True) as store:
         row = store.links.add(resolve(store, NOTE, note), title)
         state = "" if row["target_id"] is not None else " (waiting: no note has that title)"
@@ -50,6 +55,8 @@ def list_links(
     db: Path | None = DbOption,
 ) -> None:
     """List the links written in a note, by title (resolved or waiting)."""
+    from duru.model import NOTE
+
     with device(db) as store:
         if (note is None) == (not waiting):
             raise UsageError("give either a note or --waiting, not both or neither")
@@ -64,6 +71,8 @@ def list_links(
 @link_app.command("backlinks")
 def backlinks(note: str = NoteArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """List the links from live notes that lead to a note."""
+    from duru.model import NOTE
+
     with device(db) as store:
         rows = store.links.backlinks(resolve(store, NOTE, note))
     _print_links(rows, "Backlinks", as_json)
@@ -78,12 +87,16 @@ def remove(
     db: Path | None = DbOption,
 ) -> None:
     """Delete a link."""
+    from duru.model import NOTE_LINK
+
     with device(db, writes=True) as store:
         row = store.links.remove(resolve(store, NOTE_LINK, link))
         report_written(NOTE_LINK, row, "removed", f"-> {visible(row['target_title'])}", as_json)
 
 
 def _print_links(rows: list[Row], title: str, as_json: bool) -> None:
+    from duru.model import NOTE_LINK
+
     if as_json:
         print_rows([friendly(NOTE_LINK, r) for r in rows], LINK_COLUMNS, as_json=True)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,8 +19,10 @@ from duru.cli.device import (
 )
 from duru.cli.output import print_json, print_rows, visible
 from duru.errors import UsageError
-from duru.local import DeviceStore
-from duru.model import FOLDER, NOTE, NOTE_LINK, TASK, Row
+
+if TYPE_CHECKING:
+    from duru.local import DeviceStore
+    from duru.model import Row
 
 note_app = typer.Typer(
     help="Notes: add, list, show, edit, pin, move to the trash, restore and purge.",
@@ -46,6 +49,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Add a note (makes the device database if there is none yet)."""
+    from duru.model import FOLDER, NOTE
+
     with device(db, create=True, writes=True) as store:
         folder_id = None if folder is None else resolve(store, FOLDER, folder)
         note = store.notes.create(title, read_text(body), folder_id=folder_id, tags=tag, pinned=pin)
@@ -67,6 +72,8 @@ def list_notes(
     db: Path | None = DbOption,
 ) -> None:
     """List live notes: pinned first, then the most recently changed."""
+    from duru.model import FOLDER
+
     with device(db) as store:
         if recursive and folder is None:
             raise UsageError("--recursive needs --folder")
@@ -125,6 +132,8 @@ def trash(
 @note_app.command("show")
 def show(note: str = NoteArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Show a note with its folder, tags, tasks and links."""
+    from duru.model import NOTE
+
     with device(db) as store:
         view = _note_view(store, resolve(store, NOTE, note))
     if as_json:
@@ -144,6 +153,8 @@ def edit(
     db: Path | None = DbOption,
 ) -> None:
     """Change a live note's title and/or text."""
+    from duru.model import NOTE
+
     with device(db, writes=True) as store:
         if title is None and body is None:
             raise UsageError("nothing to change: give --title and/or --body")
@@ -158,6 +169,8 @@ def _note_action(name: str, verb: str, doc: str) -> None:
     def command(
         note: str = NoteArg, as_json: bool = JsonOption, db: Path | None = DbOption
     ) -> None:
+        from duru.model import NOTE
+
         with device(db, writes=True) as store:
             row = getattr(store.notes, name)(resolve(store, NOTE, note))
             report_written(NOTE, row, verb, visible(row["title"]), as_json)
@@ -174,6 +187,8 @@ _note_action("restore", "restored", "Bring a note back from the trash.")
 @note_app.command("rm")
 def remove(note: str = NoteArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Move a note to the trash (`duru note restore` brings it back)."""
+    from duru.model import NOTE
+
     with device(db, writes=True) as store:
         row = store.notes.trash(resolve(store, NOTE, note))
         report_written(NOTE, row, "trashed", visible(row["title"]), as_json)
@@ -189,12 +204,16 @@ def purge(
     db: Path | None = DbOption,
 ) -> None:
     """Delete a trashed note for good, with its tags, tasks, reminders and links."""
+    from duru.model import NOTE
+
     with device(db, writes=True) as store:
         row = store.notes.purge(resolve(store, NOTE, note), force=force)
         report_written(NOTE, row, "purged", visible(row["title"]), as_json)
 
 
 def _print_notes(rows: list[Row], title: str, as_json: bool) -> None:
+    from duru.model import NOTE
+
     if as_json:
         print_json([friendly(NOTE, r) for r in rows])
         return
@@ -204,6 +223,8 @@ def _print_notes(rows: list[Row], title: str, as_json: bool) -> None:
 
 def _note_view(store: DeviceStore, note_id: str) -> Row:
     """Everything `note show` prints."""
+    from duru.model import NOTE, NOTE_LINK, TASK
+
     folder = store.folders.folder_of(note_id)
     path = [] if folder is None else [f["name"] for f in store.folders.path(folder["id"])]
     backlinks = [

@@ -1,4 +1,8 @@
-"""How commands print: JSON for machines, Rich tables for people."""
+"""How commands print: JSON for machines, Rich tables for people.
+
+Rich is imported when something is printed with it, not when this module is:
+`duru --help` and the commands that print plain lines or JSON start without it.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,25 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import ProgressColumn
 
 ProgressCallback = Callable[[str, int, int], None]
 
-console = Console(highlight=False, soft_wrap=True)
+
+@cache
+def console() -> Console:
+    """The console that tables and sections print on (standard output)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
 
 # What a terminal obeys instead of showing: C0 and C1 controls and DEL (colours, titles,
 # cursor moves, a CSI in \x9b), bidi overrides and isolates (text shown reversed), line
@@ -84,13 +87,16 @@ def print_rows(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, show_lines=False)
     for col in columns:
         table.add_column(col)
     for row in rows:
         # Text, not markup: a title like [[Groceries]] or [b] must print as typed.
         table.add_row(*(Text(format_value(col, row.get(col))) for col in columns))
-    console.print(table)
+    console().print(table)
 
 
 def print_fields(row: Mapping[str, Any], as_json: bool = False) -> None:
@@ -117,12 +123,16 @@ def format_value(column: str, value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class _RowsPerSecond(TransferSpeedColumn):
-    """Rows per second (Rich's speed column speaks of bytes)."""
+def _rows_per_second() -> ProgressColumn:
+    """A column of rows per second (Rich's speed column speaks of bytes)."""
+    from rich.progress import TransferSpeedColumn
 
-    def render(self, task: object) -> str:  # type: ignore[override]
-        speed = getattr(task, "finished_speed", None) or getattr(task, "speed", None)
-        return "" if speed is None else f"{speed:,.0f} rows/s"
+    class RowsPerSecond(TransferSpeedColumn):
+        def render(self, task: object) -> str:  # type: ignore[override]
+            speed = getattr(task, "finished_speed", None) or getattr(task, "speed", None)
+            return "" if speed is None else f"{speed:,.0f} rows/s"
+
+    return RowsPerSecond()
 
 
 @contextmanager
@@ -131,18 +141,30 @@ def progress_bar() -> Iterator[ProgressCallback | None]:
 
     The callback takes (item, done, total), the shape every long library call reports in.
     """
+    from rich.console import Console
+
     err = Console(stderr=True)
     if not err.is_terminal:
         # Even a transient bar leaves a blank line behind on a pipe.
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     bars: dict[str, TaskID] = {}
     columns = (
         TextColumn("{task.description:<16}"),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        _RowsPerSecond(),
+        _rows_per_second(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True) as progress:

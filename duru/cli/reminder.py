@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,7 +22,10 @@ from duru.cli.device import (
 )
 from duru.cli.output import format_value, print_fields, print_rows, visible
 from duru.errors import UsageError
-from duru.model import NOTE, RECURRENCE, REMINDER, Row
+from duru.model import RECURRENCE
+
+if TYPE_CHECKING:
+    from duru.model import Row
 
 reminder_app = typer.Typer(
     help="Reminders of notes: at a time, at a place, or recurring; snooze, pause and remove.",
@@ -80,6 +84,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Add a reminder to a live note: at a time, every day/week/..., or at a place."""
+    from duru.model import NOTE, REMINDER
+
     with device(db, writes=True) as store:
         kind = (
             "recurring"
@@ -115,6 +121,8 @@ def list_reminders(
     db: Path | None = DbOption,
 ) -> None:
     """List active reminders of live notes that fire from now on, soonest first."""
+    from duru.model import NOTE
+
     with device(db) as store:
         if note is not None:
             if since is not None:
@@ -131,6 +139,8 @@ def show(
     reminder: str = ReminderArg, as_json: bool = JsonOption, db: Path | None = DbOption
 ) -> None:
     """Show every field of one reminder."""
+    from duru.model import REMINDER
+
     with device(db) as store:
         row = friendly(REMINDER, store.reminders.get(resolve(store, REMINDER, reminder)))
     print_fields(row, as_json)
@@ -144,6 +154,8 @@ def snooze(
     db: Path | None = DbOption,
 ) -> None:
     """Make a reminder fire again later (it becomes active if it was paused)."""
+    from duru.model import REMINDER
+
     with device(db, writes=True) as store:
         when = parse_time(until, "until")
         row = store.reminders.snooze(resolve(store, REMINDER, reminder), when)
@@ -157,6 +169,8 @@ def _switch(name: str, verb: str, doc: str) -> None:
     def command(
         reminder: str = ReminderArg, as_json: bool = JsonOption, db: Path | None = DbOption
     ) -> None:
+        from duru.model import REMINDER
+
         with device(db, writes=True) as store:
             row = getattr(store.reminders, method)(resolve(store, REMINDER, reminder))
             report_written(REMINDER, row, verb, _label(row), as_json)
@@ -174,6 +188,8 @@ def remove(
     reminder: str = ReminderArg, as_json: bool = JsonOption, db: Path | None = DbOption
 ) -> None:
     """Delete a reminder for good (tasks that pointed at it keep going without one)."""
+    from duru.model import REMINDER
+
     with device(db, writes=True) as store:
         row = store.reminders.delete(resolve(store, REMINDER, reminder))
         report_written(REMINDER, row, "deleted", _label(row), as_json)
@@ -187,6 +203,8 @@ def _label(row: Row) -> str:
 
 
 def _print_reminders(rows: list[Row], as_json: bool) -> None:
+    from duru.model import REMINDER
+
     if as_json:
         print_rows([friendly(REMINDER, r) for r in rows], REMINDER_COLUMNS, as_json=True)
         return

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, for_table, friendly, report_written, resolve, short
 from duru.cli.output import print_fields, print_json, print_rows, visible
-from duru.local.search import DEFAULT_MARKERS
-from duru.local.snippets import Markers
-from duru.model import FOLDER, SAVED_SEARCH
+
+if TYPE_CHECKING:
+    from duru.local.snippets import Markers
 
 saved_app = typer.Typer(
     help="Saved searches: a query and its filters kept by name; `run` searches again.",
@@ -31,8 +31,6 @@ SearchArg = typer.Argument(
     ..., help="Saved search id: the full uuid or a unique prefix (4+ characters)."
 )
 SEARCH_COLUMNS = ("id", "name", "query", "is_pinned", "usage_count", "last_used_at")
-# Marks no Markdown uses, so a marked title cannot be read as a link or a footnote.
-TERMINAL_MARKS = Markers("«", "»", "…")
 _FILTERS = {"tag": str, "folder_id": str, "pinned": bool, "advanced": bool}
 
 
@@ -53,6 +51,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Save a search under a name (it runs with `duru saved-search run`)."""
+    from duru.model import FOLDER, SAVED_SEARCH
+
     with device(db, create=True, writes=True) as store:
         folder_id = None if folder is None else resolve(store, FOLDER, folder)
         chosen = {"tag": tag, "folder_id": folder_id, "pinned": pinned or None}
@@ -70,6 +70,8 @@ def add(
 @saved_app.command("list")
 def list_searches(as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """List saved searches: pinned first, then in their order."""
+    from duru.model import SAVED_SEARCH
+
     with device(db) as store:
         rows = store.saved_searches.list()
     if as_json:
@@ -84,6 +86,8 @@ def list_searches(as_json: bool = JsonOption, db: Path | None = DbOption) -> Non
 @saved_app.command("show")
 def show(search: str = SearchArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Show a saved search: its query, filters and use."""
+    from duru.model import SAVED_SEARCH
+
     with device(db) as store:
         row = friendly(SAVED_SEARCH, store.saved_searches.get(resolve(store, SAVED_SEARCH, search)))
     print_fields(row, as_json)
@@ -100,10 +104,12 @@ def run(
     db: Path | None = DbOption,
 ) -> None:
     """Run a saved search: the notes it finds now, best match first."""
+    from duru.model import SAVED_SEARCH
+
     with device(db, writes=record) as store:
         saved = store.saved_searches.get(resolve(store, SAVED_SEARCH, search))
         filters = search_filters(friendly(SAVED_SEARCH, saved)["parameters"])
-        marks = DEFAULT_MARKERS if as_json else TERMINAL_MARKS
+        marks = search_marks(as_json)
         hits = store.search.query(saved["query"], limit=limit, markers=marks, **filters)
         if record:
             store.saved_searches.touch(saved["id"])
@@ -117,9 +123,20 @@ def run(
 @saved_app.command("rm")
 def remove(search: str = SearchArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Delete a saved search."""
+    from duru.model import SAVED_SEARCH
+
     with device(db, writes=True) as store:
         row = store.saved_searches.delete(resolve(store, SAVED_SEARCH, search))
         report_written(SAVED_SEARCH, row, "deleted", visible(row["name"]), as_json)
+
+
+def search_marks(as_json: bool) -> Markers:
+    """How matches are marked: [ ] in JSON, « » on a terminal."""
+    from duru.local.search import DEFAULT_MARKERS
+    from duru.local.snippets import Markers
+
+    # Marks no Markdown uses, so a marked title cannot be read as a link or a footnote.
+    return DEFAULT_MARKERS if as_json else Markers("«", "»", "…")
 
 
 def search_filters(parameters: object) -> dict[str, Any]:

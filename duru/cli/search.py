@@ -10,9 +10,7 @@ import typer
 from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, resolve, short
 from duru.cli.output import print_json, print_rows
-from duru.cli.saved_search import TERMINAL_MARKS
-from duru.local.search import DEFAULT_MARKERS
-from duru.model import FOLDER
+from duru.cli.saved_search import search_marks
 
 
 @app.command("search")
@@ -39,6 +37,8 @@ def search(
     db: Path | None = DbOption,
 ) -> None:
     """Search live notes, best match first; matched words are marked « » (in --json, [ ])."""
+    from duru.model import FOLDER
+
     with device(db) as store:
         folder_id = None if folder is None else resolve(store, FOLDER, folder)
         hits = store.search.query(
@@ -49,7 +49,7 @@ def search(
             pinned=True if pinned else None,
             advanced=advanced,
             # Brackets read as Markdown links when pasted; « » do not. JSON keeps [ ].
-            markers=DEFAULT_MARKERS if as_json else TERMINAL_MARKS,
+            markers=search_marks(as_json),
         )
     if as_json:
         print_json([asdict(h) for h in hits])

@@ -10,8 +10,6 @@ from duru.cli.app import DbOption, app
 from duru.cli.device import JsonOption, device, resolve, short
 from duru.cli.output import print_json, print_rows, visible
 from duru.errors import NotFound, UsageError
-from duru.local.tags import normalize_tag
-from duru.model import NOTE
 
 tag_app = typer.Typer(
     help="Tags: free-text labels on notes (case is kept: Work and work are two tags).",
@@ -31,6 +29,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Tag a note (a tag it already has stays one tag)."""
+    from duru.model import NOTE
+
     with device(db, writes=True) as store:
         note_id = resolve(store, NOTE, note)
         with store.db.transaction():
@@ -51,6 +51,8 @@ def remove(
     db: Path | None = DbOption,
 ) -> None:
     """Take a tag off a note (exit 3 when the note does not have it)."""
+    from duru.model import NOTE
+
     with device(db, writes=True) as store:
         note_id = resolve(store, NOTE, note)
         if not store.tags.remove(note_id, tag):
@@ -69,6 +71,8 @@ def rename(
     db: Path | None = DbOption,
 ) -> None:
     """Rename a tag on every note (trashed ones too); exit 3 when no note has it."""
+    from duru.local.tags import normalize_tag
+
     with device(db, writes=True) as store:
         if normalize_tag(old) == normalize_tag(new):
             raise UsageError(f"{old!r} and {new!r} are the same tag: nothing to rename")

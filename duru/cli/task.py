@@ -19,7 +19,7 @@ from duru.cli.device import (
 )
 from duru.cli.output import print_json, print_rows, visible
 from duru.errors import UsageError
-from duru.model import NOTE, TASK, TASK_PRIORITY, TASK_STATUS
+from duru.model import TASK_PRIORITY, TASK_STATUS
 
 task_app = typer.Typer(
     help="Tasks of notes: subtasks of any depth, status, priority, due dates.",
@@ -46,6 +46,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Add a task (or a subtask) to a note."""
+    from duru.model import NOTE, TASK
+
     with device(db, writes=True) as store:
         note_id = resolve(store, NOTE, note)
         parent_id = None if parent is None else resolve(store, TASK, parent)
@@ -66,6 +68,8 @@ def list_tasks(
     db: Path | None = DbOption,
 ) -> None:
     """List open tasks of live notes, due soonest first (undated last)."""
+    from duru.model import NOTE, TASK
+
     with device(db) as store:
         if note is None:
             rows, title = store.tasks.open_tasks(limit), "Open tasks"
@@ -85,6 +89,8 @@ def list_tasks(
 @task_app.command("done")
 def done(task: str = TaskArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Mark a task completed."""
+    from duru.model import TASK
+
     with device(db, writes=True) as store:
         row = store.tasks.set_status(resolve(store, TASK, task), "completed")
         report_written(TASK, row, "completed", visible(row["content"]), as_json)
@@ -98,6 +104,8 @@ def status(
     db: Path | None = DbOption,
 ) -> None:
     """Set a task's status (completing stamps completed_at, others clear it)."""
+    from duru.model import TASK
+
     with device(db, writes=True) as store:
         row = store.tasks.set_status(resolve(store, TASK, task), new_status)
         report_written(TASK, row, "updated", f"{visible(row['content'])}: {new_status}", as_json)
@@ -114,6 +122,8 @@ def due(
     db: Path | None = DbOption,
 ) -> None:
     """Set or clear a task's due date."""
+    from duru.model import TASK
+
     with device(db, writes=True) as store:
         if (when is None) == (not clear):
             raise UsageError("give either a due date or --clear, not both or neither")
@@ -125,6 +135,8 @@ def due(
 @task_app.command("rm")
 def remove(task: str = TaskArg, as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """Delete a task and all its subtasks."""
+    from duru.model import TASK
+
     with device(db, writes=True) as store:
         removed = store.tasks.delete(resolve(store, TASK, task))
     if as_json:

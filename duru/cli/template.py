@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,7 +18,9 @@ from duru.cli.device import (
     resolve,
 )
 from duru.cli.output import print_fields, print_rows, visible
-from duru.model import FOLDER, NOTE, TEMPLATE, Row
+
+if TYPE_CHECKING:
+    from duru.model import Row
 
 template_app = typer.Typer(
     help="Templates: a title, text and tags to start new notes from.",
@@ -43,6 +46,8 @@ def add(
     db: Path | None = DbOption,
 ) -> None:
     """Add a template, last in order."""
+    from duru.model import TEMPLATE
+
     with device(db, create=True, writes=True) as store:
         row = store.templates.create(
             title, read_text(body), tags=tag, category=category, description=description
@@ -53,6 +58,8 @@ def add(
 @template_app.command("list")
 def list_templates(as_json: bool = JsonOption, db: Path | None = DbOption) -> None:
     """List templates in their order."""
+    from duru.model import TEMPLATE
+
     with device(db) as store:
         rows = store.templates.list()
     if as_json:
@@ -67,6 +74,8 @@ def show(
     template: str = TemplateArg, as_json: bool = JsonOption, db: Path | None = DbOption
 ) -> None:
     """Show a template with its whole text."""
+    from duru.model import TEMPLATE
+
     with device(db) as store:
         row = friendly(TEMPLATE, store.templates.get(resolve(store, TEMPLATE, template)))
     if as_json:
@@ -82,6 +91,8 @@ def remove(
     template: str = TemplateArg, as_json: bool = JsonOption, db: Path | None = DbOption
 ) -> None:
     """Delete a template (notes made from it stay)."""
+    from duru.model import TEMPLATE
+
     with device(db, writes=True) as store:
         row = store.templates.delete(resolve(store, TEMPLATE, template))
         report_written(TEMPLATE, row, "deleted", visible(row["title"]), as_json)
@@ -97,6 +108,8 @@ def use(
     db: Path | None = DbOption,
 ) -> None:
     """Make a new note from a template: its title, text and tags."""
+    from duru.model import FOLDER, NOTE, TEMPLATE
+
     with device(db, writes=True) as store:
         template_id = resolve(store, TEMPLATE, template)
         folder_id = None if folder is None else resolve(store, FOLDER, folder)
