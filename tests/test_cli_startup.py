@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from duru.cli import reminder, task
+from duru.cli.device import choices
+from duru.model import RECURRENCE, TASK_PRIORITY, TASK_STATUS
+
 # The entry point as the console script runs it; the modules it imported go to a file.
 PROBE = """
 import json, sys
@@ -45,6 +49,7 @@ HEAVY = {
 }
 # duru's own layers that no help text needs.
 DURU_LAYERS = {
+    "duru.model",
     "duru.bridge",
     "duru.crypto",
     "duru.demo",
@@ -97,7 +102,8 @@ def test_help_imports_no_library_layer(tmp_path: Path, args: tuple[str, ...]) ->
     assert code == 0
     assert "duru" in stdout
     assert loaded(modules, HEAVY) == []
-    layers = DURU_LAYERS - {"duru.local"} if args == ("--version",) else DURU_LAYERS
+    # --version names the device schema and the model fingerprint, so it reads them.
+    layers = DURU_LAYERS - {"duru.local", "duru.model"} if args == ("--version",) else DURU_LAYERS
     assert loaded(modules, layers) == []
 
 
@@ -111,7 +117,7 @@ def test_note_list_json_imports_the_store_only(tmp_path: Path) -> None:
     assert "duru.local" in modules
     # JSON needs no tables: Rich stays out too.
     assert loaded(modules, HEAVY | {"rich"}) == []
-    assert loaded(modules, DURU_LAYERS - {"duru.local"}) == []
+    assert loaded(modules, DURU_LAYERS - {"duru.local", "duru.model"}) == []
 
 
 def test_note_list_table_imports_no_help_renderer(tmp_path: Path) -> None:
@@ -135,3 +141,10 @@ def test_lint_imports_no_server_or_sync(tmp_path: Path) -> None:
     no_lint_needs = HEAVY - {"pglast", "sqlglot"}
     assert loaded(modules, no_lint_needs) == []
     assert loaded(modules, {"duru.server", "duru.sync", "duru.remote", "duru.crypto"}) == []
+
+
+def test_choices_written_in_the_help_are_the_models() -> None:
+    # Written out so that the help does not import the model; they must not drift from it.
+    assert task.PRIORITIES == choices(TASK_PRIORITY)
+    assert task.STATUSES == choices(TASK_STATUS)
+    assert reminder.RECURRENCES == choices(RECURRENCE)
