@@ -494,11 +494,6 @@ def test_the_server_database_holds_no_plaintext(
     assert snapshot(a)["sync_conflicts"]  # the conflict did happen, and its text is sealed
 
 
-@pytest.mark.pg_nonsuper_fails(
-    "purge_tombstones runs as the schema owner, whom FORCE ROW LEVEL SECURITY binds when it"
-    " is not a superuser or BYPASSRLS: it sees no tombstone and purges nothing, silently"
-    " (duru/server/tombstones.py)"
-)
 def test_old_tombstones_are_purged_and_a_device_behind_them_resyncs(
     tmp_path: Path, server: Server, pg_url: str, pg_inspect_url: str
 ) -> None:

@@ -11,8 +11,10 @@ row, which the push's revive rule should never leave) is kept for a later purge,
 purge itself never cascades into a row it did not mean to remove. Old op-id records,
 expired sessions and stale login-failure counters go at the same time.
 
-Runs as the schema owner (it crosses users); ``duru serve`` calls it hourly in the
-background, under an advisory lock so that one process of several does the work.
+Runs as the schema owner (it crosses users: a superuser or BYPASSRLS owner in one pass,
+any other owner one user at a time, as row level security then shows it); ``duru serve``
+calls it hourly in the background, under an advisory lock so that one process of several
+does the work.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from duru.remote.layout import (
     SESSIONS,
     USER_ID,
 )
+from duru.remote.schema import USER_SETTING
 
 logger = logging.getLogger("duru.server")
 _PURGE_LOCK = 0x64757275_00000003
@@ -52,23 +55,47 @@ def purge_tombstones(conn: Connection[Any], older_than: timedelta) -> int:
             return 0
         horizon: dict[Any, int] = defaultdict(int)
         removed = 0
-        while True:
-            step = 0
-            for e in reversed(ENTITIES):
-                for user, seq in conn.execute(_purge_sql(e), (older_than,)):
-                    horizon[user] = max(horizon[user], int(seq))
-                    step += 1
-            removed += step
-            if not step:
-                break
+        # A role that row level security binds (an owner that is no superuser: FORCE
+        # applies to it) sees one user's rows at a time: purge user by user. accounts is
+        # not forced, so the owner lists every user there.
+        users = [None] if _sees_every_user(conn) else _users(conn)
+        for user in users:
+            if user is not None:
+                conn.execute("SELECT set_config(%s, %s, true)", (USER_SETTING, str(user)))
+            removed += _purge_rows(conn, older_than, horizon)
+            conn.execute(f"DELETE FROM {APPLIED_OPS} WHERE applied_at < now() - %s", (older_than,))
         conn.cursor().executemany(
             f"UPDATE {ACCOUNTS} SET horizon_seq = greatest(horizon_seq, %s) WHERE {USER_ID} = %s",
             [(seq, user) for user, seq in horizon.items()],
         )
-        conn.execute(f"DELETE FROM {APPLIED_OPS} WHERE applied_at < now() - %s", (older_than,))
         conn.execute(f"DELETE FROM {SESSIONS} WHERE expires_at < now()")
         conn.execute(f"DELETE FROM {LOGIN_FAILURES} WHERE window_start < now() - interval '1 day'")
     return removed
+
+
+def _purge_rows(conn: Connection[Any], older_than: timedelta, horizon: dict[Any, int]) -> int:
+    """Remove the old tombstones this connection sees, children first, until none is left."""
+    removed = 0
+    while True:
+        step = 0
+        for e in reversed(ENTITIES):
+            for user, seq in conn.execute(_purge_sql(e), (older_than,)):
+                horizon[user] = max(horizon[user], int(seq))
+                step += 1
+        removed += step
+        if not step:
+            return removed
+
+
+def _sees_every_user(conn: Connection[Any]) -> bool:
+    found = conn.execute(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _users(conn: Connection[Any]) -> list[Any]:
+    return [r[0] for r in conn.execute(f"SELECT {USER_ID} FROM {ACCOUNTS} ORDER BY {USER_ID}")]
 
 
 def _purge_sql(e: Entity) -> sql.Composed:
