@@ -90,25 +90,7 @@ _SUPERUSER_ONLY = {
         " security takes INSERT (test_under_row_level_security_it_inserts...)"
     ),
 }
-_NONSUPER_FAILS = {
-    "tests/test_bridge_roundtrip.py::test_every_row_round_trips_through_postgresql": (
-        "its fixture creates its database itself (needs CREATEDB: use pg_databases) and turns"
-        " foreign keys off with session_replication_role (needs a superuser), then inserts"
-        " without setting duru.user_id (row level security refuses the row)"
-    ),
-    "tests/test_cli_transfer.py::test_a_failed_download_leaves_an_existing_target_byte_for_byte": (
-        "_tamper_one_title updates as the owner without duru.user_id, so row level security"
-        " hides every row and nothing is tampered (use pg_inspect_url)"
-    ),
-    "tests/test_monitor.py::"
-    "test_monitor_json_names_the_slow_query_the_bloated_table_and_the_unused_index": (
-        "plant() creates pg_stat_statements, which only a superuser may (create it through"
-        " pg_inspect_url, as a DBA would); the report's sees_all_users is then False"
-    ),
-    "tests/test_monitor.py::test_the_bloat_estimate_sees_the_dead_rows_without_pgstattuple": (
-        "plant() creates pg_stat_statements, which only a superuser may (use pg_inspect_url)"
-    ),
-}
+_NONSUPER_FAILS: dict[str, str] = {}
 
 
 def _pg_roles() -> list[str]:

@@ -95,8 +95,9 @@ def test_a_blank_user_or_passphrase_is_refused_before_the_server(
     assert _accounts(pg_url) == []  # no account was made under the login name, or at all
 
 
-def _tamper_one_title(url: str) -> None:
-    with psycopg.connect(url) as conn:
+def _tamper_one_title(inspect_url: str) -> None:
+    """A hostile server flips a byte; its operator is not bound by row level security."""
+    with psycopg.connect(inspect_url) as conn:
         conn.execute(
             "UPDATE notes SET title_enc = overlay(title_enc placing '\\xff'::bytea from 40)"
             " WHERE id = (SELECT id FROM notes ORDER BY id LIMIT 1)"
@@ -104,14 +105,14 @@ def _tamper_one_title(url: str) -> None:
 
 
 def test_a_failed_download_leaves_an_existing_target_byte_for_byte(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, pg_inspect_url: str
 ) -> None:
     _device(tmp_path / "a.sqlite")
     env = {"DURU_PASSPHRASE": "correct horse battery staple"}
     args = ["--user", "ana", "--server", pg_url]
     up = runner.invoke(app, ["upload", "--db", str(tmp_path / "a.sqlite"), *args], env=env)
     assert up.exit_code == 0, up.output
-    _tamper_one_title(pg_url)  # the download fails part way, after the account opened
+    _tamper_one_title(pg_inspect_url)  # the download fails part way, after the account opened
     zero = tmp_path / "zero.sqlite"
     zero.touch()
     empty = tmp_path / "empty.sqlite"

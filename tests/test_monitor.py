@@ -19,10 +19,12 @@ from duru.remote.schema import apply_server_schema
 DAY_MS = 86_400_000
 
 
-def plant(url: str) -> None:
+def plant(url: str, inspect_url: str) -> None:
     """A slow query, a table that is mostly dead rows, and an index no query uses."""
+    # As the DBA would: only a superuser may create this extension.
+    with psycopg.connect(inspect_url, autocommit=True) as dba:
+        dba.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         apply_server_schema(conn)
         conn.execute("CREATE TABLE planted_bloat (id bigint, tag int, payload text)")
         conn.execute(
@@ -45,9 +47,9 @@ def by_rule(found: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def test_monitor_json_names_the_slow_query_the_bloated_table_and_the_unused_index(
-    pg_url: str, tmp_path: Path
+    pg_url: str, pg_inspect_url: str, pg_role: str, tmp_path: Path
 ) -> None:
-    plant(pg_url)
+    plant(pg_url, pg_inspect_url)
     result = invoke(None, "monitor", "--server-db", pg_url, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -60,14 +62,16 @@ def test_monitor_json_names_the_slow_query_the_bloated_table_and_the_unused_inde
     assert any("pg_sleep" in q for q in rules["slow_query"])
     assert "public.planted_bloat" in rules["bloat"]
     assert "public.ix_planted_unused" in rules["unused_index"]
-    assert server["sync"] == {"users": [], "sees_all_users": True}
+    assert server["sync"] == {"users": [], "sees_all_users": pg_role == "superuser"}
     text = invoke(None, "monitor", "--server-db", pg_url).stdout
     assert "alert unused_index: public.ix_planted_unused" in text
     assert "alert bloat: public.planted_bloat" in text
 
 
-def test_the_bloat_estimate_sees_the_dead_rows_without_pgstattuple(pg_url: str) -> None:
-    plant(pg_url)
+def test_the_bloat_estimate_sees_the_dead_rows_without_pgstattuple(
+    pg_url: str, pg_inspect_url: str
+) -> None:
+    plant(pg_url, pg_inspect_url)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DROP EXTENSION IF EXISTS pgstattuple")
         bloat = {b["name"]: b for b in server_report(conn)["bloat"]}
