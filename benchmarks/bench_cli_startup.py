@@ -61,13 +61,16 @@ def commands(folder: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(argv: list[str], runs: int) -> list[float]:
-    subprocess.run(argv, capture_output=True, check=False)  # warm the file cache
-    out = []
+def timed(argvs: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    """Wall times per command; the commands take turns, so a change in load hits all alike."""
+    for argv in argvs.values():
+        subprocess.run(argv, capture_output=True, check=False)  # warm the file cache
+    out: dict[str, list[float]] = {name: [] for name in argvs}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=False)
-        out.append(time.perf_counter() - t0)
+        for name, argv in argvs.items():
+            t0 = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=False)
+            out[name].append(time.perf_counter() - t0)
     return out
 
 
@@ -81,7 +84,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        table = {name: timed(argv, args.runs) for name, argv in commands(Path(tmp)).items()}
+        table = timed(commands(Path(tmp)), args.runs)
     ref = statistics.median(table["python -c pass (reference)"])
     print(f"CLI start-up, {args.runs} fresh processes each (ms)")
     print("x ref: p50 / bare interpreter; x floor: p50 / the Typer floor (--help or command)")
