@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from duru.migrate.ops import Phase, quote
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.snapshot import snapshot_name, take_snapshot
 from duru.migrate.postgres.steps import Action, PgContext, PgStep, Undo
-from duru.migrate.steps import StepResult
+from duru.migrate.steps import PauseRun, StepResult
 from duru.model import BY_TABLE
 from duru.remote.layout import server_table
 
@@ -216,3 +216,75 @@ def _key_of(table: str) -> str:
     if found is None:
         return "ctid"
     return ", ".join(quote(c) for c in server_table(found).primary_key.columns)
+
+
+def keyed_contract_steps(
+    at: At,
+    table: str,
+    column: str,
+    phase: Phase,
+    *,
+    missing: str,
+    waiting: Callable[[Connection[Any]], Mapping[str, int]],
+    fill: Any,
+    fill_title: str,
+    slug: str,
+) -> list[Ordered]:
+    """Sub-steps 0-4 of a contract making ``column`` NOT NULL where only a user's keys can
+    fill it: wait for the keys of every user with rows left (``waiting``: user id -> rows
+    without the value), refuse new rows without it (a NOT VALID check), fill what was
+    written meanwhile (``fill``, a chunked step), validate the check, SET NOT NULL.
+
+    ``missing`` says what such a row lacks, for messages ("are still plaintext").
+    """
+    t, check = quote(table), not_null_check(table, column)
+    refuse = add_constraint_steps(
+        at,
+        1,
+        table,
+        check,
+        f"CHECK ({quote(column)} IS NOT NULL)",
+        phase,
+        f"refuse new rows of {table} that {missing}",
+    )
+    validate = ((phase, at.index, 3), refuse[1][1])
+
+    def gate(ctx: PgContext) -> StepResult:
+        left = {u: n for u, n in waiting(ctx.conn).items() if u not in ctx.keys}
+        if left:
+            shown = ", ".join(f"{u} ({n})" for u, n in list(left.items())[:5])
+            raise PauseRun(
+                f"{sum(left.values())} rows of {table} of {len(left)} user(s) {missing} and"
+                f" this run has no keys for them: {shown}. Run again with their keys before"
+                f" {table}.{column} becomes NOT NULL"
+            )
+        return StepResult(details={"users_checked": len(ctx.keys)})
+
+    return [
+        at.step(
+            0,
+            "gate",
+            phase,
+            f"every user with rows of {table} that {missing} has keys in this run",
+            kind="transaction",
+            sql=(
+                f"SELECT user_id, count(*) FROM {t} WHERE {quote(column)} IS NULL GROUP BY user_id",
+            ),
+            action=gate,
+        ),
+        refuse[0],
+        at.step(2, slug, phase, fill_title, kind="chunked", sql=fill.sql(), chunked=fill),
+        validate,
+        ddl(
+            at,
+            4,
+            f"set-not-null-{column}",
+            phase,
+            f"set {table}.{column} NOT NULL (proved by the valid check); drop the check",
+            [
+                f"ALTER TABLE {t} ALTER COLUMN {quote(column)} SET NOT NULL",
+                f"ALTER TABLE {t} DROP CONSTRAINT {quote(check)}",
+            ],
+            undo=[f"ALTER TABLE {t} ALTER COLUMN {quote(column)} DROP NOT NULL"],
+        ),
+    ]

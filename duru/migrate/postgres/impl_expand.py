@@ -23,9 +23,8 @@ from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.builders import (
     At,
     Ordered,
-    add_constraint_steps,
     ddl,
-    not_null_check,
+    keyed_contract_steps,
     snapshot_label,
     snapshot_step,
 )
@@ -62,7 +61,7 @@ from duru.migrate.postgres.snapshot import (
     snapshot_name,
 )
 from duru.migrate.postgres.steps import Action, PgContext, Undo
-from duru.migrate.steps import PauseRun, StepResult
+from duru.migrate.steps import StepResult
 
 
 def expand_column(at: At, op: ExpandColumn) -> list[Ordered]:
@@ -225,51 +224,19 @@ def _unseal(t: SealTarget) -> Undo:
 
 def drop_plaintext(at: At, op: DropPlaintext) -> list[Ordered]:
     t = seal_target(op.table, op.field)
-    table, plain, sealed = quote(t.table), quote(t.plain), quote(t.sealed)
-    check = not_null_check(t.table, t.sealed)
-    reseal = Reseal(t)
-    refuse = add_constraint_steps(
-        at,
-        1,
-        t.table,
-        check,
-        f"CHECK ({sealed} IS NOT NULL)",
-        op.phase,
-        f"refuse new plaintext-only rows in {t.table}",
-    )
+    table, plain = quote(t.table), quote(t.plain)
     drop = f"{CONTRACT_REASON}ALTER TABLE {table} DROP COLUMN {plain}"
     return [
-        at.step(
-            0,
-            "gate",
-            op.phase,
-            f"every user with unsealed {t.table} rows has keys in this run",
-            kind="transaction",
-            sql=(f"SELECT user_id, count(*) FROM {table} WHERE {sealed} IS NULL GROUP BY user_id",),
-            action=_gate(t),
-        ),
-        refuse[0],
-        at.step(
-            2,
-            "reseal",
-            op.phase,
-            "seal rows written as plaintext since they were checked",
-            kind="chunked",
-            sql=reseal.sql(),
-            chunked=reseal,
-        ),
-        _renumber(refuse[1], 3),
-        ddl(
+        *keyed_contract_steps(
             at,
-            4,
-            f"set-not-null-{t.sealed}",
+            t.table,
+            t.sealed,
             op.phase,
-            f"set {t.table}.{t.sealed} NOT NULL (proved by the valid check); drop the check",
-            [
-                f"ALTER TABLE {table} ALTER COLUMN {sealed} SET NOT NULL",
-                f"ALTER TABLE {table} DROP CONSTRAINT {quote(check)}",
-            ],
-            undo=[f"ALTER TABLE {table} ALTER COLUMN {sealed} DROP NOT NULL"],
+            missing="are still plaintext",
+            waiting=lambda conn: unsealed_by_user(conn, t),
+            fill=Reseal(t),
+            fill_title="seal rows written as plaintext since they were checked",
+            slug="reseal",
         ),
         snapshot_step(at, 5, t.table, (t.plain,), op.phase),
         ddl(
@@ -285,27 +252,6 @@ def drop_plaintext(at: At, op: DropPlaintext) -> list[Ordered]:
         # The dropped plaintext is still in every row's bytes until the table is rewritten.
         rewrite_step(at, 7, t.table, t.plain, op.phase),
     ]
-
-
-def _renumber(step: Ordered, sub: int) -> Ordered:
-    (phase, index, _), s = step
-    return (phase, index, sub), s
-
-
-def _gate(t: SealTarget) -> Action:
-    def gate(ctx: PgContext) -> StepResult:
-        waiting = {u: n for u, n in unsealed_by_user(ctx.conn, t).items() if u not in ctx.keys}
-        if waiting:
-            rows = sum(waiting.values())
-            shown = ", ".join(f"{u} ({n})" for u, n in list(waiting.items())[:5])
-            raise PauseRun(
-                f"{rows} rows of {t.table} of {len(waiting)} user(s) are still plaintext and this"
-                f" run has no keys for them: {shown}. Run again with their keys before the"
-                f" contract drops {t.table}.{t.plain}"
-            )
-        return StepResult(details={"users_checked": len(ctx.keys)})
-
-    return gate
 
 
 def _drop(table: str, column: str) -> str:

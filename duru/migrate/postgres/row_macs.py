@@ -31,12 +31,11 @@ from duru.migrate.ops import Operation, Phase, quote
 from duru.migrate.postgres.builders import (
     At,
     Ordered,
-    add_constraint_steps,
     ddl,
-    not_null_check,
+    keyed_contract_steps,
 )
 from duru.migrate.postgres.state import Key
-from duru.migrate.postgres.steps import Action, PgContext
+from duru.migrate.postgres.steps import PgContext
 from duru.migrate.steps import Chunk, ChunkState, PauseRun, StepResult
 from duru.model import BY_TABLE, Entity
 from duru.remote.layout import ROW_MAC, USER_ID, cleared_column, mac_columns
@@ -351,72 +350,14 @@ def add_row_macs(at: At, op: AddRowMacs) -> list[Ordered]:
 
 def require_row_macs(at: At, op: RequireRowMacs) -> list[Ordered]:
     """Gate on keys, refuse rows without a MAC, MAC what came meanwhile, then NOT NULL."""
-    table = op.table
-    column = ROW_MAC
-    check = not_null_check(table, column)
-    refuse = add_constraint_steps(
+    return keyed_contract_steps(
         at,
-        1,
-        table,
-        check,
-        f"CHECK ({column} IS NOT NULL)",
+        op.table,
+        ROW_MAC,
         op.phase,
-        f"refuse new rows without a MAC in {table}",
+        missing="have no MAC",
+        waiting=lambda conn: missing_by_user(conn, op.table),
+        fill=MacFill(op.table),
+        fill_title="make the MACs of rows written without one since they were checked",
+        slug="mac-rest",
     )
-    rest = MacFill(table)
-    t = quote(table)
-    return [
-        at.step(
-            0,
-            "gate",
-            op.phase,
-            f"every user with {table} rows without a MAC has keys in this run",
-            kind="transaction",
-            sql=(f"SELECT user_id, count(*) FROM {t} WHERE {column} IS NULL GROUP BY user_id",),
-            action=_gate(table),
-        ),
-        refuse[0],
-        at.step(
-            2,
-            "mac-rest",
-            op.phase,
-            "make the MACs of rows written without one since they were checked",
-            kind="chunked",
-            sql=rest.sql(),
-            chunked=rest,
-        ),
-        _renumber(refuse[1], 3),
-        ddl(
-            at,
-            4,
-            f"set-not-null-{column}",
-            op.phase,
-            f"set {table}.{column} NOT NULL (proved by the valid check); drop the check",
-            [
-                f"ALTER TABLE {t} ALTER COLUMN {column} SET NOT NULL",
-                f"ALTER TABLE {t} DROP CONSTRAINT {quote(check)}",
-            ],
-            undo=[f"ALTER TABLE {t} ALTER COLUMN {column} DROP NOT NULL"],
-        ),
-    ]
-
-
-def _renumber(step: Ordered, sub: int) -> Ordered:
-    (phase, index, _), s = step
-    return (phase, index, sub), s
-
-
-def _gate(table: str) -> Action:
-    def gate(ctx: PgContext) -> StepResult:
-        waiting = {u: n for u, n in missing_by_user(ctx.conn, table).items() if u not in ctx.keys}
-        if waiting:
-            rows = sum(waiting.values())
-            shown = ", ".join(f"{u} ({n})" for u, n in list(waiting.items())[:5])
-            raise PauseRun(
-                f"{rows} rows of {table} of {len(waiting)} user(s) have no MAC and this run has"
-                f" no keys for them: {shown}. Run again with their keys before {table}.{ROW_MAC}"
-                " becomes NOT NULL"
-            )
-        return StepResult(details={"users_checked": len(ctx.keys)})
-
-    return gate
