@@ -288,3 +288,26 @@ def keyed_contract_steps(
             undo=[f"ALTER TABLE {t} ALTER COLUMN {quote(column)} DROP NOT NULL"],
         ),
     ]
+
+
+def per_user_steps(
+    at: At, phase: Phase, jobs: Callable[[str], Sequence[tuple[str, str, Any]]]
+) -> list[Ordered]:
+    """Chunked steps per user of the run, from sub-step 1: ``jobs(user)`` lists (slug,
+    title, work); every user's first job runs before any user's second, and so on."""
+    out: list[Ordered] = []
+    users = at.users
+    for n, user in enumerate(users):
+        for k, (slug, title, work) in enumerate(jobs(user)):
+            out.append(
+                at.step(
+                    1 + k * len(users) + n,
+                    slug,
+                    phase,
+                    title,
+                    kind="chunked",
+                    sql=work.sql(),
+                    chunked=work,
+                )
+            )
+    return out

@@ -25,6 +25,7 @@ from duru.migrate.postgres.builders import (
     Ordered,
     ddl,
     keyed_contract_steps,
+    per_user_steps,
     snapshot_label,
     snapshot_step,
 )
@@ -155,30 +156,22 @@ def seal_column(at: At, op: SealColumn) -> list[Ordered]:
             undo_sql=(*drop_sync_sql(t.table, t.plain), _drop(t.table, t.sealed)),
         )
     ]
-    for n, user in enumerate(at.users):
-        backfill, check = SealBackfill(t, user), SealValidation(t, user)
-        steps.append(
-            at.step(
-                1 + n,
+    steps += per_user_steps(
+        at,
+        Phase.MIGRATE,
+        lambda user: [
+            (
                 f"seal[{user}]",
-                Phase.MIGRATE,
                 f"seal {t.table}.{t.plain} of user {user} on this client, in chunks",
-                kind="chunked",
-                sql=backfill.sql(),
-                chunked=backfill,
-            )
-        )
-        steps.append(
-            at.step(
-                1 + len(at.users) + n,
+                SealBackfill(t, user),
+            ),
+            (
                 f"verify[{user}]",
-                Phase.MIGRATE,
                 f"open every {t.sealed} of user {user} and compare with {t.plain}",
-                kind="chunked",
-                sql=check.sql(),
-                chunked=check,
-            )
-        )
+                SealValidation(t, user),
+            ),
+        ],
+    )
     return steps
 
 

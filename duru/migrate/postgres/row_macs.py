@@ -33,6 +33,7 @@ from duru.migrate.postgres.builders import (
     Ordered,
     ddl,
     keyed_contract_steps,
+    per_user_steps,
 )
 from duru.migrate.postgres.state import Key
 from duru.migrate.postgres.steps import PgContext
@@ -321,30 +322,22 @@ def add_row_macs(at: At, op: AddRowMacs) -> list[Ordered]:
             undo=drop_sql(table),
         )
     ]
-    for n, user in enumerate(at.users):
-        fill, check = MacFill(table, user), MacFill(table, user, check=True)
-        steps.append(
-            at.step(
-                1 + n,
+    steps += per_user_steps(
+        at,
+        Phase.MIGRATE,
+        lambda user: [
+            (
                 f"mac[{user}]",
-                Phase.MIGRATE,
                 f"make the MACs of {table} rows of user {user} on this client, in chunks",
-                kind="chunked",
-                sql=fill.sql(),
-                chunked=fill,
-            )
-        )
-        steps.append(
-            at.step(
-                1 + len(at.users) + n,
+                MacFill(table, user),
+            ),
+            (
                 f"verify-mac[{user}]",
-                Phase.MIGRATE,
                 f"check every MAC of {table} rows of user {user}",
-                kind="chunked",
-                sql=check.sql(),
-                chunked=check,
-            )
-        )
+                MacFill(table, user, check=True),
+            ),
+        ],
+    )
     return steps
 
 
