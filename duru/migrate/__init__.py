@@ -23,7 +23,8 @@ Layout::
                               StreamStep), DDL (impl, rebuild, transform, tables,
                               verify), preflight, backup, rollback by backup image,
                               runner, engine, and the SQL of audit and state
-      postgres/               server: safe DDL (lock timeouts, retries), expand/contract,
+      postgres/               server: step kinds (TransactionStep, OutsideStep,
+                              ChunkedStep), safe DDL (lock timeouts, retries), expand/contract,
                               sealing, preflight, rollback by undo, runner, engine,
                               and the SQL of audit and state
       device_migrations/      duru's own device migrations
@@ -36,8 +37,7 @@ row and writer, the run record, step progress and chunk totals, step results,
 the chunk loop (three copies: device chunked, device stream, server chunked).
 Still one per side: the runner's step dispatch and bookkeeping (the server
 runs every transaction under its DDL policy and retries; the device under
-its file lock and foreign key pragmas), plan rendering, the step records of
-the server (``PgStep``), and the entry points.
+its file lock and foreign key pragmas), plan rendering, and the entry points.
 
 Entry points for device files (``plan``, ``run``, ``resume``, ``status``,
 ``history``, ``rollback``) are re-exported here; the server's are in

@@ -12,7 +12,7 @@ from duru.migrate.migration import Migration
 from duru.migrate.ops import Phase, quote
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.snapshot import snapshot_name, take_snapshot
-from duru.migrate.postgres.steps import Action, PgContext, PgStep, Undo
+from duru.migrate.postgres.steps import STEP_TYPES, Action, PgContext, PgStep, StepKind, Undo
 from duru.migrate.steps import PauseRun, StepResult
 from duru.model import BY_TABLE
 from duru.remote.layout import server_table
@@ -37,9 +37,13 @@ class At:
     def key(self, slug: str) -> str:
         return f"{self.migration.id}/{self.index:02d}.{slug}"
 
-    def step(self, sub: int, slug: str, phase: Phase, title: str, **kw: Any) -> Ordered:
+    def step(
+        self, sub: int, slug: str, phase: Phase, title: str, *, kind: StepKind, **kw: Any
+    ) -> Ordered:
+        """Sub-step ``sub`` of the operation: a ``STEP_TYPES[kind]`` made from ``kw``."""
         order = (int(phase), self.index, sub)
-        return order, PgStep(self.key(slug), self.migration.id, phase, title, **kw)
+        made = STEP_TYPES[kind](self.key(slug), self.migration.id, phase, title, **kw)
+        return order, made
 
     def estimate(self, table: str) -> int | None:
         """The planner's row estimate for ``table`` (None: unknown, or not there yet)."""
@@ -273,7 +277,7 @@ def keyed_contract_steps(
             action=gate,
         ),
         refuse[0],
-        at.step(2, slug, phase, fill_title, kind="chunked", sql=fill.sql(), chunked=fill),
+        at.step(2, slug, phase, fill_title, kind="chunked", sql=fill.sql(), work=fill),
         validate,
         ddl(
             at,
@@ -307,7 +311,7 @@ def per_user_steps(
                     title,
                     kind="chunked",
                     sql=work.sql(),
-                    chunked=work,
+                    work=work,
                 )
             )
     return out

@@ -79,7 +79,7 @@ def expand_column(at: At, op: ExpandColumn) -> list[Ordered]:
             f"backfill {op.table}.{op.new_column} from {op.column}, in chunks",
             kind="chunked",
             sql=backfill.sql(key),
-            chunked=backfill,
+            work=backfill,
             estimate=at.estimate(op.table),
         ),
     ]

@@ -33,7 +33,7 @@ from duru.migrate.postgres.seal import SealBackfill
 from duru.migrate.postgres.session import mark_backfill
 from duru.migrate.postgres.snapshot import drop_snapshot, snapshot_name, snapshots
 from duru.migrate.postgres.state import Key, Progressed
-from duru.migrate.postgres.steps import PgContext, PgStep
+from duru.migrate.postgres.steps import ChunkedStep, PgContext, PgStep, Undo
 from duru.migrate.steps import Chunk, ChunkState
 from duru.model import now_ms
 
@@ -115,16 +115,15 @@ def rollback_run(ctx: PgContext, plan: ServerPlan, reason: str) -> ServerRollbac
     )
 
 
-def _undo(ctx: PgContext, log: PgAudit, step: PgStep, where: Where, started: int) -> None:
-    conn, key = ctx.conn, step.key
-    assert step.undo is not None
+def _undo(ctx: PgContext, log: PgAudit, key: str, undo: Undo, where: Where, started: int) -> None:
+    conn = ctx.conn
     with conn.transaction():
         found = state.progress(conn, ctx.run_id, key)
         details: Mapping[str, Any] = {}
         if found is not None and found.audit_id is not None:
             details = audit.read(conn, found.audit_id).details
     try:
-        step.undo(ctx, where, details)
+        undo(ctx, where, details)
     except (DuruError, psycopg.Error) as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
         with conn.transaction():
@@ -350,7 +349,7 @@ def _undo_all(
         if step is None or step.undo is None:
             unchanged.append(key)
         else:
-            _undo(ctx, log, step, where, started)
+            _undo(ctx, log, key, step.undo, where, started)
             undone.append(key)
         with conn.transaction():
             log.record(where, started_at=started, kind="event", details={"undone": key in undone})
@@ -395,10 +394,10 @@ def _reset_to_chunk(ctx: PgContext, step: PgStep | None, key: str, row: AuditRow
 
 def _rewind(ctx: PgContext, step: PgStep | None, hwm: Key | None) -> None:
     """Undo what a seal backfill did after ``hwm`` (None: all of it); other steps need not."""
-    if step is None or not isinstance(step.chunked, SealBackfill):
+    if not isinstance(step, ChunkedStep) or not isinstance(step.work, SealBackfill):
         return
     # Only rows that still hold their plaintext: their ciphertext came from it, nothing is lost.
-    t, user = step.chunked.target, step.chunked.user_id
+    t, user = step.work.target, step.work.user_id
     cond, params = ("", (user,)) if hwm is None else (" AND id > %s", (user, hwm[0]))
     mark_backfill(ctx.conn)
     ctx.conn.execute(

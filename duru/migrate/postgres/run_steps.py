@@ -19,7 +19,7 @@ from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.rewrite import STATISTICS, rewrite_sql, rewrite_statistics
 from duru.migrate.postgres.rollback import DROP_SNAPSHOTS, run_snapshots
 from duru.migrate.postgres.snapshot import drop_snapshot
-from duru.migrate.postgres.steps import PgContext, PgStep
+from duru.migrate.postgres.steps import OutsideStep, PgContext, PgStep, TransactionStep
 from duru.migrate.steps import StepResult
 
 RUN = "run"
@@ -55,28 +55,26 @@ def cleanup_steps(tables: Iterable[str], *, checkpoint: bool = False) -> list[Pg
         return StepResult()
 
     return [
-        PgStep(
+        TransactionStep(
             ANALYZE,
             RUN,
             Phase.CLEANUP,
             "ANALYZE the changed tables",
-            "transaction",
             sql=statements,
             action=analyze,
             scan=True,
         ),
-        PgStep(
+        TransactionStep(
             DROP_SNAPSHOTS,
             RUN,
             Phase.CLEANUP,
             "drop the run's snapshots (unless told to keep them)",
-            "transaction",
             # Names are only known at run time: the plan shows the statement as a comment.
             sql=("-- DROP TABLE duru_snapshot_<run>_<table>, for each snapshot of the run",),
             action=drop,
         ),
         *([checkpoint_step()] if checkpoint else []),
-        PgStep(REPORT, RUN, Phase.CLEANUP, "report", "transaction", action=report),
+        TransactionStep(REPORT, RUN, Phase.CLEANUP, "report", action=report),
     ]
 
 
@@ -99,13 +97,12 @@ def checkpoint_step() -> PgStep:
             return StepResult(details={**details, "checkpoint": "refused", "why": _NO_CHECKPOINT})
         return StepResult(details={**details, "checkpoint": "done"})
 
-    return PgStep(
+    return OutsideStep(
         CHECKPOINT,
         RUN,
         Phase.CLEANUP,
         "rewrite pg_statistic (planner statistics of what was dropped; planning waits for it)"
         " and CHECKPOINT, so PostgreSQL deletes the data files the rewrites replaced",
-        "outside",
         sql=(rewrite_sql(STATISTICS), "CHECKPOINT"),
         action=run,
     )

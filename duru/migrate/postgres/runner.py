@@ -27,7 +27,14 @@ from duru.migrate.ops import Phase
 from duru.migrate.postgres import audit, state
 from duru.migrate.postgres.audit import PgAudit, Where
 from duru.migrate.postgres.plan import ServerPlan
-from duru.migrate.postgres.steps import PgChunked, PgContext, PgStep
+from duru.migrate.postgres.steps import (
+    ChunkedStep,
+    OutsideStep,
+    PgChunked,
+    PgContext,
+    PgStep,
+    TransactionStep,
+)
 from duru.migrate.progress import Progress, ProgressEvent
 from duru.migrate.report import StepReport
 from duru.migrate.steps import (
@@ -97,13 +104,14 @@ class PgRunner:
     def _run_step(self, step: PgStep, found: StepProgress | None) -> None:
         self._emit(ProgressEvent("start", step.key, step.title, step.phase.label))
         t0 = time.perf_counter()
-        if step.kind == "chunked":
-            assert step.chunked is not None
-            rows = self._chunked(step, step.chunked, found).rows
-        elif step.kind == "outside":
+        if isinstance(step, ChunkedStep):
+            rows = self._chunked(step, step.work, found).rows
+        elif isinstance(step, OutsideStep):
             rows = self._outside(step, found)
-        else:
+        elif isinstance(step, TransactionStep):
             rows = self._transaction(step)
+        else:
+            raise MigrationError(f"step {step.key}: unknown kind {type(step).__name__}")
         seconds = time.perf_counter() - t0
         self.done.append(StepReport(step.key, step.phase.label, step.title, rows, 0, seconds))
         self._emit(ProgressEvent("end", step.key, step.title, step.phase.label, done=rows))
@@ -114,8 +122,7 @@ class PgRunner:
     def _timeout(self, step: PgStep) -> float | None:
         return self.ctx.config.ddl.scan_timeout if step.scan else None
 
-    def _transaction(self, step: PgStep) -> int:
-        assert step.action is not None
+    def _transaction(self, step: TransactionStep) -> int:
         action = step.action
         started = now_ms()
 
@@ -144,8 +151,7 @@ class PgRunner:
             raise
         return rows
 
-    def _outside(self, step: PgStep, found: StepProgress | None) -> int:
-        assert step.action is not None
+    def _outside(self, step: OutsideStep, found: StepProgress | None) -> int:
         with self.conn.transaction():
             aid = self._open(step, found)
         try:
@@ -160,7 +166,9 @@ class PgRunner:
             state.save_progress(self.conn, self.ctx.run_id, step.key, "done", aid, totals)
         return result.rows
 
-    def _chunked(self, step: PgStep, action: PgChunked, found: StepProgress | None) -> ChunkState:
+    def _chunked(
+        self, step: ChunkedStep, action: PgChunked, found: StepProgress | None
+    ) -> ChunkState:
         with self.conn.transaction():
             aid = self._open(step, found)
             total = action.total(self.ctx)

@@ -1,13 +1,13 @@
 """Server steps: the units a server run executes, audits, resumes and undoes.
 
-A step runs in one of three ways:
+A step runs in one of three ways, each a type of its own:
 
-- ``transaction``: one transaction with ``lock_timeout`` and
+- ``transaction`` (:class:`TransactionStep`): one transaction with ``lock_timeout`` and
   ``statement_timeout`` set, retried on lock timeouts (:class:`SafeDDL`); its
   audit row and progress commit with it.
-- ``outside``: work that cannot run in a transaction (concurrent index
+- ``outside`` (:class:`OutsideStep`): work that cannot run in a transaction (concurrent index
   builds); a ``running`` audit row is committed first and closed after.
-- ``chunked``: one transaction per chunk (also under the timeouts), each
+- ``chunked`` (:class:`ChunkedStep`): one transaction per chunk (also under the timeouts), each
   ending in a rollback point: its audit row and the step's high-water mark.
 
 ``undo`` (optional) reverses a done step during a rollback; it runs in a
@@ -17,9 +17,9 @@ transaction under the same policy and gets the step's audit details.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from psycopg import Connection
 
@@ -31,7 +31,21 @@ from duru.migrate.postgres.safe_ddl import SafeDDL
 from duru.migrate.postgres.state import Key
 from duru.migrate.steps import Chunk, ChunkState, PauseRun, StepResult
 
-__all__ = ["Action", "Chunk", "PauseRun", "PgChunked", "PgContext", "PgStep", "StepResult", "Undo"]
+__all__ = [
+    "STEP_TYPES",
+    "Action",
+    "Chunk",
+    "ChunkedStep",
+    "OutsideStep",
+    "PauseRun",
+    "PgChunked",
+    "PgContext",
+    "PgStep",
+    "StepKind",
+    "StepResult",
+    "TransactionStep",
+    "Undo",
+]
 
 StepKind = Literal["transaction", "outside", "chunked"]
 
@@ -78,29 +92,59 @@ Undo = Callable[[PgContext, Where, Mapping[str, Any]], None]
 
 @dataclass(frozen=True)
 class PgStep:
-    """One unit of a server run, as the plan shows it and the runner executes it.
+    """What every server step has, as the plan shows it; the runner runs its subclasses.
 
     ``key`` is stable across runs of the same migrations. ``sql`` is what runs
     (a chunked step shows its per-chunk statements), for plans, dry runs and
-    the linter. ``scan``: the step scans a table without blocking writes
-    (VALIDATE CONSTRAINT, a snapshot), so it runs under the policy's
-    ``scan_timeout`` instead of ``statement_timeout``. ``repeatable_read``: the
-    step's statements see one snapshot. ``undo_sql`` renders ``undo``.
-    ``notice``: what an operator must know once the step ran (the plan and
-    the run's report show it).
+    the linter. ``undo`` (optional) reverses the step once done, during a
+    rollback; ``undo_sql`` renders it. ``scan``: the step scans a table without
+    blocking writes (VALIDATE CONSTRAINT, a snapshot), so it runs under the
+    policy's ``scan_timeout`` instead of ``statement_timeout``.
+    ``repeatable_read``: the step's statements see one snapshot. ``notice``:
+    what an operator must know once the step ran (the plan and the run's
+    report show it).
     """
 
     key: str
     migration: str
     phase: Phase
     title: str
-    kind: StepKind
+    _: KW_ONLY
     sql: tuple[str, ...] = ()
     estimate: int | None = None
-    action: Action | None = None
-    chunked: PgChunked | None = None
     undo: Undo | None = None
     undo_sql: tuple[str, ...] = ()
     scan: bool = False
     repeatable_read: bool = False
     notice: str | None = None
+    kind: ClassVar[StepKind]
+
+
+@dataclass(frozen=True)
+class TransactionStep(PgStep):
+    """One transaction under the DDL policy, retried on lock timeouts, with its audit row."""
+
+    action: Action
+    kind: ClassVar[StepKind] = "transaction"
+
+
+@dataclass(frozen=True)
+class OutsideStep(PgStep):
+    """Work that cannot run in a transaction; a ``running`` audit row is committed first."""
+
+    action: Action
+    kind: ClassVar[StepKind] = "outside"
+
+
+@dataclass(frozen=True)
+class ChunkedStep(PgStep):
+    """Work in chunks, one transaction and one rollback point each."""
+
+    work: PgChunked
+    kind: ClassVar[StepKind] = "chunked"
+
+
+STEP_TYPES: Mapping[StepKind, type[PgStep]] = MappingProxyType(
+    {"transaction": TransactionStep, "outside": OutsideStep, "chunked": ChunkedStep}
+)
+"""The step type of each kind, for builders that take the kind as a word."""
