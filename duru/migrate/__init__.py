@@ -9,8 +9,10 @@ Layout::
       ops/                    operations as data (base: Phase, Operation, specs;
                               schema: tables, columns, indexes, foreign keys;
                               data: transforms, streams, raw SQL, metadata)
-      migration.py            Migration, MigrationSet, Plan
-      steps.py                StepResult, Chunk, ChunkState, StepProgress, StopPoint,
+      migration.py            Migration, MigrationSet, and how both sides' plans
+                              render their steps (render_plan, step_json)
+      steps.py                PlanStep (the base of both sides' step types),
+                              StepResult, Chunk, ChunkState, StepProgress, StopPoint,
                               StopRun, PauseRun: what steps of both sides are made of
       chunking.py             ChunkSizer, LatencyGuard, ErrorBudget, and ChunkLoop:
                               the one loop that sizes chunks, reports progress and
@@ -20,13 +22,15 @@ Layout::
       report.py               StepReport
       config.py               RunConfig
       sqlite/                 device: step kinds (AtomicStep, OutsideStep, ChunkedStep,
-                              StreamStep), DDL (impl, rebuild, transform, tables,
-                              verify), preflight, backup, rollback by backup image,
-                              runner, engine, and the SQL of audit and state
+                              StreamStep), the plan (Plan), DDL (impl, rebuild,
+                              transform, tables, verify), preflight, backup,
+                              rollback by backup image, runner, engine, and the
+                              SQL of audit and state
       postgres/               server: step kinds (TransactionStep, OutsideStep,
-                              ChunkedStep), safe DDL (lock timeouts, retries), expand/contract,
-                              sealing, preflight, rollback by undo, runner, engine,
-                              and the SQL of audit and state
+                              ChunkedStep), the plan (ServerPlan), safe DDL (lock
+                              timeouts, retries), expand/contract, sealing,
+                              preflight, rollback by undo, runner, engine, and the
+                              SQL of audit and state
       device_migrations/      duru's own device migrations
       server_migrations/      duru's own server migrations
       lint/                   the linter (reads SQL; it does not yet inspect the
@@ -34,10 +38,11 @@ Layout::
 
 Shared before by copy (``diff`` of the pairs), now by one definition: the audit
 row and writer, the run record, step progress and chunk totals, step results,
-the chunk loop (three copies: device chunked, device stream, server chunked).
+the chunk loop (three copies: device chunked, device stream, server chunked),
+what every step has (PlanStep) and the plan's text and JSON.
 Still one per side: the runner's step dispatch and bookkeeping (the server
 runs every transaction under its DDL policy and retries; the device under
-its file lock and foreign key pragmas), plan rendering, and the entry points.
+its file lock and foreign key pragmas), and the entry points.
 
 Entry points for device files (``plan``, ``run``, ``resume``, ``status``,
 ``history``, ``rollback``) are re-exported here; the server's are in
@@ -53,7 +58,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from duru.migrate.config import RunConfig
     from duru.migrate.lint import Finding, LintReport, lint_paths
-    from duru.migrate.migration import Plan
     from duru.migrate.progress import Progress, ProgressEvent
     from duru.migrate.sqlite.engine import (
         MigrationStatus,
@@ -66,6 +70,7 @@ if TYPE_CHECKING:
         run,
         status,
     )
+    from duru.migrate.sqlite.plan import Plan
     from duru.migrate.sqlite.rollback import RollbackPoint, RollbackReport
 
 _ENGINE = "duru.migrate.sqlite.engine"
@@ -73,7 +78,7 @@ _HOME = {
     "Finding": "duru.migrate.lint",
     "LintReport": "duru.migrate.lint",
     "MigrationStatus": _ENGINE,
-    "Plan": "duru.migrate.migration",
+    "Plan": "duru.migrate.sqlite.plan",
     "Progress": "duru.migrate.progress",
     "ProgressEvent": "duru.migrate.progress",
     "RollbackPoint": "duru.migrate.sqlite.rollback",

@@ -2,21 +2,23 @@
 
 A :class:`Migration` moves a file from one schema version to the next with a
 list of operations. A :class:`MigrationSet` holds a chain of them and knows
-how to read a file's version. The :class:`Plan` is what a run will do, step
-by step; ``render()`` prints it and ``to_json()`` gives it to tools.
+how to read a file's version. Each side's plan (:class:`~duru.migrate.sqlite.plan.Plan`,
+:class:`~duru.migrate.postgres.plan.ServerPlan`) renders its steps with
+:func:`render_plan` and :func:`step_json`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from duru.errors import MigrationError
 from duru.migrate.ops import Operation, Phase
-from duru.migrate.sqlite.steps import Step
+from duru.migrate.steps import PlanStep
+
+S = TypeVar("S", bound=PlanStep)
 
 
 @dataclass(frozen=True)
@@ -84,71 +86,48 @@ class MigrationSet:
         return out
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What a run will do: the versions, the migrations and every step in order.
-
-    ``run_id`` and ``done`` are set when the plan continues an unfinished run:
-    the steps it has already done are skipped.
-    """
-
-    db_path: Path
-    source_version: str
-    target_version: str
-    migrations: tuple[str, ...]
-    steps: tuple[Step, ...]
-    run_id: str | None = None
-    done: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def up_to_date(self) -> bool:
-        return not self.migrations
-
-    @property
-    def pending(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if s.key not in self.done)
-
-    def render(self) -> str:
-        """The plan as text: one block per phase, one line per step with its row estimate."""
-        head = f"{self.db_path}: device schema {self.source_version}"
-        if self.up_to_date:
-            return head + " is up to date; nothing to do"
-        lines = [f"{head} -> {self.target_version} ({', '.join(self.migrations)})"]
-        if self.run_id:
-            lines.append(f"continues run {self.run_id} ({len(self.done)} steps already done)")
-        phase: Phase | None = None
-        width = max(len(s.key) for s in self.steps)
-        for s in self.steps:
-            if s.phase != phase:
-                phase = s.phase
-                lines.append(f"  phase {int(phase)} {phase.label}")
-            rows = "" if s.estimate is None else f"  ~{s.estimate:,} rows"
-            mark = "  (done)" if s.key in self.done else ""
-            lines.append(f"    {s.key:<{width}}  {s.title}{rows}{mark}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "database": str(self.db_path),
-            "source_version": self.source_version,
-            "target_version": self.target_version,
-            "migrations": list(self.migrations),
-            "run_id": self.run_id,
-            "steps": [
-                {
-                    "key": s.key,
-                    "phase": s.phase.label,
-                    "title": s.title,
-                    "kind": s.kind,
-                    "estimate": s.estimate,
-                    "sql": list(s.sql),
-                    "done": s.key in self.done,
-                }
-                for s in self.steps
-            ],
-        }
+def render_plan(
+    head: str,
+    target: str,
+    migrations: Sequence[str],
+    steps: Sequence[PlanStep],
+    run_id: str | None,
+    done: Set[str],
+    extra: Sequence[str] = (),
+) -> str:
+    """A plan as text: ``head`` (where, and its version) -> ``target``, then one block
+    per phase and one line per step with its row estimate; ``extra`` lines go
+    before the steps. With no migrations: ``head`` is up to date."""
+    if not migrations:
+        return head + " is up to date; nothing to do"
+    lines = [f"{head} -> {target} ({', '.join(migrations)})"]
+    if run_id:
+        lines.append(f"continues run {run_id} ({len(done)} steps already done)")
+    lines += extra
+    phase: Phase | None = None
+    width = max(len(s.key) for s in steps)
+    for s in steps:
+        if s.phase != phase:
+            phase = s.phase
+            lines.append(f"  phase {int(phase)} {phase.label}")
+        rows = "" if s.estimate is None else f"  ~{s.estimate:,} rows"
+        mark = "  (done)" if s.key in done else ""
+        lines.append(f"    {s.key:<{width}}  {s.title}{rows}{mark}")
+    return "\n".join(lines)
 
 
-def order_steps(steps: Sequence[tuple[tuple[int, ...], Step]]) -> list[Step]:
+def step_json(s: PlanStep) -> dict[str, Any]:
+    """A step as a plan's JSON shows it (each side adds what it has more)."""
+    return {
+        "key": s.key,
+        "phase": s.phase.label,
+        "title": s.title,
+        "kind": s.kind,
+        "estimate": s.estimate,
+        "sql": list(s.sql),
+    }
+
+
+def order_steps(steps: Sequence[tuple[tuple[int, ...], S]]) -> list[S]:
     """Steps sorted by phase first, then by their position (operation, sub-step)."""
     return [s for _, s in sorted(steps, key=lambda pair: (int(pair[1].phase), pair[0]))]

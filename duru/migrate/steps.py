@@ -11,7 +11,8 @@ separate types in its ``steps`` module):
   audit row and the step's high-water mark), resumable after the last one;
 - stream (devices): work that drives its own loop and commits checkpoints.
 
-This module holds the dialect-free records they share: :class:`StepResult`,
+This module holds the dialect-free records they share: :class:`PlanStep`
+(what every step of either side has), :class:`StepResult`,
 :class:`Chunk`, :class:`ChunkState`, :class:`StepProgress`, the stop points a
 run can be asked to pause at, and the two ways a run stops itself.
 """
@@ -19,11 +20,12 @@ run can be asked to pause at, and the two ways a run stops itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from duru.errors import MigrationError
+from duru.migrate.ops import Phase
 
 Position = int | str | tuple[str, ...]
 """A high-water mark: a rowid or key (devices), a stream's write count, a key tuple (server)."""
@@ -40,6 +42,26 @@ def reached(hwm: Position, until: Position) -> bool:
 
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """What every step has on either database, as the plan shows it.
+
+    ``key`` is stable across runs of the same migrations (resume and rollback
+    find steps by it). ``sql`` is what runs, for the plan, dry runs and the
+    linter (a chunked step shows its per-chunk statements). ``kind`` names the
+    step's type in plans and their JSON.
+    """
+
+    key: str
+    migration: str
+    phase: Phase
+    title: str
+    _: KW_ONLY
+    sql: tuple[str, ...] = ()
+    estimate: int | None = None
+    kind: ClassVar[str]
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from typing import Any
 from psycopg import Connection
 
 from duru.errors import SchemaMismatch, UsageError
-from duru.migrate.migration import Migration, MigrationSet
-from duru.migrate.ops import Phase
+from duru.migrate.migration import Migration, MigrationSet, render_plan, step_json
 from duru.migrate.postgres.config import DdlPolicy
 from duru.migrate.postgres.session import millis
 from duru.migrate.postgres.steps import PgStep
@@ -77,23 +76,13 @@ class ServerPlan:
     def render(self) -> str:
         """The plan as text: one block per phase, one line per step with its row estimate."""
         head = f"{self.database}: server schema {self.source_version}"
+        keys = [f"keys held for {len(self.users)} user(s)"]
+        text = render_plan(
+            head, self.target_version, self.migrations, self.steps, self.run_id, self.done, keys
+        )
         if self.up_to_date:
-            return head + " is up to date; nothing to do"
-        lines = [f"{head} -> {self.target_version} ({', '.join(self.migrations)})"]
-        if self.run_id:
-            lines.append(f"continues run {self.run_id} ({len(self.done)} steps already done)")
-        lines.append(f"keys held for {len(self.users)} user(s)")
-        phase: Phase | None = None
-        width = max(len(s.key) for s in self.steps)
-        for s in self.steps:
-            if s.phase != phase:
-                phase = s.phase
-                lines.append(f"  phase {int(phase)} {phase.label}")
-            rows = "" if s.estimate is None else f"  ~{s.estimate:,} rows"
-            mark = "  (done)" if s.key in self.done else ""
-            lines.append(f"    {s.key:<{width}}  {s.title}{rows}{mark}")
-        lines += [f"  note: {n}" for n in self.notices]
-        return "\n".join(lines)
+            return text
+        return "\n".join([text, *(f"  note: {n}" for n in self.notices)])
 
     @property
     def notices(self) -> tuple[str, ...]:
@@ -122,16 +111,7 @@ class ServerPlan:
             "run_id": self.run_id,
             "users": list(self.users),
             "steps": [
-                {
-                    "key": s.key,
-                    "phase": s.phase.label,
-                    "title": s.title,
-                    "kind": s.kind,
-                    "estimate": s.estimate,
-                    "sql": list(s.sql),
-                    "undo_sql": list(s.undo_sql),
-                    "done": s.key in self.done,
-                }
+                {**step_json(s), "undo_sql": list(s.undo_sql), "done": s.key in self.done}
                 for s in self.steps
             ],
             "notices": list(self.notices),

@@ -24,12 +24,11 @@ from typing import Any, ClassVar, Literal, Protocol
 from psycopg import Connection
 
 from duru.crypto import AccountKeys
-from duru.migrate.ops import Phase
 from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.config import ServerRunConfig
 from duru.migrate.postgres.safe_ddl import SafeDDL
 from duru.migrate.postgres.state import Key
-from duru.migrate.steps import Chunk, ChunkState, PauseRun, StepResult
+from duru.migrate.steps import Chunk, ChunkState, PauseRun, PlanStep, StepResult
 
 __all__ = [
     "STEP_TYPES",
@@ -91,27 +90,18 @@ Undo = Callable[[PgContext, Where, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class PgStep:
-    """What every server step has, as the plan shows it; the runner runs its subclasses.
+class PgStep(PlanStep):
+    """What every server step has; the runner runs its subclasses.
 
-    ``key`` is stable across runs of the same migrations. ``sql`` is what runs
-    (a chunked step shows its per-chunk statements), for plans, dry runs and
-    the linter. ``undo`` (optional) reverses the step once done, during a
-    rollback; ``undo_sql`` renders it. ``scan``: the step scans a table without
-    blocking writes (VALIDATE CONSTRAINT, a snapshot), so it runs under the
-    policy's ``scan_timeout`` instead of ``statement_timeout``.
-    ``repeatable_read``: the step's statements see one snapshot. ``notice``:
-    what an operator must know once the step ran (the plan and the run's
-    report show it).
+    ``undo`` (optional) reverses the step once done, during a rollback;
+    ``undo_sql`` renders it. ``scan``: the step scans a table without blocking
+    writes (VALIDATE CONSTRAINT, a snapshot), so it runs under the policy's
+    ``scan_timeout`` instead of ``statement_timeout``. ``repeatable_read``: the
+    step's statements see one snapshot. ``notice``: what an operator must know
+    once the step ran (the plan and the run's report show it).
     """
 
-    key: str
-    migration: str
-    phase: Phase
-    title: str
     _: KW_ONLY
-    sql: tuple[str, ...] = ()
-    estimate: int | None = None
     undo: Undo | None = None
     undo_sql: tuple[str, ...] = ()
     scan: bool = False

@@ -26,11 +26,12 @@ from duru.local.db import SQLITE_HEADER, Database, connect
 from duru.migrate.audit import AuditRow, Where
 from duru.migrate.config import RunConfig
 from duru.migrate.device_migrations import DEVICE_MIGRATIONS
-from duru.migrate.migration import MigrationSet, Plan
+from duru.migrate.migration import MigrationSet
 from duru.migrate.progress import Progress
 from duru.migrate.report import StepReport
 from duru.migrate.sqlite import audit, state
 from duru.migrate.sqlite.lock import run_lock
+from duru.migrate.sqlite.plan import Plan
 from duru.migrate.sqlite.planner import build_plan, chain_of
 from duru.migrate.sqlite.rollback import RollbackPoint, RollbackReport, points, rollback_to
 from duru.migrate.sqlite.runner import Runner

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from duru.local.db import Database
-from duru.migrate.migration import Migration, MigrationSet, Plan
+from duru.migrate.migration import Migration, MigrationSet
 from duru.migrate.sqlite import state
 from duru.migrate.sqlite.backup import table_counts
 from duru.migrate.sqlite.impl import migration_steps
+from duru.migrate.sqlite.plan import Plan
 from duru.migrate.sqlite.run_steps import cleanup_steps, prepare_steps
 from duru.migrate.state import RunRecord
 

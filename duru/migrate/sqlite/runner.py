@@ -26,10 +26,11 @@ from duru.local.db import Database
 from duru.migrate.audit import Where
 from duru.migrate.chunking import ChunkLoop, StepLabel
 from duru.migrate.config import RunConfig
-from duru.migrate.migration import Migration, Plan
+from duru.migrate.migration import Migration
 from duru.migrate.progress import Progress, ProgressEvent
 from duru.migrate.report import StepReport
 from duru.migrate.sqlite import audit, state
+from duru.migrate.sqlite.plan import Plan
 from duru.migrate.sqlite.steps import (
     AtomicStep,
     ChunkedAction,

@@ -15,8 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from duru.errors import MigrationError
 from duru.local.db import Database
 from duru.migrate.config import RunConfig
-from duru.migrate.ops import Phase
-from duru.migrate.steps import Chunk, ChunkState, Position, StepResult
+from duru.migrate.steps import Chunk, ChunkState, PlanStep, Position, StepResult
 
 StepKind = Literal["atomic", "chunked", "stream", "outside"]
 RowPosition = int | str
@@ -124,23 +123,15 @@ AtomicAction = Callable[[StepContext], StepResult]
 
 
 @dataclass(frozen=True)
-class Step:
-    """What every device step has, as the plan shows it; the runner runs its subclasses.
+class Step(PlanStep):
+    """What every device step has; the runner runs its subclasses.
 
-    ``key`` is stable across runs of the same migrations (resume and rollback
-    find steps by it). ``sql`` is what runs, for the plan and dry runs (a
-    chunked step shows its per-chunk statement). ``rollback_point``: its audit
-    row is a point to roll back to. ``quarantine_source``: what its rejected
-    rows are recorded under (default: the migration).
+    ``rollback_point``: its audit row is a point to roll back to.
+    ``quarantine_source``: what its rejected rows are recorded under (default:
+    the migration).
     """
 
-    key: str
-    migration: str
-    phase: Phase
-    title: str
     _: KW_ONLY
-    sql: tuple[str, ...] = ()
-    estimate: int | None = None
     rollback_point: bool = True
     quarantine_source: str | None = None
     kind: ClassVar[StepKind]
