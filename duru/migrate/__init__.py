@@ -22,8 +22,10 @@ Layout::
       report.py               StepReport
       config.py               RunConfig
       sqlite/                 device: step kinds (AtomicStep, OutsideStep, ChunkedStep,
-                              StreamStep), the plan (Plan), DDL (impl, rebuild,
-                              transform, tables, verify), preflight, backup,
+                              StreamStep), the plan (Plan), DDL (impl: schema
+                              changes; impl_copy: operations that copy rows;
+                              builders; rebuild: a table rebuild run, its SQL in
+                              rebuild_sql; transform, tables, verify), preflight, backup,
                               rollback by backup image, runner, engine, and the
                               SQL of audit and state
       postgres/               server: step kinds (TransactionStep, OutsideStep,

@@ -6,7 +6,7 @@ from duru.migrate.ops import Phase, quote
 from duru.migrate.sqlite import state
 from duru.migrate.sqlite.backup import backup_path, take_backup
 from duru.migrate.sqlite.preflight import preflight
-from duru.migrate.sqlite.rebuild import FENCE_PREFIX, SHADOW_PREFIX
+from duru.migrate.sqlite.rebuild_sql import FENCE_PREFIX, SHADOW_PREFIX
 from duru.migrate.sqlite.steps import AtomicStep, OutsideStep, Step, StepContext
 from duru.migrate.state import PROGRESS_TABLE
 from duru.migrate.steps import StepResult

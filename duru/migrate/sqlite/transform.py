@@ -22,7 +22,7 @@ from typing import Any
 
 from duru.errors import MigrationError, ValidationFailed
 from duru.migrate.ops import Rejected, TransformData, quote
-from duru.migrate.sqlite.rebuild import fence_sql
+from duru.migrate.sqlite.rebuild_sql import fence_sql
 from duru.migrate.sqlite.steps import StepContext
 from duru.migrate.sqlite.tables import count, live_columns, max_rowid, quarantined
 from duru.migrate.steps import Chunk, ChunkState, StepResult
