@@ -385,7 +385,23 @@ def _open(path: Path, cfg: RunConfig, *, read_only: bool = False) -> Iterator[Da
     try:
         yield db
     finally:
+        if not read_only:
+            _fold_wal(conn)
         db.close()
+
+
+def _fold_wal(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the file and empty it, best effort (a reader may hold it).
+
+    A run or a rollback rewrites most pages; left in the WAL, they make the file alone
+    look like another database (a rolled-back file's pages hold the device id the
+    finished run gave it, the WAL the one a resumed run gives it), and the next open
+    refuses the WAL as a stranger's (``duru.local.failures.check_wal_owner``).
+    """
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error:
+        pass
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

@@ -226,6 +226,9 @@ def _prepare_image(
             state.set_stop_at(conn, run.run_id, {"step": point.step, "hwm": point.hwm})
             state.set_status(conn, run.run_id, "running")
         conn.execute("COMMIT")
+        # The restored pages sit in the WAL over the file's newer ones: fold them in, or
+        # the file alone looks like another database (see engine._fold_wal).
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     finally:
         conn.close()
 
