@@ -224,6 +224,7 @@ class _Chunk:
     sent: list[outbox.Pending]
     entries: list[PushEntry]
     pushed: dict[tuple[str, str], Any]
+    size: int = 0  # the size it was sealed at (the one after it is sealed before it returns)
 
 
 def _push(
@@ -249,28 +250,38 @@ def _push(
             chunk = None
             if sealed < total:
                 chunk = _seal_chunk(db, rows[sealed : sealed + size], keys)
+                chunk.size = size
                 sealed += len(chunk.sent)
             answered = None
             if flying is not None:
                 prior, answer, began = flying
-                answered = (prior, answer.result(), time.perf_counter() - began)
+                result, finished = answer.result()
+                answered = (prior, result, finished - began)
             flying = None
             if chunk is not None:
                 # With nothing to overlap (no answer to record, nothing left to seal),
                 # the request goes on this thread.
                 alone = answered is None and sealed >= total
                 send = sender.now if alone else sender.submit
-                flying = (chunk, send(api.push, device, chunk.entries), time.perf_counter())
+                flying = (chunk, send(_timed_push, api, device, chunk), time.perf_counter())
             if answered is not None:
                 prior, (results, report.head), took = answered
                 outbox.apply_results(db, prior.sent, results, prior.pushed)
                 _count(report, results)
                 done += len(prior.sent)
                 _report(progress, "push", done, total)
-                if took < TARGET_SECONDS and len(prior.sent) >= size:
-                    size = min(MAX_PUSH_CHUNK, size * 2)
+                # Judged by the size the answered chunk had: the one after it was sealed
+                # before this answer came, maybe at a size already changed.
+                if took < TARGET_SECONDS and len(prior.sent) >= prior.size:
+                    size = min(MAX_PUSH_CHUNK, max(size, prior.size * 2))
                 elif took > 4 * TARGET_SECONDS:
-                    size = max(MIN_PUSH_CHUNK, size // 2)
+                    size = max(MIN_PUSH_CHUNK, min(size, prior.size // 2))
+
+
+def _timed_push(api: SyncApi, device: str, chunk: _Chunk) -> tuple[Any, float]:
+    """The server's answer and when it came: a round trip is timed to its answer, not to
+    when this thread, busy recording the previous one, got to it."""
+    return api.push(device, chunk.entries), time.perf_counter()
 
 
 def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any) -> _Chunk:
