@@ -130,7 +130,7 @@ def apply_results(
             "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
             [(p.entity, p.row_id, p.last_seq) for p, _ in done],
         )
-        left = {tuple(k) for k in db.conn.execute("SELECT DISTINCT entity, row_id FROM outbox")}
+        left = _still_queued(db, [(p.entity, p.row_id) for p, _ in done])
         for p, r in done:
             newer = (p.entity, p.row_id) in left
             if r.outcome == "superseded" and not newer:
@@ -144,6 +144,27 @@ def apply_results(
         for p, r in done:
             if (p.entity, p.row_id) in left:
                 _update_base(db, p, r, (pushed or {}).get((p.entity, p.row_id)))
+
+
+def _still_queued(db: Database, rows: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of ``rows`` still have ops in the outbox (made while their push was under
+    way). Asks about these rows only, by index: a first push's outbox holds every row."""
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for name, key in rows:
+        by_entity[name].append(key)
+    out: set[tuple[str, str]] = set()
+    for name, keys in by_entity.items():
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            out.update(
+                (name, str(k))
+                for (k,) in db.conn.execute(
+                    "SELECT DISTINCT row_id FROM outbox WHERE entity = ?"
+                    f" AND row_id IN ({', '.join('?' * len(part))})",
+                    [name, *part],
+                )
+            )
+    return out
 
 
 def _update_base(db: Database, p: Pending, r: PushResult, sent: Row | None) -> None:
