@@ -18,6 +18,7 @@ import base64
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,21 +201,25 @@ def _held(db: Database, changes: list[Change]) -> set[tuple[str, str, int]]:
     for c in changes:
         if c.kind == "upsert":
             wanted[c.entity].append(c.row_id)
-    out: set[tuple[str, str, int]] = set()
-    for name, ids in wanted.items():
-        e = entity(name)
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ", ".join("?" * len(part))
-            out.update(
-                (name, key, int(version))
-                for key, version in db.conn.execute(
-                    f"SELECT {quote(e.key)}, version FROM {quote(e.table)}"
-                    f" WHERE {quote(e.key)} IN ({marks})",
-                    part,
-                )
-            )
-    return out
+    return {
+        (name, key, version)
+        for name, ids in wanted.items()
+        for key, version in _versions(db, name, ids)
+    }
+
+
+def _versions(db: Database, name: str, ids: list[str]) -> Iterator[tuple[str, int]]:
+    """(row id, version) of the rows of entity ``name`` among ``ids`` that this device has."""
+    e = entity(name)
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        marks = ", ".join("?" * len(part))
+        for key, version in db.conn.execute(
+            f"SELECT {quote(e.key)}, version FROM {quote(e.table)}"
+            f" WHERE {quote(e.key)} IN ({marks})",
+            part,
+        ):
+            yield key, int(version)
 
 
 def _refuse_replays(
@@ -238,20 +243,12 @@ def _refuse_replays(
             todo[c.entity][c.row_id] = mac_base(base64.b64decode(c.row[ROW_MAC]))
     if not todo:
         return opened, []
-    suspects: set[tuple[str, str]] = set()
-    for name, bases in todo.items():
-        e = entity(name)
-        ids = list(bases)
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ", ".join("?" * len(part))
-            for key, version in db.conn.execute(
-                f"SELECT {quote(e.key)}, version FROM {quote(e.table)}"
-                f" WHERE {quote(e.key)} IN ({marks})",
-                part,
-            ):
-                if bases[key] < int(version):
-                    suspects.add((name, key))
+    suspects = {
+        (name, key)
+        for name, bases in todo.items()
+        for key, version in _versions(db, name, list(bases))
+        if bases[key] < version
+    }
     if not suspects:
         return opened, []
     kept, replayed = [], []
