@@ -123,3 +123,29 @@ def test_the_json_page_holds_what_read_page_holds(
         body, count = read_page_json(conn, saved.user_id, head, 10)
         assert count == 0
         assert json.loads(body) == {"changes": [], "cursor": head, "head": head, "more": False}
+
+
+def test_every_row_postgresql_writes_opens_the_one_pass_way(
+    tmp_path: Path, pg_url: str, server_url: str
+) -> None:
+    """The rows of a page as PostgreSQL writes them need no general way: the one-pass
+    opener (``EntityCodec.from_wire``) takes each, and gives what the general way gives.
+    (If it declined them all, a first pull would silently run at the old speed.)"""
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    Database.open(a).close()
+    Database.open(b).close()
+    kdf = KdfParams.interactive()
+    saved = sync.register(a, server=server_url, user="ada", passphrase=PASS, kdf=kdf)
+    sync.login(b, server=server_url, user="ada", passphrase=PASS)
+    _fill(a, b)
+    keys = saved.keys()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        body, _ = read_page_json(conn, saved.user_id, 0, 5000)
+    upserts = [c for c in json.loads(body)["changes"] if c["kind"] == "upsert"]
+    assert {c["entity"] for c in upserts} >= {"note", "folder", "note_tag", "task", "reminder"}
+    for c in upserts:
+        e = BY_NAME[c["entity"]]
+        codec = codec_for(e)
+        fast = codec.from_wire(c["row"], keys)
+        assert fast is not None, c
+        assert fast == codec.to_local(decode_row(server_table(e), c["row"], codec.columns), keys)

@@ -42,6 +42,7 @@ from duru.remote.layout import (
 )
 
 from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
+from .wire_read import Reader, Unreadable, reader
 
 Row = dict[str, Any]
 _ALLOWED_EXTRA = frozenset(SERVER_ONLY_COLUMNS)
@@ -75,7 +76,8 @@ class EntityCodec:
         cols = [c for c in server_columns(e) if c.name not in SERVER_ONLY_COLUMNS]
         self.columns: tuple[str, ...] = tuple(c.name for c in cols)
         self._column_set = frozenset(self.columns)
-        self._names = frozenset(e.field_names)
+        self._field_order = e.field_names
+        self._names = frozenset(self._field_order)
         self._key = e.field(e.key)
         self._plain = [_Plain(f) for f in e.fields if not f.secret]
         by_field = {(c.field, c.role): c.name for c in cols}
@@ -95,6 +97,7 @@ class EntityCodec:
         # Where the link the server may clear sits among the covered columns, if any.
         self.mac_cleared = None if link is None else self.mac_columns.index(link)
         self._mac_key: tuple[bytes, bytes] | None = None  # (master key, row-MAC key)
+        self._wire: list[tuple[str, Reader, int]] | None = None  # see ``from_wire``
 
     def to_remote(self, row: Mapping[str, Any], keys: AccountKeys, user_id: str) -> Row:
         """The server row of device row ``row`` of user ``user_id``, secrets sealed.
@@ -153,7 +156,55 @@ class EntityCodec:
                 self._check_blind(row[s.blind_column], s, out[s.field.name], keys, row_id)
         # Last, so a ciphertext that does not open says why (TamperedCiphertext, ...).
         self._check_mac(row, keys, user, row_id)
-        return {name: out[name] for name in self.entity.field_names}
+        return {name: out[name] for name in self._field_order}
+
+    def from_wire(self, data: Mapping[str, Any], keys: AccountKeys) -> Row | None:
+        """``to_local`` of a row as the sync wire carries it (``duru.sync.wire``), read in
+        one pass (``duru.bridge.wire_read``); None when a value is not in the form the
+        server writes, and the caller takes the general way (``decode_row``, then
+        ``to_local``), which names what is wrong. A ciphertext that does not open and a
+        MAC that does not match raise here as they do there.
+        """
+        plan = self._wire if self._wire is not None else self._wire_plan()
+        if data.keys() != self._column_set:
+            return None
+        values: Row = {}
+        encoded = [b""] * len(self.mac_columns)
+        try:
+            for name, read, at in plan:
+                values[name], mac = read(data[name])
+                if at >= 0:
+                    encoded[at] = mac
+        except Unreadable:
+            return None
+        user, row_id = values["user_id"], values[self._key.name]
+        out: Row = {p.name: values[p.column] for p in self._plain}
+        if self._packed:
+            out.update(self._open_props(values[PROPS_COLUMN], keys, user, row_id))
+        for s in self._sealed:
+            if s.column is not None:
+                out[s.field.name] = self._open_field(values[s.column], s.field, keys, user, row_id)
+            if s.blind_column is not None:
+                self._check_blind(values[s.blind_column], s, out[s.field.name], keys, row_id)
+        check_row_mac(
+            self._row_mac_key(keys),
+            self._mac_prefix(user, row_id),
+            values[ROW_MAC],
+            encoded,
+            f"{self.entity.name} {row_id}",
+            self.mac_cleared,
+        )
+        return {name: out[name] for name in self._field_order}
+
+    def _wire_plan(self) -> list[tuple[str, Reader, int]]:
+        """(column, its reader, its place among the MAC's columns or -1), every column."""
+        plain = {p.column: self.entity.field(p.name) for p in self._plain}
+        types = {c.name: c for c in server_columns(self.entity)}
+        at = {name: i for i, name in enumerate(self.mac_columns)}
+        self._wire = [
+            (name, reader(types[name], plain.get(name)), at.get(name, -1)) for name in self.columns
+        ]
+        return self._wire
 
     def _check_mac(self, row: Mapping[str, Any], keys: AccountKeys, user: str, row_id: str) -> int:
         try:

@@ -314,7 +314,10 @@ def _open(c: Change, keys: AccountKeys) -> dict[str, Any] | None:
     e = entity(c.entity)
     codec = codec_for(e)
     if c.kind == "upsert":
-        return _same_row(c, codec.to_local(decode_row(server_table(e), c.row, codec.columns), keys))
+        row = codec.from_wire(c.row, keys)  # the one-pass way, for rows as the server writes
+        if row is None:
+            row = codec.to_local(decode_row(server_table(e), c.row, codec.columns), keys)
+        return _same_row(c, row)
     losing = c.row.get("row")
     opened = None
     if losing is not None:
