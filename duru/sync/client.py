@@ -318,22 +318,23 @@ def _pull(
     applied = inbox.Applied()
     after = inbox.cursor(db) or 0
     first = after
-    # The next page is fetched while this one is applied: the server's work and the
-    # device's overlap. Pages and their cursors still commit one by one, in order.
-    # A device that holds nothing yet also has the next page decrypted there: SQLite
-    # releases the GIL while it writes, so the two cores share the work.
-    with _Helper("duru-pull") as fetcher:
+    # Three stages overlap: the next page is fetched (the server works, this process
+    # waits on a socket) while this one is applied. A device that holds nothing yet also
+    # has each page decrypted on a third thread as soon as it is in, so page n + 1 opens
+    # while page n is written (SQLite releases the GIL while it writes). Pages and their
+    # cursors still commit one by one, in order.
+    with _Helper("duru-pull") as fetcher, _Helper("duru-open") as opener:
         size = INITIAL_PULL_PAGE if after == 0 else page
         fresh = after == 0 and db.meta(inbox.RESYNC_KEY) != "1" and _empty(db)
 
         def fetch(cursor: int) -> tuple[Any, ...]:
             got = api.changes(cursor, size)
-            return (*got, inbox.open_page(got[0], keys) if fresh else None)
+            return (*got, opener.submit(inbox.open_page, got[0], keys) if fresh else None)
 
         coming = fetcher.now(fetch, after)
         while True:
             try:
-                changes, nxt, head, more, opened = coming.result()
+                changes, nxt, head, more, opening = coming.result()
             except ResyncNeeded:
                 inbox.start_resync(db)
                 report.resynced = True
@@ -343,6 +344,7 @@ def _pull(
                 continue
             if more:
                 coming = fetcher.submit(fetch, nxt)
+            opened = None if opening is None else opening.result()
             inbox.apply_page(db, keys, changes, nxt, applied, opened)
             report.pulled += len(changes)
             report.cursor, report.head, after = nxt, head, nxt
