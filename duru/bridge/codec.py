@@ -22,7 +22,9 @@ byte for byte; floats are written in shortest round-trip form, so they come back
 
 from __future__ import annotations
 
+import binascii
 import json
+import struct
 import uuid
 from collections.abc import Mapping
 from functools import lru_cache
@@ -43,6 +45,7 @@ from duru.remote.layout import (
 
 from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
 from .wire_read import Reader, Unreadable, reader
+from .wire_write import Unwritable, Writer, writer
 
 Row = dict[str, Any]
 _ALLOWED_EXTRA = frozenset(SERVER_ONLY_COLUMNS)
@@ -98,6 +101,12 @@ class EntityCodec:
         self.mac_cleared = None if link is None else self.mac_columns.index(link)
         self._mac_key: tuple[bytes, bytes] | None = None  # (master key, row-MAC key)
         self._wire: list[tuple[str, Reader, int]] | None = None  # see ``from_wire``
+        at = {name: i for i, name in enumerate(self.mac_columns)}
+        # See ``to_wire``: (field, its writer, its place among the MAC's columns or -1).
+        self._writers: list[tuple[str, Writer, int]] = [
+            (p.name, writer(e.field(p.name)), at.get(p.column, -1)) for p in self._plain
+        ]
+        self._sealed_at = {name: at.get(name, -1) for name in self.columns}
 
     def to_remote(self, row: Mapping[str, Any], keys: AccountKeys, user_id: str) -> Row:
         """The server row of device row ``row`` of user ``user_id``, secrets sealed.
@@ -123,6 +132,46 @@ class EntityCodec:
             encoded,
             self.mac_cleared,
         )
+        return {c: out[c] for c in self.columns}
+
+    def to_wire(self, row: Mapping[str, Any], keys: AccountKeys, user_id: str) -> Row | None:
+        """``encode_row`` of ``to_remote``'s row (``duru.sync.wire``), written in one pass
+        (``duru.bridge.wire_write``); None when a plain value is not in its stored form,
+        and the caller takes the general way, which names what is wrong. Sealing
+        checks and errors are ``to_remote``'s own.
+        """
+        self._check_fields(row)
+        user = _user_text(user_id, keys)
+        row_id = self._row_id(row)
+        out: Row = {"user_id": user}
+        encoded = [b""] * len(self.mac_columns)
+        try:
+            for name, write, at in self._writers:
+                out[name], mac = write(row[name])
+                if at >= 0:
+                    encoded[at] = mac
+        except Unwritable:
+            return None
+        sealed: Row = {}
+        for s in self._sealed:
+            self._seal_field(sealed, s, row[s.field.name], keys, user, row_id)
+        if self._packed:
+            sealed[PROPS_COLUMN] = self._seal_props(row, keys, user, row_id)
+        for name, value in sealed.items():
+            if value is None:
+                out[name], mac = None, _NULL_MAC
+            else:
+                out[name], mac = _base64(value), _LENGTH(len(value)) + value
+            if self._sealed_at[name] >= 0:
+                encoded[self._sealed_at[name]] = mac
+        tag = make_row_mac(
+            self._row_mac_key(keys),
+            self._mac_prefix(user, row_id),
+            out.get("version", 0),
+            encoded,
+            self.mac_cleared,
+        )
+        out[ROW_MAC] = _base64(tag)
         return {c: out[c] for c in self.columns}
 
     def row_base(self, row: Mapping[str, Any], keys: AccountKeys) -> int:
@@ -399,6 +448,14 @@ def _user_text(user_id: str, keys: AccountKeys) -> str:
 def _user_uuid(user: str) -> uuid.UUID:
     # One user's rows come in long runs; parsing the same id per row is waste.
     return uuid.UUID(user)
+
+
+_NULL_MAC = b"\xff\xff\xff\xff"
+_LENGTH = struct.Struct(">i").pack
+
+
+def _base64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
