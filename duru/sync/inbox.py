@@ -60,7 +60,12 @@ class Applied:
 
 def ensure_tables(db: Database) -> None:
     """Make the sync tables a device lacks (a read when it has them all)."""
-    if all(db.table_exists(t) for t in SYNC_TABLES):
+    marks = ", ".join("?" * len(SYNC_TABLES))
+    found = db.scalar(
+        f"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ({marks})",
+        list(SYNC_TABLES),
+    )
+    if found == len(SYNC_TABLES):  # one read on every sync, not one per table
         return
     with db.transaction():
         create_sync_tables(db.conn)
