@@ -1,6 +1,6 @@
 """How each operation runs on SQLite: the steps it becomes and the SQL they execute.
 
-Simple DDL (create, rename, add column, index, meta, raw SQL) is one atomic
+Simple DDL (create, rename, add column, index, meta, raw SQL) is one transaction
 step. Operations that copy rows (table rebuilds, transforms, streams) are in
 :mod:`duru.migrate.sqlite.impl_copy`. Each migration ends its migrate phase
 with a ``stamp`` step that writes the new schema version.
@@ -47,7 +47,7 @@ from duru.migrate.sqlite.impl_copy import (
     stream_data,
     transform_data,
 )
-from duru.migrate.sqlite.steps import AtomicStep, Step, StepContext
+from duru.migrate.sqlite.steps import Step, StepContext, TransactionStep
 from duru.migrate.steps import StepResult
 from duru.model import new_id
 
@@ -133,7 +133,7 @@ def _rename_table(at: At, op: RenameTable) -> list[Ordered]:
             ctx.conn.execute(sql)
         return StepResult(details={"renamed": present is not None})
 
-    return [at.step(AtomicStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
+    return [at.step(TransactionStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
 
 
 def _add_search(at: At, op: AddSearch) -> list[Ordered]:
@@ -179,7 +179,7 @@ def _set_meta(at: At, op: SetMeta) -> list[Ordered]:
         return StepResult(details={"set": op.key})
 
     sql = "INSERT INTO duru_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE ..."
-    return [at.step(AtomicStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
+    return [at.step(TransactionStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
 
 
 def _raw_sql(at: At, op: RawSQL) -> list[Ordered]:
@@ -226,7 +226,7 @@ def _stamp(m: Migration) -> Step:
     sql = f"UPDATE duru_meta: schema_version = {m.target!r}"
     if m.fingerprint is not None:
         sql += f", model_fingerprint = {m.fingerprint!r}"
-    return AtomicStep(
+    return TransactionStep(
         f"{m.id}/stamp",
         m.id,
         Phase.MIGRATE,
