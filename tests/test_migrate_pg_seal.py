@@ -382,7 +382,12 @@ def _files_holding(inspect_url: str, needles: list[bytes]) -> dict[str, list[byt
         conn.execute("CHECKPOINT")
         found: dict[str, list[bytes]] = {}
         for path in _database_files(conn):
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                # Removed between the listing and the read (pg_internal.init after a
+                # catalog change, a dropped relation's file): no file keeps it any more.
+                continue
             hits = [n[:24] for n in needles if n in data]
             if hits:
                 node = path.name.split("_")[0].split(".")[0]
