@@ -59,6 +59,10 @@ def test_plan_lists_every_step_by_phase_with_row_estimates(device: Path) -> None
     for phase in ("phase 1 prepare", "phase 2 bridge", "phase 3 migrate", "phase 4 cleanup"):
         assert phase in text
     assert p.to_json()["target_version"] == "2"
+    # One word per step kind on both databases (the server's plan: test_migrate_pg_seal).
+    kinds = {s["key"]: s["kind"] for s in p.to_json()["steps"]}
+    assert kinds["run/preflight"] == "transaction" and kinds["run/backup"] == "outside"
+    assert kinds["0002_test/00.copy"] == "chunked"
 
 
 def test_emitted_sql_copies_by_name_and_swaps_in_documented_order(device: Path) -> None:

@@ -35,251 +35,84 @@ application's: a transaction the application opens there (through
 ``Database.transaction`` or a raw ``BEGIN`` on the public ``db.conn``) is
 never joined, checked or rolled back by another thread. It never waits for a
 lock (``busy_timeout`` 0): a write lock held elsewhere means a later tick. The
-price (measured: 0.1 to 0.3 ms): a commit by another connection makes the
-writer drop its page cache at its next transaction, so the first write after
-each merge or WAL restart reads its pages again; hence merging only every few
-segments. An error that stops the thread is kept and reported by
-:meth:`Maintainer.check` (``DeviceStore.close`` calls it), and
-:meth:`Maintainer.stop` returns only once the thread has ended and closed its
-connection.
+price: a commit by another connection makes the writer drop its page cache at
+its next transaction, so the first write after each merge or WAL restart
+reads its pages again; hence merging only every few segments. An error that
+stops the thread is kept and reported by :meth:`Maintainer.check`
+(``DeviceStore.close`` calls it), and :meth:`Maintainer.stop` returns only
+once the thread has ended and closed its connection.
 
 The trade-offs. While writes go on without a pause, level 0 collects one
 small segment per transaction: a query probes more b-trees until the next
-pause (measured at 100k notes: a typical two-word search goes from 7 to 19 ms
-of CPU with 128 such segments), and after :data:`CRISIS_MERGE` such writes
-one of them still pays for merging them all (a rare spike instead of a
-frequent one); likewise the WAL grows to :data:`BUSY_CHECKPOINT_PAGES` frames
-before a checkpoint runs beside the writes. A merge step holds the write
-lock: a millisecond or so when level 0 is small, tens of milliseconds when a
-long run of writes left hundreds of segments (each step re-reads every input
-segment), so a write that arrives during one waits for it. A process that
+pause, and after :data:`CRISIS_MERGE` such writes one of them still pays for
+merging them all (a rare spike instead of a frequent one); likewise the WAL
+grows to :data:`BUSY_CHECKPOINT_PAGES` frames before a checkpoint runs beside
+the writes. A merge step holds the write
+lock, longer when a long run of writes left hundreds of segments (each step
+re-reads every input segment), so a write that arrives during one waits for it. A process that
 writes without a maintainer should call :func:`maintain` now and then (a CLI
 command after its writes, say). Results never depend on merge state: FTS5
 reads every segment, merged or not, and :func:`verify_index` proves the index
-equals the live notes.
+equals the live notes. The functions the thread calls are in
+:mod:`duru.local.housekeeping` (re-exported here); what the trade-offs cost
+is measured by ``benchmarks/bench_device.py`` and noted in the CHANGELOG.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-import struct
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from duru.errors import CorruptDatabase, StoreError
 from duru.local.db import Database, connect, write_meta
 from duru.local.failures import store_failure
-from duru.local.schema import DOC_ID, FTS_TOKENIZER, fts_table, quote, where_sql
-from duru.model import NOTE, now_ms
+from duru.local.housekeeping import (
+    BUSY_CHECKPOINT_PAGES,
+    CRISIS_MERGE,
+    HARD_CAP_PAGES,
+    JOURNAL_SIZE_LIMIT,
+    MERGE_PAGES,
+    QUIET_MERGE_SEGMENTS,
+    USER_MERGE,
+    IndexShape,
+    MaintenanceReport,
+    WalState,
+    checkpoint,
+    configure_writer,
+    index_shape,
+    maintain,
+    merge_step,
+    tune_index,
+    verify_index,
+    wal_state,
+)
+from duru.model import now_ms
 
-BUSY_CHECKPOINT_PAGES = 8000  # 32 MiB of 4 KiB pages: checkpoint beside writes past this
-HARD_CAP_PAGES = 16_384  # 64 MiB of 4 KiB pages: the writer checkpoints itself past this
-JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-MERGE_PAGES = 16  # leaf pages per merge step: a step holds the write lock a few ms
-USER_MERGE = 4  # FTS5's default: merge a level once it has this many segments
-CRISIS_MERGE = 256  # rare enough to stay out of the p99; FTS5 refuses writes at 2000
-# In a pause, merge only once level 0 holds this many segments: each merge makes the
-# writer's connection reload its page cache on its next write, so not after every note.
-QUIET_MERGE_SEGMENTS = 8
-
-_FTS = quote(fts_table(NOTE))
-_STRUCTURE_ROWID = 10  # FTS5 keeps its structure record at this rowid of %_data
-_STRUCTURE_V2 = b"\xff\x00\x00\x01"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexShape:
-    """The full-text index's b-tree segments: in all, on level 0, and whether a merge is open."""
-
-    segments: int
-    level0: int
-    merging: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WalState:
-    """Frames in the WAL and how many of them are already in the database file."""
-
-    frames: int
-    backfilled: int
-
-    @property
-    def backlog(self) -> int:
-        return max(0, self.frames - self.backfilled)
-
-
-@dataclass(frozen=True, slots=True)
-class MaintenanceReport:
-    """What one :func:`maintain` call did and left."""
-
-    merge_steps: int
-    merge_done: bool
-    checkpointed: int
-    wal_frames: int
-    shape: IndexShape
-
-
-def configure_writer(db: Database, *, hard_cap_pages: int = HARD_CAP_PAGES) -> None:
-    """Settings for a connection that writes: no routine checkpoint, no temp file, in COMMIT.
-
-    The connection still checkpoints itself once the WAL reaches
-    ``hard_cap_pages`` frames, whatever any maintainer does.
-
-    ``temp_store = MEMORY``: a nested transaction is a savepoint, and SQLite
-    keeps the original of every page changed under a savepoint in a statement
-    journal, which past 64 KiB it spills to a new temp file (created, unlinked,
-    written, closed). Creating a note went past that every time: its full-text
-    index flush runs under the savepoint. Measured at 100k notes: 0.1 ms of a
-    0.5 ms create, more after a pause. Kept in memory, the journal is as large
-    as the pages one transaction changes; temporary tables and sorts of this
-    connection stay in memory too.
-    """
-    db.conn.execute(f"PRAGMA wal_autocheckpoint = {int(hard_cap_pages)}")
-    db.conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-    db.conn.execute("PRAGMA temp_store = MEMORY")
-
-
-def tune_index(db: Database) -> None:
-    """Turn FTS5's merges inside COMMIT off (persisted); a no-op when already so."""
-    wanted = {"automerge": 0, "usermerge": USER_MERGE, "crisismerge": CRISIS_MERGE}
-    config = quote(fts_table(NOTE) + "_config")
-    current = dict(db.conn.execute(f"SELECT k, v FROM {config}").fetchall())
-    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
-    if changes:
-        with db.transaction():
-            for key, value in changes.items():
-                db.conn.execute(f"INSERT INTO {_FTS} ({_FTS}, rank) VALUES (?, ?)", (key, value))
-
-
-def index_shape(conn: sqlite3.Connection) -> IndexShape:
-    """Read the segment counts from FTS5's structure record (its file format, not an API).
-
-    The record: a 4-byte cookie, then varints nLevel, nSegment, nWriteCounter,
-    then per level nMerge, nSeg and three varints per segment (eight in the V2
-    format that only contentless_delete tables write).
-    """
-    found = conn.execute(
-        f"SELECT block FROM {quote(fts_table(NOTE) + '_data')} WHERE id = ?", [_STRUCTURE_ROWID]
-    ).fetchone()
-    if found is None:
-        return IndexShape(0, 0)
-    data: bytes = found[0]
-    v2 = data[4:8] == _STRUCTURE_V2
-    pos = 8 if v2 else 4
-    levels, pos = _varint(data, pos)
-    segments, pos = _varint(data, pos)
-    _, pos = _varint(data, pos)
-    level0, merging = 0, False
-    for level in range(levels):
-        in_merge, pos = _varint(data, pos)
-        count, pos = _varint(data, pos)
-        for _ in range(count * (8 if v2 else 3)):
-            _, pos = _varint(data, pos)
-        level0 = count if level == 0 else level0
-        merging = merging or in_merge > 0
-    return IndexShape(segments, level0, merging)
-
-
-def merge_step(conn: sqlite3.Connection, pages: int = MERGE_PAGES) -> bool:
-    """Do up to ``pages`` pages of incremental merging; False when none was needed.
-
-    Takes the write lock (raises sqlite3.OperationalError when busy and the
-    connection does not wait).
-    """
-    before = conn.total_changes
-    conn.execute(f"INSERT INTO {_FTS} ({_FTS}, rank) VALUES ('merge', ?)", [pages])
-    # FTS5's documented test: fewer than 2 changes means there was nothing to merge.
-    return conn.total_changes - before >= 2
-
-
-def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> WalState:
-    """Run a WAL checkpoint; returns the WAL's frames and how many are now in the file."""
-    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
-        raise ValueError(f"unknown checkpoint mode {mode!r}")
-    _busy, frames, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-    return WalState(max(frames, 0), max(done, 0))
-
-
-def wal_state(path: Path) -> WalState | None:
-    """The WAL's frame count and backfill, read from the ``-shm`` wal-index header.
-
-    None when there is no shared-memory file. The header is SQLite's documented
-    file format (native byte order); a torn read only delays a checkpoint.
-    """
-    try:
-        with open(f"{path}-shm", "rb") as fh:
-            head = fh.read(100)
-    except FileNotFoundError:
-        return None
-    if len(head) < 100:
-        return None
-    order = "<" if sys.byteorder == "little" else ">"
-    (max_frame,) = struct.unpack_from(f"{order}I", head, 16)
-    (backfill,) = struct.unpack_from(f"{order}I", head, 96)
-    return WalState(max_frame, backfill)
-
-
-def maintain(db: Database, *, max_steps: int = 64, pages: int = MERGE_PAGES) -> MaintenanceReport:
-    """Do a bounded amount of merging, then a PASSIVE checkpoint, synchronously.
-
-    For processes without a :class:`Maintainer` (CLI commands, tests): at most
-    ``max_steps`` merge steps of ``pages`` pages, each in its own short write
-    transaction. ``merge_done`` says whether the index needs no more merging.
-    """
-    tune_index(db)
-    steps, done = 0, False
-    while steps < max_steps:
-        with db.lock:  # other threads may share the connection: one step at a time
-            if not merge_step(db.conn, pages):
-                done = True
-                break
-        steps += 1
-    wal = checkpoint(db.conn)
-    return MaintenanceReport(steps, done, wal.backfilled, wal.frames, index_shape(db.conn))
-
-
-def verify_index(db: Database) -> int:
-    """Entries in which the full-text index and the live notes disagree (0: it is right).
-
-    Rebuilds a reference index of the live notes in memory and compares every
-    (term, note, field, offset) entry with the stored index. Costs a full pass
-    over the notes: for tests and health checks, never for the write path.
-    """
-    assert NOTE.search is not None
-    cols = ", ".join(quote(c) for c in NOTE.search.fields)
-    live = where_sql(NOTE, NOTE.search.only) or "1"
-    conn = db.conn
-    conn.execute("ATTACH ':memory:' AS duru_verify")
-    try:
-        conn.execute(
-            f"CREATE VIRTUAL TABLE duru_verify.ref USING fts5({cols}, tokenize='{FTS_TOKENIZER}')"
-        )
-        conn.execute(
-            f"INSERT INTO duru_verify.ref (rowid, {cols})"
-            f" SELECT {DOC_ID}, {cols} FROM {quote(NOTE.table)} WHERE {live}"
-        )
-        # An fts5vocab table can name another schema's index only from temp.
-        vocab = "CREATE VIRTUAL TABLE temp.duru_verify_{} USING fts5vocab({}, {}, instance)"
-        conn.execute(vocab.format("got", "main", _FTS))
-        conn.execute(vocab.format("want", "duru_verify", "ref"))
-        got = "SELECT term, doc, col, offset FROM temp.duru_verify_got"
-        want = "SELECT term, doc, col, offset FROM temp.duru_verify_want"
-        diff = (
-            f"SELECT (SELECT count(*) FROM ({got} EXCEPT {want}))"
-            f" + (SELECT count(*) FROM ({want} EXCEPT {got}))"
-        )
-        return int(conn.execute(diff).fetchone()[0])
-    except sqlite3.DatabaseError as exc:
-        raise CorruptDatabase(f"{db.path}: the full-text index cannot be read: {exc}") from exc
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.duru_verify_got")
-        conn.execute("DROP TABLE IF EXISTS temp.duru_verify_want")
-        conn.execute("DETACH duru_verify")
+__all__ = [
+    "BUSY_CHECKPOINT_PAGES",
+    "CRISIS_MERGE",
+    "HARD_CAP_PAGES",
+    "JOURNAL_SIZE_LIMIT",
+    "MERGE_PAGES",
+    "QUIET_MERGE_SEGMENTS",
+    "USER_MERGE",
+    "IndexShape",
+    "MaintenanceReport",
+    "Maintainer",
+    "WalState",
+    "checkpoint",
+    "configure_writer",
+    "index_shape",
+    "maintain",
+    "merge_step",
+    "tune_index",
+    "verify_index",
+    "wal_state",
+]
 
 
 class Maintainer:
@@ -550,18 +383,3 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """An SQLite varint (big-endian, 7 bits a byte, 8 in the 9th) at ``pos``."""
-    value = 0
-    for i in range(9):
-        if pos + i >= len(data):
-            raise CorruptDatabase("the full-text index structure record is truncated")
-        byte = data[pos + i]
-        if i == 8:
-            return (value << 8) | byte, pos + 9
-        value = (value << 7) | (byte & 0x7F)
-        if byte < 0x80:
-            return value, pos + i + 1
-    raise AssertionError("unreachable")

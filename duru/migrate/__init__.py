@@ -17,12 +17,15 @@ Layout::
       chunking.py             ChunkSizer, LatencyGuard, ErrorBudget, and ChunkLoop:
                               the one loop that sizes chunks, reports progress and
                               stops a run (budget, latency) on both sides
+      runner.py               StepRunner: the one phased runner (step dispatch by
+                              kind, audit rows, run state, progress, stop points);
+                              each side subclasses it with its transactions
       progress.py             ProgressEvent, Progress
       audit.py, state.py      the audit trail and run state: rows, records, the writer
       report.py               StepReport
       config.py               RunConfig
-      sqlite/                 device: step kinds (AtomicStep, OutsideStep, ChunkedStep,
-                              StreamStep), the plan (Plan), DDL (impl: schema
+      sqlite/                 device: step kinds (TransactionStep, OutsideStep,
+                              ChunkedStep, StreamStep), the plan (Plan), DDL (impl: schema
                               changes; impl_copy: operations that copy rows;
                               builders; rebuild: a table rebuild run, its SQL in
                               rebuild_sql; transform, tables, verify), preflight, backup,
@@ -35,16 +38,18 @@ Layout::
                               SQL of audit and state
       device_migrations/      duru's own device migrations
       server_migrations/      duru's own server migrations
-      lint/                   the linter (reads SQL; it does not yet inspect the
-                              operation objects above)
+      lint/                   the linter: reads SQL files and strings, and judges
+                              migrations declared as operations by the operation
+                              objects (lint.operations), raw SQL as SQL
 
 Shared before by copy (``diff`` of the pairs), now by one definition: the audit
 row and writer, the run record, step progress and chunk totals, step results,
 the chunk loop (three copies: device chunked, device stream, server chunked),
-what every step has (PlanStep) and the plan's text and JSON.
-Still one per side: the runner's step dispatch and bookkeeping (the server
-runs every transaction under its DDL policy and retries; the device under
-its file lock and foreign key pragmas), and the entry points.
+the runner's dispatch and bookkeeping, what every step has (PlanStep), the
+step kinds' names (StepKind) and the plan's text and JSON.
+Still one per side: each runner's transactions (the server runs every one
+under its DDL policy and retries; the device sets its foreign key pragmas
+around them), the device's streams, and the entry points.
 
 Entry points for device files (``plan``, ``run``, ``resume``, ``status``,
 ``history``, ``rollback``) are re-exported here; the server's are in

@@ -3,7 +3,7 @@
 Each row records one step (or one chunk, or an event such as a resume or a
 rollback): run, migration, phase, step key, start and end (epoch ms), rows,
 status, error and JSON ``details``, in ``duru_migration_audit`` on the device
-file and on the server alike, so one reader shows both. An atomic step's row is
+file and on the server alike, so one reader shows both. A transaction step's row is
 written in the step's own transaction, so the two commit together or not at
 all. A step that spans transactions first commits a ``running`` row; if the
 process dies, the next resume marks that row ``interrupted`` and points it at

@@ -1,10 +1,10 @@
 """What every step of a run is made of, on either database: results, chunks, stops.
 
 A step is one unit of a run that the runner executes, records in the audit and
-can resume. Its *kind* says how it runs (each dialect has the same four, as
-separate types in its ``steps`` module):
+can resume. Its *kind* (:data:`StepKind`, the word plans and their JSON show)
+says how it runs; each dialect has a type per kind in its ``steps`` module:
 
-- atomic: one transaction that also holds its audit row and progress;
+- transaction: one transaction that also holds its audit row and progress;
 - outside: work that cannot run in a transaction; a ``running`` audit row is
   committed first and closed after, so a crash leaves a trace;
 - chunked: one transaction per chunk, each ending in a rollback point (its
@@ -26,6 +26,9 @@ from typing import Any, ClassVar, Literal
 
 from duru.errors import MigrationError
 from duru.migrate.ops import Phase
+
+StepKind = Literal["transaction", "outside", "chunked", "stream"]
+"""How a step runs, on either database (the server has no stream steps)."""
 
 Position = int | str | tuple[str, ...]
 """A high-water mark: a rowid or key (devices), a stream's write count, a key tuple (server)."""
@@ -51,7 +54,8 @@ class PlanStep:
     ``key`` is stable across runs of the same migrations (resume and rollback
     find steps by it). ``sql`` is what runs, for the plan, dry runs and the
     linter (a chunked step shows its per-chunk statements). ``kind`` names the
-    step's type in plans and their JSON.
+    step's type in plans and their JSON. ``rollback_point``: its audit row is
+    a point to roll back to.
     """
 
     key: str
@@ -61,12 +65,13 @@ class PlanStep:
     _: KW_ONLY
     sql: tuple[str, ...] = ()
     estimate: int | None = None
-    kind: ClassVar[str]
+    rollback_point: bool = True
+    kind: ClassVar[StepKind]
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """What an atomic or outside step did: rows, rows quarantined, details for the audit."""
+    """What a transaction or outside step did: rows, rows quarantined, details for the audit."""
 
     rows: int = 0
     quarantined: int = 0

@@ -27,124 +27,93 @@ database), and the sync server's own: ``sessions`` (hashes of login tokens),
 (the losing side of each stale write, pulled by every device), ``login_failures`` (rate
 limits, per account and per address) and ``duru_secrets`` (owner only: the server role's
 password and the key that makes answers for unknown user names look like real ones).
+
+This module builds the model's tables; the shapes and shared names are in
+:mod:`duru.remote.layout_words`, the server's own tables in
+:mod:`duru.remote.server_own_tables`, both re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 
 from duru.model import BY_NAME, ENTITIES, PROPS_COLUMN, Entity, Field, Index, Kind, entity
+from duru.remote.layout_words import (
+    ACCOUNTS,
+    APPLIED_OPS,
+    BYTEA,
+    CHANGE_SEQ,
+    CONFLICTS,
+    DELETED_AT,
+    LOGIN_FAILURES,
+    META,
+    OWNER_ONLY_TABLES,
+    ROW_MAC,
+    SECRETS,
+    SERVER_ONLY_COLUMNS,
+    SERVER_TYPES,
+    SESSIONS,
+    TIMESTAMPTZ,
+    USER_ID,
+    Role,
+    ServerColumn,
+    ServerForeignKey,
+    ServerIndex,
+    ServerTable,
+    owner_key,
+)
+from duru.remote.server_own_tables import (
+    accounts_table,
+    applied_ops_table,
+    conflicts_table,
+    login_failures_table,
+    meta_table,
+    secrets_table,
+    sessions_table,
+    sync_tables,
+)
 
-USER_ID = "user_id"
-CHANGE_SEQ = "change_seq"
-DELETED_AT = "deleted_at"
-ROW_MAC = "row_mac"
-SERVER_ONLY_COLUMNS = (CHANGE_SEQ, DELETED_AT)
-ACCOUNTS = "accounts"
-META = "duru_meta"
-SESSIONS = "sessions"
-APPLIED_OPS = "applied_ops"
-CONFLICTS = "conflicts"
-LOGIN_FAILURES = "login_failures"
-SECRETS = "duru_secrets"
-# Tables the sync server's role may not touch: only the schema owner reads them.
-OWNER_ONLY_TABLES = (META, SECRETS)
-BYTEA = "bytea"
-TIMESTAMPTZ = "timestamp with time zone"
-
-# Type names exactly as PostgreSQL's format_type() prints them, so DDL and introspection
-# speak the same words. Ints are bigint: the device stores 64-bit integers.
-SERVER_TYPES = {
-    Kind.UUID: "uuid",
-    Kind.TEXT: "text",
-    Kind.INT: "bigint",
-    Kind.FLOAT: "double precision",
-    Kind.BOOL: "boolean",
-    Kind.TIMESTAMP: TIMESTAMPTZ,
-    Kind.JSON: "jsonb",
-    Kind.ENUM: "text",
-}
-
-
-class Role(StrEnum):
-    """What a server column holds."""
-
-    OWNER = "owner"  # user_id
-    PLAIN = "plain"  # a non-secret model field, converted
-    SEALED = "sealed"  # one secret field, sealed (title_enc)
-    BLIND_INDEX = "blind_index"  # keyed hash of a secret field (tag_hmac)
-    PROPS = "props"  # the packed secret fields, sealed together (props_enc)
-    MAC = "mac"  # the writing device's MAC over the row (row_mac)
-    SERVER = "server"  # server bookkeeping (change_seq, deleted_at, accounts, meta)
-
-
-@dataclass(frozen=True)
-class ServerColumn:
-    """One column of a server table; ``field`` names the model field it carries."""
-
-    name: str
-    type: str
-    nullable: bool = False
-    role: Role = Role.SERVER
-    field: str | None = None
-    enum: tuple[str, ...] | None = None
-    default: str | None = None  # SQL expression, for server bookkeeping columns only
-
-
-@dataclass(frozen=True)
-class ServerIndex:
-    """An index (or the index of a primary key / unique constraint) and the query it serves.
-
-    ``where`` is the predicate as PostgreSQL itself prints it back (pg_get_expr), so the
-    schema check can compare it with a live index without a parser.
-    """
-
-    name: str
-    columns: tuple[str, ...]
-    query: str
-    method: str = "btree"
-    unique: bool = False
-    where: str = ""
-    constraint: str = ""  # "PRIMARY KEY" or "UNIQUE" when a table constraint makes it
-
-
-@dataclass(frozen=True)
-class ServerForeignKey:
-    """A foreign key; ``set_null`` lists the columns ``ON DELETE SET NULL`` clears."""
-
-    name: str
-    columns: tuple[str, ...]
-    ref_table: str
-    ref_columns: tuple[str, ...]
-    on_delete: str
-    set_null: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ServerTable:
-    """A server table: columns, indexes (the primary key's first), foreign keys, RLS."""
-
-    name: str
-    columns: tuple[ServerColumn, ...]
-    indexes: tuple[ServerIndex, ...]
-    foreign_keys: tuple[ServerForeignKey, ...] = ()
-    row_security: bool = True
-    entity: str | None = None
-    # FORCE makes the policy bind the table's owner too. ``accounts`` and ``sessions`` are
-    # not forced: the owner's SECURITY DEFINER functions find an account by name and a
-    # session by token before any user is known (the server role still sees only its own).
-    force_row_security: bool = True
-
-    @property
-    def primary_key(self) -> ServerIndex:
-        return self.indexes[0]
-
-    def column(self, name: str) -> ServerColumn | None:
-        """The column called ``name``, or None."""
-        return next((c for c in self.columns if c.name == name), None)
+__all__ = [
+    "ACCOUNTS",
+    "APPLIED_OPS",
+    "BYTEA",
+    "CHANGE_SEQ",
+    "CONFLICTS",
+    "DELETED_AT",
+    "LOGIN_FAILURES",
+    "META",
+    "OWNER_ONLY_TABLES",
+    "ROW_MAC",
+    "SECRETS",
+    "SERVER_ONLY_COLUMNS",
+    "SERVER_TYPES",
+    "SESSIONS",
+    "TIMESTAMPTZ",
+    "USER_ID",
+    "Role",
+    "ServerColumn",
+    "ServerForeignKey",
+    "ServerIndex",
+    "ServerTable",
+    "accounts_table",
+    "applied_ops_table",
+    "blind_index_column",
+    "cleared_column",
+    "conflicts_table",
+    "login_failures_table",
+    "mac_columns",
+    "meta_table",
+    "owner_key",
+    "predicate",
+    "secrets_table",
+    "server_column_of",
+    "server_columns",
+    "server_table",
+    "server_tables",
+    "sessions_table",
+    "sync_tables",
+]
 
 
 def blind_index_column(f: Field) -> str:
@@ -242,162 +211,6 @@ def _build_table(e: Entity) -> ServerTable:
     )
 
 
-def accounts_table() -> ServerTable:
-    """``accounts``: the crypto record of each user and their change sequence counter."""
-    columns = (
-        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
-        # The user name a client logs in / uploads with; NULL for accounts known by id only.
-        ServerColumn("name", "text", nullable=True),
-        ServerColumn("salt", BYTEA),
-        ServerColumn("kdf_params", "jsonb"),
-        ServerColumn("wrapped_master_key", BYTEA),
-        ServerColumn("auth_verifier", "text"),
-        ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
-        ServerColumn("last_change_seq", "bigint", default="0"),
-        # Tombstones up to this change sequence number were purged: a device whose cursor
-        # is older missed deletes and must resync in full.
-        ServerColumn("horizon_seq", "bigint", default="0"),
-    )
-    pk = ServerIndex(
-        f"{ACCOUNTS}_pkey",
-        (USER_ID,),
-        "log in; reserve change sequence numbers for a push",
-        unique=True,
-        constraint="PRIMARY KEY",
-    )
-    by_name = ServerIndex(
-        f"uq_{ACCOUNTS}_name",
-        ("name",),
-        "find an account by user name (log in, upload, download); one account per name",
-        unique=True,
-        constraint="UNIQUE",
-    )
-    return ServerTable(ACCOUNTS, columns, (pk, by_name), force_row_security=False)
-
-
-def meta_table() -> ServerTable:
-    """``duru_meta``: which model and server schema made this database."""
-    columns = (ServerColumn("key", "text"), ServerColumn("value", "text"))
-    pk = ServerIndex(
-        f"{META}_pkey", ("key",), "read one setting", unique=True, constraint="PRIMARY KEY"
-    )
-    return ServerTable(META, columns, (pk,), row_security=False)
-
-
-def secrets_table() -> ServerTable:
-    """``duru_secrets``: values only the schema owner reads (no grant to the server role)."""
-    columns = (ServerColumn("key", "text"), ServerColumn("value", BYTEA))
-    pk = ServerIndex(
-        f"{SECRETS}_pkey", ("key",), "read one secret", unique=True, constraint="PRIMARY KEY"
-    )
-    return ServerTable(SECRETS, columns, (pk,), row_security=False)
-
-
-def sessions_table() -> ServerTable:
-    """``sessions``: one row per login token (its SHA-256, never the token), until expiry."""
-    columns = (
-        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
-        ServerColumn("token_hash", BYTEA),
-        ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
-        ServerColumn("expires_at", TIMESTAMPTZ),
-    )
-    pk = ServerIndex(
-        f"{SESSIONS}_pkey",
-        (USER_ID, "token_hash"),
-        "log out: delete one session of a user",
-        unique=True,
-        constraint="PRIMARY KEY",
-    )
-    by_token = ServerIndex(
-        f"ix_{SESSIONS}_token_hash",
-        ("token_hash",),
-        "authenticate a request: the user of a token (duru_session_user)",
-        unique=True,
-    )
-    return ServerTable(
-        SESSIONS, columns, (pk, by_token), (_owner_key(SESSIONS),), force_row_security=False
-    )
-
-
-def applied_ops_table() -> ServerTable:
-    """``applied_ops``: each pushed op id the server has acted on, and what it did."""
-    columns = (
-        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
-        ServerColumn("op_id", "uuid"),
-        ServerColumn("entity", "text"),
-        ServerColumn("row_id", "uuid"),
-        ServerColumn("outcome", "text"),
-        ServerColumn("version", "bigint"),
-        ServerColumn("applied_at", TIMESTAMPTZ, default="now()"),
-    )
-    pk = ServerIndex(
-        f"{APPLIED_OPS}_pkey",
-        (USER_ID, "op_id"),
-        "push: was this op id applied already (a retried push applies once)",
-        unique=True,
-        constraint="PRIMARY KEY",
-    )
-    return ServerTable(APPLIED_OPS, columns, (pk,), (_owner_key(APPLIED_OPS),))
-
-
-def conflicts_table() -> ServerTable:
-    """``conflicts``: the losing side of a stale write, pulled by every device of the user."""
-    columns = (
-        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
-        ServerColumn("id", "uuid"),
-        ServerColumn("entity", "text"),
-        ServerColumn("row_id", "uuid"),
-        ServerColumn("kind", "text"),
-        ServerColumn("base_version", "bigint"),
-        ServerColumn("server_version", "bigint"),
-        # The losing row as the device sent it (sealed fields stay sealed); NULL for a delete.
-        ServerColumn("row", "jsonb", nullable=True),
-        ServerColumn("device_id", "text"),
-        ServerColumn("op_id", "uuid"),
-        ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
-        ServerColumn(CHANGE_SEQ, "bigint"),
-        # open; merged (a device merged it cleanly); copied (kept as a conflicted copy,
-        # copy_id); revived (a delete lost to an edit); resolved (by the user)
-        ServerColumn("status", "text", default="'open'"),
-        ServerColumn("copy_id", "uuid", nullable=True),
-    )
-    pk = ServerIndex(
-        f"{CONFLICTS}_pkey",
-        (USER_ID, "id"),
-        "one conflict revision by id",
-        unique=True,
-        constraint="PRIMARY KEY",
-    )
-    pull = ServerIndex(
-        f"ix_{CONFLICTS}_{USER_ID}_{CHANGE_SEQ}",
-        (USER_ID, CHANGE_SEQ),
-        "pull: a user's conflict revisions after a cursor, in change order",
-    )
-    return ServerTable(CONFLICTS, columns, (pk, pull), (_owner_key(CONFLICTS),))
-
-
-def login_failures_table() -> ServerTable:
-    """``login_failures``: failed logins per account or address in the current window."""
-    columns = (
-        ServerColumn("key", "text"),
-        ServerColumn("window_start", TIMESTAMPTZ),
-        ServerColumn("failures", "integer"),
-    )
-    pk = ServerIndex(
-        f"{LOGIN_FAILURES}_pkey",
-        ("key",),
-        "rate-limit logins: the failures of one account or address",
-        unique=True,
-        constraint="PRIMARY KEY",
-    )
-    return ServerTable(LOGIN_FAILURES, columns, (pk,), row_security=False)
-
-
-def sync_tables() -> tuple[ServerTable, ...]:
-    """The sync server's own tables (after ``accounts``, before the entities)."""
-    return (sessions_table(), applied_ops_table(), conflicts_table(), login_failures_table())
-
-
 def server_tables(entities: tuple[Entity, ...] = ENTITIES) -> tuple[ServerTable, ...]:
     """Every server table, in creation order (meta, accounts, then parents before children)."""
     return (
@@ -407,10 +220,6 @@ def server_tables(entities: tuple[Entity, ...] = ENTITIES) -> tuple[ServerTable,
         *sync_tables(),
         *(server_table(e) for e in entities),
     )
-
-
-def _owner_key(table: str) -> ServerForeignKey:
-    return ServerForeignKey(f"fk_{table}_{USER_ID}", (USER_ID,), ACCOUNTS, (USER_ID,), "CASCADE")
 
 
 def _primary_key(e: Entity) -> ServerIndex:
@@ -495,7 +304,7 @@ def _foreign_key_indexes(e: Entity, existing: list[ServerIndex]) -> list[ServerI
 
 
 def _foreign_keys(e: Entity) -> tuple[ServerForeignKey, ...]:
-    out = [_owner_key(e.table)]
+    out = [owner_key(e.table)]
     for f in e.foreign_keys:
         parent = entity(f.references or "")
         action = f.on_delete or "NO ACTION"

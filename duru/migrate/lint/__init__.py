@@ -11,6 +11,11 @@ What it reads
     string counts as SQL when it starts with a statement keyword
     (`sources.detect`). Line numbers point at each statement's line in the file.
 
+Operations
+    A migration declared as operations (`duru.migrate.ops`) is judged by the
+    operation objects themselves, under the same rules (`lint.operations`, which
+    both databases' plans call); only its raw SQL is read as SQL.
+
 What a migration is
     A `.sql` file is one migration. In a host-language file, all its SQL strings
     together are one migration, in source order: the copy in one string and the

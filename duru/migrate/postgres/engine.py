@@ -44,7 +44,7 @@ from duru.migrate.postgres.rollback import (
     rollback_to_point,
 )
 from duru.migrate.postgres.run_steps import cleanup_steps
-from duru.migrate.postgres.runner import PgRunner
+from duru.migrate.postgres.runner import ServerRunner
 from duru.migrate.postgres.safe_ddl import SafeDDL
 from duru.migrate.postgres.session import run_lock
 from duru.migrate.postgres.snapshot import snapshots
@@ -248,7 +248,7 @@ def _drive(
     stop_after: str | None,
 ) -> ServerRunReport:
     start = time.perf_counter()
-    runner = PgRunner(ctx, the_plan, progress, contract, stop_after)
+    runner = ServerRunner(ctx, the_plan, progress, contract, stop_after)
     try:
         outcome = runner.drive()
     except StopRun as stop:

@@ -12,7 +12,6 @@ step that records the new version in ``duru_meta``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 from psycopg import Connection
@@ -22,13 +21,11 @@ from duru.migrate.migration import Migration
 from duru.migrate.ops import (
     AddColumn,
     AddIndex,
-    ChangeType,
     DropColumn,
     DropIndex,
     Operation,
     Phase,
     RawSQL,
-    RenameColumn,
     quote,
 )
 from duru.migrate.postgres import impl_expand, row_macs
@@ -67,13 +64,17 @@ def migration_steps(conn: Connection[Any], m: Migration, users: tuple[str, ...])
     """Every step of migration ``m``, in run order (phase, then operation, then sub-step).
 
     ``users``: whose keys the run holds. Raises UsageError for an operation
-    PostgreSQL cannot run safely, LintFailed for RawSQL the linter rejects.
+    PostgreSQL cannot run or the linter's operation rules reject, LintFailed
+    for RawSQL the linter rejects (:mod:`duru.migrate.lint.operations`).
     """
+    from duru.migrate.lint.operations import check_migration  # the linter loads on use
+
+    check_migration(m, "postgres")
     out: list[Ordered] = []
     for i, op in enumerate(m.ops):
         handler = _HANDLERS.get(type(op))
         if handler is None:
-            raise UsageError(f"{op.describe()}: {_NOT_ON_SERVER.get(type(op), _unknown(op))}")
+            raise UsageError(f"{op.describe()}: {_unknown(op)}")
         out += handler(At(conn, m, i, users), op)
     out.append(_stamp(At(conn, m, len(m.ops), users), m))
     return [s for _, s in sorted(out, key=lambda pair: pair[0])]
@@ -83,24 +84,10 @@ def _unknown(op: Operation) -> str:
     return f"the server cannot run {type(op).__name__} operations"
 
 
-_NOT_ON_SERVER: dict[type, str] = {
-    RenameColumn: "a rename breaks the clients of the previous release; use ExpandColumn (same"
-    " type) now and ContractColumn in a later release",
-    ChangeType: "ALTER COLUMN TYPE rewrites the table under an exclusive lock; use ExpandColumn"
-    " (new column, up/down conversions) and ContractColumn",
-}
-
-
 # -- columns ------------------------------------------------------------------------
 
 
 def _add_column(at: At, op: AddColumn) -> list[Ordered]:
-    text = op.definition.upper()
-    if "NOT NULL" in text and "DEFAULT" not in text:
-        raise UsageError(
-            f"{op.describe()}: a NOT NULL column needs a DEFAULT for existing rows (or add it"
-            " nullable, backfill, then SetNotNull)"
-        )
     table = quote(op.table)
     add = f"ALTER TABLE {table} ADD COLUMN {quote(op.column)} {op.definition}"
     undo = [f"ALTER TABLE {table} DROP COLUMN IF EXISTS {quote(op.column)}"]
@@ -227,12 +214,6 @@ def _drop_not_null(at: At, op: DropNotNull) -> list[Ordered]:
 
 
 def _raw_sql(at: At, op: RawSQL) -> list[Ordered]:
-    from duru.migrate.lint import lint_source  # the linter is heavy: load it when used
-
-    for text in (op.sql, op.reverse_sql):
-        if text is None:
-            continue
-        lint_source(text, Path(f"{at.key('sql')}.sql"), dialect="postgres").raise_for_errors()
     undo = None if op.reverse_sql is None else [op.reverse_sql]
     return [ddl(at, 0, "sql", op.phase, op.describe(), [op.sql], undo=undo)]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 from psycopg import Connection
 
@@ -28,7 +28,7 @@ from duru.migrate.postgres.audit import Where
 from duru.migrate.postgres.config import ServerRunConfig
 from duru.migrate.postgres.safe_ddl import SafeDDL
 from duru.migrate.postgres.state import Key
-from duru.migrate.steps import Chunk, ChunkState, PauseRun, PlanStep, StepResult
+from duru.migrate.steps import Chunk, ChunkState, PauseRun, PlanStep, StepKind, StepResult
 
 __all__ = [
     "STEP_TYPES",
@@ -45,8 +45,6 @@ __all__ = [
     "TransactionStep",
     "Undo",
 ]
-
-StepKind = Literal["transaction", "outside", "chunked"]
 
 
 def _empty() -> Mapping[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from duru.migrate.migration import Migration
 from duru.migrate.ops import Operation, Phase
-from duru.migrate.sqlite.steps import AtomicStep, Step, StepContext
+from duru.migrate.sqlite.steps import Step, StepContext, TransactionStep
 from duru.migrate.sqlite.tables import count
 from duru.migrate.steps import StepResult
 
@@ -42,7 +42,7 @@ _SUBS = frozenset({"bridge", "apply", "copy", "swap"})
 
 
 def ddl(at: At, op: Operation, statements: list[str], **kw: Any) -> list[Ordered]:
-    """One atomic step that executes ``statements`` (``kw``: more fields of the step)."""
+    """One transaction step that executes ``statements`` (``kw``: more fields of the step)."""
 
     def run(ctx: StepContext) -> StepResult:
         for stmt in statements:
@@ -51,6 +51,12 @@ def ddl(at: At, op: Operation, statements: list[str], **kw: Any) -> list[Ordered
 
     return [
         at.step(
-            AtomicStep, "apply", op.phase, op.describe(), sql=tuple(statements), action=run, **kw
+            TransactionStep,
+            "apply",
+            op.phase,
+            op.describe(),
+            sql=tuple(statements),
+            action=run,
+            **kw,
         )
     ]

@@ -34,7 +34,7 @@ from duru.migrate.sqlite.lock import run_lock
 from duru.migrate.sqlite.plan import Plan
 from duru.migrate.sqlite.planner import build_plan, chain_of
 from duru.migrate.sqlite.rollback import RollbackPoint, RollbackReport, points, rollback_to
-from duru.migrate.sqlite.runner import Runner
+from duru.migrate.sqlite.runner import DeviceRunner
 from duru.migrate.state import RunRecord
 from duru.migrate.steps import StopPoint, StopRun
 from duru.model import now_ms
@@ -303,7 +303,7 @@ def _drive(
     assert record is not None
     start = time.perf_counter()
     point = StopPoint.from_json(stop_at)
-    runner = Runner(db, the_plan, run_id, cfg, chain_of(mset, record), progress, point)
+    runner = DeviceRunner(db, the_plan, run_id, cfg, chain_of(mset, record), progress, point)
     try:
         outcome = runner.drive()
     except StopRun as stop:

@@ -1,6 +1,6 @@
 """How each operation runs on SQLite: the steps it becomes and the SQL they execute.
 
-Simple DDL (create, rename, add column, index, meta, raw SQL) is one atomic
+Simple DDL (create, rename, add column, index, meta, raw SQL) is one transaction
 step. Operations that copy rows (table rebuilds, transforms, streams) are in
 :mod:`duru.migrate.sqlite.impl_copy`. Each migration ends its migrate phase
 with a ``stamp`` step that writes the new schema version.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from duru.errors import UsageError
@@ -47,7 +46,7 @@ from duru.migrate.sqlite.impl_copy import (
     stream_data,
     transform_data,
 )
-from duru.migrate.sqlite.steps import AtomicStep, Step, StepContext
+from duru.migrate.sqlite.steps import Step, StepContext, TransactionStep
 from duru.migrate.steps import StepResult
 from duru.model import new_id
 
@@ -63,8 +62,14 @@ def migration_steps(conn: sqlite3.Connection, m: Migration) -> list[Step]:
     or transform of a table that an earlier operation alters in the migrate
     phase: its bridge runs first (bridge phase) and would see the table
     before that change. Such a change belongs in a migration of its own.
+    The linter judges the operations first
+    (:func:`~duru.migrate.lint.operations.check_migration`): UsageError for
+    one its rules reject, LintFailed for raw SQL they reject.
     """
+    from duru.migrate.lint.operations import check_migration  # the linter loads on use
+
     _check_order(m)
+    check_migration(m, "sqlite")
     out: list[Ordered] = []
     for i, op in enumerate(m.ops):
         handler = _HANDLERS.get(type(op))
@@ -133,7 +138,7 @@ def _rename_table(at: At, op: RenameTable) -> list[Ordered]:
             ctx.conn.execute(sql)
         return StepResult(details={"renamed": present is not None})
 
-    return [at.step(AtomicStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
+    return [at.step(TransactionStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
 
 
 def _add_search(at: At, op: AddSearch) -> list[Ordered]:
@@ -144,8 +149,6 @@ def _add_column(at: At, op: AddColumn) -> list[Ordered]:
     text = op.definition.upper()
     if "PRIMARY KEY" in text or "UNIQUE" in text:
         raise UsageError(f"{op.describe()}: SQLite cannot add such a column; use RebuildTable")
-    if "NOT NULL" in text and "DEFAULT" not in text:
-        raise UsageError(f"{op.describe()}: a NOT NULL column needs a DEFAULT for existing rows")
     sql = f"ALTER TABLE {quote(op.table)} ADD COLUMN {quote(op.column)} {op.definition}"
     return ddl(at, op, [sql])
 
@@ -179,14 +182,10 @@ def _set_meta(at: At, op: SetMeta) -> list[Ordered]:
         return StepResult(details={"set": op.key})
 
     sql = "INSERT INTO duru_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE ..."
-    return [at.step(AtomicStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
+    return [at.step(TransactionStep, "apply", op.phase, op.describe(), sql=(sql,), action=run)]
 
 
 def _raw_sql(at: At, op: RawSQL) -> list[Ordered]:
-    from duru.migrate.lint import lint_source  # the linter is heavy: load it when used
-
-    report = lint_source(op.sql, Path(f"{at.key('apply')}.sql"), dialect="sqlite")
-    report.raise_for_errors()
     statements = split_statements(op.sql)
     for stmt in statements:
         first = stmt.split(None, 1)[0].upper() if stmt.strip() else ""
@@ -226,7 +225,7 @@ def _stamp(m: Migration) -> Step:
     sql = f"UPDATE duru_meta: schema_version = {m.target!r}"
     if m.fingerprint is not None:
         sql += f", model_fingerprint = {m.fingerprint!r}"
-    return AtomicStep(
+    return TransactionStep(
         f"{m.id}/stamp",
         m.id,
         Phase.MIGRATE,

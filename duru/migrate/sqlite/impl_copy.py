@@ -32,12 +32,12 @@ from duru.migrate.sqlite.rebuild import TableRebuild
 from duru.migrate.sqlite.rebuild_sql import fence_sql
 from duru.migrate.sqlite.state import progress
 from duru.migrate.sqlite.steps import (
-    AtomicStep,
     ChunkedStep,
     RowPosition,
     StepContext,
     StreamAction,
     StreamStep,
+    TransactionStep,
 )
 from duru.migrate.sqlite.tables import count
 from duru.migrate.sqlite.transform import DataTransform
@@ -148,7 +148,7 @@ def _rebuild_steps(
 
     return [
         at.step(
-            AtomicStep,
+            TransactionStep,
             "bridge",
             Phase.BRIDGE,
             f"{title}: shadow table, write fence, sample copy",
@@ -167,7 +167,7 @@ def _rebuild_steps(
             work=copier,
         ),
         at.step(
-            AtomicStep,
+            TransactionStep,
             "swap",
             Phase.MIGRATE,
             f"{title}: swap in the new table",
@@ -240,7 +240,7 @@ def transform_data(at: At, op: TransformData) -> list[Ordered]:
     read = f"SELECT rowid, <columns of {op.source} by name> FROM {quote(op.source)}"
     return [
         at.step(
-            AtomicStep,
+            TransactionStep,
             "bridge",
             Phase.BRIDGE,
             f"{op.describe()}: write fence, mapper tried on a sample",
@@ -279,7 +279,7 @@ def stream_data(at: At, op: StreamData) -> list[Ordered]:
 
     return [
         at.step(
-            AtomicStep,
+            TransactionStep,
             "bridge",
             Phase.BRIDGE,
             f"{op.describe()}: write fences, the stream tried on a sample",

@@ -35,13 +35,6 @@ def fence_sql(table: str, why: str) -> list[str]:
     ]
 
 
-def drop_fence_sql(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {quote(f'{FENCE_PREFIX}{table}_{event}')}"
-        for event in ("insert", "update", "delete")
-    ]
-
-
 @dataclass(frozen=True)
 class RebuildStatements:
     """One table's rebuild as statements: the names and SQL of its bridge, copy and swap.

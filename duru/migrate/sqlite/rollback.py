@@ -39,7 +39,7 @@ from duru.migrate.sqlite import audit, state
 from duru.migrate.sqlite.backup import restore
 from duru.migrate.sqlite.planner import build_plan, chain_of
 from duru.migrate.sqlite.run_steps import BACKUP, PREFLIGHT
-from duru.migrate.sqlite.runner import Runner
+from duru.migrate.sqlite.runner import DeviceRunner
 from duru.migrate.state import RunRecord
 from duru.migrate.steps import ChunkState, Position, StopPoint
 
@@ -250,7 +250,7 @@ def _replay(
     assert run is not None
     plan = build_plan(db, mset, run)
     config = RunConfig.from_json(run.config)
-    runner = Runner(
+    runner = DeviceRunner(
         db,
         plan,
         run_id,

@@ -7,7 +7,7 @@ from duru.migrate.sqlite import state
 from duru.migrate.sqlite.backup import backup_path, take_backup
 from duru.migrate.sqlite.preflight import preflight
 from duru.migrate.sqlite.rebuild_sql import FENCE_PREFIX, SHADOW_PREFIX
-from duru.migrate.sqlite.steps import AtomicStep, OutsideStep, Step, StepContext
+from duru.migrate.sqlite.steps import OutsideStep, Step, StepContext, TransactionStep
 from duru.migrate.state import PROGRESS_TABLE
 from duru.migrate.steps import StepResult
 
@@ -73,7 +73,7 @@ def _report(ctx: StepContext) -> StepResult:
 def prepare_steps(estimate: int | None) -> list[Step]:
     """Preflight (integrity, foreign keys, free disk, the write lock) and the verified backup."""
     return [
-        AtomicStep(
+        TransactionStep(
             PREFLIGHT,
             RUN,
             Phase.PREPARE,
@@ -96,7 +96,7 @@ def prepare_steps(estimate: int | None) -> list[Step]:
 def cleanup_steps() -> list[Step]:
     """Drop leftover bridges, ANALYZE, and the final report (which marks the run done)."""
     return [
-        AtomicStep(
+        TransactionStep(
             DROP_BRIDGES,
             RUN,
             Phase.CLEANUP,
@@ -104,7 +104,7 @@ def cleanup_steps() -> list[Step]:
             sql=(f"DROP TABLE {SHADOW_PREFIX}*", f"DROP TRIGGER {FENCE_PREFIX}*"),
             action=_drop_bridges,
         ),
-        AtomicStep(
+        TransactionStep(
             RUN + "/analyze",
             RUN,
             Phase.CLEANUP,
@@ -112,7 +112,7 @@ def cleanup_steps() -> list[Step]:
             sql=("ANALYZE",),
             action=_analyze,
         ),
-        AtomicStep(REPORT, RUN, Phase.CLEANUP, "report", action=_report),
+        TransactionStep(REPORT, RUN, Phase.CLEANUP, "report", action=_report),
     ]
 
 

@@ -1,397 +1,208 @@
-"""The phased runner: executes a plan's steps in order, audited, resumable after any crash.
+"""The device runner: the core loop (:mod:`duru.migrate.runner`) on a device file.
 
-Every step either commits together with its audit row and progress (atomic
-steps, each chunk of a chunked step) or first commits a ``running`` row that
-a later resume closes as ``interrupted`` (steps outside a transaction, and the
-span of a chunked step). A resume therefore starts from the last committed
-rollback point: done steps are skipped, a chunked step continues after its
-high-water mark once the work done so far has been checked again.
-
-The runner stops itself (raising :class:`StopRun` for the caller to roll
-back or pause) when failed rows pass the error budget or chunk latency
-degrades; any other error leaves the run ``failed`` at its last rollback
-point, resumable.
+What only a device has: transactions on the store's :class:`Database` (with
+the foreign key pragmas set around a step that turns them off, since SQLite
+ignores them inside a transaction), each step's :class:`StepContext`, and
+streams: steps that drive their own loop in one transaction block and commit
+checkpoints as they go. A chunked step's running row stays open when the run
+stops itself: the rollback restores the backup image, a resume closes it.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from duru.errors import DuruError, MigrationError
+from duru.errors import MigrationError
 from duru.local.db import Database
-from duru.migrate.audit import Where
-from duru.migrate.chunking import ChunkLoop, StepLabel
+from duru.migrate.audit import Audit, AuditRow
+from duru.migrate.chunking import ChunkLoop
 from duru.migrate.config import RunConfig
 from duru.migrate.migration import Migration
-from duru.migrate.progress import Progress, ProgressEvent
-from duru.migrate.report import StepReport
+from duru.migrate.progress import Progress
+from duru.migrate.runner import ChunkWork, StepRunner
 from duru.migrate.sqlite import audit, state
 from duru.migrate.sqlite.plan import Plan
 from duru.migrate.sqlite.steps import (
-    AtomicStep,
     ChunkedAction,
     ChunkedStep,
     OutsideStep,
     Step,
     StepContext,
-    StreamAction,
     StreamStep,
+    TransactionStep,
     row_position,
 )
+from duru.migrate.state import RunStatus
 from duru.migrate.steps import (
     Chunk,
     ChunkState,
+    PlanStep,
     Position,
     StepProgress,
+    StepResult,
     StopPoint,
     StopRun,
-    error_text,
 )
 from duru.model import now_ms
 
-_text = error_text
+T = TypeVar("T")
 
 
 class _Reached(Exception):
     """A replay committed the checkpoint it was asked to stop at."""
 
 
-@dataclass
-class Runner:
-    """Drives one run of a plan on an open device database.
+class DeviceRunner(StepRunner):
+    """Drives one run of a plan on an open device database (see :class:`StepRunner`)."""
 
-    ``stop_at`` makes the run pause right after that rollback point (a
-    rollback replays to it this way). ``limits`` off: no
-    automatic stops (a replay re-does rows the original run already judged).
-    """
+    errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
 
-    db: Database
-    plan: Plan
-    run_id: str
-    config: RunConfig
-    migrations: Mapping[str, Migration]
-    progress: Progress | None = None
-    stop_at: StopPoint | None = None
-    limits: bool = True
-    done: list[StepReport] = field(default_factory=list)
+    def __init__(
+        self,
+        db: Database,
+        plan: Plan,
+        run_id: str,
+        config: RunConfig,
+        migrations: Mapping[str, Migration],
+        progress: Progress | None = None,
+        stop_at: StopPoint | None = None,
+        *,
+        limits: bool = True,
+    ) -> None:
+        super().__init__(run_id, plan.steps, config, progress, stop_at, limits=limits)
+        self.db = db
+        self.config = config
+        self.migrations = migrations
+        self._audit = audit.SqliteAudit(db.conn, run_id)
+        self._contexts: dict[str, StepContext] = {}
 
     @property
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
 
-    def drive(self) -> Literal["done", "paused"]:
-        """Run every step not yet done; "paused" when ``stop_at`` was reached.
+    @property
+    def audit(self) -> Audit:
+        return self._audit
 
-        Raises StopRun when the run stops itself, and the step's error (the run
-        is then marked failed) for anything else.
-        """
-        self.audit = audit.SqliteAudit(self.conn, self.run_id)
-        try:
-            for step in self.plan.steps:
-                found = state.progress(self.conn, self.run_id, step.key)
-                if found is not None and found.state == "done":
-                    if self._is_stop(step.key, None):
-                        self._pause(step)
-                        return "paused"
-                    continue
-                if self._run_step(step, found):
-                    self._pause(step)
-                    return "paused"
-        except StopRun:
-            raise
-        except (DuruError, sqlite3.Error, OSError) as exc:
-            self._fail(exc)
-            if isinstance(exc, DuruError):
-                raise
-            raise MigrationError(f"migration step failed: {exc}") from exc
-        return "done"
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self.db.transaction()
 
-    # -- steps ------------------------------------------------------------------
-
-    def _ctx(self, step: Step) -> StepContext:
-        m = self.migrations.get(step.migration)
-        source = step.quarantine_source or (m.quarantine_source if m else "migration run")
-        return StepContext(self.db, self.run_id, step.migration, step.key, self.config, source)
-
-    def _run_step(self, step: Step, found: StepProgress | None) -> bool:
-        """Run one step; True when the run must pause right after it."""
-        ctx = self._ctx(step)
-        self._emit(ProgressEvent("start", step.key, step.title, step.phase.label))
-        t0 = time.perf_counter()
-        if isinstance(step, ChunkedStep):
-            try:
-                stopped, chunk = self._chunked(step, step.work, ctx, found)
-            finally:  # done, stopped at a point, failed or stopped by a guard alike
-                step.work.release(ctx)
-            rows, quarantined = chunk.rows, chunk.quarantined
-        elif isinstance(step, StreamStep):
-            stopped, chunk = self._stream(step, step.work, ctx, found)
-            rows, quarantined = chunk.rows, chunk.quarantined
-        elif isinstance(step, OutsideStep):
-            rows, quarantined = self._outside(step, ctx, found)
-            stopped = self._is_stop(step.key, None)
-        elif isinstance(step, AtomicStep):
-            rows, quarantined = self._atomic(step, ctx)
-            stopped = self._is_stop(step.key, None)
-        else:
-            raise MigrationError(f"step {step.key}: unknown kind {type(step).__name__}")
-        seconds = time.perf_counter() - t0
-        self.done.append(
-            StepReport(step.key, step.phase.label, step.title, rows, quarantined, seconds)
-        )
-        self._emit(ProgressEvent("end", step.key, step.title, step.phase.label, done=rows))
-        return stopped
-
-    def _atomic(self, step: AtomicStep, ctx: StepContext) -> tuple[int, int]:
-        started = now_ms()
-        self._fk_off(step, True)
+    def in_step_transaction(self, step: PlanStep, body: Callable[[int], T], *, whole: bool) -> T:
+        off = whole and isinstance(step, TransactionStep) and step.foreign_keys_off
+        self._fk_off(off, True)
         try:
             with self.db.transaction():
-                result = step.action(ctx)
-                details = {"title": step.title, **result.details, "quarantined": result.quarantined}
-                aid = self.audit.record(
-                    _where(step),
-                    started_at=started,
-                    rows=result.rows,
-                    details=self._point(step, details, None),
-                )
-                chunk = ChunkState(rows=result.rows, quarantined=result.quarantined)
-                state.save_progress(self.conn, self.run_id, step.key, "done", aid, chunk)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                self._record_failure(step, started, exc)
-            raise
+                return body(1)
         finally:
-            self._fk_off(step, False)
-        return result.rows, result.quarantined
+            self._fk_off(off, False)
 
-    def _outside(
-        self, step: OutsideStep, ctx: StepContext, found: StepProgress | None
-    ) -> tuple[int, int]:
-        with self.db.transaction():
-            aid = self._open(step, found)
-        try:
-            result = step.action(ctx)
-        except Exception as exc:
-            with self.db.transaction():
-                self.audit.close(aid, rows=0, status="failed", error=_text(exc))
-            raise
-        with self.db.transaction():
-            details = {**result.details, "quarantined": result.quarantined}
-            self.audit.close(
-                aid, rows=result.rows, status="ok", details=self._point(step, details, None)
+    def load_progress(self, key: str) -> StepProgress | None:
+        return state.progress(self.conn, self.run_id, key)
+
+    def save_progress(
+        self, key: str, status: Literal["running", "done"], audit_id: int, chunk: ChunkState
+    ) -> None:
+        state.save_progress(self.conn, self.run_id, key, status, audit_id, chunk)
+
+    def set_status(self, status: RunStatus, error: str | None = None) -> None:
+        state.set_status(self.conn, self.run_id, status, error)
+
+    def read_audit(self, audit_id: int) -> AuditRow:
+        return audit.read(self.conn, audit_id)
+
+    def cleared_stop(self) -> None:
+        state.set_stop_at(self.conn, self.run_id, None)
+
+    def act(self, step: PlanStep) -> StepResult:
+        if not isinstance(step, TransactionStep | OutsideStep):
+            raise MigrationError(f"step {step.key}: a {step.kind} step has no action")
+        return step.action(self._ctx(step))
+
+    def chunk_work(self, step: PlanStep) -> ChunkWork:
+        if not isinstance(step, ChunkedStep):
+            raise MigrationError(f"step {step.key}: a {step.kind} step has no chunks")
+        return _DeviceChunks(step.work, self._ctx(step))
+
+    def run_other(self, step: PlanStep, found: StepProgress | None) -> tuple[bool, ChunkState]:
+        if not isinstance(step, StreamStep):
+            return super().run_other(step, found)
+        return self._stream(step, found)
+
+    # -- device only -----------------------------------------------------------------
+
+    def _ctx(self, step: PlanStep) -> StepContext:
+        found = self._contexts.get(step.key)
+        if found is None:
+            m = self.migrations.get(step.migration)
+            source = (step.quarantine_source if isinstance(step, Step) else None) or (
+                m.quarantine_source if m else "migration run"
             )
-            chunk = ChunkState(rows=result.rows, quarantined=result.quarantined)
-            state.save_progress(self.conn, self.run_id, step.key, "done", aid, chunk)
-        return result.rows, result.quarantined
+            found = StepContext(self.db, self.run_id, step.migration, step.key, self.config, source)
+            self._contexts[step.key] = found
+        return found
 
-    def _chunked(
-        self,
-        step: Step,
-        action: ChunkedAction,
-        ctx: StepContext,
-        found: StepProgress | None,
-    ) -> tuple[bool, ChunkState]:
+    def _stream(self, step: StreamStep, found: StepProgress | None) -> tuple[bool, ChunkState]:
+        ctx = self._ctx(step)
         with self.db.transaction():
-            aid = self._open(step, found)
+            aid = self.open(step, found)
         current = found.chunk if found is not None else ChunkState()
-        if found is not None:
-            action.check_resume(ctx, current)
-        until = self._until(step.key)
-        loop = self._loop(step, action.total(ctx))
-
-        def commit(current: ChunkState, limit: int) -> tuple[Chunk | None, ChunkState]:
-            started, t0 = now_ms(), time.perf_counter()
-            with self.db.transaction():
-                res = action.chunk(ctx, row_position(current.hwm), limit, row_position(until))
-                if res is None:
-                    return None, self._close_chunked(step, action, ctx, aid, current)
-                after = current.plus(res)
-                self._record_chunk(step, aid, res, after, started, limit, t0)
-                return res, after
-
-        try:
-            stopped, current = loop.drive(current, commit, until)
-        except StopRun:
-            raise  # the running row stays open: a resume (or the rollback) closes it
-        except Exception as exc:
-            with self.db.transaction():
-                self.audit.close(aid, rows=current.rows, status="failed", error=_text(exc))
-            raise
-        return stopped or self._is_stop(step.key, None), current
-
-    def _loop(self, step: Step, total: int | None) -> ChunkLoop:
-        label = StepLabel(step.key, step.title, step.phase.label)
-        return ChunkLoop(self.config, label, total, self._emit, self.limits)
-
-    def _stream(
-        self,
-        step: Step,
-        action: StreamAction,
-        ctx: StepContext,
-        found: StepProgress | None,
-    ) -> tuple[bool, ChunkState]:
-        with self.db.transaction():
-            aid = self._open(step, found)
-        current = found.chunk if found is not None else ChunkState()
-        until = self._until(step.key)
+        until = self.until(step.key)
         checkpoints = _Checkpoints(
             self,
             step,
             aid,
             current,
-            self._loop(step, action.total(ctx)),
+            self.chunk_loop(step, step.work.total(ctx)),
             None if until is None else _count(until),
         )
         try:
             with self.db.transaction():
-                tail, extra = action.run(ctx, checkpoints)
+                tail, extra = step.work.run(ctx, checkpoints)
                 final = checkpoints.state if tail is None else checkpoints.state.plus(tail)
-                details = {
-                    "rows": final.rows,
-                    "placed": final.placed,
-                    "quarantined": final.quarantined,
-                    "failed": final.failed,
-                    "checkpoints": final.chunks,
-                    **extra,
-                }
-                point = self._point(step, details, None)
-                self.audit.close(aid, rows=final.rows, status="ok", details=point)
-                state.save_progress(self.conn, self.run_id, step.key, "done", aid, final)
+                self.close_span(step, aid, final, {"checkpoints": final.chunks, **extra})
         except _Reached:
             return True, checkpoints.state
         except StopRun:
             raise
         except Exception as exc:
-            with self.db.transaction():
-                self.audit.close(
-                    aid, rows=checkpoints.state.rows, status="failed", error=_text(exc)
-                )
+            self.close_quietly(aid, checkpoints.state.rows, "failed", exc)
             raise
-        return self._is_stop(step.key, None), final
+        return self._stops_after(step.key), final
 
-    def _record_chunk(
-        self,
-        step: Step,
-        aid: int,
-        res: Chunk,
-        current: ChunkState,
-        started: int,
-        limit: int,
-        t0: float,
-    ) -> None:
-        details = {
-            **res.details,
-            "chunk": current.chunks,
-            "size": limit,
-            "placed": res.placed,
-            "quarantined": res.quarantined,
-            "failed": res.failed,
-            "ms": round((time.perf_counter() - t0) * 1000, 2),
-            "point": {"step": step.key, "hwm": res.hwm},
-        }
-        self.audit.record(
-            _where(step),
-            started_at=started,
-            kind="chunk",
-            rows=res.rows,
-            details=details,
-        )
-        state.save_progress(self.conn, self.run_id, step.key, "running", aid, current)
-
-    def _close_chunked(
-        self, step: Step, action: ChunkedAction, ctx: StepContext, aid: int, current: ChunkState
-    ) -> ChunkState:
-        final, extra = action.finish(ctx, current)
-        details = {
-            "rows": final.rows,
-            "placed": final.placed,
-            "quarantined": final.quarantined,
-            "failed": final.failed,
-            "chunks": final.chunks,
-            **extra,
-        }
-        self.audit.close(
-            aid, rows=final.rows, status="ok", details=self._point(step, details, None)
-        )
-        state.save_progress(self.conn, self.run_id, step.key, "done", aid, final)
-        return final
-
-    # -- bookkeeping --------------------------------------------------------------
-
-    def _open(self, step: Step, found: StepProgress | None) -> int:
-        """A ``running`` row for a step spanning transactions (closing a dead one first)."""
-        details: dict[str, Any] = {"title": step.title}
-        previous = None
-        if found is not None and found.audit_id is not None:
-            previous = audit.read(self.conn, found.audit_id)
-            details["resumed_from"] = previous.id
-            details["hwm"] = found.chunk.hwm
-        aid = self.audit.open(_where(step), details)
-        if previous is not None and previous.status == "running":
-            self.audit.interrupt(previous.id, aid, "the process ended before the step did")
-        chunk = found.chunk if found is not None else ChunkState()
-        state.save_progress(self.conn, self.run_id, step.key, "running", aid, chunk)
-        return aid
-
-    def _point(self, step: Step, details: dict[str, Any], hwm: int | None) -> dict[str, Any]:
-        if step.rollback_point:
-            details["point"] = {"step": step.key, "hwm": hwm}
-        return details
-
-    def _record_failure(self, step: Step, started: int, exc: Exception) -> None:
-        try:
-            with self.db.transaction():
-                self.audit.record(
-                    _where(step),
-                    started_at=started,
-                    status="failed",
-                    error=_text(exc),
-                    details={"title": step.title},
-                )
-        except sqlite3.Error:
-            pass  # the original error matters more than its record
-
-    def _fail(self, exc: BaseException) -> None:
-        try:
-            with self.db.transaction():
-                state.set_status(self.conn, self.run_id, "failed", _text(exc))
-        except sqlite3.Error:
-            pass
-
-    def _pause(self, step: Step) -> None:
-        with self.db.transaction():
-            self.audit.record(
-                Where(step.migration, step.phase.label, "run/pause"),
-                started_at=now_ms(),
-                kind="event",
-                details={"at": None if self.stop_at is None else self.stop_at.to_json()},
-            )
-            state.set_stop_at(self.conn, self.run_id, None)
-            state.set_status(self.conn, self.run_id, "paused")
-
-    def _until(self, key: str) -> Position | None:
-        if self.stop_at is None or self.stop_at.step != key:
-            return None
-        return self.stop_at.hwm
-
-    def _is_stop(self, key: str, hwm: int | None) -> bool:
-        return self.stop_at is not None and self.stop_at.step == key and hwm is None
-
-    def _fk_off(self, step: AtomicStep, off: bool) -> None:
-        if not step.foreign_keys_off:
+    def _fk_off(self, off: bool, entering: bool) -> None:
+        if not off:
             return
         # Both pragmas are ignored inside a transaction: set them around it.
-        self.conn.execute(f"PRAGMA foreign_keys = {'OFF' if off else 'ON'}")
-        self.conn.execute(f"PRAGMA legacy_alter_table = {'ON' if off else 'OFF'}")
+        self.conn.execute(f"PRAGMA foreign_keys = {'OFF' if entering else 'ON'}")
+        self.conn.execute(f"PRAGMA legacy_alter_table = {'ON' if entering else 'OFF'}")
 
-    def _emit(self, event: ProgressEvent) -> None:
-        if self.progress is not None:
-            self.progress(event)
+
+@dataclass(frozen=True)
+class _DeviceChunks:
+    """A device chunked action bound to its step's context."""
+
+    work: ChunkedAction
+    ctx: StepContext
+
+    def total(self) -> int | None:
+        return self.work.total(self.ctx)
+
+    def check_resume(self, state: ChunkState) -> None:
+        self.work.check_resume(self.ctx, state)
+
+    def chunk(self, after: Position | None, limit: int, until: Position | None) -> Chunk | None:
+        return self.work.chunk(self.ctx, row_position(after), limit, row_position(until))
+
+    def finish(self, state: ChunkState) -> tuple[ChunkState, Mapping[str, Any]]:
+        return self.work.finish(self.ctx, state)
+
+    def release(self) -> None:
+        self.work.release(self.ctx)
 
 
 @dataclass
@@ -403,7 +214,7 @@ class _Checkpoints:
     Database's nesting (savepoints for its writes) stays as it was.
     """
 
-    runner: Runner
+    runner: DeviceRunner
     step: Step
     aid: int
     state: ChunkState
@@ -429,7 +240,7 @@ class _Checkpoints:
     def commit(self, chunk: Chunk) -> None:
         size = self.loop.size
         self.state = self.state.plus(chunk)
-        self.runner._record_chunk(
+        self.runner.record_chunk(
             self.step, self.aid, chunk, self.state, self.started, size, self.t0
         )
         self.runner.db.commit_and_continue()
@@ -446,7 +257,3 @@ def _count(hwm: Position) -> int:
     if isinstance(hwm, tuple):
         raise MigrationError(f"a stream's position is a count of writes, not {hwm!r}")
     return int(hwm)
-
-
-def _where(step: Step) -> Where:
-    return Where(step.migration, step.phase.label, step.key)

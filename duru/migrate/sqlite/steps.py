@@ -10,14 +10,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 from duru.errors import MigrationError
 from duru.local.db import Database
 from duru.migrate.config import RunConfig
-from duru.migrate.steps import Chunk, ChunkState, PlanStep, Position, StepResult
+from duru.migrate.steps import Chunk, ChunkState, PlanStep, Position, StepKind, StepResult
 
-StepKind = Literal["atomic", "chunked", "stream", "outside"]
 RowPosition = int | str
 """A device high-water mark: a rowid, a key (key-ordered copies), or a stream's write count."""
 
@@ -119,42 +118,40 @@ class StreamAction(Protocol):
         ...
 
 
-AtomicAction = Callable[[StepContext], StepResult]
+Action = Callable[[StepContext], StepResult]
 
 
 @dataclass(frozen=True)
 class Step(PlanStep):
     """What every device step has; the runner runs its subclasses.
 
-    ``rollback_point``: its audit row is a point to roll back to.
     ``quarantine_source``: what its rejected rows are recorded under (default:
     the migration).
     """
 
     _: KW_ONLY
-    rollback_point: bool = True
     quarantine_source: str | None = None
     kind: ClassVar[StepKind]
 
 
 @dataclass(frozen=True)
-class AtomicStep(Step):
+class TransactionStep(Step):
     """One write transaction that also holds its audit row and progress.
 
     ``foreign_keys_off``: foreign key enforcement is off around it (SQLite
     ignores the pragma inside a transaction, so the runner sets it outside).
     """
 
-    action: AtomicAction
+    action: Action
     foreign_keys_off: bool = False
-    kind: ClassVar[StepKind] = "atomic"
+    kind: ClassVar[StepKind] = "transaction"
 
 
 @dataclass(frozen=True)
 class OutsideStep(Step):
     """Work outside a transaction (the backup writes another file); a running row comes first."""
 
-    action: AtomicAction
+    action: Action
     kind: ClassVar[StepKind] = "outside"
 
 
@@ -174,4 +171,4 @@ class StreamStep(Step):
     kind: ClassVar[StepKind] = "stream"
 
 
-AnyStep = AtomicStep | OutsideStep | ChunkedStep | StreamStep
+AnyStep = TransactionStep | OutsideStep | ChunkedStep | StreamStep

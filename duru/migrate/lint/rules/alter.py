@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from duru.migrate import ops
 from duru.migrate.lint.facts import (
     AddColumn,
     AddConstraint,
@@ -16,6 +17,7 @@ from duru.migrate.lint.facts import (
 )
 from duru.migrate.lint.migration import Statement
 from duru.migrate.lint.rules.base import BOTH, POSTGRES, Check, Hit, Rule, existing_table
+from duru.migrate.lint.sqltext import Dialect
 
 
 def _existing(check: Check, statement: Statement, table: str) -> bool:
@@ -83,6 +85,23 @@ def _add_not_null_without_default(check: Check) -> Iterator[Hit]:
                 f"ADD COLUMN {fact.column} NOT NULL without DEFAULT fails on a {fact.table} "
                 "that has rows",
             )
+
+
+def _add_not_null_op(op: ops.Operation, dialect: Dialect) -> Iterator[str]:
+    if not isinstance(op, ops.AddColumn):
+        return
+    text = op.definition.upper()
+    if "NOT NULL" in text and "DEFAULT" not in text:
+        later = " (or add it nullable, backfill, then SetNotNull)" if dialect == "postgres" else ""
+        yield f"a NOT NULL column needs a DEFAULT for existing rows{later}"
+
+
+def _breaking_rename_op(op: ops.Operation, dialect: Dialect) -> Iterator[str]:
+    if dialect == "postgres" and isinstance(op, ops.RenameColumn):
+        yield (
+            "a rename breaks the clients of the previous release; use ExpandColumn (same"
+            " type) now and ContractColumn in a later release"
+        )
 
 
 def _breaking_rename_or_drop(check: Check) -> Iterator[Hit]:
@@ -169,6 +188,7 @@ RULES = (
             "add it nullable, backfill in batches, then add the NOT NULL the safe way."
         ),
         check=_add_not_null_without_default,
+        operations=_add_not_null_op,
     ),
     Rule(
         id="DURU207",
@@ -188,5 +208,6 @@ RULES = (
             "updatable) keeps clients working and is not reported."
         ),
         check=_breaking_rename_or_drop,
+        operations=_breaking_rename_op,
     ),
 )

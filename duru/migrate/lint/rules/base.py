@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from duru.migrate.lint.facts import SqlType
 from duru.migrate.lint.migration import Migration, Statement
 from duru.migrate.lint.settings import LintSettings
 from duru.migrate.lint.sqltext import Dialect
 from duru.migrate.lint.timeline import Timeline
+
+if TYPE_CHECKING:
+    from duru.migrate.ops import Operation
 
 Severity = Literal["error", "warning"]
 BOTH: frozenset[Dialect] = frozenset({"sqlite", "postgres"})
@@ -61,7 +64,10 @@ class Rule:
     """A rule: id, short name, default severity, dialects, why it matters, and the fix.
 
     `check` is None for the rules the engine itself reports (parse errors, bad
-    suppressions).
+    suppressions). `operations` judges a migration declared as operations
+    (:mod:`duru.migrate.ops`) one operation at a time, on the dialect it runs
+    on, without SQL: it yields what is wrong with the operation (see
+    `duru.migrate.lint.operations`).
     """
 
     id: str
@@ -71,6 +77,7 @@ class Rule:
     why: str
     fix: str
     check: Callable[[Check], Iterator[Hit]] | None = None
+    operations: Callable[[Operation, Dialect], Iterator[str]] | None = None
 
 
 def existing_table(check: Check, statement: Statement, table: str) -> bool:

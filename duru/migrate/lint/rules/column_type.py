@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from duru.migrate import ops
 from duru.migrate.lint.facts import AddColumn, AlterColumnType, CreateTable, SqlType
 from duru.migrate.lint.migration import Statement
 from duru.migrate.lint.rules.base import POSTGRES, Check, Hit, Rule
+from duru.migrate.lint.sqltext import Dialect
 
 # Types a binary-compatible widening can end at (from varchar/text, numeric, varbit, cidr).
 _WIDENING_TARGETS = {"varchar", "text", "numeric", "varbit", "inet"}
@@ -81,6 +83,15 @@ def _old_type(check: Check, until: Statement, fact: AlterColumnType) -> SqlType 
     return found
 
 
+def _change_type_op(op: ops.Operation, dialect: Dialect) -> Iterator[str]:
+    # On a device, ChangeType rebuilds the table through a bridge: no lock to fear there.
+    if dialect == "postgres" and isinstance(op, ops.ChangeType):
+        yield (
+            "ALTER COLUMN TYPE rewrites the table under an exclusive lock; use ExpandColumn"
+            " (new column, up/down conversions) and ContractColumn"
+        )
+
+
 RULES = (
     Rule(
         id="DURU204",
@@ -101,5 +112,6 @@ RULES = (
             "later release."
         ),
         check=_column_type_rewrite,
+        operations=_change_type_op,
     ),
 )
