@@ -22,7 +22,7 @@ from test_bridge_roundtrip import exact, rows
 
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys, KdfParams, new_account
-from duru.errors import DuruError
+from duru.errors import DuruError, UsageError
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.model import ENTITIES, Entity, new_id
@@ -100,6 +100,7 @@ _NEAR: dict[str, list[Any]] = {
         "9999-12-31T23:59:59.999+00:00",
         "2023-13-03T21:05:16.407+00:00",
         "20230103T210516+00:00",
+        "2023-01-03+00:00",
     ],
     "bytea": ["AAAA", "AA==", "AA=", "AA===", "A A=", "AA\n==", "-_-_", "é==", ""],
     "bigint": [2**63, 2**63 - 1, -(2**63), -(2**63) - 1, 1.0, True, 0, "1"],
@@ -305,3 +306,26 @@ def test_a_row_that_is_not_a_json_object_is_refused_as_the_general_way_refuses_i
             f"UsageError: a {server_table(ent).name} row must be a JSON object"
         ]
         assert db.find(ent, good.row_id) is not None
+
+
+# Python 3.11's datetime.fromisoformat reads a date with an offset and no time as a naive
+# datetime (the offset dropped), which the general way refuses: "a time must carry its UTC
+# offset".
+@pytest.mark.parametrize("value", ["2023-01-03+00:00", "20230103+00:00", "2023-W01-2+00:00"])
+def test_a_date_without_a_time_takes_the_general_way_and_is_refused(
+    tmp_path: Path, keys: AccountKeys, value: str
+) -> None:
+    ent = ENTITIES[0]
+    row = _note({f.name: None for f in ent.fields})
+    wire = {**_wire(ent, row, keys), "created_at": value}
+    assert _fast(ent, wire, keys) is None
+    assert _general(ent, wire, keys) == (
+        UsageError,
+        f"{server_table(ent).name}.created_at: a time must carry its UTC offset",
+    )
+    db, good = _device(tmp_path, keys)
+    bad = Change(2, ent.name, "upsert", row["id"], 1, wire)
+    with db:
+        (reason,) = _applied(db, keys, [good, bad])
+        assert "a time must carry its UTC offset" in reason
+        assert db.find(ent, row["id"]) is None
