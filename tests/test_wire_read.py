@@ -12,6 +12,7 @@ same error; if it declines (None), the caller takes the general way.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,13 @@ from test_bridge_roundtrip import exact, rows
 
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys, KdfParams, new_account
-from duru.errors import DuruError
+from duru.errors import DuruError, UsageError
+from duru.local import DeviceStore
+from duru.local.db import Database
 from duru.model import ENTITIES, Entity, new_id
 from duru.remote.layout import server_table
+from duru.sync import inbox
+from duru.sync.protocol import Change
 from duru.sync.wire import decode_row, encode_row
 
 SETTINGS = settings(
@@ -95,6 +100,7 @@ _NEAR: dict[str, list[Any]] = {
         "9999-12-31T23:59:59.999+00:00",
         "2023-13-03T21:05:16.407+00:00",
         "20230103T210516+00:00",
+        "2023-01-03+00:00",
     ],
     "bytea": ["AAAA", "AA==", "AA=", "AA===", "A A=", "AA\n==", "-_-_", "é==", ""],
     "bigint": [2**63, 2**63 - 1, -(2**63), -(2**63) - 1, 1.0, True, 0, "1"],
@@ -261,3 +267,65 @@ def test_an_odd_stored_value_writes_the_same_or_takes_the_general_way(
     else:
         assert not isinstance(general, tuple), general
         _same_but_sealed(ent, fast, general)
+
+
+# -- what a hostile server sends that the general way refuses: the same refusal --------
+
+
+def _device(tmp_path: Path, keys: AccountKeys) -> tuple[Database, Change]:
+    """A device database, and a genuine upsert to apply on a page with a bad one."""
+    with DeviceStore.open(tmp_path / "device.db"):
+        pass
+    db = Database.open(tmp_path / "device.db")
+    inbox.ensure_tables(db)
+    ent = ENTITIES[0]
+    row = _note({f.name: None for f in ent.fields})
+    good = Change(1, ent.name, "upsert", row["id"], 1, _wire(ent, row, keys))
+    return db, good
+
+
+def _applied(db: Database, keys: AccountKeys, page: list[Change]) -> list[str]:
+    """Apply ``page`` as a pull does; the reasons its quarantined rows were kept for."""
+    inbox.apply_page(db, keys, page, 7, inbox.Applied())
+    assert inbox.cursor(db) == 7
+    return [r for (r,) in db.conn.execute("SELECT reason FROM quarantine WHERE source = 'sync'")]
+
+
+@pytest.mark.parametrize("row", [[], ["x"], "row", 5, True], ids=repr)
+def test_a_row_that_is_not_a_json_object_is_refused_as_the_general_way_refuses_it(
+    tmp_path: Path, keys: AccountKeys, row: Any
+) -> None:
+    """The general way refuses it (UsageError), and the row is quarantined while the rest of
+    the page goes in; the one-pass way must not stop the pull with an AttributeError."""
+    ent = ENTITIES[0]
+    assert codec_for(ent).from_wire(row, keys) is None
+    bad = Change(2, ent.name, "upsert", new_id(), 1, row)
+    db, good = _device(tmp_path, keys)
+    with db:
+        assert _applied(db, keys, [good, bad]) == [
+            f"UsageError: a {server_table(ent).name} row must be a JSON object"
+        ]
+        assert db.find(ent, good.row_id) is not None
+
+
+# Python 3.11's datetime.fromisoformat reads a date with an offset and no time as a naive
+# datetime (the offset dropped), which the general way refuses: "a time must carry its UTC
+# offset".
+@pytest.mark.parametrize("value", ["2023-01-03+00:00", "20230103+00:00", "2023-W01-2+00:00"])
+def test_a_date_without_a_time_takes_the_general_way_and_is_refused(
+    tmp_path: Path, keys: AccountKeys, value: str
+) -> None:
+    ent = ENTITIES[0]
+    row = _note({f.name: None for f in ent.fields})
+    wire = {**_wire(ent, row, keys), "created_at": value}
+    assert _fast(ent, wire, keys) is None
+    assert _general(ent, wire, keys) == (
+        UsageError,
+        f"{server_table(ent).name}.created_at: a time must carry its UTC offset",
+    )
+    db, good = _device(tmp_path, keys)
+    bad = Change(2, ent.name, "upsert", row["id"], 1, wire)
+    with db:
+        (reason,) = _applied(db, keys, [good, bad])
+        assert "a time must carry its UTC offset" in reason
+        assert db.find(ent, row["id"]) is None

@@ -207,7 +207,7 @@ class EntityCodec:
         self._check_mac(row, keys, user, row_id)
         return {name: out[name] for name in self._field_order}
 
-    def from_wire(self, data: Mapping[str, Any], keys: AccountKeys) -> Row | None:
+    def from_wire(self, data: object, keys: AccountKeys) -> Row | None:
         """``to_local`` of a row as the sync wire carries it (``duru.sync.wire``), read in
         one pass (``duru.bridge.wire_read``); None when a value is not in the form the
         server writes, and the caller takes the general way (``decode_row``, then
@@ -215,7 +215,8 @@ class EntityCodec:
         MAC that does not match raise here as they do there.
         """
         plan = self._wire if self._wire is not None else self._wire_plan()
-        if data.keys() != self._column_set:
+        # A row that is not a JSON object is the general way's to refuse (UsageError).
+        if type(data) is not dict or data.keys() != self._column_set:
             return None
         values: Row = {}
         encoded = [b""] * len(self.mac_columns)

@@ -39,6 +39,7 @@ _INT64 = struct.Struct(">q").pack
 _LENGTH = struct.Struct(">i").pack
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_ZERO = timedelta(0)
 _PG_EPOCH_US = (datetime(2000, 1, 1, tzinfo=UTC) - _UNIX) // _MICRO
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
 
@@ -132,6 +133,10 @@ def _time(value: Any) -> tuple[int, bytes]:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise Unreadable from None
+    # Python 3.11 reads a date with an offset but no time ("2023-01-03+00:00") as a naive
+    # datetime, the offset dropped; the general way refuses it.
+    if when.utcoffset() != _ZERO:
+        raise Unreadable
     micros = (when - _UNIX) // _MICRO
     if micros % 1000:
         raise Unreadable

@@ -103,6 +103,8 @@ def serve(
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
+            # httptools, with a bound on a request's head (see ``http_head``).
+            http="duru.server.http_head:BoundedHttpToolsProtocol",
         )
         if ready is not None:
             threading.Thread(target=_announce, args=(url, ready), daemon=True).start()

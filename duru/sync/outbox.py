@@ -79,25 +79,37 @@ def entries(
     ``pushed``, when given, collects each upserted row as sent (the merge base once the
     server applies it while the row changed again here).
     """
-    found = _current_rows(db, chunk)
-    for p in chunk:
-        e = entity(p.entity)
-        row = found.get((p.entity, p.row_id))
-        if row is None:
-            yield p, PushEntry(p.entity, p.row_id, "delete", _base(db, p), p.op_ids, None)
-            continue
-        if pushed is not None:
-            pushed[(p.entity, p.row_id)] = row
-        codec = codec_for(e)
-        wire = codec.to_wire(row, keys, keys.user_id)  # one pass, for rows in stored form
-        if wire is None:
-            wire = encode_row(server_table(e), codec.to_remote(row, keys, keys.user_id))
-        yield p, PushEntry(p.entity, p.row_id, "upsert", int(row["version"]), p.op_ids, wire)
+    for window in _windows(chunk):
+        found = _current_rows(db, window)
+        for p in window:
+            e = entity(p.entity)
+            row = found.get((p.entity, p.row_id))
+            if row is None:
+                yield p, PushEntry(p.entity, p.row_id, "delete", _base(db, p), p.op_ids, None)
+                continue
+            if pushed is not None:
+                pushed[(p.entity, p.row_id)] = row
+            codec = codec_for(e)
+            wire = codec.to_wire(row, keys, keys.user_id)  # one pass, for rows in stored form
+            if wire is None:
+                wire = encode_row(server_table(e), codec.to_remote(row, keys, keys.user_id))
+            yield p, PushEntry(p.entity, p.row_id, "upsert", int(row["version"]), p.op_ids, wire)
+
+
+def _windows(chunk: list[Pending]) -> Iterator[list[Pending]]:
+    """``chunk`` in runs of 16, 32, ... up to 500 rows, each read when the one before is
+    sealed: a chunk cut short by its bytes (``MAX_CHUNK_BYTES``, big notes) has read and
+    held at most about twice the rows it sends, not every row handed to it."""
+    size, at = 16, 0
+    while at < len(chunk):
+        yield chunk[at : at + size]
+        at += size
+        size = min(2 * size, 500)
 
 
 def _current_rows(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], Row]:
-    """The rows of ``chunk`` as they are now, read 500 at a time per entity (a query per
-    row was a fifth of sealing a chunk); a row deleted since is absent."""
+    """The rows of ``chunk`` as they are now, one query per entity (a query per row was
+    a fifth of sealing a chunk); a row deleted since is absent."""
     wanted: dict[str, list[str]] = defaultdict(list)
     for p in chunk:
         wanted[p.entity].append(p.row_id)
@@ -106,14 +118,12 @@ def _current_rows(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], R
         e = entity(name)
         names = e.field_names
         at = names.index(e.key)
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ", ".join("?" * len(part))
-            for values in db.conn.execute(
-                f"SELECT {columns(e)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
-                part,
-            ):
-                out[(name, values[at])] = dict(zip(names, values, strict=True))
+        marks = ", ".join("?" * len(keys))
+        for values in db.conn.execute(
+            f"SELECT {columns(e)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
+            keys,
+        ):
+            out[(name, values[at])] = dict(zip(names, values, strict=True))
     return out
 
 

@@ -1,0 +1,49 @@
+"""uvicorn's httptools protocol with a bound on a request's head (request line and headers).
+
+h11, uvicorn's pure-Python parser, refuses a head it has buffered 16 KB of without its
+end. httptools keeps every byte: the URL and each header go into Python objects until the
+blank line comes, so anyone, logged in or not, could send one endless head per connection
+and fill the server's memory. Here a head that passes ``MAX_HEAD_BYTES`` gets a 400 and
+the connection is closed, as h11 does.
+
+The bytes are counted per read, after the parser has taken them: a read that ends still
+inside the head of the request it began in is head, whole. The read in which a request
+begins is not counted (part of it may be the request before), so a head may pass the
+bound by one read (64 KB on asyncio, 256 KB on uvloop) before it is refused.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# The request line and headers of one request. The sync client sends well under 1 KB.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` refusing a request head longer than ``MAX_HEAD_BYTES``."""
+
+    _in_head = False  # between a request's first byte and the end of its headers
+    _begun = 0  # requests begun on this connection
+    _head = 0  # bytes of the current request's head counted so far
+
+    def data_received(self, data: bytes) -> None:
+        begun, in_head = self._begun, self._in_head
+        super().data_received(data)
+        if not (in_head and self._in_head and self._begun == begun):
+            return
+        self._head += len(data)
+        if self._head > MAX_HEAD_BYTES and not self.transport.is_closing():
+            msg = "Request head too large."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._begun += 1
+        self._in_head = True
+        self._head = 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
