@@ -11,7 +11,11 @@ A device that never syncs has none of them and pays nothing for them.
     sync_seen        rows seen during a full resync
     sync_tombstones  rows deleted here or by a pulled tombstone: the newest version of
                      the delete this device knows, so the server cannot bring the row
-                     back with an older genuine version (``duru.sync.inbox``)
+                     back with an older genuine version (``duru.sync.inbox``). One row
+                     per row ever deleted (about 60 bytes), dropped when the row lives
+                     again; never pruned by age or by the server's tombstone horizon:
+                     the server says where its horizon is, and could move it to make
+                     devices forget, then bring rows back
 
 A device that logged in before a table was added gets it at its next sync
 (``duru.sync.inbox.ensure_tables``): these tables are made when missing, not by a

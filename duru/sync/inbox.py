@@ -137,9 +137,12 @@ def apply_page(
                 _keep_conflict(db, c, row)
                 out.conflicts += 1
         held_back: list[Change] = []
+        kept_here: set[tuple[str, str]] = set()
         for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
             if (c.entity, c.row_id) in pending:
                 mine = db.find(entity(c.entity), c.row_id)
+                if mine is not None:
+                    kept_here.add((c.entity, c.row_id))
                 # At the tombstone's version already: written again on top of this very
                 # delete (a parent the server asked for, see ``outbox``), nothing to keep.
                 if mine is not None and mine["version"] != c.version:
@@ -147,7 +150,7 @@ def apply_page(
                     out.kept_local += 1
             else:
                 held_back.append(c)
-        _remember_pulled_deletes(db, [c for c in deletes if (c.entity, c.row_id) not in pending])
+        _remember_pulled_deletes(db, [c for c in deletes if (c.entity, c.row_id) not in kept_here])
         # A folder's tombstone may come before its subfolder's: retry what a row still
         # below it refused, until nothing more goes.
         held_back = _delete_all(db, held_back, out)
