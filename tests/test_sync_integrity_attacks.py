@@ -25,12 +25,17 @@ import test_sync
 from test_sync import KDF, PASS, Server, device, snapshot, sync_all, two_devices
 
 from duru import sync
+from duru.bridge import codec_for
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.model import ENTITIES, Entity, Kind, entity
 from duru.remote.layout import mac_columns, server_table
+from duru.server import purge_tombstones
 from duru.sync.bulk import download, upload
-from duru.sync.wire import encode_row
+from duru.sync.credentials import load
+from duru.sync.http import SyncApi
+from duru.sync.outbox import entries, pending
+from duru.sync.wire import decode_row, encode_row
 
 home = test_sync.home
 server = test_sync.server
@@ -398,18 +403,28 @@ def test_a_replay_to_a_device_that_never_saw_the_newer_version_is_taken(
     assert _local(fresh, entity("note"), note["id"])["title"] == "first title"  # type: ignore[index]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: devices keep no tombstones, and a parent the server legitimately revives"
-    " (a child was written under it elsewhere) comes back with its old MAC just the same",
-)
-def test_a_row_deleted_on_every_device_brought_back_by_the_server_is_taken(
+def _revive(pg_url: str, table: str, key: str, row_id: Any) -> None:
+    """The attacker clears a tombstone: the row as it was before its delete, old MAC and all."""
+    _sql(
+        pg_url, f"UPDATE {table} SET deleted_at = NULL WHERE {key} = %s", (uuid.UUID(str(row_id)),)
+    )
+    _bump(pg_url, table, key, row_id)
+
+
+def _refused_as_revived(path: Path, table: str, row_id: str) -> None:
+    q = [r for r in _quarantine(path) if (r["source_table"], r["source_key"]) == (table, row_id)]
+    assert len(q) == 1, (path.name, _quarantine(path))
+    assert q[0]["reason"].startswith("ReplayedRow: "), q[0]["reason"]
+    assert "deleted at version" in q[0]["reason"], q[0]["reason"]
+
+
+def test_a_row_deleted_on_every_device_brought_back_by_the_server_is_refused(
     tmp_path: Path, server: Server, attacker: str
 ) -> None:
-    """Open: a device keeps nothing of a row once it is deleted, so the server can
-    bring back a removed tag, folder membership or purged note with its genuine old row
-    (a replay of a version older than the delete this device saw). README names "a row
-    the server withholds or deletes", not this."""
+    """Was a gap (an xfail, "..._is_taken"): a device kept nothing of a row once it was
+    deleted, so the server could bring back a removed tag, folder membership or purged
+    note with its genuine old row. Devices now keep the version of each delete they
+    make or pull (``sync_tombstones``) and refuse an older row for that key."""
     pg_url = attacker
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
@@ -419,12 +434,115 @@ def test_a_row_deleted_on_every_device_brought_back_by_the_server_is_taken(
         s.tags.remove(note["id"], "secret-project")
     sync_all(a, b)
     [(tag_id,)] = _sql(pg_url, "SELECT id FROM note_tags WHERE deleted_at IS NOT NULL")
-    _sql(pg_url, "UPDATE note_tags SET deleted_at = NULL WHERE id = %s", (tag_id,))
-    _bump(pg_url, "note_tags", "id", tag_id)
-    report = sync.sync(b)
+    _revive(pg_url, "note_tags", "id", str(tag_id))
+    for p in (a, b):  # the device that removed it, and the one that pulled the tombstone
+        report = sync.sync(p)
+        with DeviceStore.open(p) as s:
+            assert s.tags.list_for(note["id"]) == [], p.name
+        assert report.quarantined == 1, p.name
+        _refused_as_revived(p, "note_tags", str(tag_id))
+    done = _duru("sync", "--db", str(b), "--json")  # nothing new: exit 0 until the next
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_purged_note_brought_back_by_the_server_is_refused(
+    tmp_path: Path, server: Server, attacker: str
+) -> None:
+    pg_url = attacker
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("秘密 to forget 🗑", body="gone for good", tags=["t"])
+        s.tasks.create(note["id"], "its task")
+        folder = s.folders.create("f")
+        s.folders.file_note(note["id"], folder["id"])
+    sync_all(a, b)
     with DeviceStore.open(b) as s:
-        tags = s.tags.list_for(note["id"])
-    assert tags == [] or report.quarantined == 1, tags
+        s.notes.trash(note["id"])
+        s.notes.purge(note["id"])
+    sync_all(b, a)
+    # Every row of the note comes back: the note, its tag, task and filing.
+    revived = {
+        table: [
+            str(r[0])
+            for r in _sql(pg_url, f"SELECT {key} FROM {table} WHERE deleted_at IS NOT NULL")
+        ]
+        for table, key in (
+            ("notes", "id"),
+            ("note_tags", "id"),
+            ("tasks", "id"),
+            ("note_folders", "note_id"),
+        )
+    }
+    assert all(len(ids) == 1 for ids in revived.values()), revived
+    for table, ids in revived.items():
+        _revive(pg_url, table, "note_id" if table == "note_folders" else "id", ids[0])
+    for p in (a, b):
+        report = sync.sync(p)
+        assert _local(p, entity("note"), note["id"]) is None, p.name
+        assert report.quarantined == 4, (p.name, _quarantine(p))
+        for table, ids in revived.items():
+            _refused_as_revived(p, table, ids[0])
+
+
+def test_a_folder_membership_brought_back_by_the_server_is_refused(
+    tmp_path: Path, server: Server, attacker: str
+) -> None:
+    pg_url = attacker
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("filed")
+        folder = s.folders.create("Private 📁")
+        s.folders.file_note(note["id"], folder["id"])
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.folders.unfile(note["id"])
+    sync_all(a, b)
+    _revive(pg_url, "note_folders", "note_id", note["id"])
+    for p in (a, b):
+        report = sync.sync(p)
+        assert _local(p, entity("note_folder"), note["id"]) is None, p.name
+        assert report.quarantined == 1, p.name
+        _refused_as_revived(p, "note_folders", note["id"])
+
+
+def test_a_losing_write_of_a_delete_served_as_the_live_row_is_refused(
+    tmp_path: Path, server: Server, attacker: str, home: Path
+) -> None:
+    """An edit that lost to a delete stays on the server as a conflict revision, with a
+    genuine MAC based on the version deleted. Its device never comes back; served as
+    the live row, it is refused by the device that deleted the row: that device keeps
+    the tombstone's version (from its push's answer, and the pull), newer than the
+    version it deleted, which that MAC's base equals."""
+    pg_url = attacker
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("raced", body="v1")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.trash(note["id"])
+        s.notes.purge(note["id"])
+    sync.sync(a)
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], body="the stale edit")
+    with Database.open(b) as db:  # b pushes, and is never heard of again
+        saved = load(home, str(db.meta("device_id")))
+        with SyncApi(server.url, token=saved.token) as api:
+            [answer], _ = api.push("b", [e for _, e in entries(db, pending(db), saved.keys())])
+    assert answer.outcome == "conflict"
+    [(wire,)] = _sql(pg_url, "SELECT row FROM conflicts WHERE row IS NOT NULL")
+    stale = decode_row(server_table(entity("note")), wire, codec_for(entity("note")).columns)
+    _put(
+        pg_url,
+        "notes",
+        "id",
+        note["id"],
+        {c: stale[c] for c in [*_covered(entity("note")), "row_mac"]},
+    )
+    _revive(pg_url, "notes", "id", note["id"])
+    report = sync.sync(a)
+    assert _local(a, entity("note"), note["id"]) is None
+    assert report.quarantined == 1
+    _refused_as_revived(a, "notes", note["id"])
 
 
 # -- conflict revisions ---------------------------------------------------------------
@@ -592,6 +710,141 @@ def test_legitimate_flows_raise_no_alarm(tmp_path: Path, server: Server) -> None
     assert _quarantine(c) == []
     snaps = [{**snapshot(p), "quarantine": []} for p in (a, b, c)]
     assert snaps[0] == snaps[1] == snaps[2]
+
+
+def _no_alarm_anywhere(*paths: Path) -> None:
+    for p in paths:
+        assert _quarantine(p) == [], (p.name, _quarantine(p))
+    snaps = [{**snapshot(p), "quarantine": []} for p in paths]
+    assert all(s == snaps[0] for s in snaps[1:])
+
+
+def test_every_legitimate_way_a_deleted_row_comes_back_raises_no_alarm(
+    tmp_path: Path, server: Server
+) -> None:
+    """Each way a row deleted on one device lives again, seen by devices that saw it
+    deleted (they keep its tombstone): an edit made against the delete (pushed after it,
+    and before it), a child written under a folder chain or a note deleted elsewhere,
+    a note filed again, on the same device and on another. Nothing is refused, and the
+    row is back everywhere."""
+    a, b = two_devices(tmp_path, server)
+    c = device(tmp_path, "c")
+    sync.login(c, server=server.url, user="ada", passphrase=PASS)
+    with DeviceStore.open(a) as s:
+        edited_late = s.notes.create("edited after its purge", body="v1")
+        edited_early = s.notes.create("edited before its purge", body="v1")
+        parent = s.notes.create("a task comes under it")
+        filed = s.notes.create("filed, unfiled, filed 📎")
+        homeless = s.notes.create("filed under two folders deleted elsewhere")
+        top = s.folders.create("top")
+        sub = s.folders.create("sub", parent_id=top["id"])
+        s.folders.file_note(filed["id"], top["id"])
+    sync_all(a, b, c)
+    # Deletes on b; a writes against them without having seen them.
+    with DeviceStore.open(b) as s:
+        for n in (edited_late, parent):
+            s.notes.trash(n["id"])
+            s.notes.purge(n["id"])
+        s.folders.delete(sub["id"])
+        s.folders.delete(top["id"])
+    sync.sync(b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(edited_late["id"], body="edited on a, kept over the purge")
+        s.tasks.create(parent["id"], "a task ✓")
+        s.folders.file_note(homeless["id"], sub["id"])
+        s.notes.edit(edited_early["id"], body="edited on a first")
+    sync.sync(a)
+    with DeviceStore.open(b) as s:  # a purge against the edit a pushed first
+        s.notes.trash(edited_early["id"])
+        s.notes.purge(edited_early["id"])
+    sync_all(b, a, c)
+    _no_alarm_anywhere(a, b, c)
+    snap = snapshot(c)
+    assert {n["body"] for n in snap["notes"]} >= {
+        "edited on a, kept over the purge",
+        "edited on a first",
+    }
+    assert {f["name"] for f in snap["folders"]} == {"top", "sub"}
+    assert [(r["note_id"], r["folder_id"]) for r in snap["note_folders"]] == [
+        (homeless["id"], sub["id"])
+    ]
+    assert [t["content"] for t in snap["tasks"]] == ["a task ✓"]
+    # Unfiled and filed again: on the device that unfiled it, then on another.
+    for first, second in ((a, a), (a, b)):
+        with DeviceStore.open(first) as s:
+            s.folders.unfile(filed["id"])
+        sync_all(a, b, c)
+        with DeviceStore.open(second) as s:
+            s.folders.file_note(filed["id"], top["id"])
+        sync_all(a, b, c)
+        _no_alarm_anywhere(a, b, c)
+        assert _local(c, entity("note_folder"), filed["id"])["folder_id"] == top["id"]  # type: ignore[index]
+    # Conflict records name only the two notes whose edit met a purge: the folders
+    # written again and the filing made again are no conflict.
+    for p in (a, b, c):
+        with Database.open(p) as db:
+            named = {r["row_id"] for r in db.rows("SELECT row_id FROM sync_conflicts")}
+        assert named == {edited_late["id"], edited_early["id"]}, p.name
+
+
+def test_a_filing_made_again_after_its_tombstone_was_purged_raises_no_alarm(
+    tmp_path: Path, server: Server, pg_url: str, attacker: str
+) -> None:
+    """A filing is keyed by its note, so a key can come back as a new row. Once the
+    server has purged the tombstone, a device that never saw it (here a new one) files
+    the note again: its row is based on its pull cursor, past the purged tombstone, so
+    the devices that saw the unfiling take it."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("filed long ago")
+        folder = s.folders.create("f")
+        s.folders.file_note(note["id"], folder["id"])
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.folders.unfile(note["id"])
+    sync_all(a, b)
+    _sql(
+        attacker,
+        "UPDATE note_folders SET deleted_at = now() - interval '100 days'"
+        " WHERE deleted_at IS NOT NULL",
+    )
+    with psycopg.connect(pg_url, autocommit=True) as owner:
+        assert purge_tombstones(owner, timedelta(days=90)) == 1
+    fresh = device(tmp_path, "fresh")
+    sync.login(fresh, server=server.url, user="ada", passphrase=PASS)
+    sync.sync(fresh)
+    with DeviceStore.open(fresh) as s:
+        s.folders.file_note(note["id"], folder["id"])
+    sync.sync(fresh)
+    sync_all(a, b, fresh)
+    _no_alarm_anywhere(a, b, fresh)
+    assert _local(a, entity("note_folder"), note["id"])["folder_id"] == folder["id"]  # type: ignore[index]
+
+
+def test_a_device_from_before_tombstones_were_kept_gets_the_table_and_syncs(
+    tmp_path: Path, server: Server, attacker: str
+) -> None:
+    """An upgraded device has no ``sync_tombstones``: its next sync makes it (empty: the
+    rows it deleted before are not protected), and the deletes from then on are kept."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("n", tags=["old", "new"])
+    sync_all(a, b)
+    with Database.open(b) as db, db.transaction():
+        db.conn.execute("DROP TABLE sync_tombstones")
+    with DeviceStore.open(a) as s:
+        s.tags.remove(note["id"], "new")
+    sync_all(a, b)
+    with Database.open(b) as db:
+        kept = db.rows("SELECT entity FROM sync_tombstones")
+    assert kept == [{"entity": "note_tag"}]
+    _revive(
+        attacker,
+        "note_tags",
+        "id",
+        _sql(attacker, "SELECT id FROM note_tags WHERE deleted_at IS NOT NULL")[0][0],
+    )
+    assert sync.sync(b).quarantined == 1
 
 
 # -- bulk paths and the CLI -------------------------------------------------------------

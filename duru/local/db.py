@@ -20,6 +20,7 @@ from duru.errors import CorruptDatabase, NotFound, SchemaMismatch, StoreError, U
 from duru.local.constraint import explain_integrity_error
 from duru.local.failures import check_wal_owner, raise_failure, store_failure
 from duru.local.schema import SCHEMA_VERSION, device_ddl, quote
+from duru.local.sync_tables import remember_deletes
 from duru.model import (
     MODEL_FINGERPRINT,
     Entity,
@@ -53,6 +54,7 @@ class Database:
         self.lock = threading.RLock()
         self._depth = 0
         self._syncs: bool | None = None  # has sync_base (logged in to a server); read once
+        self._tombstones: bool | None = None  # has sync_tombstones; read once
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True, check: bool = True) -> Database:
@@ -305,6 +307,7 @@ class Database:
             current = self.get(e, key)
             if outbox:
                 self._keep_base(e, key, current)
+                self._keep_tombstone(e, key, current)
             self._execute(e, _sql(e).delete_by_key, [key])
             if outbox:
                 self._enqueue(e, key, "delete", int(current["version"]), now_ms())
@@ -330,6 +333,14 @@ class Database:
             " WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE entity = ? AND row_id = ?)",
             (e.name, key, _dump_row(current), e.name, key),
         )
+
+    def _keep_tombstone(self, e: Entity, key: str, current: Row) -> None:
+        """On a synced device, remember the version deleted here, so the server cannot
+        bring the row back with an older version of it (``duru.sync.inbox``)."""
+        if self._tombstones is None:
+            self._tombstones = self.table_exists("sync_tombstones")
+        if self._tombstones:
+            remember_deletes(self.conn, [(e.name, key, int(current.get("version") or 0))])
 
     def _enqueue(self, e: Entity, key: str, kind: str, base_version: int, now: int) -> None:
         self.conn.execute(

@@ -9,11 +9,24 @@ A device that never syncs has none of them and pays nothing for them.
     sync_resolutions revision statuses to send to the server at the next sync
     sync_waiting     pulled rows whose parent has not arrived yet
     sync_seen        rows seen during a full resync
+    sync_tombstones  rows deleted here or by a pulled tombstone: the newest version of
+                     the delete this device knows, so the server cannot bring the row
+                     back with an older genuine version (``duru.sync.inbox``). One row
+                     per row ever deleted (about 60 bytes), dropped when the row lives
+                     again; never pruned by age or by the server's tombstone horizon:
+                     the server says where its horizon is, and could move it to make
+                     devices forget, then bring rows back
+
+A device that logged in before a table was added gets it at its next sync
+(``duru.sync.inbox.ensure_tables``): these tables are made when missing, not by a
+schema migration, and ``sync_tombstones`` starts empty there (rows deleted before the
+upgrade are not protected; see the README's threat section).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 
 SYNC_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_base (
@@ -58,6 +71,13 @@ SYNC_DDL = (
     row_id TEXT NOT NULL,
     PRIMARY KEY (entity, row_id)
 ) STRICT""",
+    # WITHOUT ROWID: one b-tree, about 60 bytes a deleted row.
+    """CREATE TABLE IF NOT EXISTS sync_tombstones (
+    entity TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (entity, row_id)
+) STRICT, WITHOUT ROWID""",
 )
 SYNC_TABLES = (
     "sync_base",
@@ -66,6 +86,7 @@ SYNC_TABLES = (
     "sync_resolutions",
     "sync_waiting",
     "sync_seen",
+    "sync_tombstones",
 )
 
 
@@ -73,3 +94,29 @@ def create_sync_tables(conn: sqlite3.Connection) -> None:
     """Create the tables that are missing (call inside a transaction)."""
     for stmt in SYNC_DDL:
         conn.execute(stmt)
+
+
+def remember_deletes(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, int]]) -> None:
+    """Keep (entity, row id, version) of deleted rows in ``sync_tombstones``; an older
+    version never lowers one kept already. Call in the transaction of the delete."""
+    conn.executemany(
+        "INSERT INTO sync_tombstones (entity, row_id, version) VALUES (?, ?, ?)"
+        " ON CONFLICT (entity, row_id) DO UPDATE SET version = excluded.version"
+        " WHERE excluded.version > sync_tombstones.version",
+        [r for r in rows if r[2] > 0],
+    )
+
+
+def deleted_versions(
+    conn: sqlite3.Connection, entity: str, ids: list[str]
+) -> Iterator[tuple[str, int]]:
+    """(row id, version kept) of the rows of ``entity`` among ``ids`` in ``sync_tombstones``;
+    one indexed lookup per 500 ids."""
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        marks = ", ".join("?" * len(part))
+        for key, version in conn.execute(
+            f"SELECT row_id, version FROM sync_tombstones WHERE entity = ? AND row_id IN ({marks})",
+            [entity, *part],
+        ):
+            yield str(key), int(version)

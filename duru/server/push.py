@@ -11,8 +11,12 @@ Per entry (see ``duru.sync.protocol`` for the outcomes):
 - the effective base is the entry's ``base_version``, raised to the version an earlier
   op id of the same row was applied at (a push whose answer was lost, then edited on);
 - an upsert whose base is the server's version (or of a row the server never had) is
-  applied: the row is replaced whole at a new version and a tombstone is cleared; the
-  parents it points at are revived if they were tombstones, so no live row has a dead
+  applied: the row is replaced whole at a new version and a tombstone is cleared;
+- unless it points at a tombstone (a parent deleted on another device): then it is not
+  applied but answered ``revive`` with the dead rows above it, which the device writes
+  again on top of their tombstones before this row. The server never clears a tombstone
+  itself: a row it brought back would carry its old row MAC, exactly as a deleted row
+  the server replays, which devices refuse (``duru.sync.inbox``). No live row has a dead
   parent;
 - a delete whose base is current becomes a tombstone, and so do the rows below it by
   ON DELETE CASCADE (those by SET NULL lose the link), as the device's SQLite did; a
@@ -52,10 +56,10 @@ from duru.remote.layout import (
     server_table,
 )
 from duru.sync.copy import StagedUpsert
-from duru.sync.protocol import Outcome, PushEntry, PushResult
+from duru.sync.protocol import Outcome, PushEntry, PushResult, Tombstone
 from duru.sync.wire import decode_row
 
-from .tree import Current, Seq, UserRows, lock_sequence, store_sequence
+from .tree import Current, Dead, Seq, UserRows, as_uuid, lock_sequence, store_sequence
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class _Push(UserRows):
         super().__init__(conn, uuid.UUID(user_id), seq)
         self.device_id = device_id
         self.results: dict[int, PushResult] = {}
+        # Rows of this chunk answered "revive": rows below them wait as well.
+        self.reviving: dict[tuple[str, str], tuple[Tombstone, ...]] = {}
         self.answered_before: set[int] = set()  # entries whose op id was recorded before
 
     def run(self, entries: Sequence[PushEntry]) -> list[PushResult]:
@@ -173,8 +179,12 @@ class _Push(UserRows):
         return base
 
     def _record(self, entries: Sequence[PushEntry]) -> None:
+        # Not "revive": nothing was written, and the same write sent again (after its
+        # parents) must be judged again.
         fresh = [
-            (entries[i].op_id, r) for i, r in self.results.items() if i not in self.answered_before
+            (entries[i].op_id, r)
+            for i, r in self.results.items()
+            if i not in self.answered_before and r.outcome != "revive"
         ]
         if not fresh:
             return
@@ -201,12 +211,13 @@ class _Push(UserRows):
         current = self._current(ent, list(rows))
         taken = self._unique_holders(ent, rows)
         orphans = self._orphans(ent, rows)
-        landing = {
+        fresh = {
             e.row_id
             for _, e, base in work
-            if (current.get(e.row_id) is None or current[e.row_id].version == base)
-            and e.row_id not in orphans
+            if current.get(e.row_id) is None or current[e.row_id].version == base
         }
+        waiting = self._waiting(ent, rows, fresh)
+        landing = fresh - orphans - set(waiting)
         looped = self._cycles(ent, rows, landing)
         claimed: dict[tuple[Any, ...], str] = {}
         accepted: list[dict[str, Any]] = []
@@ -214,6 +225,12 @@ class _Push(UserRows):
             cur = current.get(e.row_id)
             if cur is not None and cur.version != base:
                 self._conflict(ent, index, e, base, cur)
+                continue
+            if e.row_id in waiting:
+                self.reviving[(ent.name, e.row_id)] = waiting[e.row_id]
+                self.results[index] = PushResult(
+                    e.op_id, e.entity, e.row_id, "revive", 0, revive=waiting[e.row_id]
+                )
                 continue
             if e.row_id in orphans:
                 # Its parent is gone for good (purged): keep the write, fail nothing else.
@@ -254,7 +271,32 @@ class _Push(UserRows):
             stage = StagedUpsert(self.conn, table, columns)
             stage.create()
             stage.write(values)
-        self._revive_parents(ent, accepted)
+
+    def _waiting(self, ent: Entity, rows: dict[str, dict[str, Any]], ids: set[str]) -> Dead:
+        """Those of ``ids`` that point at a tombstone, or at a row of this chunk that
+        waits for one: row id -> the dead rows to write again first (see ``revive``)."""
+        out: Dead = {}
+        while True:
+            live = ids - set(out)
+            newly: dict[str, tuple[Tombstone, ...]] = {}
+            for f in ent.foreign_keys:
+                parent = entity(f.references or "")
+                wanted = {rows[i][f.name] for i in live if rows[i][f.name] is not None}
+                if parent is ent:
+                    wanted -= {as_uuid(i) for i in live}  # written by this chunk
+                dead = self._dead(parent, wanted, set())
+                for i in live:
+                    up = rows[i][f.name]
+                    if up is None:
+                        continue
+                    above = dead.get(str(up)) or self.reviving.get((parent.name, str(up)))
+                    if above is None and parent is ent:
+                        above = out.get(str(up))
+                    if above is not None:
+                        newly[i] = tuple(dict.fromkeys((*newly.get(i, ()), *above)))
+            if not newly:
+                return out
+            out.update(newly)
 
     def _orphans(self, ent: Entity, rows: dict[str, dict[str, Any]]) -> set[str]:
         """Ids of ``rows`` pointing at a parent the server has no row of (not even dead)."""

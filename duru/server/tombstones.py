@@ -7,8 +7,9 @@ removed: a device whose cursor is below it may have missed a delete, so its next
 answers "full resync needed" (see ``pull``) and the device rebuilds from what is live.
 
 A tombstone still pointed at by any other row (a younger tombstone below it, or a live
-row, which the push's revive rule should never leave) is kept for a later purge, so the
-purge itself never cascades into a row it did not mean to remove. Old op-id records,
+row, which a push should never leave: a write under a tombstone waits until its device
+has written the dead row again, ``revive``) is kept for a later purge, so the purge
+itself never cascades into a row it did not mean to remove. Old op-id records,
 expired sessions and stale login-failure counters go at the same time.
 
 Runs as the schema owner (it crosses users: a superuser or BYPASSRLS owner in one pass,

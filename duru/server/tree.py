@@ -4,7 +4,7 @@ Every change a push makes to a user's rows takes the next numbers of the user's 
 sequence, handed out while the user's ``accounts`` row is locked (``lock_sequence``),
 so pulls can trust ``change_seq > cursor`` (see ``pull``). The walks here follow the
 model's foreign keys: ON DELETE CASCADE and SET NULL as the device's SQLite applies them,
-RESTRICT as a refusal, and a row's parents when a write revives them.
+RESTRICT as a refusal, and the dead rows above a write that points at a tombstone.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from psycopg import Connection, sql
 from duru.errors import UsageError
 from duru.model import ENTITIES, Entity, entity
 from duru.remote.layout import ACCOUNTS, CHANGE_SEQ, DELETED_AT, USER_ID
+from duru.sync.protocol import Tombstone
 from duru.sync.server_account import set_user
 
 
@@ -31,6 +32,9 @@ class Seq:
     def take(self) -> int:
         self.last += 1
         return self.last
+
+
+Dead = dict[str, tuple[Tombstone, ...]]
 
 
 @dataclass
@@ -69,29 +73,34 @@ class UserRows:
         # Upserted rows of the chunk by entity name and row id (a move seen by RESTRICT).
         self.rows: dict[str, dict[str, dict[str, Any]]] = {}
 
-    def _revive_parents(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
-        for f in ent.foreign_keys:
-            parent = entity(f.references or "")
-            ids = {r[f.name] for r in rows if r[f.name] is not None}
-            if ids:
-                self._revive(parent, ids)
-
-    def _revive(self, ent: Entity, ids: set[Any]) -> None:
-        """Clear the tombstones among ``ids`` (and of their parents), at new versions."""
-        revived = self._numbered(
-            ent,
-            sql.SQL("{} = ANY(%(ids)s) AND {} IS NOT NULL").format(
-                sql.Identifier(ent.key), sql.Identifier(DELETED_AT)
-            ),
-            {"ids": list(ids)},
-            version=True,
-            sets=sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)),
-            returning=[f.name for f in ent.foreign_keys],
+    def _dead(self, ent: Entity, ids: set[Any], seen: set[tuple[str, Any]]) -> Dead:
+        """The tombstones among ``ids``: row id -> that tombstone, then those of its
+        parents that are dead too (up to the first live one), each once."""
+        ids = {as_uuid(i) for i in ids} - {k for n, k in seen if n == ent.name}
+        if not ids:
+            return {}
+        seen.update((ent.name, i) for i in ids)
+        links = ent.foreign_keys
+        query = sql.SQL(
+            "SELECT {key}, version{links} FROM {t} WHERE {user} = %s AND {key} = ANY(%s)"
+            " AND {dead} IS NOT NULL"
+        ).format(
+            key=sql.Identifier(ent.key),
+            links=sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(f.name)) for f in links),
+            t=sql.Identifier(ent.table),
+            user=sql.Identifier(USER_ID),
+            dead=sql.Identifier(DELETED_AT),
         )
-        for i, f in enumerate(ent.foreign_keys):
-            parents = {r[i + 1] for r in revived if r[i + 1] is not None}
-            if parents:
-                self._revive(entity(f.references or ""), parents)
+        found = self.conn.execute(query, (self.user, list(ids))).fetchall()
+        out: Dead = {str(r[0]): (Tombstone(ent.name, str(r[0]), int(r[1])),) for r in found}
+        for i, f in enumerate(links):
+            above = self._dead(
+                entity(f.references or ""), {r[2 + i] for r in found if r[2 + i] is not None}, seen
+            )
+            for r in found:
+                if r[2 + i] is not None and str(r[2 + i]) in above:
+                    out[str(r[0])] += above[str(r[2 + i])]
+        return out
 
     def _restricted(self, ent: Entity, ids: set[str]) -> set[str]:
         """Those of ``ids`` that live rows still point at by an ON DELETE RESTRICT key."""
@@ -262,7 +271,7 @@ class UserRows:
 
         ``landing`` are the rows of this chunk that will be written (not stale). Parents
         are followed through those first, then the server's rows (tombstones too: a
-        parent a write revives brings its own parent back). A move refused this way no
+        device may write a dead parent again, and then its own parent). A move refused this way no
         longer counts for the others, so the check runs until nothing more is refused.
         """
         link = next((f for f in ent.foreign_keys if f.references == ent.name), None)

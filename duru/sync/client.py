@@ -302,7 +302,7 @@ def _count(report: SyncReport, results: list[Any]) -> None:
             report.conflicts += 1
         elif r.outcome == "superseded":
             report.superseded += 1
-        else:
+        elif r.outcome != "revive":  # sent again, after the rows it needs
             report.applied += 1
     report.pushed += len(results)
 

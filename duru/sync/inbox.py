@@ -29,7 +29,12 @@ from duru.errors import BridgeError, CryptoError, ReplayedRow, TamperedRow, Usag
 from duru.local.db import Database
 from duru.local.schema import quote
 from duru.local.search_fill import indexed_in_bulk
-from duru.local.sync_tables import SYNC_TABLES, create_sync_tables
+from duru.local.sync_tables import (
+    SYNC_TABLES,
+    create_sync_tables,
+    deleted_versions,
+    remember_deletes,
+)
 from duru.model import ENTITIES, Entity, entity
 from duru.remote.layout import ROW_MAC, server_table
 
@@ -114,7 +119,8 @@ def apply_page(
     opened, refused = opened_page
     with db.transaction():
         opened, replayed = _refuse_replays(db, opened)
-        refused = [*refused, *replayed]
+        opened, revived = _refuse_revivals(db, opened)
+        refused = [*refused, *replayed, *revived]
         resync = db.meta(RESYNC_KEY) == "1"
         for c, reason in refused:
             # A row no key of ours opens (tampered, or sealed for another place) must not
@@ -136,13 +142,20 @@ def apply_page(
                 _keep_conflict(db, c, row)
                 out.conflicts += 1
         held_back: list[Change] = []
+        kept_here: set[tuple[str, str]] = set()
         for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
             if (c.entity, c.row_id) in pending:
-                if db.find(entity(c.entity), c.row_id) is not None:
+                mine = db.find(entity(c.entity), c.row_id)
+                if mine is not None:
+                    kept_here.add((c.entity, c.row_id))
+                # At the tombstone's version already: written again on top of this very
+                # delete (a parent the server asked for, see ``outbox``), nothing to keep.
+                if mine is not None and mine["version"] != c.version:
                     keep_over_delete(db, entity(c.entity), c.row_id, c.version)
                     out.kept_local += 1
             else:
                 held_back.append(c)
+        _remember_pulled_deletes(db, [c for c in deletes if (c.entity, c.row_id) not in kept_here])
         # A folder's tombstone may come before its subfolder's: retry what a row still
         # below it refused, until nothing more goes.
         held_back = _delete_all(db, held_back, out)
@@ -180,13 +193,14 @@ def finish_resync(db: Database) -> int:
         for e in reversed(ENTITIES):
             k, t = quote(e.key), quote(e.table)
             gone = db.conn.execute(
-                f"SELECT {k} FROM {t} WHERE version > 0 AND {k} NOT IN"
+                f"SELECT {k}, version FROM {t} WHERE version > 0 AND {k} NOT IN"
                 " (SELECT row_id FROM sync_seen WHERE entity = ?)"
                 f" AND {k} NOT IN (SELECT row_id FROM outbox WHERE entity = ?)",
                 (e.name, e.name),
             ).fetchall()
-            for (key,) in gone:
+            for key, version in gone:
                 if _delete(db, e, key):
+                    remember_deletes(db.conn, [(e.name, key, int(version))])
                     dropped += 1
         db.conn.execute("DELETE FROM sync_seen")
         db.set_meta(RESYNC_KEY, "0")
@@ -271,6 +285,62 @@ def _refuse_replays(
                 continue
         kept.append((c, row))
     return kept, replayed
+
+
+def _refuse_revivals(
+    db: Database, opened: list[tuple[Change, dict[str, Any] | None]]
+) -> tuple[list[tuple[Change, dict[str, Any] | None]], list[tuple[Change, str]]]:
+    """Leave out upserts of rows this device saw deleted, in a version from before that.
+
+    ``sync_tombstones`` keeps, per deleted row, the version this device deleted or the
+    version of the tombstone it pulled. A genuine write that brings the row back is
+    based on a version at least that new: the server applies a write on top of its
+    current version only (a tombstone's, for a dead row), an edit that raced the delete
+    was based on the version deleted, and a parent a child needs is written again on
+    top of its tombstone by the device that wrote the child (``duru.server.push``). A
+    live row whose MAC vouches for an older base is the row as it was before the
+    delete, sent again. The rows taken leave ``sync_tombstones``: from then on the
+    replay check against the version held applies (``_refuse_replays``).
+
+    One indexed lookup per entity and 500 rows of the page.
+    """
+    bases: dict[str, dict[str, int]] = defaultdict(dict)
+    for c, _row in opened:
+        if c.kind == "upsert" and c.row is not None:
+            bases[c.entity][c.row_id] = mac_base(base64.b64decode(c.row[ROW_MAC]))
+    deleted = {
+        (name, key): version
+        for name, found in bases.items()
+        for key, version in deleted_versions(db.conn, name, list(found))
+    }
+    if not deleted:
+        return opened, []
+    kept, revived = [], []
+    for c, row in opened:
+        version = deleted.get((c.entity, c.row_id))
+        if c.kind == "upsert" and version is not None:
+            base = bases[c.entity][c.row_id]
+            if base < version:
+                why = ReplayedRow(
+                    f"the server sent a version written on version {base} after this"
+                    f" device saw the row deleted at version {version}: a deleted row"
+                    " brought back"
+                )
+                revived.append((c, f"{type(why).__name__}: {why.message}"))
+                continue
+        kept.append((c, row))
+    taken = {(c.entity, c.row_id) for c, _ in kept if (c.entity, c.row_id) in deleted}
+    db.conn.executemany(
+        "DELETE FROM sync_tombstones WHERE entity = ? AND row_id = ?", sorted(taken)
+    )
+    return kept, revived
+
+
+def _remember_pulled_deletes(db: Database, deletes: list[Change]) -> None:
+    """Keep the version of each pulled tombstone (of rows this device held or not: a
+    new device is protected against rows deleted before it came, while the server
+    still sends their tombstones)."""
+    remember_deletes(db.conn, [(c.entity, c.row_id, c.version) for c in deletes])
 
 
 def _vouched_fields(e: Entity) -> list[str]:

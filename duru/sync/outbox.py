@@ -26,11 +26,12 @@ from duru.errors import DuruError
 from duru.local.db import Database
 from duru.local.rows import columns
 from duru.local.schema import quote
+from duru.local.sync_tables import deleted_versions, remember_deletes
 from duru.model import ENTITIES, Entity, Row, entity, new_id, now_ms
 from duru.remote.layout import server_table
 
 from .device_rows import self_reference
-from .protocol import MAX_OP_IDS, PushEntry, PushResult
+from .protocol import MAX_OP_IDS, PushEntry, PushResult, Tombstone
 from .wire import encode_row
 
 _ORDER = {e.name: i for i, e in enumerate(ENTITIES)}
@@ -81,6 +82,7 @@ def entries(
     """
     for window in _windows(chunk):
         found = _current_rows(db, window)
+        deleted = _deleted_before(db, window)
         for p in window:
             e = entity(p.entity)
             row = found.get((p.entity, p.row_id))
@@ -89,11 +91,13 @@ def entries(
                 continue
             if pushed is not None:
                 pushed[(p.entity, p.row_id)] = row
+            base = int(row["version"]) or _new_row_base(db, e, deleted.get((p.entity, p.row_id)))
+            sent = {**row, "version": base}
             codec = codec_for(e)
-            wire = codec.to_wire(row, keys, keys.user_id)  # one pass, for rows in stored form
+            wire = codec.to_wire(sent, keys, keys.user_id)  # one pass, for rows in stored form
             if wire is None:
-                wire = encode_row(server_table(e), codec.to_remote(row, keys, keys.user_id))
-            yield p, PushEntry(p.entity, p.row_id, "upsert", int(row["version"]), p.op_ids, wire)
+                wire = encode_row(server_table(e), codec.to_remote(sent, keys, keys.user_id))
+            yield p, PushEntry(p.entity, p.row_id, "upsert", base, p.op_ids, wire)
 
 
 def _windows(chunk: list[Pending]) -> Iterator[list[Pending]]:
@@ -127,6 +131,38 @@ def _current_rows(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], R
     return out
 
 
+def _new_row_base(db: Database, e: Entity, deleted: int | None) -> int:
+    """The base of a row new here, whose key may have been a row's before.
+
+    Its MAC must vouch for a base no older than that row's delete, or every device that
+    saw the delete refuses it as the deleted row brought back (``inbox``): the version
+    deleted here (or the tombstone pulled), else, for a key another row lends it (a
+    note's filing is keyed by the note), this device's pull cursor, which is past any
+    tombstone the server has purged. A row keyed by a fresh id: 0. The server applies an
+    upsert of a row it has not got whatever its base, and one on a tombstone at that
+    tombstone's version only.
+    """
+    if deleted is not None:
+        return deleted
+    if e.field(e.key).references is not None:
+        return int(db.meta("sync_cursor") or 0)  # inbox.CURSOR_KEY (inbox imports this)
+    return 0
+
+
+def _deleted_before(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], int]:
+    """(entity, row id) -> the version of its delete this device knows, for ``chunk``."""
+    if not db.table_exists("sync_tombstones"):
+        return {}
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for p in chunk:
+        by_entity[p.entity].append(p.row_id)
+    return {
+        (name, key): version
+        for name, ids in by_entity.items()
+        for key, version in deleted_versions(db.conn, name, ids)
+    }
+
+
 def apply_results(
     db: Database,
     sent: list[Pending],
@@ -137,7 +173,9 @@ def apply_results(
 
     A stale upsert (``conflict``) keeps its ops: the pull that follows brings the
     server's row and merges it with this device's (``inbox``), and the merged row is
-    pushed on top of it. Every other answer takes the ops it covered out of the outbox.
+    pushed on top of it. So does one answered ``revive``, and the dead rows it points at
+    are queued before it (``write_again``). Every other answer takes the ops it covered
+    out of the outbox; a delete applied keeps its tombstone's version (``inbox``).
     A few statements per entity, whatever the number of rows.
     """
     with db.transaction():
@@ -156,7 +194,21 @@ def apply_results(
                 versions[p.entity].append((r.version, p.row_id))
             elif r.outcome == "adjusted":
                 _move_back(db, e, p.row_id, r.version)
+            elif r.outcome == "revive":
+                write_again(db, r.revive)  # its ops stay: pushed again after them
+                continue
             done.append((p, r))
+        # A delete applied: its tombstone's version is the one to refuse older rows by.
+        applied = [(p, r) for p, r in done if r.outcome == "applied"]
+        upserted = set(pushed) if pushed is not None else _live_keys(db, [p for p, _ in applied])
+        remember_deletes(
+            db.conn,
+            [
+                (p.entity, p.row_id, r.version)
+                for p, r in applied
+                if (p.entity, p.row_id) not in upserted
+            ],
+        )
         for name, pairs in versions.items():
             e = entity(name)
             db.conn.executemany(
@@ -236,6 +288,51 @@ def _move_back(db: Database, e: Entity, key: str, version: int) -> None:
         " VALUES (?, ?, ?, 'upsert', ?, ?)",
         (new_id(), e.name, key, version, now_ms()),
     )
+
+
+def write_again(db: Database, dead: tuple[Tombstone, ...]) -> int:
+    """Queue rows the server holds as tombstones, as this device has them, on top of
+    their tombstones' versions; the number queued.
+
+    The server asks for this (``revive``) when a row pushed from here points at a row
+    deleted on another device: the delete loses to the write that needs the row, as an
+    edit wins over a delete, and the row comes back with this device's MAC based on the
+    tombstone, which every device takes (a row the server brought back itself would
+    carry its old MAC, as a replayed deleted row does). Its content is this device's
+    copy: an edit made to it elsewhere before the delete and not pulled here is not in
+    it. Rows with ops of their own are left alone (their push meets the tombstone and
+    is kept over it, ``reconcile.keep_over_delete``), and rows not here are skipped.
+    """
+    queued = 0
+    for t in dict.fromkeys(dead):
+        e = entity(t.entity)
+        row = db.find(e, t.row_id)
+        if row is None or _has_ops(db, t.entity, t.row_id):
+            continue
+        # The row as last pulled is the merge base, should another device write it
+        # again first: this copy is then no change of ours, and theirs is taken whole.
+        db.conn.execute(
+            "INSERT OR REPLACE INTO sync_base (entity, row_id, row_json) VALUES (?, ?, ?)",
+            (t.entity, t.row_id, json.dumps(row)),
+        )
+        db.conn.execute(
+            f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
+            (t.version, t.row_id),
+        )
+        db.conn.execute(
+            "INSERT INTO outbox (op_id, entity, row_id, kind, base_version, created_at)"
+            " VALUES (?, ?, ?, 'upsert', ?, ?)",
+            (new_id(), t.entity, t.row_id, t.version, now_ms()),
+        )
+        queued += 1
+    return queued
+
+
+def _has_ops(db: Database, name: str, key: str) -> bool:
+    found = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (name, key)
+    ).fetchone()
+    return found is not None
 
 
 def _remember_merge(db: Database, revision: str, p: Pending) -> None:

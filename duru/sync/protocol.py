@@ -14,6 +14,11 @@ it was based on and the op ids it covers. The server answers one ``PushResult`` 
     adjusted    applied, but not as sent: a move that would have closed a loop in a tree
                 (another device moved the parent under this row) kept the server's
                 parent, and the move is a conflict revision; the device pulls the row
+    revive      not applied: a row it points at is a tombstone (deleted on another
+                device). ``revive`` names the dead rows (with their parents that are dead
+                too) and their tombstones' versions; the device writes each of them again
+                on top of its tombstone, then this row (the server never brings a row back
+                itself: only a device can give it a row MAC, see ``duru.sync.inbox``)
 
 Pull: ``Change``s ordered by the user's change sequence, after a cursor.
 """
@@ -28,7 +33,7 @@ from duru.errors import UsageError
 from duru.model import BY_NAME
 
 OpKind = Literal["upsert", "delete"]
-Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted"]
+Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted", "revive"]
 ChangeKind = Literal["upsert", "delete", "conflict"]
 PROTOCOL_VERSION = 1
 # The newest op ids a push entry carries: enough to recognise a push whose answer was lost.
@@ -102,6 +107,7 @@ class PushResult:
     outcome: Outcome
     version: int
     kept: str | None = None
+    revive: tuple[Tombstone, ...] = ()  # outcome "revive": the dead rows to write again
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -113,6 +119,8 @@ class PushResult:
         }
         if self.kept is not None:
             out["kept"] = self.kept
+        if self.revive:
+            out["revive"] = [t.to_json() for t in self.revive]
         return out
 
     @classmethod
@@ -124,7 +132,24 @@ class PushResult:
             data["outcome"],
             int(data["version"]),
             data.get("kept"),
+            tuple(Tombstone.from_json(t) for t in data.get("revive") or ()),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A dead row on the server and its tombstone's version."""
+
+    entity: str
+    row_id: str
+    version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entity": self.entity, "row_id": self.row_id, "version": self.version}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tombstone:
+        return cls(str(data["entity"]), str(data["row_id"]), int(data["version"]))
 
 
 @dataclass(frozen=True, slots=True)
