@@ -103,8 +103,14 @@ class SyncApi:
     def changes(self, after: int, limit: int) -> tuple[list[Change], int, int, bool]:
         """(changes, next cursor, head, more) after cursor ``after``."""
         data = self._call("GET", f"/v1/changes?after={after}&limit={limit}", None, auth=True)
-        changes = [Change.from_json(c) for c in data["changes"]]
-        return changes, int(data["cursor"]), int(data["head"]), bool(data["more"])
+        try:
+            changes = [Change.from_json(c) for c in data["changes"]]
+            return changes, int(data["cursor"]), int(data["head"]), bool(data["more"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SyncServerError(
+                f"the sync server at {self.base_url} sent a malformed page of changes"
+                f" ({type(exc).__name__}: {exc}); nothing of it was applied"
+            ) from None
 
     def resolve(self, items: list[dict[str, Any]]) -> int:
         """Send conflict revisions' new statuses; the number the server changed."""

@@ -31,7 +31,7 @@ from duru.local.sync_tables import (
     create_sync_tables,
     remember_deletes,
 )
-from duru.model import ENTITIES, Entity, entity
+from duru.model import BY_NAME, ENTITIES, Entity, entity
 from duru.remote.layout import server_table
 
 from . import refusals as checks
@@ -129,7 +129,9 @@ def apply_page(
                     "INSERT OR IGNORE INTO sync_seen (entity, row_id) VALUES (?, ?)",
                     (c.entity, c.row_id),
                 )
-            db.quarantine("sync", entity(c.entity).table, c.row_id, reason, c.row or {})
+            table = BY_NAME[c.entity].table if c.entity in BY_NAME else c.entity
+            kept = c.row if isinstance(c.row, dict) else {"row": c.row}
+            db.quarantine("sync", table, c.row_id, reason, kept)
             out.quarantined += 1
         pending = {(e, r) for e, r in db.conn.execute("SELECT entity, row_id FROM outbox")}
         deletes = [c for c, _ in opened if c.kind == "delete"]
@@ -231,7 +233,18 @@ def _open_all(
 
 
 def _open(c: Change, keys: AccountKeys) -> dict[str, Any] | None:
-    """The device row of an upsert, or the revision (its losing row opened) of a conflict."""
+    """The device row of an upsert, or the revision (its losing row opened) of a conflict.
+
+    UsageError for a change no server of this version writes (an unknown kind or entity,
+    a conflict revision of another shape): refused and kept like a row that does not
+    open, so it neither stops every later pull nor vanishes unseen.
+    """
+    if c.kind not in _KINDS:
+        raise UsageError(f"unknown change kind {c.kind!r} (from a newer server? update duru)")
+    if c.entity not in BY_NAME:
+        raise UsageError(f"unknown entity {c.entity!r} (from a newer server? update duru)")
+    if c.kind == "conflict":
+        _check_revision(c.row)
     if c.kind == "delete" or c.row is None:
         return None
     e = entity(c.entity)
@@ -247,6 +260,30 @@ def _open(c: Change, keys: AccountKeys) -> dict[str, Any] | None:
         opened = codec.to_local(decode_row(server_table(e), losing, codec.columns), keys)
         _same_row(c, opened)
     return {**c.row, "row": opened}
+
+
+_KINDS = frozenset({"upsert", "delete", "conflict"})
+# What ``_keep_conflict`` reads of a revision, and the JSON types it must have.
+_REVISION: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "kind": (str,),
+    "base_version": (int,),
+    "server_version": (int,),
+    "device_id": (str,),
+    "created_at": (str,),
+    "status": (str, type(None)),
+    "copy_id": (str, type(None)),
+    "row": (dict, type(None)),
+}
+
+
+def _check_revision(revision: object) -> None:
+    if not isinstance(revision, dict):
+        raise UsageError("a conflict revision must be a JSON object")
+    for name, types in _REVISION.items():
+        value = revision.get(name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise UsageError(f"conflict revision field {name!r} is missing or malformed")
 
 
 def _same_row(c: Change, row: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from duru.errors import ReplayedRow
 from duru.local.db import Database
 from duru.local.schema import quote
 from duru.local.sync_tables import deleted_versions
-from duru.model import Entity, entity
+from duru.model import BY_NAME, Entity, entity
 from duru.remote.layout import ROW_MAC
 
 from .protocol import Change
@@ -29,7 +29,7 @@ def held(db: Database, changes: list[Change]) -> set[tuple[str, str, int]]:
     """(entity, row id, version) of the upserts this device holds at that version."""
     wanted: dict[str, list[str]] = defaultdict(list)
     for c in changes:
-        if c.kind == "upsert":
+        if c.kind == "upsert" and c.entity in BY_NAME:  # the others are refused on opening
             wanted[c.entity].append(c.row_id)
     return {
         (name, key, version)
