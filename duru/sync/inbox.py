@@ -143,7 +143,7 @@ def apply_page(
         held_back: list[Change] = []
         kept_here: set[tuple[str, str]] = set()
         for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
-            if (c.entity, c.row_id) in pending:
+            if (c.entity, c.row_id) in pending or _edited_below(db, c, pending):
                 mine = db.find(entity(c.entity), c.row_id)
                 if mine is not None:
                     kept_here.add((c.entity, c.row_id))
@@ -318,6 +318,43 @@ def _keep_conflict(db: Database, c: Change, revision: dict[str, Any] | None) -> 
             revision.get("copy_id"),
         ),
     )
+
+
+# Per entity: (child entity, its field) of every link that ON DELETE CASCADE follows.
+_CASCADES: dict[str, list[tuple[Entity, str]]] = {
+    e.name: [
+        (child, f.name)
+        for child in ENTITIES
+        for f in child.foreign_keys
+        if f.references == e.name and f.on_delete == "CASCADE"
+    ]
+    for e in ENTITIES
+}
+
+
+def _edited_below(db: Database, c: Change, pending: set[tuple[str, str]]) -> bool:
+    """Whether a row the delete ``c`` would take with it here (ON DELETE CASCADE: a
+    note's tasks, tags and filings, a folder's filings, a task's subtasks) has changes
+    not pushed yet. Then the delete loses to that edit, as against an edit of the row
+    itself: the row is kept and written again, the child's edit goes on top of it (a
+    "revived" record says so). One indexed read per link below a row this device holds,
+    and none while nothing waits to be pushed."""
+    if not pending or c.kind != "delete":
+        return False
+    todo, seen = [(c.entity, c.row_id)], set()
+    while todo:
+        name, key = todo.pop()
+        for child, link in _CASCADES[name]:
+            for (below,) in db.conn.execute(
+                f"SELECT {quote(child.key)} FROM {quote(child.table)} WHERE {quote(link)} = ?",
+                (key,),
+            ):
+                if (child.name, below) in pending:
+                    return True
+                if (child.name, below) not in seen:
+                    seen.add((child.name, below))
+                    todo.append((child.name, below))
+    return False
 
 
 def _delete_all(db: Database, todo: list[Change], out: Applied) -> list[Change]:
