@@ -318,34 +318,27 @@ def _pull(
     applied = inbox.Applied()
     after = inbox.cursor(db) or 0
     first = after
-    # Three stages overlap: the next page is fetched (the server works, this process
-    # waits on a socket) while this one is applied. A device that holds nothing yet also
-    # has each page decrypted on a third thread as soon as it is in, so page n + 1 opens
-    # while page n is written (SQLite releases the GIL while it writes). Pages and their
-    # cursors still commit one by one, in order.
-    with _Helper("duru-pull") as fetcher, _Helper("duru-open") as opener:
-        size = INITIAL_PULL_PAGE if after == 0 else page
-        fresh = after == 0 and db.meta(inbox.RESYNC_KEY) != "1" and _empty(db)
-
-        def fetch(cursor: int) -> tuple[Any, ...]:
-            got = api.changes(cursor, size)
-            return (*got, opener.submit(inbox.open_page, got[0], keys) if fresh else None)
-
-        coming = fetcher.now(fetch, after)
+    size = INITIAL_PULL_PAGE if after == 0 else page
+    # The next page is fetched on a thread (it waits on the server) while this one is
+    # opened and written here. Not opened on a thread too: decrypting is Python work and
+    # SQLite lets go of the GIL on every row it writes, so the two on threads take turns
+    # on the GIL row by row (a page written next to a decrypting thread took ten times as
+    # long). Pages and their cursors commit one by one, in order.
+    with _Helper("duru-pull") as fetcher:
+        coming = fetcher.now(api.changes, after, size)
         while True:
             try:
-                changes, nxt, head, more, opening = coming.result()
+                changes, nxt, head, more = coming.result()
             except ResyncNeeded:
                 inbox.start_resync(db)
                 report.resynced = True
                 after = first = 0
-                size, fresh = INITIAL_PULL_PAGE, False
-                coming = fetcher.now(fetch, after)
+                size = INITIAL_PULL_PAGE
+                coming = fetcher.now(api.changes, after, size)
                 continue
             if more:
-                coming = fetcher.submit(fetch, nxt)
-            opened = None if opening is None else opening.result()
-            inbox.apply_page(db, keys, changes, nxt, applied, opened)
+                coming = fetcher.submit(api.changes, nxt, size)
+            inbox.apply_page(db, keys, changes, nxt, applied)
             report.pulled += len(changes)
             report.cursor, report.head, after = nxt, head, nxt
             _report(progress, "pull", nxt - first, max(head - first, 1))
@@ -361,11 +354,6 @@ def _pull(
     report.quarantined += applied.quarantined
     report.merged += applied.merged
     report.copied += applied.copied
-
-
-def _empty(db: Database) -> bool:
-    """No note and no folder yet: nothing a pull could find held already."""
-    return not db.scalar("SELECT EXISTS (SELECT 1 FROM notes) OR EXISTS (SELECT 1 FROM folders)")
 
 
 def _send_resolutions(db: Database, api: SyncApi) -> int:

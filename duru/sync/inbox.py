@@ -78,42 +78,22 @@ def cursor(db: Database) -> int | None:
     return None if found is None else int(found)
 
 
-Opened = tuple[list[tuple[Change, dict[str, Any] | None]], list[tuple[Change, str]]]
-
-
-def open_page(changes: list[Change], keys: AccountKeys) -> Opened:
-    """Decrypt a page: (change, device row or revision) pairs, and (change, why) refused.
-
-    Touches no database, so it may run on another thread while a page is applied.
-    """
-    return _open_all(changes, keys)
-
-
 def apply_page(
     db: Database,
     keys: AccountKeys,
     changes: list[Change],
     next_cursor: int,
     out: Applied,
-    opened_page: Opened | None = None,
 ) -> None:
-    """Apply ``changes`` and move the cursor to ``next_cursor``, in one transaction.
-
-    ``opened_page``: ``open_page(changes)`` done already (else it is done here, after
-    leaving out what this device holds already).
-    """
-    if opened_page is None:
-        # A row this device already holds at that version (its own push coming back)
-        # needs neither opening nor writing: a version names one content.
-        if db.meta(RESYNC_KEY) != "1":  # a resync must see (and mark) every row
-            held = checks.held(db, changes)
-            changes = [
-                c
-                for c in changes
-                if c.kind != "upsert" or (c.entity, c.row_id, c.version) not in held
-            ]
-        opened_page = _open_all(changes, keys)  # decrypt before taking the write lock
-    opened, refused = opened_page
+    """Apply ``changes`` and move the cursor to ``next_cursor``, in one transaction."""
+    # A row this device already holds at that version (its own push coming back) needs
+    # neither opening nor writing: a version names one content.
+    if db.meta(RESYNC_KEY) != "1":  # a resync must see (and mark) every row
+        held = checks.held(db, changes)
+        changes = [
+            c for c in changes if c.kind != "upsert" or (c.entity, c.row_id, c.version) not in held
+        ]
+    opened, refused = _open_all(changes, keys)  # decrypt before taking the write lock
     with db.transaction():
         opened, replayed = checks.refuse_replays(db, opened)
         opened, revived = checks.refuse_revivals(db, opened)
