@@ -44,8 +44,8 @@ from duru.remote.layout import (
 )
 
 from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
-from .wire_read import Reader, Unreadable, reader
-from .wire_write import Unwritable, Writer, writer
+from .wire_read import NotInForm, Reader, reader
+from .wire_write import Writer, writer
 
 Row = dict[str, Any]
 _ALLOWED_EXTRA = frozenset(SERVER_ONLY_COLUMNS)
@@ -150,7 +150,7 @@ class EntityCodec:
                 out[name], mac = write(row[name])
                 if at >= 0:
                     encoded[at] = mac
-        except Unwritable:
+        except NotInForm:
             return None
         sealed: Row = {}
         for s in self._sealed:
@@ -225,7 +225,7 @@ class EntityCodec:
                 values[name], mac = read(data[name])
                 if at >= 0:
                     encoded[at] = mac
-        except Unreadable:
+        except NotInForm:
             return None
         user, row_id = values["user_id"], values[self._key.name]
         out: Row = {p.name: values[p.column] for p in self._plain}
