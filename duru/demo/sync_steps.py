@@ -22,7 +22,7 @@ from duru.demo.server_steps import DEMO_KDF, PASSPHRASE
 from duru.local import DeviceStore, export_all
 from duru.local.db import Database
 from duru.remote import RemoteConfig
-from duru.server import create_app, prepare, server_pool
+from duru.server import create_app, http_head, prepare, server_pool
 
 SYNC_USER = "demo-sync"
 SHARED_NOTE = "Design review: sync conflicts"
@@ -37,7 +37,8 @@ def sync_server(ctx: DemoContext) -> Shown:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", http=http_head.PROTOCOL)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
 

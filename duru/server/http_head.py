@@ -18,6 +18,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # The request line and headers of one request. The sync client sends well under 1 KB.
 MAX_HEAD_BYTES = 64 * 1024
+# What ``uvicorn.Config(http=...)`` takes: every uvicorn that serves duru's app uses it.
+PROTOCOL = "duru.server.http_head:BoundedHttpToolsProtocol"
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):

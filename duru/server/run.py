@@ -27,6 +27,7 @@ from duru.remote import EmbeddedPostgres, RemoteConfig, connect
 from duru.remote.roles import ensure_server_role, server_role_url
 from duru.remote.schema import apply_server_schema
 
+from . import http_head
 from .app import APP_URL_VAR
 from .config import ServerConfig
 from .metrics import share_between_workers
@@ -104,7 +105,7 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=10,
             # httptools, with a bound on a request's head (see ``http_head``).
-            http="duru.server.http_head:BoundedHttpToolsProtocol",
+            http=http_head.PROTOCOL,
         )
         if ready is not None:
             threading.Thread(target=_announce, args=(url, ready), daemon=True).start()
