@@ -95,8 +95,9 @@ def apply_page(
         ]
     opened, refused = _open_all(changes, keys)  # decrypt before taking the write lock
     with db.transaction():
-        opened, replayed = checks.refuse_replays(db, opened)
-        opened, revived = checks.refuse_revivals(db, opened)
+        bases = checks.mac_bases(opened)
+        opened, replayed = checks.refuse_replays(db, opened, bases)
+        opened, revived = checks.refuse_revivals(db, opened, bases)
         refused = [*refused, *replayed, *revived]
         resync = db.meta(RESYNC_KEY) == "1"
         for c, reason in refused:

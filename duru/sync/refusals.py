@@ -52,8 +52,20 @@ def versions(db: Database, name: str, ids: list[str]) -> Iterator[tuple[str, int
             yield key, int(version)
 
 
+def mac_bases(opened: list[tuple[Change, dict[str, Any] | None]]) -> dict[str, dict[str, int]]:
+    """Entity -> row id -> the base version its MAC vouches for, of the page's upserts
+    (read once for both checks below; the MACs were checked on opening)."""
+    bases: dict[str, dict[str, int]] = defaultdict(dict)
+    for c, _row in opened:
+        if c.kind == "upsert" and c.row is not None:
+            bases[c.entity][c.row_id] = mac_base(base64.b64decode(c.row[ROW_MAC]))
+    return bases
+
+
 def refuse_replays(
-    db: Database, opened: list[tuple[Change, dict[str, Any] | None]]
+    db: Database,
+    opened: list[tuple[Change, dict[str, Any] | None]],
+    bases: dict[str, dict[str, int]],
 ) -> tuple[list[tuple[Change, dict[str, Any] | None]], list[tuple[Change, str]]]:
     """Leave out upserts that are older versions of rows this device already saw.
 
@@ -67,17 +79,13 @@ def refuse_replays(
     row with unpushed changes and no merge base (an edit kept over a delete) has
     nothing to compare with and goes on to the merge.
     """
-    todo: dict[str, dict[str, int]] = defaultdict(dict)
-    for c, _row in opened:
-        if c.kind == "upsert" and c.row is not None:
-            todo[c.entity][c.row_id] = mac_base(base64.b64decode(c.row[ROW_MAC]))
-    if not todo:
+    if not bases:
         return opened, []
     suspects = {
         (name, key)
-        for name, bases in todo.items()
-        for key, version in versions(db, name, list(bases))
-        if bases[key] < version
+        for name, found in bases.items()
+        for key, version in versions(db, name, list(found))
+        if found[key] < version
     }
     if not suspects:
         return opened, []
@@ -89,7 +97,7 @@ def refuse_replays(
             if seen is not None and any(seen[f] != row[f] for f in fields):
                 held = seen["version"]
                 why = ReplayedRow(
-                    f"the server sent a version written on version {todo[c.entity][c.row_id]}"
+                    f"the server sent a version written on version {bases[c.entity][c.row_id]}"
                     f" after this device saw version {held}: an older version replayed"
                 )
                 replayed.append((c, f"{type(why).__name__}: {why.message}"))
@@ -99,7 +107,9 @@ def refuse_replays(
 
 
 def refuse_revivals(
-    db: Database, opened: list[tuple[Change, dict[str, Any] | None]]
+    db: Database,
+    opened: list[tuple[Change, dict[str, Any] | None]],
+    bases: dict[str, dict[str, int]],
 ) -> tuple[list[tuple[Change, dict[str, Any] | None]], list[tuple[Change, str]]]:
     """Leave out upserts of rows this device saw deleted, in a version from before that.
 
@@ -115,10 +125,6 @@ def refuse_revivals(
 
     One indexed lookup per entity and 500 rows of the page.
     """
-    bases: dict[str, dict[str, int]] = defaultdict(dict)
-    for c, _row in opened:
-        if c.kind == "upsert" and c.row is not None:
-            bases[c.entity][c.row_id] = mac_base(base64.b64decode(c.row[ROW_MAC]))
     deleted = {
         (name, key): version
         for name, found in bases.items()
