@@ -25,6 +25,7 @@ from duru.model import BY_NAME
 from duru.remote.layout import server_table
 from duru.server import read_page
 from duru.server.pull import read_page_json
+from duru.sync.credentials import Credentials
 from duru.sync.wire import decode_row
 
 PASS = "correct horse battery"
@@ -76,6 +77,18 @@ def _fill(a: Path, b: Path) -> None:
     sync.sync(b)
 
 
+def _account_with_rows(tmp_path: Path, server_url: str) -> Credentials:
+    """Two devices of one account, filled and synced (``_fill``); the first's credentials."""
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    Database.open(a).close()
+    Database.open(b).close()
+    kdf = KdfParams.interactive()
+    saved = sync.register(a, server=server_url, user="ada", passphrase=PASS, kdf=kdf)
+    sync.login(b, server=server_url, user="ada", passphrase=PASS)
+    _fill(a, b)
+    return saved
+
+
 def _decoded(change: dict[str, object]) -> dict[str, object]:
     """A change with its row as psycopg values (the wire form need not match byte for byte)."""
     out = dict(change)
@@ -90,13 +103,7 @@ def _decoded(change: dict[str, object]) -> dict[str, object]:
 def test_the_json_page_holds_what_read_page_holds(
     tmp_path: Path, pg_url: str, server_url: str
 ) -> None:
-    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
-    Database.open(a).close()
-    Database.open(b).close()
-    kdf = KdfParams.interactive()
-    saved = sync.register(a, server=server_url, user="ada", passphrase=PASS, kdf=kdf)
-    sync.login(b, server=server_url, user="ada", passphrase=PASS)
-    _fill(a, b)
+    saved = _account_with_rows(tmp_path, server_url)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         head = read_page(conn, saved.user_id, 0, 5000).head
         kinds = {c.kind for c in read_page(conn, saved.user_id, 0, 5000).changes}
@@ -131,13 +138,7 @@ def test_every_row_postgresql_writes_opens_the_one_pass_way(
     """The rows of a page as PostgreSQL writes them need no general way: the one-pass
     opener (``EntityCodec.from_wire``) takes each, and gives what the general way gives.
     (If it declined them all, a first pull would silently run at the old speed.)"""
-    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
-    Database.open(a).close()
-    Database.open(b).close()
-    kdf = KdfParams.interactive()
-    saved = sync.register(a, server=server_url, user="ada", passphrase=PASS, kdf=kdf)
-    sync.login(b, server=server_url, user="ada", passphrase=PASS)
-    _fill(a, b)
+    saved = _account_with_rows(tmp_path, server_url)
     keys = saved.keys()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         body, _ = read_page_json(conn, saved.user_id, 0, 5000)
