@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import struct
 import uuid
 from collections.abc import Mapping
 from functools import lru_cache
@@ -43,8 +42,9 @@ from duru.remote.layout import (
     server_columns,
 )
 
+from .copy_fields import LENGTH, NULL, NotInForm
 from .values import Convert, canonical_uuid, check_local, converters, uuid_to_local
-from .wire_read import NotInForm, Reader, reader
+from .wire_read import Reader, reader
 from .wire_write import Writer, writer
 
 Row = dict[str, Any]
@@ -159,9 +159,9 @@ class EntityCodec:
             sealed[PROPS_COLUMN] = self._seal_props(row, keys, user, row_id)
         for name, value in sealed.items():
             if value is None:
-                out[name], mac = None, _NULL_MAC
+                out[name], mac = None, NULL
             else:
-                out[name], mac = _base64(value), _LENGTH(len(value)) + value
+                out[name], mac = _base64(value), LENGTH(len(value)) + value
             if self._sealed_at[name] >= 0:
                 encoded[self._sealed_at[name]] = mac
         tag = make_row_mac(
@@ -449,10 +449,6 @@ def _user_text(user_id: str, keys: AccountKeys) -> str:
 def _user_uuid(user: str) -> uuid.UUID:
     # One user's rows come in long runs; parsing the same id per row is waste.
     return uuid.UUID(user)
-
-
-_NULL_MAC = b"\xff\xff\xff\xff"
-_LENGTH = struct.Struct(">i").pack
 
 
 def _base64(data: bytes) -> str:

@@ -17,7 +17,6 @@ accept and refuse the same rows; the tests check they write the same bytes.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,26 +29,15 @@ from duru.model import PROPS_COLUMN, Entity, Field, Kind
 from duru.remote.layout import CHANGE_SEQ, ROW_MAC, Role, server_columns
 
 from .codec import EntityCodec, _dumps, _user_text, _user_uuid
-from .values import INT64_MAX, INT64_MIN, MAX_EPOCH_MS, MIN_EPOCH_MS, check_local
+from .copy_fields import INT8, LENGTH, NULL, UUID_TEXT, NotInForm, plain_field
+from .values import check_local
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
-NULL = b"\xff\xff\xff\xff"
-# PostgreSQL's timestamps count microseconds from 2000-01-01 UTC.
-_PG_EPOCH_MS = 946_684_800_000
-_INT8 = struct.Struct(">iq").pack  # length 8, then the value
-_FLOAT8 = struct.Struct(">id").pack
-_LENGTH = struct.Struct(">i").pack
-_TRUE, _FALSE = b"\x00\x00\x00\x01\x01", b"\x00\x00\x00\x01\x00"
-_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
 
 # One column of one row: the row's values (model field order) and its id -> the column's
 # bytes with their length. Raises anything for a value it does not cover.
 Step = Callable[[Sequence[Any], str], bytes]
-
-
-class _Uncovered(Exception):
-    """A value outside the forms ``CopyRows`` writes itself (never leaves this module)."""
 
 
 class CopyRows:
@@ -84,7 +72,7 @@ class CopyRows:
         index = {name: i for i, name in enumerate(e.field_names)}
         try:
             steps = _steps(codec, e, keys, user, index)
-        except _Uncovered:
+        except NotInForm:
             return None
         return cls(codec, keys, user, steps, index[e.key])
 
@@ -103,11 +91,11 @@ class CopyRows:
         try:
             for seq, row in enumerate(rows, first_seq):
                 row_id = row[key]
-                if type(row_id) is not str or _UUID_TEXT(row_id) is None:
-                    raise _Uncovered
+                if type(row_id) is not str or UUID_TEXT(row_id) is None:
+                    raise NotInForm
                 base = 0 if version_at is None else row[version_at]
                 if type(base) is not int:
-                    raise _Uncovered
+                    raise NotInForm
                 append(count)
                 fields = [step(row, row_id) for step in steps]
                 parts += fields
@@ -118,8 +106,8 @@ class CopyRows:
                     [fields[i] for i in mac_at],
                     cleared,
                 )
-                append(_LENGTH(len(mac)) + mac)
-                append(_INT8(8, seq))
+                append(LENGTH(len(mac)) + mac)
+                append(INT8(8, seq))
         except Exception:
             self._explain(row)
             return None
@@ -143,10 +131,10 @@ def _steps(
             continue
         match col.role:
             case Role.OWNER:
-                out.append(_constant(_LENGTH(16) + _user_uuid(user).bytes))
+                out.append(_constant(LENGTH(16) + _user_uuid(user).bytes))
             case Role.PLAIN:
                 f = e.field(col.field or "")
-                out.append(_nullable(index[f.name], f.nullable, _plain(f)))
+                out.append(_nullable(index[f.name], f.nullable, plain_field(f)))
             case Role.SEALED:
                 f = e.field(col.field or "")
                 out.append(_sealed(f, index[f.name], keys, e.name, user))
@@ -156,7 +144,7 @@ def _steps(
             case Role.PROPS:
                 out.append(_props(e, index, keys, user))
             case _:
-                raise _Uncovered
+                raise NotInForm
     if tuple(c.name for c in server_columns(e) if c.name in codec.columns) != codec.columns:
         raise UsageError(f"{e.name}: the codec's columns are not in table order")
     if codec.columns[-1] != ROW_MAC:
@@ -174,82 +162,10 @@ def _nullable(i: int, nullable: bool, dump: Callable[[Any], bytes]) -> Step:
         if value is None:
             if nullable:
                 return NULL
-            raise _Uncovered
+            raise NotInForm
         return dump(value)
 
     return step
-
-
-def _plain(f: Field) -> Callable[[Any], bytes]:
-    match f.kind:
-        case Kind.UUID:
-            return _uuid
-        case Kind.TEXT:
-            return _text
-        case Kind.INT:
-            return _int
-        case Kind.FLOAT:
-            return _float
-        case Kind.BOOL:
-            return _bool
-        case Kind.TIMESTAMP:
-            return _timestamp
-        case Kind.ENUM:
-            return _enum(f)
-        case _:  # json: psycopg's Jsonb dumper decides its bytes; left to the general path
-            raise _Uncovered
-
-
-def _uuid(value: Any) -> bytes:
-    if type(value) is not str or _UUID_TEXT(value) is None:
-        raise _Uncovered
-    return b"\x00\x00\x00\x10" + bytes.fromhex(value.replace("-", ""))
-
-
-def _text(value: Any) -> bytes:
-    if type(value) is not str or "\x00" in value:
-        raise _Uncovered
-    data = value.encode()
-    return _LENGTH(len(data)) + data
-
-
-def _int(value: Any) -> bytes:
-    if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
-        raise _Uncovered
-    return _INT8(8, value)
-
-
-def _float(value: Any) -> bytes:
-    if type(value) is not float:
-        raise _Uncovered
-    return _FLOAT8(8, value)
-
-
-def _bool(value: Any) -> bytes:
-    if type(value) is not int:
-        raise _Uncovered
-    if value == 1:
-        return _TRUE
-    if value == 0:
-        return _FALSE
-    raise _Uncovered
-
-
-def _timestamp(value: Any) -> bytes:
-    if type(value) is not int or not MIN_EPOCH_MS <= value <= MAX_EPOCH_MS:
-        raise _Uncovered
-    return _INT8(8, (value - _PG_EPOCH_MS) * 1000)
-
-
-def _enum(f: Field) -> Callable[[Any], bytes]:
-    by_code = {code: _LENGTH(len(name.encode())) + name.encode() for name, code in f.enum.members}
-
-    def dump(value: Any) -> bytes:
-        if type(value) is not int:
-            raise _Uncovered
-        return by_code[value]
-
-    return dump
 
 
 def _sealed(f: Field, i: int, keys: AccountKeys, entity: str, user: str) -> Step:
@@ -261,9 +177,9 @@ def _sealed(f: Field, i: int, keys: AccountKeys, entity: str, user: str) -> Step
         if value is None:
             if nullable:
                 return NULL
-            raise _Uncovered
+            raise NotInForm
         sealed = seal(_secret_text(f, value).encode(), row_id)
-        return _LENGTH(len(sealed)) + sealed
+        return LENGTH(len(sealed)) + sealed
 
     return step
 
@@ -276,7 +192,7 @@ def _blind(f: Field, i: int, keys: AccountKeys, entity: str) -> Step:
         if value is None:
             if nullable:
                 return NULL
-            raise _Uncovered
+            raise NotInForm
         return b"\x00\x00\x00\x20" + keys.blind_index(
             _secret_text(f, value), entity=entity, field=name
         )
@@ -294,15 +210,15 @@ def _props(e: Entity, index: dict[str, int], keys: AccountKeys, user: str) -> St
             value = row[i]
             if value is None:
                 if not nullable:
-                    raise _Uncovered
+                    raise NotInForm
             elif f.kind is Kind.TEXT:
                 if type(value) is not str:
-                    raise _Uncovered
+                    raise NotInForm
             else:
                 check_local(f, value)
             props[name] = value
         sealed = seal(_dumps(props).encode(), row_id)
-        return _LENGTH(len(sealed)) + sealed
+        return LENGTH(len(sealed)) + sealed
 
     return step
 
@@ -311,7 +227,7 @@ def _secret_text(f: Field, value: Any) -> str:
     """The text a secret field is sealed (and blind-indexed) as, as ``to_remote`` makes it."""
     if f.kind is Kind.TEXT:
         if type(value) is not str:
-            raise _Uncovered
+            raise NotInForm
         return value
     check_local(f, value)
     return _dumps(value)

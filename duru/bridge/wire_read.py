@@ -13,16 +13,14 @@ general way gives (``tests/test_wire_read.py`` holds the two to each other).
 A reader returns the device value for a plain field (uuid as its text, a time as epoch
 milliseconds, a boolean as 0 or 1, an enum as its code) and the bytes for a bytea
 column (ciphertexts, blind indexes, the row MAC); a float or jsonb value is NotInForm
-(no server column of the model is one; the general way carries them). A uuid and a text
-are the same on the wire as stored on the device, so ``wire_write`` writes them with
-``uuid_value`` and ``text_value`` from here.
+(no server column of the model is one; the general way carries them). A uuid, a text
+and an integer are the same on the wire as stored on the device: their bytes are
+``copy_fields``', as an upload writes them.
 """
 
 from __future__ import annotations
 
 import binascii
-import re
-import struct
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,25 +28,23 @@ from typing import Any
 from duru.model import Field, Kind
 from duru.remote.layout import TIMESTAMPTZ, ServerColumn
 
+from .copy_fields import (
+    INT8,
+    LENGTH,
+    NULL,
+    NotInForm,
+    bool_field,
+    int_field,
+    text_field,
+    uuid_field,
+)
+
 Reader = Callable[[Any], tuple[Any, bytes]]
 
-_NULL = b"\xff\xff\xff\xff"
-_LEN8 = b"\x00\x00\x00\x08"
-_LEN16 = b"\x00\x00\x00\x10"
-_TRUE = b"\x00\x00\x00\x01\x01"
-_FALSE = b"\x00\x00\x00\x01\x00"
-_INT64 = struct.Struct(">q").pack
-_LENGTH = struct.Struct(">i").pack
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _ZERO = timedelta(0)
 _PG_EPOCH_US = (datetime(2000, 1, 1, tzinfo=UTC) - _UNIX) // _MICRO
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
-
-
-class NotInForm(Exception):
-    """A value not in the form the one-pass way takes (the form the server writes, or
-    the device stores): take the general way."""
 
 
 def reader(col: ServerColumn, f: Field | None) -> Reader:
@@ -59,7 +55,7 @@ def reader(col: ServerColumn, f: Field | None) -> Reader:
         return read
 
     def nullable(value: Any) -> tuple[Any, bytes]:
-        return (None, _NULL) if value is None else read(value)
+        return (None, NULL) if value is None else read(value)
 
     return nullable
 
@@ -70,9 +66,9 @@ def _by_type(col: ServerColumn, f: Field | None) -> Reader:
             return _not_in_form
         return _enum(dict(f.enum.members), frozenset(col.enum))
     want = {
-        "uuid": (Kind.UUID, uuid_value),
-        "text": (Kind.TEXT, text_value),
-        "bigint": (Kind.INT, int64_value),
+        "uuid": (Kind.UUID, _as_stored(uuid_field)),
+        "text": (Kind.TEXT, _as_stored(text_field)),
+        "bigint": (Kind.INT, _as_stored(int_field)),
         "boolean": (Kind.BOOL, _bool),
         TIMESTAMPTZ: (Kind.TIMESTAMP, _time),
         "bytea": (None, _bytes),
@@ -89,22 +85,9 @@ def _not_in_form(value: Any) -> tuple[Any, bytes]:
     raise NotInForm
 
 
-def uuid_value(value: Any) -> tuple[str, bytes]:
-    """A canonical uuid text, and its MAC bytes."""
-    if type(value) is not str or _UUID(value) is None:
-        raise NotInForm
-    return value, _LEN16 + bytes.fromhex(value.replace("-", ""))
-
-
-def text_value(value: Any) -> tuple[str, bytes]:
-    """A text PostgreSQL can hold (no NUL, UTF-8), and its MAC bytes."""
-    if type(value) is not str or "\x00" in value:
-        raise NotInForm
-    try:
-        data = value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise NotInForm from None
-    return value, _LENGTH(len(data)) + data
+def _as_stored(dump: Callable[[Any], bytes]) -> Reader:
+    """The reader of a value the wire carries as the device stores it (uuid, text, int)."""
+    return lambda value: (value, dump(value))
 
 
 def _enum(codes: dict[str, int], names: frozenset[str]) -> Reader:
@@ -112,24 +95,15 @@ def _enum(codes: dict[str, int], names: frozenset[str]) -> Reader:
         if type(value) is not str or value not in names or value not in codes:
             raise NotInForm
         data = value.encode("utf-8")
-        return codes[value], _LENGTH(len(data)) + data
+        return codes[value], LENGTH(len(data)) + data
 
     return read
 
 
-def int64_value(value: Any) -> tuple[int, bytes]:
-    """A 64-bit integer (not a bool), and its MAC bytes."""
-    if type(value) is not int or not -(2**63) <= value < 2**63:
-        raise NotInForm
-    return value, _LEN8 + _INT64(value)
-
-
 def _bool(value: Any) -> tuple[int, bytes]:
-    if value is True:
-        return 1, _TRUE
-    if value is False:
-        return 0, _FALSE
-    raise NotInForm
+    if type(value) is not bool:
+        raise NotInForm
+    return int(value), bool_field(int(value))
 
 
 def _time(value: Any) -> tuple[int, bytes]:
@@ -146,7 +120,7 @@ def _time(value: Any) -> tuple[int, bytes]:
     micros = (when - _UNIX) // _MICRO
     if micros % 1000:
         raise NotInForm
-    return micros // 1000, _LEN8 + _INT64(micros - _PG_EPOCH_US)
+    return micros // 1000, INT8(8, micros - _PG_EPOCH_US)
 
 
 def _bytes(value: Any) -> tuple[bytes, bytes]:
@@ -156,4 +130,4 @@ def _bytes(value: Any) -> tuple[bytes, bytes]:
         data = binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError):
         raise NotInForm from None
-    return data, _LENGTH(len(data)) + data
+    return data, LENGTH(len(data)) + data

@@ -3,88 +3,65 @@
 The reverse of ``wire_read``. The general way out (``EntityCodec.to_remote`` then
 ``duru.sync.wire.encode_row``) builds psycopg values (``uuid.UUID``, ``datetime``) only
 to write each as wire text and as the bytes the row MAC covers. A writer goes from the
-device value straight to both. It takes only device values in their stored form
-(canonical uuid text, epoch milliseconds in range, 0 or 1, known enum codes, text
-without NUL or lone surrogates, 64-bit integers); anything else raises ``NotInForm``
-and the caller takes the general way, which names what is wrong. On every value a
-writer takes it gives exactly what the general way gives (``tests/test_wire_read.py``).
-Floats and JSON are NotInForm (no plain field of the model is one).
+device value straight to both: the bytes are binary COPY's (``copy_fields``, as an
+upload writes them), the wire value is the device value itself for a uuid, a text or an
+integer, ``true``/``false`` for a boolean, ISO 8601 in UTC for a time and the member name
+for an enum. A value ``copy_fields`` does not take raises ``NotInForm`` and the caller
+takes the general way, which names what is wrong. On every value a writer takes it gives
+exactly what the general way gives (``tests/test_wire_read.py``).
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from duru.model import Field, Kind
 
-from .values import MAX_EPOCH_MS, MIN_EPOCH_MS
-from .wire_read import NotInForm, int64_value, text_value, uuid_value
+from .copy_fields import NULL, NotInForm, plain_field
 
 Writer = Callable[[Any], tuple[Any, bytes]]
 
-_NULL = b"\xff\xff\xff\xff"
-_LEN8 = b"\x00\x00\x00\x08"
-_TRUE = b"\x00\x00\x00\x01\x01"
-_FALSE = b"\x00\x00\x00\x01\x00"
-_INT64 = struct.Struct(">q").pack
-_LENGTH = struct.Struct(">i").pack
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
-_PG_EPOCH_MS = (datetime(2000, 1, 1, tzinfo=UTC) - _UNIX) // timedelta(milliseconds=1)
 
 
 def writer(f: Field) -> Writer:
     """The writer of plain field ``f``."""
-    write = _by_kind(f)
-    if not f.nullable:
-        return write
+    try:
+        dump = plain_field(f)
+    except NotInForm:
+        return _not_in_form
+    wire = _wire_value(f)
 
-    def nullable(value: Any) -> tuple[Any, bytes]:
-        return (None, _NULL) if value is None else write(value)
-
-    return nullable
-
-
-def _by_kind(f: Field) -> Writer:
-    if f.kind is Kind.ENUM:
-        return _enum({code: name for name, code in f.enum.members})
-    return {
-        Kind.UUID: uuid_value,
-        Kind.TEXT: text_value,
-        Kind.INT: int64_value,
-        Kind.BOOL: _bool,
-        Kind.TIMESTAMP: _time,
-    }.get(f.kind, _not_in_form)
-
-
-def _not_in_form(value: Any) -> tuple[Any, bytes]:
-    raise NotInForm
-
-
-def _enum(names: dict[int, str]) -> Writer:
-    def write(value: Any) -> tuple[str, bytes]:
-        name = names.get(value) if type(value) is int else None
-        if name is None:
+    def write(value: Any) -> tuple[Any, bytes]:
+        if value is None:
+            if f.nullable:
+                return None, NULL
             raise NotInForm
-        data = name.encode("utf-8")
-        return name, _LENGTH(len(data)) + data
+        mac = dump(value)  # first: it checks the value is in stored form
+        return wire(value), mac
 
     return write
 
 
-def _bool(value: Any) -> tuple[bool, bytes]:
-    if type(value) is int:
-        if value == 1:
-            return True, _TRUE
-        if value == 0:
-            return False, _FALSE
+def _wire_value(f: Field) -> Callable[[Any], Any]:
+    """The wire value of a stored value ``plain_field(f)`` took."""
+    match f.kind:
+        case Kind.BOOL:
+            return lambda value: value == 1
+        case Kind.TIMESTAMP:
+            return lambda value: (_UNIX + timedelta(milliseconds=value)).isoformat()
+        case Kind.ENUM:
+            names = {code: name for name, code in f.enum.members}
+            return names.__getitem__
+        case _:
+            return _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _not_in_form(value: Any) -> tuple[Any, bytes]:
     raise NotInForm
-
-
-def _time(value: Any) -> tuple[str, bytes]:
-    if type(value) is not int or not MIN_EPOCH_MS <= value <= MAX_EPOCH_MS:
-        raise NotInForm
-    when = _UNIX + timedelta(milliseconds=value)
-    return when.isoformat(), _LEN8 + _INT64((value - _PG_EPOCH_MS) * 1000)
