@@ -47,12 +47,12 @@ def device(db: Path | None, *, create: bool = False, writes: bool = False) -> It
                 configure_writer(store.db)
             yield store
             if writes:
-                _housekeeping(store, path)
+                housekeeping(store.db, path)
         finally:
             store.close()
 
 
-def _housekeeping(store: DeviceStore, path: Path) -> None:
+def housekeeping(db: Database, path: Path, *, done: str = "saved") -> None:
     """Index merges and a checkpoint after a write that is already committed.
 
     Failing here (a full disk, a lock) must not fail the command: the change is
@@ -63,14 +63,14 @@ def _housekeeping(store: DeviceStore, path: Path) -> None:
     from duru.local.failures import store_failure
 
     try:
-        maintain(store.db)
+        maintain(db)
     except StoreError as exc:
-        typer.echo(f"duru: saved; housekeeping postponed: {exc.message}", err=True)
+        typer.echo(f"duru: {done}; housekeeping postponed: {exc.message}", err=True)
     except sqlite3.Error as exc:
         failure = store_failure(exc, path)
         if failure is None:
             raise
-        typer.echo(f"duru: saved; housekeeping postponed: {failure.message}", err=True)
+        typer.echo(f"duru: {done}; housekeeping postponed: {failure.message}", err=True)
 
 
 def maintain(db: Database) -> None:

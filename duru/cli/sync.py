@@ -130,6 +130,8 @@ def sync_command(
                         typer.echo(f"    {line}", err=True)
                 if report.waiting:
                     typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
+            with reported():
+                _housekeeping(path)
         if not watch:
             if report is not None and report.quarantined:
                 raise typer.Exit(1)  # the rest synced, but a refused row needs a look
@@ -138,6 +140,16 @@ def sync_command(
 
 
 _SHOWN_REFUSED = 20
+
+
+def _housekeeping(path: Path) -> None:
+    """The index merges and checkpoint a sync leaves out of its commits, once its report
+    is out (a process without a store's maintainer does them after its writes)."""
+    from duru.cli.device import housekeeping
+    from duru.local.db import Database
+
+    with Database.open(path, create=False) as db:
+        housekeeping(db, path, done="synced")
 
 
 def _refused(path: Path, count: int) -> list[str]:

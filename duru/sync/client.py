@@ -28,6 +28,7 @@ from typing import Any
 from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_master_key
 from duru.errors import AuthFailed, ResyncNeeded, SyncError, UsageError
 from duru.local.db import Database
+from duru.local.maintenance import maintain, tune_index
 from duru.model import new_id
 from duru.remote.config import default_home
 
@@ -43,6 +44,9 @@ DEFAULT_PUSH_CHUNK = 500
 MIN_PUSH_CHUNK, MAX_PUSH_CHUNK = 50, 5_000
 PULL_PAGE = 2_000
 INITIAL_PULL_PAGE = 5_000  # the server's largest page: a new device pulls everything
+MERGE_AFTER_PULLED = 2_000  # a pull this big merges the index segments it left
+BULK_MERGE_PAGES = 1_000  # pages per merge step then (its own short transaction)
+BULK_MERGE_STEPS = 10_000  # a bound only: 100k notes pulled take ~20 steps
 MAX_CHUNK_BYTES = 8 * 1024 * 1024
 # Chunks grow while a round trip takes less than this, shrink when it takes over 4x.
 TARGET_SECONDS = 0.5
@@ -163,12 +167,21 @@ def sync(
 
     Raises AuthFailed when the device is not logged in or the session ended,
     SyncServerError when the server cannot be reached (nothing is lost: run it again).
+
+    The full-text index's segment merges stay out of the pull's commits
+    (:func:`~duru.local.maintenance.tune_index`, as in a :class:`~duru.local.DeviceStore`):
+    a pulled edit then costs its own index entry only, not now and then a merge of the
+    whole level. A pull of :data:`MERGE_AFTER_PULLED` rows or more (a new device's
+    first) merges what it wrote before returning, in proportion to it, so search is
+    quick at once; after smaller ones merging is left to the store's maintainer, or to
+    the housekeeping ``duru sync`` runs after its report.
     """
     started = time.perf_counter()
     with Database.open(db_path, create=False) as db, _one_sync(sync_home(home), _device_id(db)):
         saved = creds_file.load(sync_home(home), _device_id(db))
         keys = saved.keys()
         inbox.ensure_tables(db)
+        tune_index(db)
         if inbox.cursor(db) is None:
             outbox.seed(db)
         own = api is None
@@ -186,6 +199,8 @@ def sync(
         finally:
             if own:
                 client.close()
+        if report.pulled >= MERGE_AFTER_PULLED:
+            maintain(db, max_steps=BULK_MERGE_STEPS, pages=BULK_MERGE_PAGES)
     report.seconds = time.perf_counter() - started
     return report
 
