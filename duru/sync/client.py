@@ -42,6 +42,7 @@ from .server_account import check_kdf_cost, check_user_name
 Progress = Callable[[str, int, int], None]
 DEFAULT_PUSH_CHUNK = 500
 MIN_PUSH_CHUNK, MAX_PUSH_CHUNK = 50, 5_000
+TAPER_FLOOR = DEFAULT_PUSH_CHUNK // 2  # the last chunks of a push shrink to this (_tapered)
 PULL_PAGE = 2_000
 INITIAL_PULL_PAGE = 5_000  # the server's largest page: a new device pulls everything
 MERGE_AFTER_PULLED = 2_000  # a pull this big merges the index segments it left
@@ -255,7 +256,8 @@ def _push(
     server applies the one before (the request runs on another thread), and it is sent
     as soon as that answer is in, before the answer is recorded here (the two chunks
     hold other rows, and the server has committed the first). Chunks grow while a
-    round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x."""
+    round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x; the last ones
+    taper (:func:`_tapered`)."""
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
     _report(progress, "push", 0, total)
@@ -264,7 +266,9 @@ def _push(
         while sealed < total or flying is not None:
             chunk = None
             if sealed < total:
-                chunk = _seal_chunk(db, rows[sealed : sealed + size], keys)
+                chunk = _seal_chunk(
+                    db, rows[sealed : sealed + _tapered(size, total - sealed)], keys
+                )
                 chunk.size = size
                 sealed += len(chunk.sent)
             answered = None
@@ -291,6 +295,15 @@ def _push(
                     size = min(MAX_PUSH_CHUNK, max(size, prior.size * 2))
                 elif took > 4 * TARGET_SECONDS:
                     size = max(MIN_PUSH_CHUNK, min(size, prior.size // 2))
+
+
+def _tapered(size: int, left: int) -> int:
+    """How many of the ``left`` rows the next chunk takes: ``size``, but at most half of
+    them, down to ``TAPER_FLOOR``. The server's work on the last chunk has nothing to
+    overlap with: 10k new notes ended on a 3,000-row chunk, 0.3 s of a 1.5 s push.
+    The floor keeps the extra requests (a round trip each, on a slow link) to two or
+    three."""
+    return min(size, max(TAPER_FLOOR, -(-left // 2)))
 
 
 def _timed_push(api: SyncApi, device: str, chunk: _Chunk) -> tuple[Any, float]:

@@ -1,0 +1,68 @@
+"""How a big push is cut into chunks: they grow while the server keeps up, and the last
+ones taper, so the chunk the device waits on with nothing to overlap is small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import test_sync
+from test_sync import Server, snapshot, two_devices
+
+from duru import sync
+from duru.local.db import Database
+from duru.model import NOTE
+from duru.sync.client import DEFAULT_PUSH_CHUNK, TAPER_FLOOR
+from duru.sync.credentials import load
+from duru.sync.http import SyncApi
+
+# The `duru serve` fixtures of test_sync (a fixture is found by its name in the module).
+home = test_sync.home
+server = test_sync.server
+
+
+class CountingApi(SyncApi):
+    """The real client, noting the size of each push it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sizes: list[int] = []
+
+    def push(self, device: str, entries: list[Any]) -> Any:
+        self.sizes.append(len(entries))
+        return super().push(device, entries)
+
+
+def test_a_big_push_grows_its_chunks_then_tapers_and_loses_nothing(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    total = 2_600
+    with Database.open(a, create=False) as db, db.transaction():
+        for i in range(total):
+            db.insert(NOTE, {"title": f"note {i} 笔记 🗒", "body": "body " * 20})
+        device = str(db.meta("device_id"))
+    saved = load(home, device)
+    with CountingApi(saved.server, token=saved.token) as api:
+        report = sync.sync(a, api=api)
+    assert report.pushed == report.applied == total
+    sizes = api.sizes
+    assert sum(sizes) == total
+    assert sizes[0] == DEFAULT_PUSH_CHUNK
+    assert max(sizes) > DEFAULT_PUSH_CHUNK  # grew while the server kept up
+    assert sizes[-1] <= TAPER_FLOOR  # and the last one is small
+    tail = sizes[sizes.index(max(sizes)) :]
+    assert tail == sorted(tail, reverse=True)  # shrinking from there on
+    sync.sync(b)
+    assert snapshot(a) == snapshot(b)
+
+
+def test_a_one_row_push_is_one_request(tmp_path: Path, server: Server, home: Path) -> None:
+    a, _ = two_devices(tmp_path, server)
+    with Database.open(a, create=False) as db:
+        db.insert(NOTE, {"title": "one", "body": ""})
+        device = str(db.meta("device_id"))
+    saved = load(home, device)
+    with CountingApi(saved.server, token=saved.token) as api:
+        sync.sync(a, api=api)
+    assert api.sizes == [1]
