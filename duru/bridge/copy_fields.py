@@ -11,12 +11,12 @@ wire carries as the device stores them, of a pull (``wire_read``).
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable
 from typing import Any
 
 from duru.model import Field, Kind
+from duru.model.values import CANONICAL_UUID
 
 from .values import INT64_MAX, INT64_MIN, MAX_EPOCH_MS, MIN_EPOCH_MS
 
@@ -27,7 +27,7 @@ INT8 = struct.Struct(">iq").pack  # length 8, then the value
 LENGTH = struct.Struct(">i").pack
 _FLOAT8 = struct.Struct(">id").pack
 _TRUE, _FALSE = b"\x00\x00\x00\x01\x01", b"\x00\x00\x00\x01\x00"
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
+UUID_TEXT = CANONICAL_UUID.fullmatch
 
 
 class NotInForm(Exception):

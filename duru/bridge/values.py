@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from duru.errors import BridgeError, UnknownEnumValue
 from duru.model import EnumType, Field, Kind
+from duru.model.values import CANONICAL_UUID
 
 Convert = Callable[[object], object]
 
@@ -37,7 +37,6 @@ ONE_MS = timedelta(milliseconds=1)
 MIN_EPOCH_MS = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // ONE_MS
 MAX_EPOCH_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - EPOCH) // ONE_MS
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def ms_to_datetime(ms: object) -> datetime:
@@ -72,7 +71,7 @@ def canonical_uuid(value: object) -> str:
     Only the canonical form crosses: any other spelling would come back changed.
     """
     text = _str(value)
-    if _CANONICAL_UUID.fullmatch(text) is None:
+    if CANONICAL_UUID.fullmatch(text) is None:
         try:
             out = uuid.UUID(text)
         except ValueError:

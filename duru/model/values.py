@@ -167,12 +167,13 @@ def _uuid(f: Field, v: object) -> str:
         return str(v)
     if not isinstance(v, str):
         raise TypeError
-    if _CANONICAL_UUID.fullmatch(v):  # the usual case (our own ids): nothing to convert
+    if CANONICAL_UUID.fullmatch(v):  # the usual case (our own ids): nothing to convert
         return v
     return str(uuid.UUID(v))
 
 
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A uuid as str(uuid.UUID(...)) writes it: the one spelling ids are stored and sent in.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _text(f: Field, v: object) -> str:

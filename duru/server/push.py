@@ -59,7 +59,18 @@ from duru.sync.copy import StagedUpsert
 from duru.sync.protocol import Outcome, PushEntry, PushResult, Tombstone
 from duru.sync.wire import decode_row
 
-from .tree import Current, Dead, Seq, UserRows, as_uuid, lock_sequence, store_sequence
+from .tree import (
+    Current,
+    Dead,
+    Seq,
+    UserRows,
+    as_uuid,
+    int_array,
+    lock_sequence,
+    store_sequence,
+    uuid_array,
+    word_array,
+)
 
 
 @dataclass(frozen=True)
@@ -149,8 +160,8 @@ class _Push(UserRows):
     def _applied_ops(self, op_ids: Iterable[str]) -> dict[str, _Applied]:
         rows = self.conn.execute(
             f"SELECT op_id, entity, row_id, outcome, version FROM {APPLIED_OPS}"
-            f" WHERE {USER_ID} = %s AND op_id = ANY(%s)",
-            (self.user, [uuid.UUID(o) for o in set(op_ids)]),
+            f" WHERE {USER_ID} = %s AND op_id = ANY(%s::uuid[])",
+            (self.user, uuid_array(set(op_ids))),
         ).fetchall()
         return {str(r[0]): _Applied(str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows}
 
@@ -194,11 +205,11 @@ class _Push(UserRows):
             " %s::bigint[])",
             (
                 self.user,
-                [uuid.UUID(op) for op, _ in fresh],
-                [r.entity for _, r in fresh],
-                [uuid.UUID(r.row_id) for _, r in fresh],
-                [r.outcome for _, r in fresh],
-                [r.version for _, r in fresh],
+                uuid_array(op for op, _ in fresh),
+                word_array(r.entity for _, r in fresh),
+                uuid_array(r.row_id for _, r in fresh),
+                word_array(r.outcome for _, r in fresh),
+                int_array(r.version for _, r in fresh),
             ),
         )
 

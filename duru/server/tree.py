@@ -9,8 +9,9 @@ RESTRICT as a refusal, and the dead rows above a write that points at a tombston
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from psycopg import Connection, sql
 
 from duru.errors import UsageError
 from duru.model import ENTITIES, Entity, entity
+from duru.model.values import CANONICAL_UUID
 from duru.remote.layout import ACCOUNTS, CHANGE_SEQ, DELETED_AT, USER_ID
 from duru.sync.protocol import Tombstone
 from duru.sync.server_account import set_user
@@ -207,14 +209,14 @@ class UserRows:
     def _current(self, ent: Entity, ids: list[str]) -> dict[str, Current]:
         query = sql.SQL(
             "SELECT {key}, version, {dead} IS NOT NULL FROM {t} WHERE {user} = %s"
-            " AND {key} = ANY(%s)"
+            " AND {key} = ANY(%s::uuid[])"
         ).format(
             key=sql.Identifier(ent.key),
             dead=sql.Identifier(DELETED_AT),
             t=sql.Identifier(ent.table),
             user=sql.Identifier(USER_ID),
         )
-        rows = self.conn.execute(query, (self.user, [uuid.UUID(i) for i in ids]))
+        rows = self.conn.execute(query, (self.user, uuid_array(ids)))
         return {str(r[0]): Current(int(r[1]), bool(r[2])) for r in rows}
 
     def _numbered(
@@ -325,3 +327,31 @@ def children(ent: Entity) -> list[tuple[Entity, Any]]:
 
 def as_uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def uuid_array(ids: Iterable[Any]) -> str:
+    """``ids`` (uuids, or their canonical text) as one PostgreSQL array literal, for a
+    ``%s::uuid[]`` parameter: one string to send instead of a list psycopg dumps item
+    by item (a fifth of the server's Python work on a 10k-row push). Anything else
+    raises ValueError, so nothing but uuids ever reaches the literal."""
+    return _literal([str(i) for i in ids], CANONICAL_UUID.fullmatch)
+
+
+def word_array(words: Iterable[str]) -> str:
+    """Names of ours (entities, outcomes) as a ``%s::text[]`` literal, like ``uuid_array``."""
+    return _literal(list(words), _WORD.fullmatch)
+
+
+def int_array(numbers: Iterable[int]) -> str:
+    """Integers as a ``%s::bigint[]`` literal, like ``uuid_array``."""
+    return "{" + ",".join(str(int(n)) for n in numbers) + "}"
+
+
+_WORD = re.compile(r"[a-z_]+")
+
+
+def _literal(items: list[str], fits: Callable[[str], object]) -> str:
+    for text in items:
+        if not fits(text):
+            raise ValueError(f"not fit for an array literal: {text[:60]!r}")
+    return "{" + ",".join(items) + "}"

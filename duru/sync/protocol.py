@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from duru.errors import UsageError
 from duru.model import BY_NAME
+from duru.model.values import CANONICAL_UUID
 
 OpKind = Literal["upsert", "delete"]
 Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted", "revive"]
@@ -193,6 +194,8 @@ def canonical_id(value: object, what: str) -> str:
     """``value`` as a canonical lower-case uuid; UsageError naming ``what`` otherwise."""
     if not isinstance(value, str):
         raise UsageError(f"{what}: expected a uuid, got {type(value).__name__}")
+    if CANONICAL_UUID.fullmatch(value):  # as devices send them: nothing to normalise
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:
