@@ -27,6 +27,8 @@ from test_sync_attacks import Target, assert_json_error, fresh, push_body
 from typer.testing import CliRunner
 
 import duru.cli.commands  # noqa: F401
+import duru.cli.device
+import duru.cli.sync
 from duru import sync
 from duru.cli import app
 from duru.local import DeviceStore
@@ -243,3 +245,190 @@ def test_duru_sync_with_a_lock_during_the_post_pull_merge_exits_zero_without_a_t
     assert result.exit_code == 0, result.output
     assert "housekeeping postponed" in result.output
     assert len(_found(b, "ノート")) == 60
+
+
+# -- `duru sync`'s housekeeping: --json, --watch, a real lock --------------------------------
+
+
+def _maintain_against_a_lock(path: Path) -> Any:
+    """duru.cli.device.maintain, run while another connection holds the write lock: the
+    real SQLite 'database is locked' (busy_timeout 0, so no 5 s wait)."""
+    from duru.local.maintenance import maintain as real
+
+    def locked(db: Database) -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            db.conn.execute("PRAGMA busy_timeout = 0")
+            # Level 0 must hold segments for a merge step to want the lock.
+            real(db)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+    return locked
+
+
+def _segments_on(a: Path, b: Path, rounds: int) -> None:
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("first", body="body")
+    sync.sync(a)
+    sync.sync(b)
+    for i in range(rounds):
+        with Database.open(a, create=False) as db:
+            db.update(NOTE, note["id"], {"title": f"round {i}", "body": f"w{i} " * 500})
+        sync.sync(a)
+        assert sync.sync(b).pulled == 1
+
+
+def _json_stream(text: str) -> list[Any]:
+    """The JSON documents printed one after another (and nothing else) on ``text``."""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return out
+        doc, at = decoder.raw_decode(text, at)
+        out.append(doc)
+
+
+def test_duru_sync_json_stays_json_on_stdout_when_housekeeping_meets_a_lock(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _segments_on(a, b, 5)
+    monkeypatch.setattr(duru.cli.device, "maintain", _maintain_against_a_lock(b))
+    result = CliRunner().invoke(app, ["sync", "--json", "--db", str(b)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["pulled"] == 0
+    assert "duru: synced; housekeeping postponed" in result.stderr
+    assert "locked" in result.stderr
+
+
+def test_duru_sync_watch_keeps_going_when_housekeeping_fails_every_round(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _segments_on(a, b, 5)
+    monkeypatch.setattr(duru.cli.device, "maintain", _maintain_against_a_lock(b))
+    rounds = []
+
+    def sleep(_: float) -> None:
+        rounds.append(1)
+        if len(rounds) == 3:
+            raise KeyboardInterrupt
+        with DeviceStore.open(a) as s:  # something to pull next round
+            s.notes.create(f"watch {len(rounds)}")
+        sync.sync(a)
+
+    monkeypatch.setattr(duru.cli.sync, "time", type("T", (), {"sleep": staticmethod(sleep)}))
+    result = CliRunner().invoke(app, ["sync", "--json", "--watch", "--every", "0", "--db", str(b)])
+    assert len(rounds) == 3, result.output
+    docs = _json_stream(result.stdout)
+    assert [d["pulled"] for d in docs] == [0, 1, 1], result.stdout
+    assert result.stderr.count("housekeeping postponed") == 3, result.stderr
+    assert _found(b, "watch") == ["watch 1", "watch 2"]
+
+
+# -- many small pulls with no housekeeping: past FTS5's crisis merge ----------------------
+
+
+def test_past_256_pulled_syncs_without_housekeeping_search_stays_right(
+    tmp_path: Path, server: Server
+) -> None:
+    """Every pull adds a level-0 segment (automerge 0) and nobody merges (library sync,
+    no store, no `duru sync`): at 256 the crisis merge runs inside a pull's commit."""
+    from duru.local.housekeeping import CRISIS_MERGE, index_shape
+
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        keep = s.notes.create("keeper 保持", body="stays")
+        note = s.notes.create("first", body="body")
+    sync.sync(a)
+    sync.sync(b)
+    most = 0
+    with Database.open(a, create=False) as da, Database.open(b, create=False) as db:
+        for i in range(CRISIS_MERGE + 20):
+            da.update(NOTE, note["id"], {"title": f"round r{i}x 第{i}回", "body": f"zz{i} 🎉"})
+            sync.sync(a)
+            assert sync.sync(b).pulled == 1
+            most = max(most, index_shape(db.conn).level0)
+            if i % 64 == 63:
+                assert verify_index(db) == 0, i
+        assert verify_index(db) == 0
+    assert most <= CRISIS_MERGE
+    last = CRISIS_MERGE + 19
+    assert _found(b, f"r{last}x") == [f"round r{last}x 第{last}回"]
+    assert _found(b, f"r{last - 1}x") == []
+    assert _found(b, "保持") == ["keeper 保持"]
+    assert snapshot(a)["notes"] == snapshot(b)["notes"]
+
+
+# -- SIGKILL during the post-pull merge -------------------------------------------------------
+
+KILLED_MERGE = r"""
+import sys
+from duru import sync
+from duru.sync import client
+from duru.local import maintenance
+
+client.INITIAL_PULL_PAGE = 50   # many segments
+client.MERGE_AFTER_PULLED = 100
+client.BULK_MERGE_PAGES = 1     # a long run of tiny merge steps to be killed in
+real = client.maintain
+
+def announced(db, **kw):
+    print("merging", flush=True)
+    return real(db, **kw)
+
+client.maintain = announced
+report = sync.sync(sys.argv[1])
+print("done", report.pulled, flush=True)
+"""
+
+
+def test_a_sync_killed_in_its_post_pull_merge_loses_nothing_and_search_works(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    total = 800
+    with Database.open(a, create=False) as db, db.transaction():
+        for i in range(total):
+            words = " ".join(f"k{i}w{j}" for j in range(40))
+            db.insert(NOTE, {"title": f"note n{i}q 笔记", "body": f"{words} 🗒"})
+    sync.sync(a)
+    script = tmp_path / "killed_merge.py"
+    script.write_text(KILLED_MERGE, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(b)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line == "merging\n", line
+        time.sleep(0.3)
+        proc.kill()
+    finally:
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == -9  # killed in the merge, not finished before it
+    with Database.open(b, create=False) as db:
+        assert verify_index(db) == 0
+    again = subprocess.run(
+        [DURU, "sync", "--json", "--db", str(b)], capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["pulled"] == 0
+    with Database.open(b, create=False) as db:
+        assert verify_index(db) == 0
+        assert db.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == total
+    found = subprocess.run(
+        [DURU, "search", "n799q", "--json", "--db", str(b)], capture_output=True, text=True
+    )
+    assert found.returncode == 0, found.stderr
+    assert [h["title"] for h in json.loads(found.stdout)] == ["note n799q 笔记"]
+    assert len(_found(b, "笔记", limit=1000)) == total
+    assert snapshot(a)["notes"] == snapshot(b)["notes"]
