@@ -372,18 +372,21 @@ KILLED_MERGE = r"""
 import sys
 from duru import sync
 from duru.sync import client
-from duru.local import maintenance
+from duru.local import housekeeping
 
 client.INITIAL_PULL_PAGE = 50   # many segments
 client.MERGE_AFTER_PULLED = 100
-client.BULK_MERGE_PAGES = 1     # a long run of tiny merge steps to be killed in
-real = client.maintain
+client.BULK_MERGE_PAGES = 4     # a long run of small merge steps to be killed in
+real = housekeeping.merge_step
+steps = 0
 
-def announced(db, **kw):
-    print("merging", flush=True)
-    return real(db, **kw)
+def announced(conn, pages):
+    global steps
+    steps += 1
+    print("step", steps, flush=True)  # then the real step: the kill lands in it
+    return real(conn, pages)
 
-client.maintain = announced
+housekeeping.merge_step = announced
 report = sync.sync(sys.argv[1])
 print("done", report.pulled, flush=True)
 """
@@ -406,9 +409,10 @@ def test_a_sync_killed_in_its_post_pull_merge_loses_nothing_and_search_works(
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line == "merging\n", line
-        time.sleep(0.3)
+        line = ""
+        while line != "step 5\n":
+            line = proc.stdout.readline()
+            assert line.startswith("step"), line
         proc.kill()
     finally:
         proc.wait(30)
