@@ -436,3 +436,56 @@ def test_a_sync_killed_in_its_post_pull_merge_loses_nothing_and_search_works(
     assert [h["title"] for h in json.loads(found.stdout)] == ["note n799q 笔记"]
     assert len(_found(b, "笔记", limit=1000)) == total
     assert snapshot(a)["notes"] == snapshot(b)["notes"]
+
+
+# -- a DeviceStore with its Maintainer open in the same process while sync() runs -----------
+
+
+def test_a_store_with_its_maintainer_open_beside_syncs_with_post_pull_merges(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "INITIAL_PULL_PAGE", 40)
+    monkeypatch.setattr(client, "PULL_PAGE", 40)
+    monkeypatch.setattr(client, "MERGE_AFTER_PULLED", 100)  # every round below merges
+    a, b = two_devices(tmp_path, server)
+    sync.sync(b)
+    store = DeviceStore.open(b, background=True)
+    made: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                made.append(store.notes.create(f"local l{i}z ローカル", body="x " * 200)["id"])
+                if i % 7 == 0:
+                    store.search.query("ローカル")
+                i += 1
+                time.sleep(0.002)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for r in range(4):
+            with Database.open(a, create=False) as db, db.transaction():
+                for i in range(150):
+                    words = " ".join(f"r{r}k{i}w{j}" for j in range(30))
+                    db.insert(NOTE, {"title": f"remote r{r}n{i}q リモート", "body": words})
+            sync.sync(a)
+            report = sync.sync(b)
+            assert report.pulled >= 150
+    finally:
+        stop.set()
+        writer.join()
+        store.close()  # raises what stopped the maintainer, if anything did
+    assert not errors, errors
+    sync.sync(b)
+    sync.sync(a)
+    with Database.open(b, create=False) as db:
+        assert verify_index(db) == 0
+    assert len(_found(b, "リモート", limit=1000)) == 600
+    assert len(_found(b, "ローカル", limit=100_000)) == len(made)
+    assert snapshot(a)["notes"] == snapshot(b)["notes"]
