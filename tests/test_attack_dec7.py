@@ -489,3 +489,66 @@ def test_a_store_with_its_maintainer_open_beside_syncs_with_post_pull_merges(
     assert len(_found(b, "リモート", limit=1000)) == 600
     assert len(_found(b, "ローカル", limit=100_000)) == len(made)
     assert snapshot(a)["notes"] == snapshot(b)["notes"]
+
+
+# -- tapered pushes with big CJK / emoji notes ---------------------------------------------
+
+
+def test_big_cjk_emoji_notes_among_many_small_ones_push_in_tapered_chunks_and_converge(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """Notes of ~3 MB (about 2.7 M characters, wire ~4 MB each) between 700 small ones:
+    chunks cut by MAX_CHUNK_BYTES and by the taper; nothing lost, both devices equal."""
+    from test_sync_push_chunks import CountingApi
+
+    from duru.sync.credentials import load
+
+    a, b = two_devices(tmp_path, server)
+    piece = "東京の会議🎉 notes ✓ "  # 3-byte, 4-byte and 1-byte characters
+    big = [piece * (180_000 + 1000 * i) for i in range(5)]
+    with Database.open(a, create=False) as db, db.transaction():
+        for i in range(700):
+            db.insert(NOTE, {"title": f"small s{i}q 小さい", "body": "本文 🗒 " * 10})
+            if i % 140 == 0:
+                db.insert(NOTE, {"title": f"big b{i // 140}q 大きい", "body": big[i // 140]})
+        device = str(db.meta("device_id"))
+    saved = load(home, device)
+    with CountingApi(saved.server, token=saved.token) as api:
+        report = sync.sync(a, api=api)
+    assert report.pushed == report.applied == 705, report
+    assert sum(api.sizes) == 705
+    sync.sync(b)
+    snap_a, snap_b = snapshot(a), snapshot(b)
+    assert snap_a["notes"] == snap_b["notes"]
+    bodies = sorted(n["body"] for n in snap_b["notes"] if n["title"].startswith("big"))
+    assert bodies == sorted(big)
+    assert len(_found(b, "大きい")) == 5
+    assert len(_found(b, "小さい", limit=1000)) == 700
+
+
+def test_one_note_too_big_for_the_servers_body_limit_does_not_block_every_other_change(
+    tmp_path: Path, server: Server
+) -> None:
+    """A 26 M-character note seals to a wire row over the server's 32 MiB body limit: the
+    push is a 413 every time, and as the outbox goes out in order before the pull, the
+    device can then neither push its other edits nor pull anyone else's, for good.
+    Expected: the store refuses the note up front, or the push sends it alone and the
+    sync carries on with everything else (refusing that one row clearly)."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(b) as s:
+        s.notes.create("from b", body="waiting to reach a")
+    sync.sync(b)
+    try:
+        with DeviceStore.open(a) as s:
+            s.notes.create("huge", body="x" * 26_000_000)
+            s.notes.create("small after it", body="should still sync")
+    except Exception as exc:  # noqa: BLE001 - refusing it up front is a fine answer
+        pytest.skip(f"the store refuses the huge note: {exc}")
+    failure = ""
+    try:
+        sync.sync(a)
+    except Exception as exc:  # noqa: BLE001
+        failure = f"{type(exc).__name__}: {exc}"
+    assert _found(a, "waiting") == ["from b"], f"a pulls nothing, its outbox stuck: {failure}"
+    sync.sync(b)
+    assert _found(b, "still") == ["small after it"], "a's other notes never leave it"
