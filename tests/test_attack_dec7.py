@@ -552,3 +552,102 @@ def test_one_note_too_big_for_the_servers_body_limit_does_not_block_every_other_
     assert _found(a, "waiting") == ["from b"], f"a pulls nothing, its outbox stuck: {failure}"
     sync.sync(b)
     assert _found(b, "still") == ["small after it"], "a's other notes never leave it"
+
+
+# -- two devices of one account pushing at once, a third pulling meanwhile -----------------
+
+
+def test_two_devices_pushing_tapered_chunks_at_once_and_a_third_pulling_converge(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    c = test_sync.device(tmp_path, "c")
+    sync.login(c, server=server.url, user="ada", passphrase=test_sync.PASS)
+    each = 1_300
+    for path, who in ((a, "a"), (b, "b")):
+        with Database.open(path, create=False) as db, db.transaction():
+            for i in range(each):
+                db.insert(NOTE, {"title": f"{who} {who}{i}q 同時 😀", "body": f"{who} body {i}"})
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def run(path: Path) -> None:
+        try:
+            sync.sync(path)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def pull_meanwhile() -> None:
+        try:
+            while not done.is_set():
+                sync.sync(c)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    pushers = [threading.Thread(target=run, args=(p,)) for p in (a, b)]
+    puller = threading.Thread(target=pull_meanwhile)
+    puller.start()
+    for t in pushers:
+        t.start()
+    for t in pushers:
+        t.join()
+    done.set()
+    puller.join()
+    assert not errors, errors
+    for p in (a, b, c):
+        sync.sync(p)
+    snaps = [snapshot(p)["notes"] for p in (a, b, c)]
+    assert len(snaps[0]) == 2 * each
+    assert snaps[0] == snaps[1] == snaps[2]
+    for p in (a, b, c):
+        with Database.open(p, create=False) as db:
+            assert verify_index(db) == 0
+    assert len(_found(c, "同時", limit=10_000)) == 2 * each
+
+
+# -- `duru sync` whose housekeeping meets a read-only file system --------------------------
+
+
+def _mounted(where: Path) -> Any:
+    from test_faults_device import can_mount, tmpfs
+
+    if not can_mount():
+        pytest.skip("mounting a tmpfs needs root")
+    return tmpfs(where, 8192)
+
+
+def test_duru_sync_exits_zero_when_its_housekeeping_finds_the_file_system_read_only(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync committed; then the file system turns read-only (a remount, a failing
+    disk) before the housekeeping. `_housekeeping` opens the database outside
+    housekeeping()'s try: the failure there is not "synced; housekeeping postponed"."""
+    import subprocess as sp
+
+    a = test_sync.device(tmp_path, "a")
+    sync.register(a, server=server.url, user="ada", passphrase=test_sync.PASS, kdf=test_sync.KDF)
+    with DeviceStore.open(a) as s:
+        s.notes.create("pulled before the remount", body="body")
+    sync.sync(a)
+    with _mounted(tmp_path / "disk") as disk:
+        b = test_sync.device(disk, "b")
+        sync.login(b, server=server.url, user="ada", passphrase=test_sync.PASS)
+        real = sync.sync
+
+        def then_read_only(path: Any, **kw: Any) -> Any:
+            report = real(path, **kw)
+            sp.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+            return report
+
+        monkeypatch.setattr(sync, "sync", then_read_only)
+        try:
+            result = CliRunner().invoke(app, ["sync", "--json", "--db", str(b)])
+        finally:
+            sp.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+            result.exception
+        )
+        assert json.loads(result.stdout)["pulled"] >= 1
+        assert result.exit_code == 0, result.stderr
+        assert "duru: synced; housekeeping postponed" in result.stderr, result.stderr
+        assert _found(b, "remount") == ["pulled before the remount"]
