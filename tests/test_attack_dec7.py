@@ -8,7 +8,6 @@ real HTTP; faults are real locks held by another connection or process.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -344,7 +343,7 @@ def test_past_256_pulled_syncs_without_housekeeping_search_stays_right(
 
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
-        keep = s.notes.create("keeper 保持", body="stays")
+        s.notes.create("keeper 保持", body="stays")
         note = s.notes.create("first", body="body")
     sync.sync(a)
     sync.sync(b)
