@@ -12,7 +12,7 @@ import typer
 
 from duru.cli.app import DbOption, app, fail, reported, resolve_db
 from duru.cli.output import print_json, progress_bar
-from duru.errors import SyncError, UsageError
+from duru.errors import NotFound, StoreError, SyncError, UsageError
 
 ServerUrl = Annotated[
     str,
@@ -87,6 +87,7 @@ def sync_command(
 ) -> None:
     """Push this device's changes to its sync server, then pull everyone else's."""
     from duru import sync
+    from duru.sync.client import MAX_ENTRY_BYTES
 
     path = resolve_db(db)
     while True:
@@ -130,11 +131,21 @@ def sync_command(
                         typer.echo(f"    {line}", err=True)
                 if report.waiting:
                     typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
+                if report.too_big:
+                    below = report.held - len(report.too_big)
+                    typer.echo(
+                        f"  {len(report.too_big)} rows are too big to send (over"
+                        f" {MAX_ENTRY_BYTES // 2**20} MiB sealed) and stay here, with {below}"
+                        " rows below them, until they are shortened:",
+                        err=True,
+                    )
+                    for name in report.too_big[:_SHOWN_REFUSED]:
+                        typer.echo(f"    {name}", err=True)
             with reported():
                 _housekeeping(path)
         if not watch:
-            if report is not None and report.quarantined:
-                raise typer.Exit(1)  # the rest synced, but a refused row needs a look
+            if report is not None and (report.quarantined or report.too_big):
+                raise typer.Exit(1)  # the rest synced, but a refused or held row needs a look
             return
         time.sleep(max(0.1, every))
 
@@ -148,7 +159,12 @@ def _housekeeping(path: Path) -> None:
     from duru.cli.device import housekeeping
     from duru.local.db import Database
 
-    with Database.open(path, create=False) as db:
+    try:
+        db = Database.open(path, create=False)
+    except (StoreError, NotFound) as exc:  # read-only or gone since the sync committed
+        typer.echo(f"duru: synced; housekeeping postponed: {exc.message}", err=True)
+        return
+    with db:
         housekeeping(db, path, done="synced")
 
 

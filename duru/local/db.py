@@ -34,6 +34,7 @@ from duru.model import (
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 5000  # how long a connection waits for a lock another one holds
 _UUID_CHARS = frozenset("0123456789abcdef-")
 
 
@@ -437,7 +438,7 @@ def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if wal:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

@@ -16,20 +16,22 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import sqlite3
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_master_key
-from duru.errors import AuthFailed, ResyncNeeded, SyncError, UsageError
-from duru.local.db import Database
+from duru.errors import AuthFailed, CorruptDatabase, ResyncNeeded, SyncError, UsageError
+from duru.local.db import BUSY_TIMEOUT_MS, Database
+from duru.local.failures import store_failure
 from duru.local.maintenance import maintain, tune_index
-from duru.model import new_id
+from duru.model import entity, new_id
 from duru.remote.config import default_home
 
 from . import credentials as creds_file
@@ -49,6 +51,9 @@ MERGE_AFTER_PULLED = 2_000  # a pull this big merges the index segments it left
 BULK_MERGE_PAGES = 1_000  # pages per merge step then (its own short transaction)
 BULK_MERGE_STEPS = 10_000  # a bound only: 100k notes pulled take ~20 steps
 MAX_CHUNK_BYTES = 8 * 1024 * 1024
+# One row, sealed, on the wire: more is never sent (the server takes request bodies of
+# 32 MiB by default); it stays in the outbox with the rows below it (``_Held``).
+MAX_ENTRY_BYTES = 24 * 1024 * 1024
 # Chunks grow while a round trip takes less than this, shrink when it takes over 4x.
 TARGET_SECONDS = 0.5
 
@@ -67,6 +72,8 @@ class SyncReport:
     kept_local: int = 0
     waiting: int = 0
     quarantined: int = 0
+    too_big: list[str] = field(default_factory=list)  # "entity row id" of rows not sent
+    held: int = 0  # rows left in the outbox: those, and the rows below them
     merged: int = 0
     copied: int = 0
     resynced: bool = False
@@ -193,7 +200,7 @@ def sync(
             _pull(db, client, keys, report, progress, page)
             # A merge leaves rows to push and revision outcomes to send: one more round
             # lands them, and brings back what they changed.
-            if _send_resolutions(db, client) or outbox.count_pending(db):
+            if _send_resolutions(db, client) or outbox.count_pending(db) > report.held:
                 _push(db, client, keys, _device_id(db), report, progress, chunk)
                 _pull(db, client, keys, report, progress, page)
                 _send_resolutions(db, client)
@@ -201,9 +208,25 @@ def sync(
             if own:
                 client.close()
         if report.pulled >= MERGE_AFTER_PULLED:
-            maintain(db, max_steps=BULK_MERGE_STEPS, pages=BULK_MERGE_PAGES)
+            _merge_pulled(db)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _merge_pulled(db: Database) -> None:
+    """Merge the index segments a big pull left. Housekeeping, after every page and the
+    cursor committed: it never waits for a lock another connection holds, and a lock or
+    a full disk leaves the merging to later (the store's maintainer, or the housekeeping
+    ``duru sync`` runs after its report) rather than fail a sync that is done."""
+    db.conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        maintain(db, max_steps=BULK_MERGE_STEPS, pages=BULK_MERGE_PAGES)
+    except sqlite3.Error as exc:
+        failure = store_failure(exc, db.path)
+        if failure is None or isinstance(failure, CorruptDatabase):
+            raise
+    finally:
+        db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 class _Helper:
@@ -241,6 +264,29 @@ class _Chunk:
     entries: list[PushEntry]
     pushed: dict[tuple[str, str], Any]
     size: int = 0  # the size it was sealed at (the one after it is sealed before it returns)
+    taken: int = 0  # rows of the outbox it went through: sent, or held
+
+
+@dataclass
+class _Held:
+    """The rows a push leaves in the outbox: any too big to send (over
+    ``MAX_ENTRY_BYTES`` sealed, which the server would refuse on every push, and with it
+    everything after it), and the rows below them, which the server could not place.
+    The rest of the outbox goes, the pull runs, and the sync reports them."""
+
+    too_big: list[str] = field(default_factory=list)
+    rows: set[tuple[str, str]] = field(default_factory=set)
+
+    def holds(self, p: outbox.Pending, size: int, row: dict[str, Any] | None) -> bool:
+        if size > MAX_ENTRY_BYTES:
+            self.too_big.append(f"{p.entity} {p.row_id}")
+        elif row is None or not any(
+            row.get(f.name) is not None and (f.references, str(row[f.name])) in self.rows
+            for f in entity(p.entity).foreign_keys
+        ):
+            return False
+        self.rows.add((p.entity, p.row_id))
+        return True
 
 
 def _push(
@@ -260,6 +306,7 @@ def _push(
     taper (:func:`_tapered`)."""
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
+    held = _Held()
     _report(progress, "push", 0, total)
     with _Helper("duru-push") as sender:
         flying: tuple[_Chunk, Any, float] | None = None
@@ -267,10 +314,12 @@ def _push(
             chunk = None
             if sealed < total:
                 chunk = _seal_chunk(
-                    db, rows[sealed : sealed + _tapered(size, total - sealed)], keys
+                    db, rows[sealed : sealed + _tapered(size, total - sealed)], keys, held
                 )
                 chunk.size = size
-                sealed += len(chunk.sent)
+                sealed += chunk.taken
+                if not chunk.entries:  # every row of it held
+                    chunk = None
             answered = None
             if flying is not None:
                 prior, answer, began = flying
@@ -295,6 +344,9 @@ def _push(
                     size = min(MAX_PUSH_CHUNK, max(size, prior.size * 2))
                 elif took > 4 * TARGET_SECONDS:
                     size = max(MIN_PUSH_CHUNK, min(size, prior.size // 2))
+    report.too_big, report.held = held.too_big, len(held.rows)
+    if held.rows:
+        _report(progress, "push", done + len(held.rows), total)
 
 
 def _tapered(size: int, left: int) -> int:
@@ -312,15 +364,21 @@ def _timed_push(api: SyncApi, device: str, chunk: _Chunk) -> tuple[Any, float]:
     return api.push(device, chunk.entries), time.perf_counter()
 
 
-def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any) -> _Chunk:
+def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any, held: _Held) -> _Chunk:
     chunk = _Chunk([], [], {})
     nbytes = 0
     for p, entry in outbox.entries(db, rows, keys, chunk.pushed):
-        nbytes += _size(entry.row)
+        size = _size(entry.row)
+        if held.holds(p, size, chunk.pushed.get((p.entity, p.row_id))):
+            chunk.pushed.pop((p.entity, p.row_id), None)
+            chunk.taken += 1
+            continue
+        nbytes += size
         if chunk.entries and nbytes > MAX_CHUNK_BYTES:
             break
         chunk.sent.append(p)
         chunk.entries.append(entry)
+        chunk.taken += 1
     return chunk
 
 

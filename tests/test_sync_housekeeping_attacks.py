@@ -1,5 +1,6 @@
-"""Hostile tests of the Dec 7 changes: sync's tune_index and post-pull merge, `duru sync`'s
-housekeeping, tapered push chunks, and the server's array literals.
+"""Hostile tests of sync's housekeeping and push plumbing: the index merges a pull leaves
+(and the one after a big pull), `duru sync`'s housekeeping after its report, tapered push
+chunks, a row too big to send, and the ids the server turns into array literals.
 
 Real parts only: `duru serve` on loopback over the embedded PostgreSQL, real SQLite files,
 real HTTP; faults are real locks held by another connection or process.
@@ -551,6 +552,32 @@ def test_one_note_too_big_for_the_servers_body_limit_does_not_block_every_other_
     assert _found(a, "waiting") == ["from b"], f"a pulls nothing, its outbox stuck: {failure}"
     sync.sync(b)
     assert _found(b, "still") == ["small after it"], "a's other notes never leave it"
+
+
+def test_a_row_too_big_to_send_is_named_held_with_its_rows_and_sent_once_shortened(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        huge = s.notes.create("huge 巨大", body="字" * 9_000_000, tags=["big"])
+        s.tasks.create(huge["id"], "a task under it")
+        s.notes.create("beside it", body="goes")
+    result = CliRunner().invoke(app, ["sync", "--db", str(a)])
+    assert result.exit_code == 1, result.output  # the rest synced; one row needs a look
+    assert f"note {huge['id']}" in result.stderr
+    assert "too big to send" in result.stderr
+    report = sync.sync(a)
+    assert report.too_big == [f"note {huge['id']}"] and report.held >= 3  # note, tag, task
+    sync.sync(b)
+    assert _found(b, "beside") == ["beside it"] and _found(b, "huge") == []
+    with DeviceStore.open(a) as s:
+        s.notes.edit(huge["id"], body="short now")
+    report = sync.sync(a)
+    assert report.too_big == [] and report.held == 0
+    sync.sync(b)
+    assert _found(b, "huge") == ["huge 巨大"]
+    assert snapshot(a)["tasks"] == snapshot(b)["tasks"]
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]
 
 
 # -- two devices of one account pushing at once, a third pulling meanwhile -----------------
