@@ -197,3 +197,7 @@ class ResyncNeeded(SyncError):
 
 class SyncServerError(SyncError):
     """The sync server could not be reached, or answered with an error."""
+
+
+class RequestTooLarge(SyncServerError):
+    """The sync server, or a proxy before it, refused a request as too large (HTTP 413)."""

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import test_sync
 from test_sync import Server, snapshot, two_devices
 
 from duru import sync
+from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.model import NOTE
 from duru.sync.client import DEFAULT_PUSH_CHUNK, TAPER_FLOOR
@@ -66,3 +68,34 @@ def test_a_one_row_push_is_one_request(tmp_path: Path, server: Server, home: Pat
     with CountingApi(saved.server, token=saved.token) as api:
         sync.sync(a, api=api)
     assert api.sizes == [1]
+
+
+def test_a_server_that_takes_small_bodies_gets_the_push_in_halves_and_holds_a_big_row(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server (or a proxy before it) with a 256 KB body limit: chunks it refuses (413)
+    go again in halves, and a note over the limit on its own stays here with its tag
+    and task, named in the report; everything else reaches the other device."""
+    home = tmp_path / "home"
+    small = Server(pg_url, home, env={"DURU_SERVER_MAX_BODY_BYTES": str(256 * 1024)})
+    small.start()
+    try:
+        monkeypatch.setenv("DURU_HOME", str(home))
+        a, b = two_devices(tmp_path, small)
+        with Database.open(a, create=False) as db, db.transaction():
+            for i in range(1_500):
+                db.insert(NOTE, {"title": f"note {i} 메모", "body": "본문 " * 150})
+        with DeviceStore.open(a) as s:
+            big = s.notes.create("big one", body="큰 " * 150_000, tags=["huge"])
+            s.tasks.create(big["id"], "under the big one")
+        report = sync.sync(a)
+        assert report.too_big == [f"note {big['id']}"]
+        assert report.held == 3  # the note, its tag, its task
+        assert report.applied == 1_500
+        sync.sync(b)
+        notes = {n["title"] for n in snapshot(b)["notes"]}
+        assert len(notes) == 1_500 and "big one" not in notes
+        again = sync.sync(a)  # held again, nothing else to send, no error
+        assert again.too_big == [f"note {big['id']}"] and again.pushed == 0
+    finally:
+        small.stop()

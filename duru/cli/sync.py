@@ -135,8 +135,9 @@ def sync_command(
                     below = report.held - len(report.too_big)
                     typer.echo(
                         f"  {len(report.too_big)} rows are too big to send (over"
-                        f" {MAX_ENTRY_BYTES // 2**20} MiB sealed) and stay here, with {below}"
-                        " rows below them, until they are shortened:",
+                        f" {MAX_ENTRY_BYTES // 2**20} MiB sealed, or over what the server"
+                        f" takes) and stay here, with {below} rows below them, until they"
+                        " are shortened:",
                         err=True,
                     )
                     for name in report.too_big[:_SHOWN_REFUSED]:

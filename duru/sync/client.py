@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_master_key
-from duru.errors import AuthFailed, CorruptDatabase, ResyncNeeded, SyncError, UsageError
+from duru.errors import (
+    AuthFailed,
+    CorruptDatabase,
+    RequestTooLarge,
+    ResyncNeeded,
+    SyncError,
+    UsageError,
+)
 from duru.local.db import BUSY_TIMEOUT_MS, Database
 from duru.local.failures import store_failure
 from duru.local.maintenance import maintain, tune_index
@@ -38,7 +45,7 @@ from . import credentials as creds_file
 from . import inbox, outbox
 from .credentials import Credentials
 from .http import SyncApi
-from .protocol import PushEntry
+from .protocol import PushEntry, PushResult
 from .server_account import check_kdf_cost, check_user_name
 
 Progress = Callable[[str, int, int], None]
@@ -278,15 +285,32 @@ class _Held:
     rows: set[tuple[str, str]] = field(default_factory=set)
 
     def holds(self, p: outbox.Pending, size: int, row: dict[str, Any] | None) -> bool:
+        """Whether the row ``p`` (``row`` as sealed, None for a delete) stays here."""
         if size > MAX_ENTRY_BYTES:
-            self.too_big.append(f"{p.entity} {p.row_id}")
-        elif row is None or not any(
+            self.hold(p, too_big=True)
+            return True
+        return self.below(p, row)
+
+    def below(self, p: outbox.Pending, row: dict[str, Any] | None) -> bool:
+        """Whether ``row`` points at a held row (then it is held too)."""
+        if row is None or not any(
             row.get(f.name) is not None and (f.references, str(row[f.name])) in self.rows
             for f in entity(p.entity).foreign_keys
         ):
             return False
-        self.rows.add((p.entity, p.row_id))
+        self.hold(p, too_big=False)
         return True
+
+    def sendable(
+        self, part: list[tuple[outbox.Pending, PushEntry]], rows: dict[tuple[str, str], Any]
+    ) -> list[tuple[outbox.Pending, PushEntry]]:
+        """``part`` less its rows below held ones (``rows``: the rows as sealed)."""
+        return [(p, e) for p, e in part if not self.below(p, rows.get((p.entity, p.row_id)))]
+
+    def hold(self, p: outbox.Pending, *, too_big: bool) -> None:
+        if too_big:
+            self.too_big.append(f"{p.entity} {p.row_id}")
+        self.rows.add((p.entity, p.row_id))
 
 
 def _push(
@@ -307,6 +331,7 @@ def _push(
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
     held = _Held()
+    budget = MAX_CHUNK_BYTES
     _report(progress, "push", 0, total)
     with _Helper("duru-push") as sender:
         flying: tuple[_Chunk, Any, float] | None = None
@@ -314,7 +339,7 @@ def _push(
             chunk = None
             if sealed < total:
                 chunk = _seal_chunk(
-                    db, rows[sealed : sealed + _tapered(size, total - sealed)], keys, held
+                    db, rows[sealed : sealed + _tapered(size, total - sealed)], keys, held, budget
                 )
                 chunk.size = size
                 sealed += chunk.taken
@@ -323,7 +348,16 @@ def _push(
             answered = None
             if flying is not None:
                 prior, answer, began = flying
-                result, finished = answer.result()
+                try:
+                    result, finished = answer.result()
+                except RequestTooLarge:
+                    # A server, or a proxy before it, that takes smaller bodies: the
+                    # chunk goes again in halves, later ones are sealed to half its bytes.
+                    budget = max(1, sum(_size(e.row) for e in prior.entries) // 2)
+                    prior, result = _push_halves(api, device, prior, held)
+                    finished = time.perf_counter()
+                    if chunk is not None:
+                        chunk = _without_held(chunk, held)
                 answered = (prior, result, finished - began)
             flying = None
             if chunk is not None:
@@ -333,7 +367,8 @@ def _push(
                 send = sender.now if alone else sender.submit
                 flying = (chunk, send(_timed_push, api, device, chunk), time.perf_counter())
             if answered is not None:
-                prior, (results, report.head), took = answered
+                prior, (results, head), took = answered
+                report.head = head or report.head  # 0: every row of it held
                 outbox.apply_results(db, prior.sent, results, prior.pushed)
                 _count(report, results)
                 done += len(prior.sent)
@@ -364,7 +399,51 @@ def _timed_push(api: SyncApi, device: str, chunk: _Chunk) -> tuple[Any, float]:
     return api.push(device, chunk.entries), time.perf_counter()
 
 
-def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any, held: _Held) -> _Chunk:
+def _push_halves(
+    api: SyncApi, device: str, chunk: _Chunk, held: _Held
+) -> tuple[_Chunk, tuple[list[PushResult], int]]:
+    """Send ``chunk``, refused as too large, again in halves, and each half refused in
+    halves again; a row refused alone is held (``_Held``), with the rows below it.
+    The chunk of what went, and its answers and head (0 when nothing went)."""
+    out = _Chunk([], [], chunk.pushed, chunk.size)
+    results: list[PushResult] = []
+    head = 0
+
+    def send(part: list[tuple[outbox.Pending, PushEntry]]) -> None:
+        nonlocal head
+        part = held.sendable(part, chunk.pushed)
+        if not part:
+            return
+        try:
+            answers, head = api.push(device, [e for _, e in part])
+        except RequestTooLarge:
+            if len(part) == 1:
+                held.hold(part[0][0], too_big=True)
+                return
+            send(part[: len(part) // 2])
+            send(part[len(part) // 2 :])
+            return
+        out.sent.extend(p for p, _ in part)
+        out.entries.extend(e for _, e in part)
+        results.extend(answers)
+
+    send(list(zip(chunk.sent, chunk.entries, strict=True)))
+    return out, (results, head)
+
+
+def _without_held(chunk: _Chunk, held: _Held) -> _Chunk | None:
+    """``chunk`` less its rows below rows held since it was sealed; None if none is left."""
+    kept = held.sendable(list(zip(chunk.sent, chunk.entries, strict=True)), chunk.pushed)
+    if not kept:
+        return None
+    out = _Chunk([p for p, _ in kept], [e for _, e in kept], chunk.pushed, chunk.size)
+    out.taken = chunk.taken
+    return out
+
+
+def _seal_chunk(
+    db: Database, rows: list[outbox.Pending], keys: Any, held: _Held, budget: int
+) -> _Chunk:
     chunk = _Chunk([], [], {})
     nbytes = 0
     for p, entry in outbox.entries(db, rows, keys, chunk.pushed):
@@ -374,7 +453,7 @@ def _seal_chunk(db: Database, rows: list[outbox.Pending], keys: Any, held: _Held
             chunk.taken += 1
             continue
         nbytes += size
-        if chunk.entries and nbytes > MAX_CHUNK_BYTES:
+        if chunk.entries and nbytes > budget:
             break
         chunk.sent.append(p)
         chunk.entries.append(entry)

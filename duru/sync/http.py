@@ -23,6 +23,7 @@ from duru.errors import (
     AlreadyExists,
     AuthFailed,
     RateLimited,
+    RequestTooLarge,
     ResyncNeeded,
     SyncServerError,
     UsageError,
@@ -158,6 +159,11 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
         return AlreadyExists(message)
     if status == 410:
         return ResyncNeeded(message)
+    if status == 413:  # from the server or a proxy before it (whose answer may be HTML)
+        return RequestTooLarge(
+            f"the sync server at {base_url} refused a request as too large (413): {message}",
+            retryable=False,
+        )
     return SyncServerError(
         f"the sync server at {base_url} refused ({status}): {message}", retryable=status >= 500
     )
