@@ -293,12 +293,20 @@ def _json_stream(text: str) -> list[Any]:
         out.append(doc)
 
 
-def test_duru_sync_json_stays_json_on_stdout_when_housekeeping_meets_a_lock(
+def _housekeeping_meets_a_lock(
     tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[Path, Path]:
+    """Devices a and b, b's index with segments to merge, and its housekeeping locked out."""
     a, b = two_devices(tmp_path, server)
     _segments_on(a, b, 5)
     monkeypatch.setattr(duru.cli.device, "maintain", _maintain_against_a_lock(b))
+    return a, b
+
+
+def test_duru_sync_json_stays_json_on_stdout_when_housekeeping_meets_a_lock(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, b = _housekeeping_meets_a_lock(tmp_path, server, monkeypatch)
     result = CliRunner().invoke(app, ["sync", "--json", "--db", str(b)])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
@@ -310,9 +318,7 @@ def test_duru_sync_json_stays_json_on_stdout_when_housekeeping_meets_a_lock(
 def test_duru_sync_watch_keeps_going_when_housekeeping_fails_every_round(
     tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a, b = two_devices(tmp_path, server)
-    _segments_on(a, b, 5)
-    monkeypatch.setattr(duru.cli.device, "maintain", _maintain_against_a_lock(b))
+    a, b = _housekeeping_meets_a_lock(tmp_path, server, monkeypatch)
     rounds = []
 
     def sleep(_: float) -> None:
