@@ -14,12 +14,11 @@ from psycopg import Connection
 
 from duru.errors import UsageError
 from duru.remote.layout import CHANGE_SEQ, CONFLICTS, USER_ID
-from duru.sync.protocol import canonical_id
+from duru.sync.protocol import MAX_RESOLUTIONS, canonical_id
 
 from .tree import lock_sequence, store_sequence
 
 STATUSES = frozenset({"open", "merged", "copied", "revived", "resolved"})
-MAX_RESOLUTIONS = 1_000
 
 
 def parse_resolutions(data: object) -> list[tuple[str, str, str | None]]:

@@ -45,7 +45,7 @@ from . import credentials as creds_file
 from . import inbox, outbox
 from .credentials import Credentials
 from .http import SyncApi
-from .protocol import PushEntry, PushResult
+from .protocol import MAX_RESOLUTIONS, PushEntry, PushResult
 from .server_account import check_kdf_cost, check_user_name
 
 Progress = Callable[[str, int, int], None]
@@ -522,19 +522,32 @@ def _pull(
 
 
 def _send_resolutions(db: Database, api: SyncApi) -> int:
-    """Send queued revision outcomes; the number sent (they leave the queue once sent)."""
-    rows = db.rows("SELECT revision_id, status, copy_id FROM sync_resolutions")
-    if not rows:
-        return 0
-    api.resolve(
-        [{"id": r["revision_id"], "status": r["status"], "copy_id": r["copy_id"]} for r in rows]
-    )
-    with db.transaction():
-        db.conn.executemany(
-            "DELETE FROM sync_resolutions WHERE revision_id = ? AND status = ?",
-            [(r["revision_id"], r["status"]) for r in rows],
-        )
-    return len(rows)
+    """Send queued revision outcomes; the number sent. They go in batches the server
+    takes (``MAX_RESOLUTIONS``, halved while a body limit refuses them), and each batch
+    leaves the queue once sent: a long queue never stops every later sync."""
+    rows = db.rows("SELECT revision_id, status, copy_id FROM sync_resolutions ORDER BY rowid")
+    sent, size = 0, MAX_RESOLUTIONS
+    while sent < len(rows):
+        batch = rows[sent : sent + size]
+        try:
+            api.resolve(
+                [
+                    {"id": r["revision_id"], "status": r["status"], "copy_id": r["copy_id"]}
+                    for r in batch
+                ]
+            )
+        except RequestTooLarge:
+            if size == 1:
+                raise
+            size //= 2
+            continue
+        with db.transaction():
+            db.conn.executemany(
+                "DELETE FROM sync_resolutions WHERE revision_id = ? AND status = ?",
+                [(r["revision_id"], r["status"]) for r in batch],
+            )
+        sent += len(batch)
+    return sent
 
 
 def _save(

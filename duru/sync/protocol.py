@@ -42,6 +42,10 @@ PROTOCOL_VERSION = 1
 MAX_OP_IDS = 64
 
 
+# The most conflict revision outcomes one POST /v1/conflicts/resolve carries.
+MAX_RESOLUTIONS = 1_000
+
+
 @dataclass(frozen=True, slots=True)
 class PushEntry:
     """One row's pending change; ``op_ids`` oldest first, the last one is the newest."""

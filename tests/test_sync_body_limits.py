@@ -401,12 +401,6 @@ def test_cli_sync_json_with_held_rows_is_valid_json_and_exits_1(
         assert big["id"] in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RequestTooLarge,
-    reason="defect: _send_resolutions sends the whole queue in one POST with no 413 "
-    "handling; every later sync of the device fails",
-)
 def test_many_resolutions_over_a_small_limit_do_not_wedge_sync(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -490,12 +484,6 @@ def test_held_note_deleted_elsewhere_then_shortened(
         assert any(x["id"] == n["id"] for x in snapshot(b)["notes"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SyncServerError,
-    reason="defect: the server takes at most 1,000 resolutions a request; the client "
-    "sends the whole queue, so 1,001 queued outcomes fail every later sync (400)",
-)
 def test_over_a_thousand_resolutions_do_not_wedge_sync_at_default_limits(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
