@@ -76,7 +76,7 @@ def test_sealing_a_chunk_of_big_notes_reads_about_the_rows_it_sends(
                 asked.extend(i for i in ids if i in statement)
 
         s.db.conn.set_trace_callback(trace)
-        chunk = client._seal_chunk(s.db, rows, keys)
+        chunk = client._seal_chunk(s.db, rows, keys, client._Held(), client.MAX_CHUNK_BYTES)
         s.db.conn.set_trace_callback(None)
     sent = sum(p.entity == "note" for p in chunk.sent)
     assert 0 < sent < 50  # the chunk is cut by its bytes
