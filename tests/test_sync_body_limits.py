@@ -77,6 +77,53 @@ def api_for(path: Path, home: Path, cls: type[SyncApi] = SyncApi) -> SyncApi:
 BIG = "큰 글 🐘 " * 12_000  # ~ 130 KB of UTF-8, over a 64 KB limit once sealed
 
 
+def converge(a: Path, b: Path) -> None:
+    """a syncs, then b, then a: the two hold the same."""
+    sync.sync(a)
+    sync.sync(b)
+    sync.sync(a)
+    assert snapshot(a) == snapshot(b)
+
+
+def settle(a: Path, b: Path) -> None:
+    """a syncs, then b twice, then a; b's queued conflict outcomes go out in batches the
+    server takes (a queue sent whole used to fail here, and on every sync after)."""
+    sync.sync(a)
+    sync.sync(b)
+    sync.sync(b)
+    sync.sync(a)
+    assert snapshot(a) == snapshot(b)
+
+
+def killing_after_a_half(srv: Server) -> type[SyncApi]:
+    """A client that kills ``srv`` (SIGKILL) once the first half after a 413 has landed:
+    the rest of the halving never goes."""
+    seen = {"ok": 0}
+
+    class Killer(SyncApi):
+        def push(self, device: str, entries: list[Any]) -> Any:
+            try:
+                out = super().push(device, entries)
+            except RequestTooLarge:
+                seen["413"] = 1
+                raise
+            seen["ok"] += 1
+            assert seen.get("413"), "killed during the halving"
+            if seen["ok"] == 1:
+                srv.kill()
+            return out
+
+    return Killer
+
+
+def restarted(srv: Server, pg_url: str, home: Path, env: dict[str, str]) -> Server:
+    """``srv``, killed, started again on its port."""
+    port = srv.url.rsplit(":", 1)[1].strip("/")
+    again = Server(pg_url, home, "--port", port, env=env)
+    again.start()
+    return again
+
+
 def test_held_note_with_every_kind_of_child_then_shortened_converges(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,10 +206,7 @@ def test_children_added_to_a_held_note_in_a_later_sync_are_held_too(
         assert waiting(b) == 0
         with DeviceStore.open(a) as s:
             s.notes.edit(big["id"], body="x")
-        sync.sync(a)
-        sync.sync(b)
-        sync.sync(a)
-        assert snapshot(a) == snapshot(b)
+        converge(a, b)
 
 
 def test_deletes_below_a_held_synced_note_go_and_converge(
@@ -186,10 +230,7 @@ def test_deletes_below_a_held_synced_note_go_and_converge(
             assert s.tags.list_for(n["id"]) == ["keep"]
         with DeviceStore.open(a) as s:
             s.notes.edit(n["id"], body="short again")
-        sync.sync(a)
-        sync.sync(b)
-        sync.sync(a)
-        assert snapshot(a) == snapshot(b)
+        converge(a, b)
 
 
 def test_held_note_purged_before_it_ever_synced(
@@ -293,26 +334,9 @@ def test_server_sigkilled_during_the_halving_then_sync_again(
                 db.insert(NOTE, {"title": f"n{i} 🐱", "body": "猫 " * 150})
         with DeviceStore.open(a) as s:
             big = s.notes.create("big", body=BIG, tags=["b"])
-        seen = {"ok": 0}
-
-        class Killer(SyncApi):
-            def push(self, device: str, entries: list[Any]) -> Any:
-                try:
-                    out = super().push(device, entries)
-                except RequestTooLarge:
-                    seen["413"] = 1
-                    raise
-                seen["ok"] += 1
-                assert seen.get("413"), "killed during the halving"
-                if seen["ok"] == 1:  # the first half landed; the rest never goes
-                    srv.kill()
-                return out
-
-        with api_for(a, home, Killer) as api, pytest.raises(SyncServerError):
+        with api_for(a, home, killing_after_a_half(srv)) as api, pytest.raises(SyncServerError):
             sync.sync(a, api=api)
-        port = srv.url.rsplit(":", 1)[1].strip("/")
-        srv = Server(pg_url, home, "--port", port, env=env)
-        srv.start()
+        srv = restarted(srv, pg_url, home, env)
         r = sync.sync(a)
         assert r.too_big == [f"note {big['id']}"] and r.held == 2
         assert r.conflicts == 0
@@ -321,10 +345,7 @@ def test_server_sigkilled_during_the_halving_then_sync_again(
         assert snapshot(b)["sync_conflicts"] == []
         with DeviceStore.open(a) as s:
             s.notes.edit(big["id"], body="short")
-        sync.sync(a)
-        sync.sync(b)
-        sync.sync(a)
-        assert snapshot(a) == snapshot(b)
+        converge(a, b)
         assert snapshot(a)["sync_conflicts"] == []
     finally:
         srv.stop()
@@ -419,14 +440,7 @@ def test_many_resolutions_over_a_small_limit_do_not_wedge_sync(
         with DeviceStore.open(b) as s:
             for n in notes:
                 s.notes.edit(n, title="title from b 🅱")
-        sync.sync(a)
-        try:
-            sync.sync(b)  # may fail once (resolve refused) ...
-        except SyncServerError:
-            pass
-        sync.sync(b)  # ... but not every time after: the queue must drain
-        sync.sync(a)
-        assert snapshot(a) == snapshot(b)
+        settle(a, b)
 
 
 def test_folder_with_a_huge_name_holds_its_subfolders_and_filings(
@@ -477,10 +491,7 @@ def test_held_note_deleted_elsewhere_then_shortened(
         with DeviceStore.open(a) as s:
             assert s.notes.get(n["id"])["body"] == BIG  # kept here, not lost
             s.notes.edit(n["id"], body="short now")
-        sync.sync(a)
-        sync.sync(b)
-        sync.sync(a)
-        assert snapshot(a) == snapshot(b)
+        converge(a, b)
         assert any(x["id"] == n["id"] for x in snapshot(b)["notes"])
 
 
@@ -504,14 +515,7 @@ def test_over_a_thousand_resolutions_do_not_wedge_sync_at_default_limits(
         with Database.open(b, create=False) as db, db.transaction():
             for n in notes:
                 db.update(NOTE, n, {"title": "from b"})
-        sync.sync(a)
-        try:
-            sync.sync(b)  # may fail once (resolve refused) ...
-        except SyncServerError:
-            pass
-        sync.sync(b)  # ... but not every time after: the queue must drain
-        sync.sync(a)
-        assert snapshot(a) == snapshot(b)
+        settle(a, b)
 
 
 def test_task_on_a_normal_note_pointing_at_a_held_reminder_and_an_edit_elsewhere(
@@ -571,29 +575,12 @@ def test_killed_during_halving_then_rows_edited_before_the_next_sync(
                 db.insert(NOTE, {"title": f"n{i} 🐱", "body": "猫 " * 150})["id"]
                 for i in range(600)
             ]
-        seen = {"ok": 0}
-
-        class Killer(SyncApi):
-            def push(self, device: str, entries: list[Any]) -> Any:
-                try:
-                    out = super().push(device, entries)
-                except RequestTooLarge:
-                    seen["413"] = 1
-                    raise
-                seen["ok"] += 1
-                assert seen.get("413"), "killed during the halving"
-                if seen["ok"] == 1:  # the first half landed; the rest never goes
-                    srv.kill()
-                return out
-
-        with api_for(a, home, Killer) as api, pytest.raises(SyncServerError):
+        with api_for(a, home, killing_after_a_half(srv)) as api, pytest.raises(SyncServerError):
             sync.sync(a, api=api)
         with Database.open(a, create=False) as db, db.transaction():
             for n in notes:
                 db.update(NOTE, n, {"body": "edited after the kill 🔪"})
-        port = srv.url.rsplit(":", 1)[1].strip("/")
-        srv = Server(pg_url, home, "--port", port, env=env)
-        srv.start()
+        srv = restarted(srv, pg_url, home, env)
         r = sync.sync(a)
         assert r.conflicts == 0 and r.held == 0, r
         sync.sync(b)
