@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from duru.errors import UsageError
+from duru.model.values import uuid_text
 from duru.server.tree import int_array, uuid_array, word_array
 from duru.sync.protocol import canonical_id
 
@@ -76,3 +77,23 @@ def test_canonical_id_keeps_canonical_ids_and_normalises_the_rest() -> None:
         canonical_id(str(u) + "0", "op_id")
     with pytest.raises(UsageError, match="op_id"):
         canonical_id(42, "op_id")
+
+
+def test_uuid_text_reads_uuid_spellings_only() -> None:
+    """One reading of ids for the model and the protocol: the spellings of a uuid, never
+    what uuid.UUID's int() would also take (and turn into another uuid)."""
+    u = uuid.uuid4()
+    hexed = u.hex
+    for spelling in (str(u), str(u).upper(), "{" + str(u) + "}", hexed, "urn:uuid:" + str(u)):
+        assert uuid_text(spelling) == str(u)
+    arabic = "".join("٠١٢٣٤٥٦٧٨٩"[int(c)] if c.isdigit() else c for c in str(u))
+    for lenient in (
+        " " + hexed[:31],
+        "+" + hexed[:31],
+        hexed[:4] + "_" + hexed[5:],
+        hexed + "\n",
+        arabic,
+        "{" + str(u),
+        str(u) + "}",
+    ):
+        assert uuid_text(lenient) is None, lenient

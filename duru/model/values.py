@@ -167,13 +167,30 @@ def _uuid(f: Field, v: object) -> str:
         return str(v)
     if not isinstance(v, str):
         raise TypeError
-    if CANONICAL_UUID.fullmatch(v):  # the usual case (our own ids): nothing to convert
-        return v
-    return str(uuid.UUID(v))
+    found = uuid_text(v)
+    if found is None:
+        raise ValueError(f"{v[:60]!r} is not a uuid")
+    return found
+
+
+def uuid_text(value: str) -> str | None:
+    """``value`` as a canonical uuid when it spells one (any case, braces, no hyphens,
+    ``urn:uuid:``); None otherwise. ``uuid.UUID`` alone reads its hex with ``int()``,
+    which also takes a blank, a sign, an underscore or other scripts' digits, and so
+    would make another uuid than the one written."""
+    if CANONICAL_UUID.fullmatch(value):  # the usual case (our own ids): nothing to convert
+        return value
+    if _UUID_SPELLING.fullmatch(value):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            return None
+    return None
 
 
 # A uuid as str(uuid.UUID(...)) writes it: the one spelling ids are stored and sent in.
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID_SPELLING = re.compile(r"(?:urn:uuid:)?(\{)?[0-9A-Fa-f-]{32,36}(?(1)\})")
 
 
 def _text(f: Field, v: object) -> str:

@@ -25,14 +25,12 @@ Pull: ``Change``s ordered by the user's change sequence, after a cursor.
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from duru.errors import UsageError
 from duru.model import BY_NAME
-from duru.model.values import CANONICAL_UUID
+from duru.model.values import uuid_text
 
 OpKind = Literal["upsert", "delete"]
 Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted", "revive"]
@@ -199,17 +197,7 @@ def canonical_id(value: object, what: str) -> str:
     """``value`` as a canonical lower-case uuid; UsageError naming ``what`` otherwise."""
     if not isinstance(value, str):
         raise UsageError(f"{what}: expected a uuid, got {type(value).__name__}")
-    if CANONICAL_UUID.fullmatch(value):  # as devices send them: nothing to normalise
-        return value
-    # Other spellings of a uuid (upper case, braces, no hyphens, urn:uuid:) are read,
-    # but only those: uuid.UUID alone reads its hex with int(), which also takes a blank,
-    # a sign, an underscore or other scripts' digits, and so another uuid than was sent.
-    if _UUID_SPELLING.fullmatch(value):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
-    raise UsageError(f"{what}: {value[:60]!r} is not a uuid")
-
-
-_UUID_SPELLING = re.compile(r"(?:urn:uuid:)?(\{)?[0-9A-Fa-f-]{32,36}(?(1)\})")
+    found = uuid_text(value)
+    if found is None:
+        raise UsageError(f"{what}: {value[:60]!r} is not a uuid")
+    return found
