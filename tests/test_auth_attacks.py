@@ -486,10 +486,6 @@ def test_user_a_token_cannot_resolve_user_b_conflict_revisions(srv: Server, tmp_
     assert mine["changes"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ServerConfig has no upper bound: every login is a 500 (datetime / timestamp overflow)",
-)
 def test_out_of_range_server_durations_are_refused_at_start(tmp_path: Path) -> None:
     """A token lifetime or login window past what dates can hold made every login a
     500 (Python's datetime, PostgreSQL's timestamp overflow); `duru serve` must refuse
