@@ -375,10 +375,6 @@ def test_a_device_database_does_not_move_to_another_account_after_logout(
 # -- rate limits and concurrency on the server ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auth.login checks the limit before verifying and counts the failure after (a race)",
-)
 def test_concurrent_wrong_logins_do_not_pass_the_per_account_limit(srv: Server) -> None:
     """The limit is checked before the (slow) verifier and the failure counted after it,
     so wrong guesses sent at once all pass the check. At most ACCOUNT_LIMIT may be tried
