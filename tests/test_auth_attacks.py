@@ -222,10 +222,6 @@ def _damaged(good: dict[str, Any]) -> dict[str, str | bytes]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a corrupt credentials file makes login and logout refuse: 'log in again'",
-)
 def test_a_corrupt_credentials_file_is_replaced_by_logging_in_again(
     srv: Server, tmp_path: Path
 ) -> None:
@@ -256,10 +252,6 @@ def test_a_corrupt_credentials_file_is_replaced_by_logging_in_again(
     assert not path.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="credentials.load checks keys, not types: a traceback later",
-)
 def test_a_credentials_file_with_fields_of_the_wrong_type_is_one_line(
     srv: Server, tmp_path: Path
 ) -> None:
@@ -307,8 +299,7 @@ def test_a_credentials_file_others_can_read_is_refused_and_not_used(
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="client.register creates the account before it checks the device",
+    strict=True, reason="client.register creates the account before it checks the device"
 )
 def test_register_on_a_device_that_cannot_take_the_account_makes_no_account(
     srv: Server, tmp_path: Path, pg_databases: PgDatabases
@@ -338,10 +329,7 @@ def test_register_on_a_device_that_cannot_take_the_account_makes_no_account(
     register(new_device(tmp_path, "b"), srv, second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the device database does not record its account",
-)
+@pytest.mark.xfail(strict=True, reason="the device database does not record its account")
 def test_a_device_database_does_not_move_to_another_account_after_logout(
     srv: Server, tmp_path: Path
 ) -> None:

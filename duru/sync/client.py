@@ -159,6 +159,8 @@ def logout(db_path: str | Path, *, home: Path | None = None) -> bool:
         saved = creds_file.load(where, device)
     except AuthFailed:
         return False
+    except creds_file.UnreadableCredentials:  # no token to end: forgetting the file is all
+        return creds_file.forget(where, device)
     try:
         with SyncApi(saved.server, token=saved.token) as api:
             api.logout()
@@ -564,7 +566,7 @@ def _save(
         where = sync_home(home)
         try:
             before = creds_file.load(where, device)
-        except AuthFailed:
+        except (AuthFailed, creds_file.UnreadableCredentials):  # logging in replaces it
             before = None
         if before is not None and before.user_id != user_id:
             raise UsageError(
