@@ -298,9 +298,6 @@ def test_a_credentials_file_others_can_read_is_refused_and_not_used(
 # -- a device database and its account ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="client.register creates the account before it checks the device"
-)
 def test_register_on_a_device_that_cannot_take_the_account_makes_no_account(
     srv: Server, tmp_path: Path, pg_databases: PgDatabases
 ) -> None:
@@ -329,7 +326,6 @@ def test_register_on_a_device_that_cannot_take_the_account_makes_no_account(
     register(new_device(tmp_path, "b"), srv, second)
 
 
-@pytest.mark.xfail(strict=True, reason="the device database does not record its account")
 def test_a_device_database_does_not_move_to_another_account_after_logout(
     srv: Server, tmp_path: Path
 ) -> None:
