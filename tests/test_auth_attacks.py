@@ -11,8 +11,9 @@ repeated here; this file attacks what they leave:
 - a credentials file that is corrupt, of the wrong shape, or readable by others;
 - a device database moved between accounts (register on a logged-in device, log in to
   another account after logging out);
-- concurrent wrong logins against the per-account limit, concurrent registrations of one
-  name on two workers, two syncs of one device and a `sync --watch` killed with SIGKILL;
+- concurrent wrong logins against the per-account limit, a forged X-Forwarded-For
+  against the per-address one, concurrent registrations of one name on two workers, two
+  syncs of one device and a `sync --watch` killed with SIGKILL;
 - user A's token against user B's conflict revisions;
 - server durations out of range.
 """
@@ -29,7 +30,7 @@ import time
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ from test_sync_attacks import (
     login,
     new_device,
     register,
+    servers,  # noqa: F401  (a fixture)
 )
 from typer.testing import CliRunner, Result
 
@@ -382,6 +384,33 @@ def test_concurrent_wrong_logins_do_not_pass_the_per_account_limit(srv: Server) 
     assert set(codes) <= {401, 429}, codes
     assert codes[401] <= ACCOUNT_LIMIT, f"{codes[401]} guesses checked, limit {ACCOUNT_LIMIT}"
     srv.alive()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="uvicorn's defaults (proxy_headers, forwarded_allow_ips=127.0.0.1) make the"
+    " address a loopback client's X-Forwarded-For; which proxies to trust is a setting"
+    " duru serve lacks",
+)
+def test_a_forwarded_for_header_does_not_reset_the_per_address_limit(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """Every connection here comes from 127.0.0.1, as every client's does behind a TCP
+    forwarder (stunnel, ssh -L) on the server's host: a made-up X-Forwarded-For must
+    not make each guess come from a fresh address."""
+    server = servers(pg_url, max_failures_per_address=3)
+    codes = []
+    for i in range(6):
+        body = {"name": unique("spray"), "auth_key": base64.b64encode(bytes(32)).decode()}
+        r = httpx.post(
+            f"{server.url}/v1/login",
+            json=body,
+            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            timeout=30,
+        )
+        codes.append(r.status_code)
+    assert codes == [401, 401, 401, 429, 429, 429], codes
 
 
 def test_concurrent_registrations_of_one_name_on_two_workers(pg_url: str, tmp_path: Path) -> None:
