@@ -13,7 +13,9 @@ one: both answers look the same as for a real account with a wrong passphrase.
 
 Failed logins are counted per account name and per client address in
 ``login_failures`` (in the database, so every server process shares them); past the
-limit within the window, logins answer RateLimited until the window ends.
+limit within the window, logins answer RateLimited until the window ends. Each attempt
+is counted before its (slow) verifier check and given back when it succeeds, so guesses
+sent at once cannot all pass the check before any of them is counted.
 """
 
 from __future__ import annotations
@@ -99,19 +101,23 @@ def login(
     """
     name = check_user_name(name)
     keys = (f"account:{name}", f"address:{address}")
-    _check_rate(conn, keys, config)
+    _take_attempt(conn, keys, config)
     found = _login_record(conn, name)
     verifier = _dummy_verifier() if found is None else str(found[3]).encode("ascii")
     ok = verify_auth_key(verifier, auth_key) and found is not None
     if not ok:
-        _count_failure(conn, keys, config)
-        raise AuthFailed(_WRONG)
+        raise AuthFailed(_WRONG)  # counted already (_take_attempt)
     assert found is not None
     user_id = str(found[0])
     token = secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + timedelta(seconds=config.token_ttl)
     with conn.transaction():
         conn.execute(f"DELETE FROM {LOGIN_FAILURES} WHERE key = %s", (keys[0],))
+        # This attempt was counted against the address too, and did not fail.
+        conn.execute(
+            f"UPDATE {LOGIN_FAILURES} SET failures = failures - 1 WHERE key = %s AND failures > 0",
+            (keys[1],),
+        )
         set_user(conn, user_id)
         conn.execute(
             f"INSERT INTO {SESSIONS} ({USER_ID}, token_hash, expires_at) VALUES (%s, %s, %s)",
@@ -196,35 +202,35 @@ def _login_record(conn: Connection[Any], name: str) -> tuple[Any, ...] | None:
     ).fetchone()
 
 
-def _check_rate(conn: Connection[Any], keys: tuple[str, str], config: ServerConfig) -> None:
-    limits = (config.max_failures_per_account, config.max_failures_per_address)
-    rows = conn.execute(
-        f"SELECT key, failures, window_start FROM {LOGIN_FAILURES}"
-        " WHERE key = ANY(%s) AND window_start > now() - make_interval(secs => %s)",
-        (list(keys), config.login_window),
-    ).fetchall()
-    for key, failures, started in rows:
-        if failures >= limits[keys.index(key)]:
-            left = started + timedelta(seconds=config.login_window) - datetime.now(UTC)
-            raise RateLimited(
-                "too many failed logins: try again later",
-                retry_after=max(1, int(left.total_seconds()) + 1),
-            )
+def _take_attempt(conn: Connection[Any], keys: tuple[str, str], config: ServerConfig) -> None:
+    """Count one login attempt against each key (as a failure, until it succeeds);
+    RateLimited, counting nothing, when a key is past its limit within the window.
 
-
-def _count_failure(conn: Connection[Any], keys: tuple[str, str], config: ServerConfig) -> None:
+    One statement takes each key's row lock and counts, so concurrent attempts are
+    counted one after the other: at most the limit of them pass, at once or in turn.
+    """
+    limits = {keys[0]: config.max_failures_per_account, keys[1]: config.max_failures_per_address}
     with conn.transaction():
-        conn.cursor().executemany(
-            f"INSERT INTO {LOGIN_FAILURES} (key, window_start, failures) VALUES (%s, now(), 1)"
+        rows = conn.execute(
+            f"INSERT INTO {LOGIN_FAILURES} AS f (key, window_start, failures)"
+            " VALUES (%s, now(), 1), (%s, now(), 1)"
             " ON CONFLICT (key) DO UPDATE SET"
-            f" failures = CASE WHEN {LOGIN_FAILURES}.window_start"
-            " > now() - make_interval(secs => %s)"
-            f" THEN {LOGIN_FAILURES}.failures + 1 ELSE 1 END,"
-            f" window_start = CASE WHEN {LOGIN_FAILURES}.window_start"
-            " > now() - make_interval(secs => %s)"
-            f" THEN {LOGIN_FAILURES}.window_start ELSE now() END",
-            [(k, config.login_window, config.login_window) for k in keys],
-        )
+            " failures = CASE WHEN f.window_start > now() - make_interval(secs => %s)"
+            " THEN f.failures + 1 ELSE 1 END,"
+            " window_start = CASE WHEN f.window_start > now() - make_interval(secs => %s)"
+            " THEN f.window_start ELSE now() END"
+            " RETURNING key, failures, window_start",
+            (*keys, config.login_window, config.login_window),
+        ).fetchall()
+        for key, failures, started in rows:
+            if failures > limits[key]:
+                left = started + timedelta(seconds=config.login_window) - datetime.now(UTC)
+                # Raised inside the transaction: it rolls back, so a refused attempt
+                # does not count (nor move the window).
+                raise RateLimited(
+                    "too many failed logins: try again later",
+                    retry_after=max(1, int(left.total_seconds()) + 1),
+                )
 
 
 @cache

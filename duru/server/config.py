@@ -10,6 +10,10 @@ from typing import Any
 from duru.errors import UsageError
 
 OPERATOR_TOKEN_VAR = "DURU_SERVER_OPERATOR_TOKEN"
+# The longest duration a setting may hold: dates past it overflow Python's datetime
+# (year 9999) or PostgreSQL's interval, and every login would fail with a 500.
+_MAX_SECONDS = 100 * 365 * 24 * 3600
+_MAX = {"token_ttl": _MAX_SECONDS, "login_window": _MAX_SECONDS, "tombstone_days": 100 * 365}
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class ServerConfig:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{f.name} must be a positive integer, not {value!r}")
+            if value > _MAX.get(f.name, value):
+                raise UsageError(
+                    f"{f.name} must be at most {_MAX[f.name]} (100 years), not {value}"
+                )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:

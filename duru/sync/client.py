@@ -115,6 +115,9 @@ def register(
     """
     name = check_user_name(user)
     phrase = check_passphrase(passphrase)
+    # The device first: an account made for a device that then refuses it would keep
+    # its name taken, with no device holding its keys.
+    _check_device(db_path, home, name, None, new=True)
     user_id = new_id()
     keys, record = new_account(phrase, user_id, kdf)
     with SyncApi(server) as api:
@@ -138,13 +141,19 @@ def login(
     """
     name = check_user_name(user)
     phrase = check_passphrase(passphrase)
+    _check_device(db_path, home, name, None)
     with SyncApi(server) as api:
         params = api.login_params(name)
         check_kdf_cost(params)
         derived = derive_keys(phrase, params)
         session = api.login(name, derived.auth_key)
         info = api.account()
-    user_id = str(session["user_id"])
+        user_id = str(session["user_id"])
+        try:
+            _check_device(db_path, home, name, user_id)
+        except UsageError:
+            _end_session(api)
+            raise
     wrapped = WrappedKey.from_bytes(base64.b64decode(info["wrapped_master_key"]))
     master = unwrap_master_key(wrapped, kek=derived.kek, user_id=user_id)
     return _save(db_path, home, server, name, user_id, str(session["token"]), master)
@@ -159,6 +168,8 @@ def logout(db_path: str | Path, *, home: Path | None = None) -> bool:
         saved = creds_file.load(where, device)
     except AuthFailed:
         return False
+    except creds_file.UnreadableCredentials:  # no token to end: forgetting the file is all
+        return creds_file.forget(where, device)
     try:
         with SyncApi(saved.server, token=saved.token) as api:
             api.logout()
@@ -562,16 +573,9 @@ def _save(
     with Database.open(db_path) as db:
         device = _device_id(db)
         where = sync_home(home)
-        try:
-            before = creds_file.load(where, device)
-        except AuthFailed:
-            before = None
-        if before is not None and before.user_id != user_id:
-            raise UsageError(
-                f"{db_path} syncs with account {before.user!r} already: use another device "
-                "database for another account"
-            )
+        _refuse_other_account(db, db_path, where, device, name, user_id)
         inbox.ensure_tables(db)
+        db.set_meta(ACCOUNT_KEY, user_id)
     saved = Credentials(
         server.rstrip("/"),
         name,
@@ -582,6 +586,78 @@ def _save(
     )
     creds_file.save(where, device, saved)
     return saved
+
+
+# In the device database's duru_meta: the user id of the account it syncs with, kept
+# after a logout (its cursor, versions and rows are that account's).
+ACCOUNT_KEY = "sync_account"
+
+
+def _check_device(
+    db_path: str | Path, home: Path | None, name: str, user_id: str | None, *, new: bool = False
+) -> None:
+    """UsageError unless the device database at ``db_path`` may log in to the account
+    ``name`` (``user_id``, None while not known yet); ``new``: an account being made."""
+    with Database.open(db_path) as db:
+        where = sync_home(home)
+        _refuse_other_account(db, db_path, where, _device_id(db), name, user_id, new=new)
+
+
+def _refuse_other_account(
+    db: Database,
+    db_path: str | Path,
+    home: Path,
+    device: str,
+    name: str,
+    user_id: str | None,
+    *,
+    new: bool = False,
+) -> None:
+    """UsageError when the device syncs, or synced, with another account than ``name``
+    (``user_id``; None while not known yet; ``new``: an account being made, which is
+    another one than any).
+
+    One device database is one account: its cursor, versions and rows are that
+    account's, so another account's sync would skip rows and never send these. A
+    corrupt credentials file is no account (logging in replaces it); the account's user
+    id stays in the database (``ACCOUNT_KEY``) after a logout.
+    """
+    try:
+        before: Credentials | None = creds_file.load(home, device)
+    except (AuthFailed, creds_file.UnreadableCredentials):
+        before = None
+    if before is not None:
+        if new:
+            other = True
+        elif user_id is None:
+            other = before.user != name
+        else:
+            other = before.user_id != user_id
+        if other:
+            raise UsageError(
+                f"{db_path} syncs with account {before.user!r} already: use another device "
+                "database for another account"
+            )
+    recorded = db.meta(ACCOUNT_KEY)
+    # Synced before the account was recorded here: a cursor, of an account not known.
+    if new and (recorded is not None or inbox.cursor(db) is not None):
+        raise UsageError(
+            f"{db_path} synced with another account before: use another device database "
+            "for another account"
+        )
+    if recorded is not None and user_id is not None and recorded != user_id:
+        raise UsageError(
+            f"{db_path} synced with another account before (user id {recorded}): use "
+            "another device database for another account"
+        )
+
+
+def _end_session(api: SyncApi) -> None:
+    """End the session just opened, if the server answers (best effort)."""
+    try:
+        api.logout()
+    except SyncError:
+        pass
 
 
 SYNC_LOCK_WAIT = 120.0

@@ -9,14 +9,21 @@ the device database, which is backed up, exported and copied around.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from duru.crypto import AccountKeys, keys_from_master
-from duru.errors import AuthFailed, UsageError
+from duru.errors import AuthFailed, CryptoError, UsageError
+from duru.model.values import uuid_text
+
+
+class UnreadableCredentials(UsageError):
+    """A credentials file that is not what duru wrote (cut short, emptied, edited):
+    logging in again replaces it, logging out removes it."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,37 @@ def load(home: Path, device_id: str) -> Credentials:
         raise UsageError(f"{path} is readable by others: run `chmod 600 {path}` first")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Credentials(**data)
+        creds = Credentials(**data)
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"{path} is not a duru credentials file ({exc}): log in again") from None
+        problem: str | None = str(exc)
+    else:
+        problem = _problem(creds)
+    if problem is not None:
+        raise UnreadableCredentials(
+            f"{path} is not a duru credentials file ({problem}): log in again"
+        ) from None
+    return creds
+
+
+def _problem(creds: Credentials) -> str | None:
+    """What is wrong with values read from a file (someone may have edited it); None
+    when they are what ``save`` writes."""
+    for f in fields(creds):
+        if not isinstance(getattr(creds, f.name), str):
+            return f"{f.name} is not text"
+    if not creds.server.startswith(("http://", "https://")):
+        return "server is not an http:// or https:// URL"
+    if uuid_text(creds.user_id) is None:
+        return "user_id is not a uuid"
+    if not creds.token or not (creds.token.isascii() and creds.token.isprintable()):
+        return "token is not printable ASCII"
+    if any(ch.isspace() for ch in creds.token):
+        return "token holds white space"
+    try:
+        keys_from_master(creds.user_id, base64.b64decode(creds.master_key, validate=True))
+    except (binascii.Error, ValueError, CryptoError):
+        return "master_key is not a base64 master key"
+    return None
 
 
 def forget(home: Path, device_id: str) -> bool:
