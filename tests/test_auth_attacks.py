@@ -386,12 +386,6 @@ def test_concurrent_wrong_logins_do_not_pass_the_per_account_limit(srv: Server) 
     srv.alive()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn's defaults (proxy_headers, forwarded_allow_ips=127.0.0.1) make the"
-    " address a loopback client's X-Forwarded-For; which proxies to trust is a setting"
-    " duru serve lacks",
-)
 def test_a_forwarded_for_header_does_not_reset_the_per_address_limit(
     pg_url: str,
     servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
@@ -411,6 +405,39 @@ def test_a_forwarded_for_header_does_not_reset_the_per_address_limit(
         )
         codes.append(r.status_code)
     assert codes == [401, 401, 401, 429, 429, 429], codes
+
+
+def test_a_trusted_proxy_names_the_address(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """Behind a reverse proxy the operator names (`--trusted-proxy`), each forwarded
+    address is its own: one client's guesses do not lock out the others."""
+    server = servers(pg_url, max_failures_per_address=3, trusted_proxies="10.0.0.0/8 127.0.0.1")
+    codes = []
+    for i in range(6):
+        body = {"name": unique("spray"), "auth_key": base64.b64encode(bytes(32)).decode()}
+        r = httpx.post(
+            f"{server.url}/v1/login",
+            json=body,
+            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            timeout=30,
+        )
+        codes.append(r.status_code)
+    assert codes == [401] * 6, codes
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [DURU, "serve", "--port", "0", "--trusted-proxy", "proxy.example"],
+        env=_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    assert "--trusted-proxy 'proxy.example' is not an IP address or network" in r.stderr, r
+    assert "Traceback" not in r.stderr
 
 
 def test_concurrent_registrations_of_one_name_on_two_workers(pg_url: str, tmp_path: Path) -> None:

@@ -31,6 +31,16 @@ def serve(
         int, typer.Option("--port", help="Port to listen on (0: any free one).")
     ] = 8787,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            envvar="DURU_SERVER_TRUSTED_PROXIES",
+            help="Address or network of a reverse proxy whose X-Forwarded-For is believed"
+            " (repeatable; the variable takes several, space-separated). None by default:"
+            " the connection's address is the client's.",
+        ),
+    ] = None,
 ) -> None:
     """Run the sync server over $DURU_DATABASE_URL, else an embedded PostgreSQL."""
     from duru.server import serve as run
@@ -39,7 +49,7 @@ def serve(
         typer.echo(f"duru serve: listening on {url} (OpenAPI at {url}/openapi.json)", err=False)
 
     with reported():
-        run(host, port, workers, ready=ready)
+        run(host, port, workers, trusted_proxies=trusted_proxy or (), ready=ready)
 
 
 @app.command("register")

@@ -4,18 +4,20 @@ The database is ``DURU_DATABASE_URL`` (its user is the schema owner), else an em
 PostgreSQL under ``<home>/pg``, started here and stopped when the server stops. As the
 owner, ``prepare`` applies the schema and sets up the server role; the workers connect
 only as that role (or as ``DURU_SERVER_DATABASE_URL`` when given), which row level
-security binds. The URL is printed once ``/v1/health`` answers. The parent process also
+security binds. The URL is printed once ``/v1/health`` answers. Forwarded headers are
+believed only from ``--trusted-proxy`` addresses. The parent process also
 purges old tombstones hourly, as the owner (``tombstones``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -80,12 +82,20 @@ def serve(
     port: int = 8787,
     workers: int = 1,
     *,
+    trusted_proxies: Sequence[str] = (),
     config: RemoteConfig | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the sync server until SIGINT or SIGTERM; ``ready(url)`` once it answers."""
+    """Run the sync server until SIGINT or SIGTERM; ``ready(url)`` once it answers.
+
+    ``trusted_proxies``: addresses or networks of reverse proxies whose X-Forwarded-For
+    and X-Forwarded-Proto are believed. None by default: the client's address (which the
+    per-address login limit counts) is the connection's, so a client cannot name a fresh
+    address for each guess.
+    """
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
+    proxies = [_proxy(p) for p in trusted_proxies]
     remote = config or RemoteConfig.from_env()
     settings = ServerConfig.from_env()
     with owner_database(remote) as owner_url:
@@ -106,6 +116,8 @@ def serve(
             timeout_graceful_shutdown=10,
             # httptools, with a bound on a request's head (see ``http_head``).
             http=http_head.PROTOCOL,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies,
         )
         if ready is not None:
             threading.Thread(target=_announce, args=(url, ready), daemon=True).start()
@@ -125,6 +137,17 @@ def serve(
             unshare()
             stop_purger()
             sock.close()
+
+
+def _proxy(value: str) -> str:
+    """A ``--trusted-proxy`` value as uvicorn takes it; UsageError if not an address or
+    network."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise UsageError(
+            f"--trusted-proxy {value!r} is not an IP address or network (such as 10.0.0.0/8)"
+        ) from None
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
