@@ -164,7 +164,9 @@ def test_an_upload_of_a_restored_and_corrected_copy_reaches_every_device(
     download(restored, server_url=pg_url, passphrase=PASS, user="ada")
     with DeviceStore.open(restored) as s:
         s.notes.edit(note["id"], body="corrected by the operator")
-    assert _duru("upload", "--db", str(restored), "--user", "ada", "--server", pg_url).returncode == 0
+    assert (
+        _duru("upload", "--db", str(restored), "--user", "ada", "--server", pg_url).returncode == 0
+    )
     c = _logged_in(tmp_path, server, "c")
     sync_all(a, b, c)
     assert _bodies(c) == {"minutes": "corrected by the operator"}
@@ -222,3 +224,313 @@ def test_an_upload_refused_by_a_newer_tag_row_is_one_line_and_writes_nothing(
     sync_all(a, b)
     assert snapshot(a) == snapshot(b)
     assert [t["tag"] for t in snapshot(b)["note_tags"]] == ["work"]
+
+
+# -- three devices at once ---------------------------------------------------------
+
+LINES = [
+    "東京の会議は十時から",
+    "",
+    "👩‍👩‍👧‍👦 family plan 🇯🇵",
+    "",
+    "cafe\u0301 re\u0301sume\u0301 na\u0308ive",  # combining marks, not precomposed
+]
+
+
+def test_three_devices_edit_one_cjk_emoji_and_combining_note_and_converge(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, c = _three(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("東京 会議 メモ", body="\n".join(LINES) + "\n")
+    sync_all(a, b, c)
+
+    def edited(at: int, line: str) -> str:
+        return "\n".join(line if i == at else x for i, x in enumerate(LINES)) + "\n"
+
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], title="大阪 会議 メモ", body=edited(0, "大阪の会議は十一時から"))
+    with DeviceStore.open(b) as s:  # the same line as a: a clash; and a line of its own
+        body = "\n".join(["東京の会議は中止", "", "👩‍👩‍👧 family plan 🇯🇵🎌", "", LINES[4]]) + "\n"
+        s.notes.edit(note["id"], body=body)
+    with DeviceStore.open(c) as s:
+        s.notes.edit(
+            note["id"], title="東京 会議 メモ🎉", body=edited(4, "cafe\u0301 ✓ re\u0301sume\u0301")
+        )
+    for p in (a, b, c):
+        sync.sync(p)
+    sync_all(a, b, c)
+    snap = snapshot(a)
+    assert snap == snapshot(b) == snapshot(c)
+    notes = {n["id"]: n for n in snap["notes"]}
+    merged = notes.pop(note["id"])
+    assert merged["title"] == "大阪 会議 メモ🎉"
+    assert merged["body"].split("\n") == [
+        "大阪の会議は十一時から",
+        "",
+        "👩‍👩‍👧 family plan 🇯🇵🎌",
+        "",
+        "cafe\u0301 ✓ re\u0301sume\u0301",
+        "",
+    ]
+    [copy] = notes.values()  # b's whole text, kept aside
+    assert copy["body"] == body and "conflicted copy" in copy["title"]
+
+
+def test_three_devices_move_tasks_into_a_loop_and_keep_a_tree(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, c = _three(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("tasks")
+        x, y, w = (s.tasks.create(note["id"], name)["id"] for name in ("x", "y", "w"))
+    sync_all(a, b, c)
+    with DeviceStore.open(a) as s:
+        s.tasks.move(x, y)
+    with DeviceStore.open(b) as s:
+        s.tasks.move(y, w)
+    with DeviceStore.open(c) as s:
+        s.tasks.move(w, x)
+        s.tasks.edit(x, content="x, edited on c")
+    for p in (a, b, c):
+        sync.sync(p)
+    sync_all(a, b, c)
+    snap = snapshot(a)
+    assert snap == snapshot(b) == snapshot(c)
+    parent = {t["id"]: t["parent_task_id"] for t in snap["tasks"]}
+    for start in parent:  # no loop: every chain reaches the top
+        seen, at = set(), start
+        while at is not None:
+            assert at not in seen, parent
+            seen.add(at)
+            at = parent[at]
+    with DeviceStore.open(c) as s:
+        shown = [t.task["content"] for t in s.tasks.list_for_note(note["id"])]
+    assert sorted(shown) == ["w", "x, edited on c", "y"]
+
+
+def test_a_folder_deleted_while_two_devices_file_into_it_and_below_it(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, c = _three(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        top = s.folders.create("Top 上")
+        sub = s.folders.create("Sub 下", parent_id=top["id"])
+        n1, n2 = s.notes.create("n1")["id"], s.notes.create("n2")["id"]
+    sync_all(a, b, c)
+    with DeviceStore.open(a) as s:
+        s.folders.delete(top["id"])
+    with DeviceStore.open(b) as s:
+        s.folders.file_note(n1, sub["id"])
+        s.folders.create("New 新", parent_id=top["id"])
+    with DeviceStore.open(c) as s:
+        s.folders.file_note(n2, top["id"])
+        s.folders.move(sub["id"], None)
+    for p in (a, b, c):
+        sync.sync(p)
+    sync_all(a, b, c)
+    snap = snapshot(a)
+    assert snap == snapshot(b) == snapshot(c)
+    filed = {f["note_id"]: f["folder_id"] for f in snap["note_folders"]}
+    assert filed == {n1: sub["id"], n2: top["id"]}  # both filings survive, with their folders
+    assert {f["name"] for f in snap["folders"] if not f["deleted"]} >= {
+        "Top 上",
+        "Sub 下",
+        "New 新",
+    }
+    assert all(_quarantined(p) == [] for p in (a, b, c))
+
+
+def test_a_tag_renamed_two_ways_and_added_again_ends_the_same_everywhere(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, c = _three(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        n1 = s.notes.create("n1", tags=["work"])["id"]
+        n2 = s.notes.create("n2", tags=["work", "job"])["id"]
+    sync_all(a, b, c)
+    with DeviceStore.open(a) as s:
+        s.tags.rename("work", "job")
+    with DeviceStore.open(b) as s:
+        s.tags.rename("work", "office")
+        s.tags.add(n1, "job")
+    with DeviceStore.open(c) as s:
+        s.tags.remove(n2, "job")
+        s.tags.add(n2, "job")
+    for p in (a, b, c):
+        sync.sync(p)
+    sync_all(a, b, c)
+    snap = snapshot(a)
+    assert snap == snapshot(b) == snapshot(c)
+    tags = sorted((t["note_id"] == n1, t["tag"]) for t in snap["note_tags"])
+    assert len(tags) == len(set(tags))  # never the same tag twice on a note
+    assert (True, "job") in tags and (False, "job") in tags
+    # b's rename of n1's tag lost to a's; it is kept as a revision every device has.
+    kept = [json.loads(r["row_json"] or "{}").get("tag") for r in snap["sync_conflicts"]]
+    assert "office" in kept or (True, "office") in tags
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a task deleted on one device while another adds a subtask under it (or moves"
+    " one there): the subtask stays live under a deleted parent, and the note's task list"
+    " (Tasks.list_for_note, duru/local/tasks.py _TREE_SQL) never shows it on any device;"
+    " deletes are a soft flag, so neither the merge nor the server sees the live child",
+)
+def test_a_subtask_added_under_a_task_deleted_elsewhere_stays_in_the_notes_list(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("trip")
+        parent = s.tasks.create(note["id"], "book travel")
+        other = s.tasks.create(note["id"], "pack")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.tasks.delete(parent["id"])
+    with DeviceStore.open(b) as s:
+        s.tasks.create(note["id"], "book the train 🚄", parent_task_id=parent["id"])
+        s.tasks.move(other["id"], parent["id"])
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    live = sorted(t["content"] for t in snapshot(b)["tasks"] if not t["deleted"])
+    assert live == ["book the train 🚄", "pack"]
+    for p in (a, b):
+        with DeviceStore.open(p) as s:
+            shown = sorted(t.task["content"] for t in s.tasks.list_for_note(note["id"]))
+        assert shown == live, p.name
+
+
+# -- a value the device takes and the server side cannot carry --------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the device store takes any 64-bit timestamp (duru/model/values.py _timestamp),"
+    " the bridge only years 1 to 9999 (duru/bridge/values.py ms_to_datetime): one such"
+    " row raises BridgeError out of the push (duru/sync/client.py _seal_chunk) on every"
+    " sync, so nothing else of the device reaches the server, ever",
+)
+def test_a_date_past_year_9999_does_not_stop_everything_else_syncing(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("far future")
+        s.tasks.create(note["id"], "someday", due_date=10**15)  # year 33658
+        s.notes.create("an ordinary note")
+    run = _duru("sync", "--db", str(a))
+    assert "Traceback" not in run.stderr
+    sync.sync(b)
+    assert "an ordinary note" in _bodies(b)
+
+
+# -- a full resync with edits waiting to be pushed ------------------------------------
+
+
+def _purge_every_tombstone(pg_url: str, inspect_url: str) -> int:
+    """Age every tombstone past the horizon (by hand, past row level security), then purge
+    as ``duru serve`` does."""
+    with psycopg.connect(inspect_url, autocommit=True) as owner:
+        for table in ("notes", "note_tags", "note_folders", "folders", "tasks"):
+            owner.execute(
+                f"UPDATE {table} SET deleted_at = now() - interval '100 days'"
+                " WHERE deleted_at IS NOT NULL"
+            )
+    with psycopg.connect(pg_url, autocommit=True) as owner:
+        return purge_tombstones(owner, timedelta(days=90))
+
+
+def test_a_resync_behind_the_horizon_pushes_the_edits_waiting_and_keeps_the_rest_aside(
+    tmp_path: Path, server: Server, pg_url: str, pg_inspect_url: str
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        kept = s.notes.create("kept", body="v1")
+        doomed = s.notes.create("doomed")
+        task = s.tasks.create(doomed["id"], "task of the doomed note")
+        folder = s.folders.create("Folder")
+        gone = s.folders.create("Gone")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.trash(doomed["id"])
+        s.notes.purge(doomed["id"])
+        s.folders.delete(gone["id"])
+    sync.sync(a)
+    with DeviceStore.open(b) as s:  # offline for months
+        s.notes.edit(kept["id"], body="v2 from b 🎉")
+        new = s.notes.create("new on b", tags=["later"], folder_id=folder["id"])
+        s.tasks.edit(task["id"], content="edited under the purged note")
+        s.folders.file_note(kept["id"], gone["id"])
+    assert _purge_every_tombstone(pg_url, pg_inspect_url) > 0
+    run = _duru("sync", "--db", str(b), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["resynced"] is True
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    assert _bodies(a) == {"kept": "v2 from b 🎉", "new on b": ""}
+    assert [f["note_id"] for f in snap["note_folders"]] == [new["id"]]
+    # What had nothing left to land on is kept aside, as an open revision on every device.
+    aside = {r["entity"]: json.loads(r["row_json"]) for r in snap["sync_conflicts"]}
+    assert aside["task"]["content"] == "edited under the purged note"
+    assert aside["note_folder"]["folder_id"] == gone["id"]
+    with Database.open(b, create=False) as db:
+        assert db.scalar("SELECT count(*) FROM outbox") == 0
+
+
+# -- SIGKILL during a big pull full of merges and clashes -----------------------------
+
+
+def test_sync_killed_during_a_pull_of_merges_and_clashes_loses_and_doubles_nothing(
+    tmp_path: Path, server: Server
+) -> None:
+    n, clash, fresh = 600, 40, 150
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s, s.db.transaction():
+        ids = [
+            s.notes.create(f"note {i}", body=f"p1 {i}\n\np2 {i}\n", tags=[f"t{i % 5}"])["id"]
+            for i in range(n)
+        ]
+    sync_all(a, b)
+    with DeviceStore.open(a) as s, s.db.transaction():
+        for i, nid in enumerate(ids):
+            s.notes.edit(nid, body=f"p1 {i} A\n\np2 {i}\n", title=f"A {i}" if i < clash else None)
+    with DeviceStore.open(b) as s, s.db.transaction():
+        for i, nid in enumerate(ids):
+            s.notes.edit(nid, body=f"p1 {i}\n\np2 {i} B\n", title=f"B {i}" if i < clash else None)
+        for i in range(fresh):
+            s.notes.create(f"new on b {i}", body="東京")
+    sync.sync(a)
+    rnd = random.Random(11)
+    kills = 0
+    for _ in range(8):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "duru.cli", "sync", "--db", str(b), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            _, err = proc.communicate(timeout=rnd.uniform(0.4, 2.0))
+            assert proc.returncode == 0 and "Traceback" not in err, err
+            break
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            kills += 1
+    print(f"killed {kills} times")
+    run = _duru("sync", "--db", str(b), "--json")
+    assert run.returncode == 0, run.stderr
+    sync_all(a, b)
+    snap = snapshot(a)
+    assert snap == snapshot(b)
+    titles = [x["title"] for x in snap["notes"]]
+    assert sum("conflicted copy" in t for t in titles) == clash  # one copy per clash
+    assert sum(t.startswith("new on b") for t in titles) == fresh
+    body = {x["id"]: x["body"] for x in snap["notes"]}
+    assert [i for i, nid in enumerate(ids) if body[nid] != f"p1 {i} A\n\np2 {i} B\n"] == []
+    with Database.open(b, create=False) as db:
+        assert db.scalar("SELECT count(*) FROM outbox") == 0
+        assert db.scalar("SELECT count(*) FROM sync_waiting") == 0
