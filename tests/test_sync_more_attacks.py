@@ -534,3 +534,51 @@ def test_sync_killed_during_a_pull_of_merges_and_clashes_loses_and_doubles_nothi
     with Database.open(b, create=False) as db:
         assert db.scalar("SELECT count(*) FROM outbox") == 0
         assert db.scalar("SELECT count(*) FROM sync_waiting") == 0
+
+
+# -- clocks far apart ------------------------------------------------------------------
+
+FUTURE_MS = 253_402_300_000_000  # 9999-12-31, a clock run far ahead (the last year carried)
+PAST_MS = -2_208_988_800_000  # 1900-01-01, a clock reset far back
+
+
+def test_devices_with_clocks_far_ahead_and_far_behind_merge_by_order_not_by_time(
+    tmp_path: Path, server: Server
+) -> None:
+    """Device times are only stamps (``created_at``, ``updated_at``): which write wins
+    follows the server's order, so a device whose clock runs ahead wins nothing by it and
+    one running behind loses nothing by it."""
+    a, b, c = _three(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("clocks", body=TWO_PARAGRAPHS)
+    sync_all(a, b, c)
+    with Database.open(b) as db:  # ahead: edits the first paragraph
+        db.update(
+            "note",
+            note["id"],
+            {"body": "first paragraph, B\n\nsecond paragraph\n", "updated_at": FUTURE_MS},
+        )
+    with Database.open(c) as db:  # behind: edits the second paragraph and the title
+        db.update(
+            "note",
+            note["id"],
+            {
+                "title": "clocks, from c",
+                "body": "first paragraph\n\nsecond paragraph, C\n",
+                "updated_at": PAST_MS,
+            },
+        )
+        made = db.insert("note", {"title": "made in 1900", "created_at": PAST_MS})
+    sync.sync(c)  # the past first: it reaches the server first, so its title stands
+    sync_all(b, a, c)
+    snap = snapshot(a)
+    assert snap == snapshot(b) == snapshot(c)
+    notes = {n["id"]: n for n in snap["notes"]}
+    merged = notes[note["id"]]
+    assert (merged["title"], merged["body"]) == (
+        "clocks, from c",
+        "first paragraph, B\n\nsecond paragraph, C\n",
+    )
+    assert merged["updated_at"] == FUTURE_MS  # both changed it: the later stamp stays
+    assert notes[made["id"]]["created_at"] == PAST_MS
+    assert all(_quarantined(p) == [] for p in (a, b, c))
