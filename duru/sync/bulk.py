@@ -129,10 +129,10 @@ def download(
     ``db_path`` must not exist, be empty, or be a device database without rows (else
     UsageError). Rows are written without outbox entries (the server has them already),
     in one device transaction; server tombstones are not rows. Once logged in, the copy
-    pulls from the start as a new device does and pushes none of those rows again. Raises NotFound (no such
-    account), WrongPassphrase or CryptoError before the file is touched. The database is
-    built beside ``db_path`` and moved over it only once complete: on any error (or a
-    kill) an existing file is left byte for byte as it was.
+    pulls from the start as a new device does and pushes none of those rows again.
+    Raises NotFound (no such account), WrongPassphrase or CryptoError before the file is
+    touched. The database is built beside ``db_path`` and moved over it only once
+    complete: on any error (or a kill) an existing file is left byte for byte as it was.
     """
     started = time.perf_counter()
     name = check_user_name(user)
