@@ -404,25 +404,33 @@ def test_a_subtask_added_under_a_task_deleted_elsewhere_stays_in_the_notes_list(
 # -- a value the device takes and the server side cannot carry --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the device store takes any 64-bit timestamp (duru/model/values.py _timestamp),"
-    " the bridge only years 1 to 9999 (duru/bridge/values.py ms_to_datetime): one such"
-    " row raises BridgeError out of the push (duru/sync/client.py _seal_chunk) on every"
-    " sync, so nothing else of the device reaches the server, ever",
-)
-def test_a_date_past_year_9999_does_not_stop_everything_else_syncing(
+def test_a_date_past_year_9999_is_held_and_named_and_everything_else_syncs(
     tmp_path: Path, server: Server
 ) -> None:
+    """The device store takes any 64-bit timestamp, the server side years 1 to 9999: one
+    such row raised BridgeError out of every push, so nothing else of the device ever
+    reached the server. It is held now, with the rows below it, as a row too big is."""
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
         note = s.notes.create("far future")
-        s.tasks.create(note["id"], "someday", due_date=10**15)  # year 33658
+        task = s.tasks.create(note["id"], "someday", due_date=10**15)  # year 33658
+        sub = s.tasks.create(note["id"], "a step of someday", parent_task_id=task["id"])
         s.notes.create("an ordinary note")
     run = _duru("sync", "--db", str(a))
-    assert "Traceback" not in run.stderr
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"task {task['id']}: " in run.stderr and "year 1 to 9999" in run.stderr
+    shown = json.loads(_duru("sync", "--db", str(a), "--json").stdout)
+    assert [line.split(":")[0] for line in shown["cannot_cross"]] == [f"task {task['id']}"]
+    assert shown["held"] == 2  # the task and its subtask
     sync.sync(b)
-    assert "an ordinary note" in _bodies(b)
+    assert set(_bodies(b)) == {"far future", "an ordinary note"}
+    assert snapshot(b)["tasks"] == []
+    with DeviceStore.open(a) as s:  # changed to a date the server carries: it goes
+        s.tasks.set_due(task["id"], 1_900_000_000_000)
+    assert _duru("sync", "--db", str(a)).returncode == 0
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    assert sorted(t["id"] for t in snapshot(b)["tasks"]) == sorted([task["id"], sub["id"]])
 
 
 # -- a full resync with edits waiting to be pushed ------------------------------------
