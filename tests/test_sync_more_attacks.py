@@ -590,3 +590,26 @@ def test_devices_with_clocks_far_ahead_and_far_behind_merge_by_order_not_by_time
     assert merged["updated_at"] == FUTURE_MS  # both changed it: the later stamp stays
     assert notes[made["id"]]["created_at"] == PAST_MS
     assert all(_quarantined(p) == [] for p in (a, b, c))
+
+
+def test_a_download_logged_in_after_the_horizon_drops_what_was_purged_meanwhile(
+    tmp_path: Path, server: Server, pg_url: str, pg_inspect_url: str
+) -> None:
+    a = device(tmp_path, "a")
+    sync.register(a, server=server.url, user="ada", passphrase=PASS, kdf=KDF)
+    with DeviceStore.open(a) as s:
+        doomed = s.notes.create("doomed", tags=["x"])
+        s.notes.create("kept")
+    sync.sync(a)
+    copy = tmp_path / "restored.sqlite"
+    download(copy, server_url=pg_url, passphrase=PASS, user="ada")
+    with DeviceStore.open(a) as s:
+        s.notes.trash(doomed["id"])
+        s.notes.purge(doomed["id"])
+    sync.sync(a)
+    assert _purge_every_tombstone(pg_url, pg_inspect_url) == 2  # months later
+    sync.login(copy, server=server.url, user="ada", passphrase=PASS)
+    assert _duru("sync", "--db", str(copy)).returncode == 0
+    sync_all(a, copy)
+    assert snapshot(copy) == snapshot(a)
+    assert set(_bodies(copy)) == {"kept"}

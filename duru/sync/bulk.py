@@ -47,7 +47,7 @@ from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema, read_meta
 from .bulk_keys import BulkKeys
 from .copy import StagedUpsert
 from .device_rows import count_rows, insert_rows
-from .inbox import CURSOR_KEY
+from .inbox import CURSOR_KEY, RESYNC_KEY
 from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
 from .server_account import check_user_name, open_account, set_user, unlock_account
 from .target import remove_database, replace_database, require_empty_file, staging_path
@@ -281,12 +281,14 @@ def _mark_as_the_servers(db: Database) -> None:
     A pull cursor of 0 (not none): its first sync must not take the rows for rows made
     before syncing (``outbox.seed``) and push each one again as new, which made every row
     changed elsewhere since a conflict merged with no base (a conflicted copy of the
-    untouched row). It pulls from the start instead, as a new device does, and skips the
-    rows it holds at their version. The sync tables, so an edit made before logging in
-    keeps its merge base (``Database._keep_base``).
+    untouched row), and brought back rows deleted since whose tombstones were purged.
+    That sync is a full resync instead: it pulls everything, and drops the rows the
+    server no longer has (``inbox.finish_resync``). The sync tables, so an edit made
+    before logging in keeps its merge base (``Database._keep_base``).
     """
     create_sync_tables(db.conn)
     db.set_meta(CURSOR_KEY, "0")
+    db.set_meta(RESYNC_KEY, "1")
 
 
 def _download_entity(
