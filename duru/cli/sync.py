@@ -141,8 +141,16 @@ def sync_command(
                         typer.echo(f"    {line}", err=True)
                 if report.waiting:
                     typer.echo(f"  {report.waiting} rows wait for a parent the server has not sent")
+                if report.cannot_cross:
+                    typer.echo(
+                        f"  {len(report.cannot_cross)} rows hold a value the server cannot"
+                        " carry and stay here, with the rows below them, until it is changed:",
+                        err=True,
+                    )
+                    for name in report.cannot_cross[:_SHOWN_REFUSED]:
+                        typer.echo(f"    {name}", err=True)
                 if report.too_big:
-                    below = report.held - len(report.too_big)
+                    below = report.held - len(report.too_big) - len(report.cannot_cross)
                     typer.echo(
                         f"  {len(report.too_big)} rows are too big to send (over"
                         f" {MAX_ENTRY_BYTES // 2**20} MiB sealed, or over what the server"
@@ -155,7 +163,7 @@ def sync_command(
             with reported():
                 _housekeeping(path)
         if not watch:
-            if report is not None and (report.quarantined or report.too_big):
+            if report is not None and (report.quarantined or report.too_big or report.cannot_cross):
                 raise typer.Exit(1)  # the rest synced, but a refused or held row needs a look
             return
         time.sleep(max(0.1, every))

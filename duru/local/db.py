@@ -324,11 +324,16 @@ class Database:
 
     def _keep_base(self, e: Entity, key: str, current: Row) -> None:
         """On a synced device, keep the row as the server last gave it, before its first
-        unpushed change: the base of a three-way merge (``duru.sync.merge``)."""
+        unpushed change: the base of a three-way merge (``duru.sync.merge``).
+
+        Version 0 is no sign that the server lacks the row: ``duru upload`` writes rows at
+        the version the uploading device had, 0 for one that never synced, and devices
+        pull them so. A row made here and not pushed yet has ops, and gets no base.
+        """
         if self._syncs is None:
             self._syncs = self.table_exists("sync_base")
-        if not self._syncs or not current.get("version"):
-            return  # a row the server never had cannot conflict with a version of it
+        if not self._syncs:
+            return
         self.conn.execute(
             "INSERT OR IGNORE INTO sync_base (entity, row_id, row_json) SELECT ?, ?, ?"
             " WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE entity = ? AND row_id = ?)",

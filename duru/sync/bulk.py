@@ -37,6 +37,7 @@ from duru.errors import (
     UsageError,
 )
 from duru.local.db import Database
+from duru.local.sync_tables import create_sync_tables
 from duru.model import ENTITIES, Entity, entity
 from duru.remote.config import RemoteConfig, describe_url
 from duru.remote.layout import DELETED_AT, USER_ID, server_table
@@ -46,6 +47,7 @@ from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema, read_meta
 from .bulk_keys import BulkKeys
 from .copy import StagedUpsert
 from .device_rows import count_rows, insert_rows
+from .inbox import CURSOR_KEY, RESYNC_KEY
 from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
 from .server_account import check_user_name, open_account, set_user, unlock_account
 from .target import remove_database, replace_database, require_empty_file, staging_path
@@ -126,10 +128,11 @@ def download(
 
     ``db_path`` must not exist, be empty, or be a device database without rows (else
     UsageError). Rows are written without outbox entries (the server has them already),
-    in one device transaction; server tombstones are not rows. Raises NotFound (no such
-    account), WrongPassphrase or CryptoError before the file is touched. The database is
-    built beside ``db_path`` and moved over it only once complete: on any error (or a
-    kill) an existing file is left byte for byte as it was.
+    in one device transaction; server tombstones are not rows. Once logged in, the copy
+    pulls from the start as a new device does and pushes none of those rows again.
+    Raises NotFound (no such account), WrongPassphrase or CryptoError before the file is
+    touched. The database is built beside ``db_path`` and moved over it only once
+    complete: on any error (or a kill) an existing file is left byte for byte as it was.
     """
     started = time.perf_counter()
     name = check_user_name(user)
@@ -264,11 +267,28 @@ def _download_into(
             # Checked at COMMIT: within an entity, rows come in key order, not tree order.
             db.conn.execute("PRAGMA defer_foreign_keys = ON")
             lines = tuple(_download_entity(conn, db, e, keys, progress) for e in ENTITIES)
+            _mark_as_the_servers(db)
         replace_database(staging, path)
     except BaseException:
         remove_database(staging)
         raise
     return lines
+
+
+def _mark_as_the_servers(db: Database) -> None:
+    """Make the copy a device that already holds the server's rows, once logged in.
+
+    A pull cursor of 0 (not none): its first sync must not take the rows for rows made
+    before syncing (``outbox.seed``) and push each one again as new, which made every row
+    changed elsewhere since a conflict merged with no base (a conflicted copy of the
+    untouched row), and brought back rows deleted since whose tombstones were purged.
+    That sync is a full resync instead: it pulls everything, and drops the rows the
+    server no longer has (``inbox.finish_resync``). The sync tables, so an edit made
+    before logging in keeps its merge base (``Database._keep_base``).
+    """
+    create_sync_tables(db.conn)
+    db.set_meta(CURSOR_KEY, "0")
+    db.set_meta(RESYNC_KEY, "1")
 
 
 def _download_entity(

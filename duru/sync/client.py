@@ -80,6 +80,8 @@ class SyncReport:
     waiting: int = 0
     quarantined: int = 0
     too_big: list[str] = field(default_factory=list)  # "entity row id" of rows not sent
+    # "entity row id: why" of rows the server side cannot carry (not sent either)
+    cannot_cross: list[str] = field(default_factory=list)
     held: int = 0  # rows left in the outbox: those, and the rows below them
     merged: int = 0
     copied: int = 0
@@ -293,6 +295,7 @@ class _Held:
     The rest of the outbox goes, the pull runs, and the sync reports them."""
 
     too_big: list[str] = field(default_factory=list)
+    cannot_cross: list[str] = field(default_factory=list)
     rows: set[tuple[str, str]] = field(default_factory=set)
 
     def holds(self, p: outbox.Pending, size: int, row: dict[str, Any] | None) -> bool:
@@ -317,6 +320,12 @@ class _Held:
     ) -> list[tuple[outbox.Pending, PushEntry]]:
         """``part`` less its rows below held ones (``rows``: the rows as sealed)."""
         return [(p, e) for p, e in part if not self.below(p, rows.get((p.entity, p.row_id)))]
+
+    def refuse(self, p: outbox.Pending, why: str) -> None:
+        """Hold a row that cannot cross to the server (``outbox.entries``' ``refused``):
+        sent on every push it would fail every push, and every row after it."""
+        self.cannot_cross.append(f"{p.entity} {p.row_id}: {why}")
+        self.hold(p, too_big=False)
 
     def hold(self, p: outbox.Pending, *, too_big: bool) -> None:
         if too_big:
@@ -391,6 +400,7 @@ def _push(
                 elif took > 4 * TARGET_SECONDS:
                     size = max(MIN_PUSH_CHUNK, min(size, prior.size // 2))
     report.too_big, report.held = held.too_big, len(held.rows)
+    report.cannot_cross = held.cannot_cross
     if held.rows:
         _report(progress, "push", done + len(held.rows), total)
 
@@ -457,7 +467,16 @@ def _seal_chunk(
 ) -> _Chunk:
     chunk = _Chunk([], [], {})
     nbytes = 0
-    for p, entry in outbox.entries(db, rows, keys, chunk.pushed):
+    refused: list[tuple[outbox.Pending, str]] = []
+
+    def hold_refused() -> None:
+        for p, why in refused:
+            held.refuse(p, why)
+            chunk.taken += 1
+        refused.clear()
+
+    for p, entry in outbox.entries(db, rows, keys, chunk.pushed, refused):
+        hold_refused()  # rows before this one
         size = _size(entry.row)
         if held.holds(p, size, chunk.pushed.get((p.entity, p.row_id))):
             chunk.pushed.pop((p.entity, p.row_id), None)
@@ -469,6 +488,7 @@ def _seal_chunk(
         chunk.sent.append(p)
         chunk.entries.append(entry)
         chunk.taken += 1
+    hold_refused()  # rows after the last one yielded
     return chunk
 
 

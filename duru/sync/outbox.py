@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from duru.bridge import codec_for
 from duru.crypto import AccountKeys
-from duru.errors import DuruError
+from duru.errors import BridgeError, DuruError
 from duru.local.db import Database
 from duru.local.rows import columns
 from duru.local.schema import quote
@@ -74,11 +74,15 @@ def entries(
     chunk: list[Pending],
     keys: AccountKeys,
     pushed: dict[tuple[str, str], Row] | None = None,
+    refused: list[tuple[Pending, str]] | None = None,
 ) -> Iterator[tuple[Pending, PushEntry]]:
     """The push entry of each pending row, sealed with ``keys``.
 
     ``pushed``, when given, collects each upserted row as sent (the merge base once the
-    server applies it while the row changed again here).
+    server applies it while the row changed again here). ``refused``, when given, takes
+    each row that cannot cross to the server (BridgeError: a date the device store takes
+    but the server side cannot carry, say), with the reason, instead of raising: it gets
+    no entry, and is added to ``refused`` before the next entry is yielded.
     """
     for window in _windows(chunk):
         found = _current_rows(db, window)
@@ -94,9 +98,17 @@ def entries(
             base = int(row["version"]) or _new_row_base(db, e, deleted.get((p.entity, p.row_id)))
             sent = {**row, "version": base}
             codec = codec_for(e)
-            wire = codec.to_wire(sent, keys, keys.user_id)  # one pass, for rows in stored form
-            if wire is None:
-                wire = encode_row(server_table(e), codec.to_remote(sent, keys, keys.user_id))
+            try:
+                wire = codec.to_wire(sent, keys, keys.user_id)  # one pass, for stored form
+                if wire is None:
+                    wire = encode_row(server_table(e), codec.to_remote(sent, keys, keys.user_id))
+            except BridgeError as exc:
+                if refused is None:
+                    raise
+                refused.append((p, exc.message))
+                if pushed is not None:
+                    pushed.pop((p.entity, p.row_id), None)
+                continue
             yield p, PushEntry(p.entity, p.row_id, "upsert", base, p.op_ids, wire)
 
 
