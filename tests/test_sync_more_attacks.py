@@ -29,6 +29,7 @@ import test_sync
 from test_sync import KDF, PASS, Server, device, snapshot, sync_all, two_devices
 
 from duru import sync
+from duru.errors import UsageError
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.server import purge_tombstones
@@ -124,6 +125,21 @@ def test_a_downloaded_copy_logged_in_takes_an_edit_made_meanwhile_without_a_copy
     sync_all(b, copy)
     assert snapshot(b) == snapshot(copy)
     assert _bodies(b) == {"plan": "rewritten on b\n"}
+
+
+def test_a_downloaded_copy_logs_in_to_no_other_account(
+    tmp_path: Path, server: Server, pg_url: str
+) -> None:
+    """A download is that account's rows: logged in to another account, its full resync
+    would have dropped them and mixed in the other account's."""
+    _seeded(tmp_path, pg_url)
+    copy = tmp_path / "restored.sqlite"
+    download(copy, server_url=pg_url, passphrase=PASS, user="ada")
+    sync.register(device(tmp_path, "bob"), server=server.url, user="bob", passphrase=PASS, kdf=KDF)
+    with pytest.raises(UsageError, match="synced with another account before"):
+        sync.login(copy, server=server.url, user="bob", passphrase=PASS)
+    sync.login(copy, server=server.url, user="ada", passphrase=PASS)
+    assert _bodies(copy) == {"plan": TWO_PARAGRAPHS}
 
 
 def test_a_download_edited_before_login_merges_with_an_edit_made_elsewhere(

@@ -47,7 +47,7 @@ from duru.remote.schema import RESERVE_FUNCTION, apply_server_schema, read_meta
 from .bulk_keys import BulkKeys
 from .copy import StagedUpsert
 from .device_rows import count_rows, insert_rows
-from .inbox import CURSOR_KEY, RESYNC_KEY
+from .inbox import ACCOUNT_KEY, CURSOR_KEY, RESYNC_KEY
 from .sealer import EntityPlan, SealedChunk, SealerPool, SealJob, copy_columns, sealed_chunks
 from .server_account import check_user_name, open_account, set_user, unlock_account
 from .target import remove_database, replace_database, require_empty_file, staging_path
@@ -267,7 +267,7 @@ def _download_into(
             # Checked at COMMIT: within an entity, rows come in key order, not tree order.
             db.conn.execute("PRAGMA defer_foreign_keys = ON")
             lines = tuple(_download_entity(conn, db, e, keys, progress) for e in ENTITIES)
-            _mark_as_the_servers(db)
+            _mark_as_the_servers(db, keys.user_id)
         replace_database(staging, path)
     except BaseException:
         remove_database(staging)
@@ -275,7 +275,7 @@ def _download_into(
     return lines
 
 
-def _mark_as_the_servers(db: Database) -> None:
+def _mark_as_the_servers(db: Database, user_id: str) -> None:
     """Make the copy a device that already holds the server's rows, once logged in.
 
     A pull cursor of 0 (not none): its first sync must not take the rows for rows made
@@ -284,9 +284,11 @@ def _mark_as_the_servers(db: Database) -> None:
     untouched row), and brought back rows deleted since whose tombstones were purged.
     That sync is a full resync instead: it pulls everything, and drops the rows the
     server no longer has (``inbox.finish_resync``). The sync tables, so an edit made
-    before logging in keeps its merge base (``Database._keep_base``).
+    before logging in keeps its merge base (``Database._keep_base``). The account, so the
+    copy logs in to no other one (its rows are this one's).
     """
     create_sync_tables(db.conn)
+    db.set_meta(ACCOUNT_KEY, user_id)
     db.set_meta(CURSOR_KEY, "0")
     db.set_meta(RESYNC_KEY, "1")
 

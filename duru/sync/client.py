@@ -595,7 +595,7 @@ def _save(
         where = sync_home(home)
         _refuse_other_account(db, db_path, where, device, name, user_id)
         inbox.ensure_tables(db)
-        db.set_meta(ACCOUNT_KEY, user_id)
+        db.set_meta(inbox.ACCOUNT_KEY, user_id)
     saved = Credentials(
         server.rstrip("/"),
         name,
@@ -606,11 +606,6 @@ def _save(
     )
     creds_file.save(where, device, saved)
     return saved
-
-
-# In the device database's duru_meta: the user id of the account it syncs with, kept
-# after a logout (its cursor, versions and rows are that account's).
-ACCOUNT_KEY = "sync_account"
 
 
 def _check_device(
@@ -640,7 +635,7 @@ def _refuse_other_account(
     One device database is one account: its cursor, versions and rows are that
     account's, so another account's sync would skip rows and never send these. A
     corrupt credentials file is no account (logging in replaces it); the account's user
-    id stays in the database (``ACCOUNT_KEY``) after a logout.
+    id stays in the database (``inbox.ACCOUNT_KEY``) after a logout.
     """
     try:
         before: Credentials | None = creds_file.load(home, device)
@@ -658,7 +653,7 @@ def _refuse_other_account(
                 f"{db_path} syncs with account {before.user!r} already: use another device "
                 "database for another account"
             )
-    recorded = db.meta(ACCOUNT_KEY)
+    recorded = db.meta(inbox.ACCOUNT_KEY)
     # Synced before the account was recorded here: a cursor, of an account not known.
     if new and (recorded is not None or inbox.cursor(db) is not None):
         raise UsageError(

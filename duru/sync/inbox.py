@@ -42,6 +42,9 @@ from .wire import decode_row
 
 CURSOR_KEY = "sync_cursor"
 RESYNC_KEY = "sync_resync"
+# The user id of the account the device syncs with, kept after a logout (its cursor,
+# versions and rows are that account's): another account is refused (``client``).
+ACCOUNT_KEY = "sync_account"
 _ORDER = {e.name: i for i, e in enumerate(ENTITIES)}
 
 
