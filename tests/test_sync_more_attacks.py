@@ -161,14 +161,6 @@ def test_a_download_edited_before_login_merges_with_an_edit_made_elsewhere(
     assert _bodies(b) == {"plan": "first paragraph, restored copy\n\nsecond paragraph, B\n"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="upload writes a changed row at the version the uploading device had, so a"
-    " device holding that version skips it as its own (a version names one content) and"
-    " never gets it, and a device's edit on that version replaces it with no revision:"
-    " duru/sync/sealer.py + duru/sync/bulk.py keep the device's version instead of a new"
-    " one; a fix must stamp new versions yet keep download's export equal to the upload's",
-)
 def test_an_upload_of_a_restored_and_corrected_copy_reaches_every_device(
     tmp_path: Path, server: Server, pg_url: str
 ) -> None:
@@ -186,16 +178,9 @@ def test_an_upload_of_a_restored_and_corrected_copy_reaches_every_device(
     c = _logged_in(tmp_path, server, "c")
     sync_all(a, b, c)
     assert _bodies(c) == {"minutes": "corrected by the operator"}
-    assert snapshot(a) == snapshot(b) == snapshot(c)  # a and b still say "as written"
+    assert snapshot(a) == snapshot(b) == snapshot(c)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="upload brings back rows deleted on the devices with their MAC from before the"
-    " delete: devices that saw the delete refuse them as replays (quarantine, exit 1)"
-    " while a new device takes them, so the devices never agree (duru/sync/bulk.py"
-    " upserts whole rows over tombstones; the CLI help says it carries no deletes)",
-)
 def test_an_upload_of_an_older_copy_over_deletes_leaves_devices_agreeing(
     tmp_path: Path, server: Server, pg_url: str
 ) -> None:

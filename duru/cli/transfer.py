@@ -41,9 +41,12 @@ _OPERATORS = (
 
 @app.command(
     "upload",
-    epilog="For a first seed of the server database." + _OPERATORS + " It only adds or"
-    " replaces rows: it carries no deletes and does not compare versions, so it can undo"
-    " other devices' newer edits. Devices keep in sync with `duru sync`.",
+    epilog="For a first seed of the server database, or a restore over it."
+    + _OPERATORS
+    + " It only adds or replaces rows: it carries no deletes and does not compare versions,"
+    " so it can undo other devices' newer edits, and a restore of an older copy brings back"
+    " rows deleted since. Into an account that holds rows, each row goes as a new write"
+    " that every device takes on its next `duru sync`.",
 )
 def upload(
     db: Path | None = DbOption,

@@ -3,7 +3,8 @@
 ``upload`` seals every row of a device database on the client and upserts it into the
 server database in chunks; the first upload of a user name creates the account there.
 ``download`` unlocks the account and rebuilds a device database from the server rows, as
-the device that uploaded them had them (``export_json`` equal).
+the device that uploaded them had them (``export_json`` equal after a first seed; a later
+upload gives every row a new version).
 
     upload("notes.db", server_url=url, passphrase=pw, user="ada")
     download("copy.db", server_url=url, passphrase=pw, user="ada")
@@ -79,7 +80,18 @@ def upload(
     ``seal_workers`` processes seal the rows meanwhile (0: this process does it;
     default: none for up to ``SEAL_IN_PROCESS_ROWS`` rows, else one per CPU up to
     ``MAX_SEAL_WORKERS``). The device file is only read; a commit to it during the upload
-    fails the upload. Raises NotFound (no such file), WrongPassphrase, CryptoError (an
+    fails the upload.
+
+    Into an account nothing was written to yet (a first seed), rows keep the versions
+    the device holds, so a download rebuilds the device as it was (``export_json``
+    equal). Into an account that holds anything (an earlier upload, devices' pushes,
+    tombstones), every row is a new write: it goes at a new version, and its MAC vouches
+    for that version as its base. Devices that hold an older version of the row take it
+    on their next pull; one that saw the row deleted takes it back (a restore of an older
+    copy brings back rows deleted since); an unpushed edit to it on a device is merged
+    as any edit that raced another. Newer server versions are replaced, not compared.
+
+    Raises NotFound (no such file), WrongPassphrase, CryptoError (an
     account whose KDF cost is below the floor), BridgeError (a row that cannot cross),
     StoreError, RemoteError / ServerUnavailable. The server keeps no row of a failed
     upload (an account it created stays: the next upload unlocks it).
@@ -101,7 +113,10 @@ def upload(
             with _server_errors("uploading"), conn.transaction():
                 set_user(conn, keys.user_id)
                 first = _reserve_change_seqs(conn, keys.user_id, rows) if rows else 0
-                job = SealJob(str(db.path), keys, chunk_rows, _plan(counts, first))
+                # Anything written to the account before (an upload, a device's push):
+                # devices may hold these rows, or saw them deleted, at the versions here.
+                restamp = first > 1
+                job = SealJob(str(db.path), keys, chunk_rows, _plan(counts, first), restamp)
                 # After the reservation: the account row is locked, so "no rows yet" holds.
                 bulk = BulkKeys(conn, keys.user_id, [server_table(e) for e, n in counts if n])
                 if rows:

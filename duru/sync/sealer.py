@@ -58,6 +58,8 @@ class EntityPlan:
 class SealJob:
     """What one sealer does: chunks ``worker, worker + workers, ...`` of every planned entity.
 
+    ``restamp``: each row goes at its change sequence number as its version, and its MAC
+    vouches for that as its base, instead of the device's version (see ``bulk.upload``).
     Picklable, so it can cross to a worker process.
     """
 
@@ -65,6 +67,7 @@ class SealJob:
     keys: AccountKeys
     chunk_rows: int
     plan: tuple[EntityPlan, ...]
+    restamp: bool = False
     worker: int = 0
     workers: int = 1
 
@@ -113,8 +116,11 @@ def _entity_chunks(conn: Any, job: SealJob, step: EntityPlan) -> Iterator[Sealed
         )
     fast = CopyRows.build(e, job.keys, job.keys.user_id)
     chunks = read_own_chunks(conn, e, job.chunk_rows, step.rows, job.worker, job.workers)
+    at = e.field_names.index("version") if job.restamp and "version" in e.field_names else -1
     for index, batch in chunks:
         seq = step.first_seq + index * job.chunk_rows
+        if at >= 0:
+            batch = [(*row[:at], seq + i, *row[at + 1 :]) for i, row in enumerate(batch)]
         data = None if fast is None else fast.encode(batch, seq)
         if data is None:
             data = format_chunk(e, job.keys, batch, seq)
