@@ -181,6 +181,28 @@ def test_an_upload_of_a_restored_and_corrected_copy_reaches_every_device(
     assert snapshot(a) == snapshot(b) == snapshot(c)
 
 
+def test_an_upload_over_an_unpushed_edit_merges_with_it(
+    tmp_path: Path, server: Server, pg_url: str
+) -> None:
+    """A re-upload is a new write of every row: a device's edit made before it and pushed
+    after it is merged with it (other paragraphs), never replaced, nor a replay."""
+    note = _seeded(tmp_path, pg_url)
+    b = _logged_in(tmp_path, server, "b")
+    sync.sync(b)
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], body="first paragraph\n\nsecond paragraph, B\n")
+    restored = tmp_path / "restored.sqlite"
+    download(restored, server_url=pg_url, passphrase=PASS, user="ada")
+    with DeviceStore.open(restored) as s:
+        s.notes.edit(note["id"], body="first paragraph, operator\n\nsecond paragraph\n")
+    upload(restored, server_url=pg_url, passphrase=PASS, user="ada")
+    c = _logged_in(tmp_path, server, "c")
+    sync_all(b, c)
+    assert _quarantined(b) == _quarantined(c) == []
+    assert snapshot(b) == snapshot(c)
+    assert _bodies(c) == {"plan": "first paragraph, operator\n\nsecond paragraph, B\n"}
+
+
 def test_an_upload_of_an_older_copy_over_deletes_leaves_devices_agreeing(
     tmp_path: Path, server: Server, pg_url: str
 ) -> None:
