@@ -393,13 +393,6 @@ def test_a_tag_renamed_two_ways_and_added_again_ends_the_same_everywhere(
     assert "office" in kept or (True, "office") in tags
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a task deleted on one device while another adds a subtask under it (or moves"
-    " one there): the subtask stays live under a deleted parent, and the note's task list"
-    " (Tasks.list_for_note, duru/local/tasks.py _TREE_SQL) never shows it on any device;"
-    " deletes are a soft flag, so neither the merge nor the server sees the live child",
-)
 def test_a_subtask_added_under_a_task_deleted_elsewhere_stays_in_the_notes_list(
     tmp_path: Path, server: Server
 ) -> None:

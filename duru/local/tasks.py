@@ -47,6 +47,12 @@ WITH RECURSIVE t(depth, {cols}) AS (
 SELECT * FROM t
 """
 
+# A task at the first level of its note's list: no parent, or a deleted one.
+_SHOWN_AT_TOP = (
+    "(c.parent_task_id IS NULL OR EXISTS"
+    " (SELECT 1 FROM tasks p WHERE p.id = c.parent_task_id AND p.deleted <> 0))"
+)
+
 _SUBTREE_IDS_SQL = """
 WITH RECURSIVE d(id) AS (
     SELECT ? UNION SELECT c.id FROM tasks c JOIN d ON c.parent_task_id = d.id
@@ -180,9 +186,15 @@ class Tasks:
         return changed
 
     def list_for_note(self, note_id: str) -> list[TaskNode]:
-        """The note's live tasks in tree order (each parent before its subtasks)."""
+        """The note's live tasks in tree order (each parent before its subtasks).
+
+        A live task under a deleted one shows at the first level, with its subtasks.
+        Here a delete takes the subtree along, but a subtask added or moved under the
+        task on another device before that device saw the delete stays live after sync:
+        it is kept, so it is shown.
+        """
         require_note(self.db, note_id)
-        return self._tree("c.note_id = :note AND c.parent_task_id IS NULL", {"note": note_id})
+        return self._tree(f"c.note_id = :note AND {_SHOWN_AT_TOP}", {"note": note_id})
 
     def subtree(self, task_id: str) -> list[TaskNode]:
         """The task and every live task below it, in tree order (one recursive query)."""
