@@ -242,6 +242,8 @@ def test_an_upload_refused_by_a_newer_tag_row_is_one_line_and_writes_nothing(
     run = _duru("upload", "--db", str(backup), "--user", "ada", "--server", pg_url)
     assert run.returncode == 1
     assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert "a note_tags row of this device takes the place of another row" in run.stderr
+    assert "nothing was uploaded" in run.stderr and "DETAIL" not in run.stderr
     with psycopg.connect(pg_inspect_url) as owner:
         assert owner.execute("SELECT max(change_seq) FROM note_tags").fetchone() == before
     sync_all(a, b)

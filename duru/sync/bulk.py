@@ -351,6 +351,13 @@ def _server_errors(doing: str) -> Iterator[None]:
         yield
     except psycopg.OperationalError as exc:
         raise ServerUnavailable(f"{doing}: {_one_line(exc)}") from exc
+    except psycopg.errors.UniqueViolation as exc:
+        table = exc.diag.table_name or "a table"
+        raise RemoteError(
+            f"{doing}: a {table} row of this device takes the place of another row on the"
+            f" server ({exc.diag.constraint_name}), one written since this copy was made (a"
+            " tag removed and added again, say); nothing was uploaded"
+        ) from exc
     except psycopg.Error as exc:
         raise RemoteError(f"{doing}: {_one_line(exc)}") from exc
 
