@@ -91,7 +91,8 @@ def refuse_replays(
         return opened, []
     kept, replayed = [], []
     for c, row in opened:
-        if (c.entity, c.row_id) in suspects and row is not None:
+        # A conflict revision of a suspect row is not the row: only upserts can be replays.
+        if c.kind == "upsert" and (c.entity, c.row_id) in suspects and row is not None:
             seen = last_seen(db, entity(c.entity), c.row_id)
             fields = vouched_fields(entity(c.entity))
             if seen is not None and any(seen[f] != row[f] for f in fields):
