@@ -479,3 +479,165 @@ def test_resolve_offline_then_sync_when_the_server_is_back(
     assert snapshot(a) == snapshot(b)
     assert _titles(b) == ["title from b 東京"]
     assert [x["status"] for x in _listed(b, "--all")] == ["resolved"]
+
+
+# -- more ---------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: two devices that both resolve a copyless conflict with --keep both"
+    " each make a copy: two identical conflicted copies",
+)
+def test_both_devices_keeping_both_of_a_copyless_conflict_make_one_copy(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, note = _clash(tmp_path, server)
+    [c] = _listed(a)
+    _resolve(a, c["id"], "theirs")  # the copy goes
+    sync_all(a, b)
+    _resolve(a, c["id"], "both")  # both change their minds at once
+    _resolve(b, c["id"], "both")
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    titles = _titles(a)
+    assert len(titles) == 2, titles
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: --keep both after the conflicted copy was deleted says 'conflicted"
+    " copy X kept' for the deleted note and keeps no copy",
+)
+def test_keep_both_after_the_copy_was_deleted_by_hand_does_not_name_a_missing_copy(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, note = _clash(tmp_path, server)
+    [c] = _listed(a)
+    with DeviceStore.open(a) as s:
+        s.notes.trash(c["copy_id"])
+        s.notes.purge(c["copy_id"])
+    done = _resolve(a, c["id"], "both")
+    [now] = _listed(a, "--all")
+    notes = {n["id"] for n in snapshot(a)["notes"]}
+    assert now["copy_id"] is None or now["copy_id"] in notes, done.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: a copy_id set through the server (not MAC-checked) makes --keep"
+    " theirs purge any other note of the user, on every device",
+)
+def test_a_copy_id_set_by_the_server_cannot_make_resolve_purge_another_note(
+    tmp_path: Path, server: Server
+) -> None:
+    """The server (or anything with a token) sets a revision's status and copy id; the
+    copy id is no MAC'd row. Pointed at any note of the user, ``--keep theirs`` (or
+    ``mine``) purges that note on every device."""
+    a, b = device(tmp_path, "a"), device(tmp_path, "b")
+    saved = sync.register(a, server=server.url, user="ada", passphrase=PASS, kdf=KDF)
+    sync.login(b, server=server.url, user="ada", passphrase=PASS)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("original", body="body")
+        diary = s.notes.create("diary", body="years of entries")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], title="title from a")
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], title="title from b")
+    sync_all(a, b)
+    [c] = _listed(a)
+    with SyncApi(server.url, token=saved.token) as api:
+        api.resolve([{"id": c["id"], "status": "copied", "copy_id": diary["id"]}])
+    sync_all(a, b)
+    _resolve(b, c["id"][:8], "theirs")
+    sync_all(a, b)
+    for p in (a, b):
+        assert "years of entries" in [n["body"] for n in snapshot(p)["notes"]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: task labels (JSON) edited on two devices: the later writer wins and the"
+    " other device's labels are in no row and no conflict record",
+)
+def test_task_labels_edited_on_two_devices_are_not_dropped_unseen(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("groceries", body="x")
+        task = s.tasks.create(note["id"], "buy milk", labels=["shop"])
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.tasks.edit(task["id"], labels=["shop", "urgent-from-a"])
+    with DeviceStore.open(b) as s:
+        s.tasks.edit(task["id"], labels=["shop", "weekly-from-b"])
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    for p in (a, b):
+        everything = _everything(p)
+        assert "urgent-from-a" in everything and "weekly-from-b" in everything
+
+
+def test_crlf_note_in_three_scripts_edited_on_two_devices_merges_and_converges(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    body = "東京の会議\r\n\r\nשלום עולם\r\n\r\ncafe\u0301 🎉\r\n"
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("多言語 notes", body=body)
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], body=body.replace("東京の会議", "東京の会議は延期"))
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], body=body.replace("🎉", "🎉👨\u200d👩\u200d👧"))
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    [row] = snapshot(a)["notes"]
+    assert (
+        row["body"]
+        == "東京の会議は延期\r\n\r\nשלום עולם\r\n\r\ncafe\u0301 🎉👨\u200d👩\u200d👧\r\n"
+    )
+    assert _listed(a) == []
+
+
+def test_a_huge_one_line_note_edited_on_both_sides_keeps_both_whole(
+    tmp_path: Path, server: Server
+) -> None:
+    """Past the merge's size limit nothing is diffed: the row keeps the server's text,
+    the device's whole text becomes a conflicted copy."""
+    a, b = two_devices(tmp_path, server)
+    line = " ".join(f"語{i}" for i in range(12_000))  # 24,000 tokens, one line
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("long", body=line)
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], body="A " + line)
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], body=line + " B")
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    bodies = sorted(n["body"] for n in snapshot(a)["notes"])
+    assert bodies == sorted(["A " + line, line + " B"])
+    [c] = _listed(b)
+    assert c["status"] == "copied"
+
+
+def test_a_note_emptied_on_one_device_and_edited_on_the_other_loses_no_edit(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("plan", body="para one\n\npara two\n")
+    sync_all(a, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], body="para one, edited on a\n\npara two\n")
+    with DeviceStore.open(b) as s:
+        s.notes.edit(note["id"], body="")
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
+    bodies = [n["body"] for n in snapshot(a)["notes"]]
+    assert any("para one, edited on a" in x for x in bodies)  # A's edit is in the row
+    assert "" in bodies  # B's empty note is the conflicted copy
+    assert [c["status"] for c in _listed(a)] == ["copied"]
