@@ -492,14 +492,12 @@ def test_both_devices_keeping_both_of_a_copyless_conflict_make_one_copy(
     assert len(titles) == 2, titles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep both after the conflicted copy was deleted says 'conflicted"
-    " copy X kept' for the deleted note and keeps no copy",
-)
 def test_keep_both_after_the_copy_was_deleted_by_hand_does_not_name_a_missing_copy(
     tmp_path: Path, server: Server
 ) -> None:
+    """Fixed: ``resolve`` took the record's copy id for a copy that exists; --keep both
+    after the copy was purged said "conflicted copy X kept" of the deleted note and kept
+    the aside version nowhere but in the closed record. Now it makes a new copy."""
     a, b, note = _clash(tmp_path, server)
     [c] = _listed(a)
     with DeviceStore.open(a) as s:
@@ -507,8 +505,11 @@ def test_keep_both_after_the_copy_was_deleted_by_hand_does_not_name_a_missing_co
         s.notes.purge(c["copy_id"])
     done = _resolve(a, c["id"], "both")
     [now] = _listed(a, "--all")
-    notes = {n["id"] for n in snapshot(a)["notes"]}
-    assert now["copy_id"] is None or now["copy_id"] in notes, done.stdout
+    notes = {n["id"]: n for n in snapshot(a)["notes"]}
+    assert now["copy_id"] in notes, done.stdout
+    assert notes[now["copy_id"]]["title"].startswith("title from b 東京 (conflicted copy")
+    sync_all(a, b)
+    assert snapshot(a) == snapshot(b)
 
 
 @pytest.mark.xfail(
@@ -656,3 +657,19 @@ def test_keep_mine_takes_my_side_of_the_clash_without_reverting_clean_merges(
     assert snapshot(a) == snapshot(b)
     for p in (a, b):
         assert "first paragraph, A" in _everything(p)  # A's clean edit is not gone
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: --keep theirs purges the conflicted copy for good (no trash) even when"
+    " the user has written in it since: that new text is lost",
+)
+def test_keep_theirs_does_not_purge_a_copy_edited_since(tmp_path: Path, server: Server) -> None:
+    a, b, note = _clash(tmp_path, server)
+    [c] = _listed(a)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(c["copy_id"], body="my careful hand merge of both versions")
+    _resolve(a, c["id"], "theirs")
+    sync_all(a, b)
+    for p in (a, b):
+        assert "my careful hand merge" in _everything(p)

@@ -102,6 +102,8 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
     with db.transaction():
         current = db.find(e, c.row_id)
         copy = c.copy_id
+        if copy is not None and db.find(NOTE, copy) is None:
+            copy = None  # deleted since (by hand, or elsewhere): no copy to keep or purge
         if keep == "mine":
             _put_back(db, c, current)
         if keep == "both" and copy is None and c.row is not None and current is not None:
