@@ -388,7 +388,8 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 2**63:
+    # 19 digits at most: int() refuses over 4300 (ValueError), and 2^63-1 has 19.
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > 19 or int(raw) >= 2**63:
         raise UsageError(f"{name} must be a whole number from 0 to 2^63-1")
     return int(raw)
 
