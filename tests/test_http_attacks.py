@@ -683,6 +683,83 @@ def test_a_login_answer_without_a_token_is_one_line(w: World) -> None:
     one_line_failure(out)
 
 
+def bob_again(w: World) -> Device:
+    """A new device of bob's account, logged in through the proxy, synced once."""
+    dev = new_device(w.tmp, f"bob-{uuid.uuid4().hex[:6]}")
+    sync_client.login(
+        dev.path, server=w.proxy.url, user="bob-http", passphrase=PASSPHRASE, home=dev.home
+    )
+    synced_through(w, dev)
+    return dev
+
+
+def sync_or_hang(dev: Device, seconds: float = 10) -> subprocess.CompletedProcess[str]:
+    try:
+        return cli_sync(dev, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"duru sync still running after {seconds:g} s (killed)")
+
+
+def page(cursor: int, head: int, more: bool) -> Rule:
+    body = {"changes": [], "cursor": cursor, "head": head, "more": more}
+    return answer(200, json.dumps(body).encode())
+
+
+def test_a_cursor_far_ahead_from_the_server_is_mended_by_a_resync(w: World) -> None:
+    dev = bob_again(w)
+    mine = new_note(dev, "before a cursor far ahead")
+    w.proxy.rules = {PULL: page(2**40, 2**40, False)}
+    assert cli_sync(dev).returncode == 0
+    assert cursor(dev) == 2**40
+    note = new_note(w.bob, "written elsewhere meanwhile")
+    synced_through(w, w.bob, note)
+    synced_through(w, dev, mine)  # the real server says 410: a resync brings all back
+    with dev.store() as st:
+        assert st.notes.get(note) is not None and st.notes.get(mine) is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: the client stores a negative (or backward) cursor a server sent; every "
+    "later `duru sync` of the device then fails with a 400 (wedged until a resync)",
+)
+def test_a_cursor_below_the_one_asked_from_is_refused_and_the_device_syncs_on(
+    w: World,
+) -> None:
+    dev = bob_again(w)
+    before = cursor(dev)
+    w.proxy.rules = {PULL: page(-3, 5, False)}
+    out = cli_sync(dev)
+    assert cursor(dev) == before, cursor(dev)
+    one_line_failure(out)
+    synced_through(w, dev)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: a server that answers 410 to every pull keeps `duru sync` resyncing "
+    "forever (no end, no message)",
+)
+def test_a_server_answering_410_to_every_pull_ends_with_one_line(w: World) -> None:
+    dev = bob_again(w)
+    w.proxy.rules = {PULL: answer(410, b'{"error": {"message": "resync"}}')}
+    one_line_failure(sync_or_hang(dev))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: a page saying 'more' with a cursor that does not move keeps `duru sync` "
+    "asking for the same page forever",
+)
+def test_a_page_with_more_and_a_cursor_that_does_not_move_ends_with_one_line(
+    w: World,
+) -> None:
+    dev = bob_again(w)
+    at = cursor(dev) or 0
+    w.proxy.rules = {PULL: page(at, at + 10, True)}
+    one_line_failure(sync_or_hang(dev))
+
+
 # -- the client: servers that never answer -----------------------------------------------
 
 
