@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import resource
 import signal
 import socket
 import subprocess
@@ -199,6 +198,12 @@ def world(pg_databases: PgDatabases, tmp_path_factory: pytest.TempPathFactory) -
         )  # fmt: skip
         yield World(srv, proxy, alice, a.token, a.user_id, bob, tmp, db_url)
         assert_no_plaintext(pg_databases.inspect(db_url), [MARKER])
+        # Nor in the server's log, with the sessions' tokens, after all those bad requests.
+        srv.stop()
+        log = "".join(srv.log)
+        leaked = [s for s in (MARKER, a.token, bob.creds().token, OPERATOR) if s in log]
+        assert not leaked, (leaked, log[-3000:])
+        assert "Traceback" not in log, log[-5000:]
     finally:
         if proxy is not None:
             proxy.close()
@@ -452,6 +457,52 @@ def test_long_urls_and_headers_are_4xx_and_the_server_stays_up(w: World) -> None
     w.server.alive()
 
 
+RAW_REQUESTS: dict[str, tuple[bytes, bytes]] = {
+    # Request smuggling: a length and a chunked body, two lengths, a negative one.
+    "te_and_cl": (
+        b"POST /v1/login/params HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 400",
+    ),
+    "two_lengths": (
+        b"POST /v1/login/params HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Content-Length: 40\r\n\r\n{}",
+        b"HTTP/1.1 400",
+    ),
+    "negative_length": (
+        b"POST /v1/login/params HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+        b"HTTP/1.1 400",
+    ),
+    "raw_ff_in_path": (b"GET /v1/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 400"),
+    "raw_ff_in_query": (b"GET /v1/changes?after=\xff HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 400"),
+    "escaped_ff_in_path": (b"GET /v1/%ff%00 HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 404"),
+    "escaped_ff_in_query": (
+        b"GET /v1/changes?after=%ff HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\n\r\n",
+        b"HTTP/1.1 400",
+    ),
+    "ff_in_token": (
+        b"GET /v1/account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\x80\r\n\r\n",
+        b"HTTP/1.1 401",
+    ),
+    "connect": (b"CONNECT evil:443 HTTP/1.1\r\nHost: evil:443\r\n\r\n", b"HTTP/1.1 400"),
+    "http2_preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"HTTP/1.1 400"),
+    "options_asterisk": (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 404"),
+}
+
+
+def test_smuggling_and_odd_bytes_in_the_request_line_are_4xx(w: World) -> None:
+    for case, (request, status) in RAW_REQUESTS.items():
+        got = _raw_socket(
+            w.server.port, request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+        )
+        assert got.startswith(status), (case, got[:300])
+    # Pipelined requests are answered in order, each on its own.
+    two = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/nope HTTP/1.1\r\nHost: x\r\n"
+    got = _raw_socket(w.server.port, two + b"Connection: close\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200") and got.count(b"HTTP/1.1 404") == 1, got[:600]
+    w.server.alive()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="defect: a trailing slash answers 307 to whatever host the Host header names "
@@ -492,35 +543,52 @@ def test_half_sent_requests_do_not_stop_others_being_served(w: World) -> None:
     w.server.alive()
 
 
+def test_a_client_gone_mid_body_is_no_500_and_no_traceback(w: World) -> None:
+    """Was a 500 with a traceback in the log for each (Starlette's ClientDisconnect), so
+    anyone could fill the log and the dashboard's error rate; fixed (a quiet 400)."""
+    auth = b"Authorization: Bearer " + w.alice_token.encode() + b"\r\n"
+    for path in (b"/v1/push", b"/v1/login", b"/v1/register", b"/v1/conflicts/resolve"):
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", w.server.port), timeout=10) as s:
+                s.sendall(
+                    b'POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: 5000\r\n\r\n{"a"'
+                    % (path, auth)
+                )
+                time.sleep(0.05)
+    time.sleep(0.5)
+    metrics = httpx.get(f"{w.server.url}/metrics", timeout=30).text
+    assert 'status="500"' not in metrics, [x for x in metrics.splitlines() if '"500"' in x]
+    log = "".join(w.server.log)
+    assert "Traceback" not in log and "ClientDisconnect" not in log, log[-3000:]
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="defect: a request head that never ends is never timed out; a few hundred idle "
-    "connections (the process's open-file limit) lock every client out (slowloris)",
+    reason="defect: a request head that never ends is never timed out (slowloris): idle "
+    "connections pile up until the open-file limit, then no client gets in (by hand: 300 "
+    "half heads against a limit of 256 kept every request out until they closed)",
 )
-def test_idle_half_sent_heads_are_dropped_so_others_get_in(w: World) -> None:
-    srv = Server(w.db_url, w.tmp / f"slowloris-{uuid.uuid4().hex[:6]}")
-    srv.start()
+def test_a_half_sent_head_is_dropped_after_a_while(w: World) -> None:
     socks = []
     try:
-        assert srv.proc is not None
-        # As on a host with a small open-file limit (1024 is a common default).
-        resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (96, 96))
-        for _ in range(120):
-            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", w.server.port), timeout=10)
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
             socks.append(s)
-        deadline = time.monotonic() + 20
-        served = False
-        while not served and time.monotonic() < deadline:
+        time.sleep(12)  # uvicorn drops an idle kept-alive connection after 5 s
+        still_open = 0
+        for s in socks:
+            s.settimeout(0.2)
             try:
-                served = httpx.get(f"{srv.url}/v1/health", timeout=4).status_code == 200
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        assert served, "no client was served for 20 s while 120 heads were half sent"
+                s.recv(1024)  # b"" (closed) or a 408: dropped
+            except TimeoutError:
+                still_open += 1
+            except OSError:
+                pass
+        assert still_open == 0, f"{still_open} of 5 half-sent heads still held after 12 s"
     finally:
         for s in socks:
             s.close()
-        srv.stop()
 
 
 # -- the server: what it shows everyone -------------------------------------------------
@@ -837,6 +905,24 @@ def test_a_server_that_trickles_its_answer_times_out_too(w: World) -> None:
         silent.close()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: a password in the sync server URL (https://user:password@host) is "
+    "printed in every error line about that server",
+)
+def test_a_password_in_the_server_url_is_not_printed_in_errors(w: World) -> None:
+    silent = Silent()
+    try:
+        port = silent.url.rsplit(":", 1)[1]
+        api = SyncApi(f"http://proxyuser:hunter2-secret@127.0.0.1:{port}", token="t", timeout=0.5)
+        with pytest.raises(SyncServerError) as caught:
+            api.changes(0, 10)
+        api.close()
+        assert "hunter2-secret" not in caught.value.message, caught.value.message
+    finally:
+        silent.close()
+
+
 # -- duru sync --watch ---------------------------------------------------------------------
 
 
@@ -886,17 +972,23 @@ def test_watch_rides_out_a_server_that_goes_away_and_stops_cleanly_on_sigint(w: 
     assert all(line.startswith("duru: ") for line in err.strip().splitlines()), err[-2000:]
 
 
-def test_watch_killed_by_sigterm_mid_sync_loses_nothing(w: World) -> None:
+def test_watch_stopped_by_sigterm_or_sigint_mid_sync_loses_nothing(w: World) -> None:
     synced_through(w, w.bob)
-    with w.bob.store() as st, st.db.transaction():
-        notes = [str(st.notes.create(f"{MARKER} batch {i}", "b" * 500)["id"]) for i in range(300)]
-    for delay in (0.3, 0.8, 1.5):
-        proc = _watch(w.bob, every="0.1")
-        time.sleep(delay)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode != 0
-        assert "Traceback" not in err, err[-3000:]
+    notes = []
+    for delay in (0.3, 0.6, 1.0, 1.5):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with w.bob.store() as st, st.db.transaction():
+                notes += [
+                    str(st.notes.create(f"{MARKER} {sig.name} {delay} {i}", "b" * 500)["id"])
+                    for i in range(200)
+                ]
+            proc = _watch(w.bob, every="0.1")
+            time.sleep(delay)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode in (-signal.SIGTERM, 130), (sig, proc.returncode, err[-2000:])
+            assert "Traceback" not in err, err[-3000:]
+            assert len(err.strip().splitlines()) <= 1, err[-2000:]
     synced_through(w, w.bob, *notes)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -323,6 +323,8 @@ def error_response(exc: Exception) -> Response:
         return _error(413, "too_large", f"the request body is over {exc.limit} bytes")
     if isinstance(exc, _Refused):
         return _error(exc.status, exc.code, exc.message)
+    if isinstance(exc, ClientDisconnect):  # gone before its body ended: no one reads this
+        return _error(400, "incomplete", "the connection closed before the request body ended")
     for kind, status, code in _STATUS:
         if isinstance(exc, kind):
             headers = {}
