@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -323,6 +323,8 @@ def error_response(exc: Exception) -> Response:
         return _error(413, "too_large", f"the request body is over {exc.limit} bytes")
     if isinstance(exc, _Refused):
         return _error(exc.status, exc.code, exc.message)
+    if isinstance(exc, ClientDisconnect):  # gone before its body ended: no one reads this
+        return _error(400, "incomplete", "the connection closed before the request body ended")
     for kind, status, code in _STATUS:
         if isinstance(exc, kind):
             headers = {}
@@ -388,7 +390,8 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 2**63:
+    # 19 digits at most: int() refuses over 4300 (ValueError), and 2^63-1 has 19.
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > 19 or int(raw) >= 2**63:
         raise UsageError(f"{name} must be a whole number from 0 to 2^63-1")
     return int(raw)
 

@@ -27,13 +27,15 @@ def parse_resolutions(data: object) -> list[tuple[str, str, str | None]]:
         raise UsageError(f"resolutions must be a list of at most {MAX_RESOLUTIONS} items")
     out = []
     for item in data:
-        if not isinstance(item, dict) or item.get("status") not in STATUSES:
+        status = item.get("status") if isinstance(item, dict) else None
+        # A list or an object is no status (and is not hashable: ``in`` would raise).
+        if not isinstance(item, dict) or not isinstance(status, str) or status not in STATUSES:
             raise UsageError(f"each resolution has an id and a status in {sorted(STATUSES)}")
         copy = item.get("copy_id")
         out.append(
             (
                 canonical_id(item.get("id"), "id"),
-                str(item["status"]),
+                status,
                 None if copy is None else canonical_id(copy, "copy_id"),
             )
         )
