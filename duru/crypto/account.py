@@ -77,13 +77,22 @@ class AccountRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AccountRecord:
         """Read what ``to_dict`` wrote; raises ``CryptoError`` (or a subclass) when invalid."""
+        kdf, wrapped, verifier = (
+            data.get(name) for name in ("kdf", "wrapped_master_key", "auth_verifier")
+        )
+        if not isinstance(kdf, Mapping):
+            raise CryptoError("the account record's 'kdf' is missing or not an object")
         try:
-            wrapped = base64.b64decode(data["wrapped_master_key"], validate=True)
-            verifier = data["auth_verifier"].encode("ascii")
-            kdf = data["kdf"]
-        except (KeyError, TypeError, AttributeError, binascii.Error, UnicodeError) as exc:
-            raise CryptoError(f"stored account record is not valid: {exc!r}") from exc
-        return cls(KdfParams.from_dict(kdf), WrappedKey.from_bytes(wrapped), verifier)
+            raw = base64.b64decode(wrapped, validate=True) if isinstance(wrapped, str) else None
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is None:
+            raise CryptoError(
+                "the account record's 'wrapped_master_key' is missing or not base64 text"
+            )
+        if not isinstance(verifier, str) or not verifier.isascii():
+            raise CryptoError("the account record's 'auth_verifier' is missing or not ASCII text")
+        return cls(KdfParams.from_dict(kdf), WrappedKey.from_bytes(raw), verifier.encode("ascii"))
 
 
 def new_account(

@@ -94,8 +94,10 @@ class KdfParams:
                 raise TypeError("opslimit and memlimit must be integers")
             salt = base64.b64decode(data["salt"], validate=True)
             return cls(ops, mem, salt, data["algorithm"])
-        except (KeyError, TypeError, binascii.Error, UsageError) as exc:
-            raise CryptoError(f"stored KDF parameters are not valid: {exc}") from exc
+        except KeyError as exc:
+            raise CryptoError(f"the KDF parameters lack {exc}") from exc
+        except (TypeError, binascii.Error, UsageError) as exc:
+            raise CryptoError(f"the KDF parameters are not valid: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True, eq=False)

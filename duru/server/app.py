@@ -97,6 +97,9 @@ def create_app(pool_factory: Callable[[], Pool], config: ServerConfig | None = N
     if settings.operator_token:
         routes += dashboard_routes(settings.operator_token, api.metrics)
     app = Starlette(routes=routes, lifespan=lifespan)
+    # No 307 to the same path with or without its last slash: the redirect would name
+    # whatever host the request's Host header says.
+    app.router.redirect_slashes = False
     app.add_middleware(api.metrics.middleware([r.path for r in routes]))
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _not_allowed)
@@ -182,7 +185,7 @@ class _Api:
         return await self._run(request, work)
 
     async def push(self, request: Request) -> Response:
-        token = _bearer(request)
+        token = await self._session(request)
         body = await self._json(request)
         device = _field(body, "device_id", str)
         if not 1 <= len(device) <= 64 or not device.isprintable() or not _utf8(device):
@@ -192,7 +195,7 @@ class _Api:
             raise UsageError(
                 f"entries must be a list of at most {self.config.max_push_entries} entries"
             )
-        entries = [PushEntry.from_json(e) for e in raw]
+        entries = await run_in_threadpool(lambda: [PushEntry.from_json(e) for e in raw])
 
         def work() -> dict[str, Any]:
             with self._conn() as conn:
@@ -220,7 +223,7 @@ class _Api:
         return await self._run(request, work)
 
     async def resolve(self, request: Request) -> Response:
-        token = _bearer(request)
+        token = await self._session(request)
         body = await self._json(request)
         items = parse_resolutions(body.get("resolutions"))
 
@@ -243,6 +246,14 @@ class _Api:
         with self._conn() as conn:
             return fn(conn)
 
+    async def _session(self, request: Request) -> str:
+        """The request's bearer token, checked before its body is read: a client with no
+        session cannot make the server take in and parse a body of up to the limit. The
+        work checks it again (the session may end while a long body comes in)."""
+        token = _bearer(request)
+        await self._call(lambda: self._db(lambda c: auth.authenticate(c, token)))
+        return token
+
     async def _json(self, request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length")
         limit = self.config.max_body_bytes
@@ -253,30 +264,40 @@ class _Api:
             body += chunk
             if len(body) > limit:
                 raise _TooLarge(limit)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UsageError(f"the request body is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise UsageError("the request body is JSON nested too deeply") from None
-        if not isinstance(data, dict):
-            raise UsageError("the request body must be a JSON object")
-        return data
+        # Off the event loop: parsing a body near the limit takes a while, and every
+        # other request waits on the loop meanwhile.
+        return await run_in_threadpool(_parse_json, bytes(body))
 
-    async def _run(self, request: Request, work: Callable[[], Any], status: int = 200) -> Response:
+    async def _call(self, work: Callable[[], Any]) -> Any:
+        """``work()`` on a worker thread, its database failures as the client's answers."""
         try:
-            result = await run_in_threadpool(work)
+            return await run_in_threadpool(work)
         except psycopg.errors.ForeignKeyViolation as exc:
             raise _Refused(409, "missing_parent", _pg_message(exc)) from exc
         except psycopg.errors.QueryCanceled as exc:
             raise _Refused(503, "busy", "the server database took too long; retry") from exc
         except psycopg.OperationalError as exc:
             raise ServerUnavailable(_pg_message(exc)) from exc
+
+    async def _run(self, request: Request, work: Callable[[], Any], status: int = 200) -> Response:
+        result = await self._call(work)
         if status == 204:
             return Response(status_code=204)
         if isinstance(result, bytes):  # a body written as JSON already (a pull page)
             return Response(result, status_code=status, media_type="application/json")
         return JSONResponse(result, status_code=status)
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError("the request body is JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise UsageError("the request body must be a JSON object")
+    return data
 
 
 def _guarded(handler: Handler) -> Handler:
