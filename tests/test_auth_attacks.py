@@ -58,7 +58,7 @@ from typer.testing import CliRunner, Result
 import duru.cli.commands  # noqa: F401  (registers the commands)
 from duru.cli import app
 from duru.crypto import new_account
-from duru.errors import AlreadyExists, UsageError
+from duru.errors import AlreadyExists, AuthFailed, UsageError
 from duru.sync import client as sync_client
 from duru.sync import credentials as creds_file
 
@@ -586,3 +586,42 @@ def test_two_sync_processes_and_a_killed_watch_lose_nothing(srv: Server, tmp_pat
     b.sync()
     sa, sb = snapshot(a.path), snapshot(b.path)
     assert sa == sb and len(sa["notes"]) == 800
+
+
+def test_verifier_checks_at_once_are_bounded_and_the_right_key_still_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forty logins at once (64 MiB each) ran forty verifier checks at once: the memory
+    of a small server, taken by anyone. At most VERIFY_SLOTS run now; the rest wait."""
+    from duru.crypto import KdfParams, make_auth_verifier, verify_auth_key
+    from duru.server import auth
+
+    params = KdfParams.interactive()
+    key = os.urandom(32)
+    verifier = make_auth_verifier(key, opslimit=params.opslimit, memlimit=params.memlimit)
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def counted(v: bytes, k: bytes) -> bool:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            return verify_auth_key(v, k)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(auth, "verify_auth_key", counted)
+    attempt = auth.LoginAttempt(("account:x", "address:y"), str(uuid.uuid4()), verifier)
+
+    def one(i: int) -> str:
+        try:
+            return auth.check_login_key(attempt, key if i % 8 == 0 else os.urandom(32))
+        except AuthFailed:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(one, range(24)))
+    assert 1 < peak <= auth.VERIFY_SLOTS, peak
+    assert answers.count(attempt.user_id) == 3 and answers.count("refused") == 21

@@ -161,7 +161,9 @@ class _Api:
         address = request.client.host if request.client else "unknown"
 
         def work() -> dict[str, Any]:
-            s = self._db(lambda c: auth.login(c, name, key, address, self.config))
+            attempt = self._db(lambda c: auth.begin_login(c, name, address, self.config))
+            user_id = auth.check_login_key(attempt, key)  # slow: no connection held
+            s = self._db(lambda c: auth.finish_login(c, attempt, user_id, self.config))
             return {"token": s.token, "user_id": s.user_id, "expires_at": s.expires_at.isoformat()}
 
         return await self._run(request, work)

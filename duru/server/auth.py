@@ -16,14 +16,21 @@ Failed logins are counted per account name and per client address in
 limit within the window, logins answer RateLimited until the window ends. Each attempt
 is counted before its (slow) verifier check and given back when it succeeds, so guesses
 sent at once cannot all pass the check before any of them is counted.
+
+A verifier check takes up to 64 MiB and a core for a tenth of a second. At most
+``VERIFY_SLOTS`` run at once in a process (the others wait their turn), and none holds a
+database connection: logins sent at once neither fill the memory nor take the pool from
+pushes and pulls.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,24 +98,61 @@ def login_params(conn: Connection[Any], name: str) -> KdfParams:
     return KdfParams.moderate(bytes(salt[0]))
 
 
+# Verifier checks running at once in one process: more than the cores gains nothing.
+VERIFY_SLOTS = max(2, os.cpu_count() or 2)
+_verifying = threading.BoundedSemaphore(VERIFY_SLOTS)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login counted against its limits (``begin_login``), its key not checked yet."""
+
+    keys: tuple[str, str]  # the account's and the address's failure counters
+    user_id: str | None  # None for an unknown name
+    verifier: bytes
+
+
 def login(
     conn: Connection[Any], name: str, auth_key: bytes, address: str, config: ServerConfig
 ) -> Session:
-    """A new session for ``name`` when ``auth_key`` matches its verifier.
+    """A new session for ``name`` when ``auth_key`` matches its verifier (the three steps
+    below on one connection; the server runs them on two, holding none while checking).
 
     Raises AuthFailed (unknown name and wrong key alike), RateLimited past the limits.
     Each failure is recorded in its own transaction, so it counts even though we raise.
     """
+    attempt = begin_login(conn, name, address, config)
+    return finish_login(conn, attempt, check_login_key(attempt, auth_key), config)
+
+
+def begin_login(
+    conn: Connection[Any], name: str, address: str, config: ServerConfig
+) -> LoginAttempt:
+    """Count the attempt against the name's and the address's limits; RateLimited past
+    them. The verifier of an unknown name is a dummy at the usual cost."""
     name = check_user_name(name)
     keys = (f"account:{name}", f"address:{address}")
     _take_attempt(conn, keys, config)
     found = _login_record(conn, name)
-    verifier = _dummy_verifier() if found is None else str(found[3]).encode("ascii")
-    ok = verify_auth_key(verifier, auth_key) and found is not None
-    if not ok:
-        raise AuthFailed(_WRONG)  # counted already (_take_attempt)
-    assert found is not None
-    user_id = str(found[0])
+    if found is None:
+        return LoginAttempt(keys, None, _dummy_verifier())
+    return LoginAttempt(keys, str(found[0]), str(found[3]).encode("ascii"))
+
+
+def check_login_key(attempt: LoginAttempt, auth_key: bytes) -> str:
+    """The user id when ``auth_key`` matches; AuthFailed otherwise (counted already)."""
+    with _verifying:
+        ok = verify_auth_key(attempt.verifier, auth_key)
+    if not ok or attempt.user_id is None:
+        raise AuthFailed(_WRONG)
+    return attempt.user_id
+
+
+def finish_login(
+    conn: Connection[Any], attempt: LoginAttempt, user_id: str, config: ServerConfig
+) -> Session:
+    """A new session for ``user_id``, whose key matched; the attempt no longer counts."""
+    keys = attempt.keys
     token = secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + timedelta(seconds=config.token_ttl)
     with conn.transaction():
