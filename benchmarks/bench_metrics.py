@@ -72,7 +72,7 @@ from duru.remote import EmbeddedPostgres
 from duru.server.config import OPERATOR_TOKEN_VAR
 from duru.server.metrics import SWITCH_VAR
 
-TOKEN = "bench-operator"
+TOKEN = "bench-operator-token-0001"
 TARGET = 0.02  # monitoring may cost at most this share of throughput
 
 

@@ -13,6 +13,7 @@ import pytest
 from chromium import Chromium, find_chromium
 from test_sync import Server, sync_all, two_devices
 
+from duru.errors import UsageError
 from duru.local import DeviceStore
 from duru.server import ServerConfig, create_app
 from duru.server.config import OPERATOR_TOKEN_VAR
@@ -70,8 +71,15 @@ def test_without_an_operator_token_there_is_no_dashboard() -> None:
     assert client.get("/dashboard", headers=basic("")).status_code == 404
     assert client.get("/dashboard/data").status_code == 404
     assert ServerConfig.from_env({}).operator_token == ""
-    assert ServerConfig.from_env({OPERATOR_TOKEN_VAR: " t "}).operator_token == "t"
-    assert "operator_token" not in repr(ServerConfig(operator_token="t"))
+    assert ServerConfig.from_env({OPERATOR_TOKEN_VAR: f" {TOKEN} "}).operator_token == TOKEN
+    assert "operator_token" not in repr(ServerConfig(operator_token=TOKEN))
+
+
+def test_a_short_operator_token_is_refused() -> None:
+    """/dashboard counts no wrong tries: a token of a few characters would be guessed."""
+    with pytest.raises(UsageError, match="at least 16 characters"):
+        ServerConfig.from_env({OPERATOR_TOKEN_VAR: "hunter2"})
+    assert ServerConfig(operator_token="x" * 16).operator_token == "x" * 16
 
 
 def tiles(browser: Chromium) -> dict[str, str]:

@@ -10,6 +10,8 @@ from typing import Any
 from duru.errors import UsageError
 
 OPERATOR_TOKEN_VAR = "DURU_SERVER_OPERATOR_TOKEN"
+# The shortest operator token taken: 16 characters of a random token are ~96 bits.
+MIN_OPERATOR_TOKEN = 16
 # The longest duration a setting may hold: dates past it overflow Python's datetime
 # (year 9999) or PostgreSQL's interval, and every login would fail with a 500.
 _MAX_SECONDS = 100 * 365 * 24 * 3600
@@ -33,6 +35,13 @@ class ServerConfig:
     operator_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
+        # /dashboard has no limit on wrong tries (it is not an account): a short token
+        # would be guessed.
+        if self.operator_token and len(self.operator_token) < MIN_OPERATOR_TOKEN:
+            raise UsageError(
+                f"{OPERATOR_TOKEN_VAR} must be at least {MIN_OPERATOR_TOKEN} characters "
+                "(make one: python3 -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
         for f in _limits():
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
