@@ -149,11 +149,11 @@ def login(
         check_kdf_cost(params)
         derived = derive_keys(phrase, params)
         session = api.login(name, derived.auth_key)
-        info = api.account()
         user_id = str(session["user_id"])
         try:
+            info = api.account()
             _check_device(db_path, home, name, user_id)
-        except UsageError:
+        except (UsageError, SyncError):
             _end_session(api)
             raise
     wrapped = WrappedKey.from_bytes(base64.b64decode(info["wrapped_master_key"]))

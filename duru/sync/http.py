@@ -12,9 +12,10 @@ the server's message.
 from __future__ import annotations
 
 import base64
+import binascii
 import ssl
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 
@@ -28,10 +29,14 @@ from duru.errors import (
     SyncServerError,
     UsageError,
 )
+from duru.model.values import uuid_text
 
-from .protocol import Change, PushEntry, PushResult
+from .protocol import Change, Outcome, PushEntry, PushResult
 
 DEFAULT_TIMEOUT = 60.0
+OUTCOMES = frozenset(get_args(Outcome))
+# What a malformed answer may raise on being read (1e400 is a float int() refuses).
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
 @cache
@@ -79,19 +84,28 @@ class SyncApi:
 
     def login_params(self, name: str) -> KdfParams:
         data = self._call("POST", "/v1/login/params", {"name": name})
+        if not isinstance(data, dict) or not isinstance(data.get("kdf"), dict):
+            raise self._malformed("/v1/login/params", "no kdf object")
         return KdfParams.from_dict(data["kdf"])
 
     def login(self, name: str, auth_key: bytes) -> dict[str, Any]:
+        """The session: its ``token`` and ``user_id`` (both checked to be text)."""
         key = base64.b64encode(auth_key).decode("ascii")
-        data: dict[str, Any] = self._call("POST", "/v1/login", {"name": name, "auth_key": key})
-        self.token = str(data["token"])
+        data = self._call("POST", "/v1/login", {"name": name, "auth_key": key})
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) and data[k] for k in ("token", "user_id")
+        ):
+            raise self._malformed("/v1/login", "no token or user_id")
+        self.token = data["token"]
         return data
 
     def logout(self) -> None:
         self._call("POST", "/v1/logout", None, auth=True)
 
     def account(self) -> dict[str, Any]:
-        data: dict[str, Any] = self._call("GET", "/v1/account", None, auth=True)
+        data = self._call("GET", "/v1/account", None, auth=True)
+        if not isinstance(data, dict) or not _is_base64(data.get("wrapped_master_key")):
+            raise self._malformed("/v1/account", "no wrapped_master_key in base64")
         return data
 
     # -- sync ------------------------------------------------------------------
@@ -99,7 +113,12 @@ class SyncApi:
     def push(self, device_id: str, entries: list[PushEntry]) -> tuple[list[PushResult], int]:
         body = {"device_id": device_id, "entries": [e.to_json() for e in entries]}
         data = self._call("POST", "/v1/push", body, auth=True)
-        return [PushResult.from_json(r) for r in data["results"]], int(data["head"])
+        try:
+            return _push_results(entries, data)
+        except _MALFORMED as exc:
+            raise self._malformed(
+                "/v1/push", f"{type(exc).__name__}: {exc}", "nothing of it was recorded"
+            ) from None
 
     def changes(self, after: int, limit: int) -> tuple[list[Change], int, int, bool]:
         """(changes, next cursor, head, more) after cursor ``after``."""
@@ -119,6 +138,12 @@ class SyncApi:
         return int(data["changed"])
 
     # -- plumbing --------------------------------------------------------------
+
+    def _malformed(self, path: str, why: str, then: str = "nothing was saved") -> SyncServerError:
+        return SyncServerError(
+            f"the sync server at {self.base_url} answered {path} with something malformed"
+            f" ({' '.join(why.split())[:200]}); {then}"
+        )
 
     def _call(self, method: str, path: str, body: Any, *, auth: bool = False) -> Any:
         headers = {}
@@ -142,6 +167,42 @@ class SyncApi:
             raise SyncServerError(
                 f"the sync server at {self.base_url} answered {path} with something not JSON"
             ) from None
+
+
+def _push_results(entries: list[PushEntry], data: Any) -> tuple[list[PushResult], int]:
+    """The results of a push answer, each checked to answer the entry at its place (op
+    id, entity, row) with an outcome this client knows: a cache or proxy could answer
+    with another request's body, and its results taken by position would empty the
+    outbox of rows the server never got."""
+    head, raw = data["head"], data["results"]
+    if type(head) is not int or head < 0:
+        raise ValueError(f"head {head!r} is not a cursor")
+    if not isinstance(raw, list) or len(raw) != len(entries):
+        raise ValueError(f"{len(entries)} entries sent, results are {str(raw)[:40]}")
+    results = [PushResult.from_json(r) for r in raw]
+    for e, r in zip(entries, results, strict=True):
+        if (_canonical(r.op_id), r.entity, _canonical(r.row_id)) != (
+            _canonical(e.op_id),
+            e.entity,
+            _canonical(e.row_id),
+        ):
+            raise ValueError(f"a result about op {r.op_id[:40]}, not the op sent there")
+        if r.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {r.outcome!r:.40}")
+        if r.kept is not None and not isinstance(r.kept, str):
+            raise TypeError("kept is not text")
+    return results, head
+
+
+def _is_base64(value: object) -> bool:
+    try:
+        return isinstance(value, str) and bool(base64.b64decode(value, validate=True))
+    except binascii.Error:
+        return False
+
+
+def _canonical(some_id: str) -> str:
+    return uuid_text(some_id) or some_id
 
 
 def _error(response: httpx.Response, base_url: str) -> Exception:
