@@ -858,11 +858,6 @@ def test_a_cursor_far_ahead_from_the_server_is_mended_by_a_resync(w: World) -> N
         assert st.notes.get(note) is not None and st.notes.get(mine) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the client stores a negative (or backward) cursor a server sent; every "
-    "later `duru sync` of the device then fails with a 400 (wedged until a resync)",
-)
 def test_a_cursor_below_the_one_asked_from_is_refused_and_the_device_syncs_on(
     w: World,
 ) -> None:
@@ -875,22 +870,12 @@ def test_a_cursor_below_the_one_asked_from_is_refused_and_the_device_syncs_on(
     synced_through(w, dev)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a server that answers 410 to every pull keeps `duru sync` resyncing "
-    "forever (no end, no message)",
-)
 def test_a_server_answering_410_to_every_pull_ends_with_one_line(w: World) -> None:
     dev = bob_again(w)
     w.proxy.rules = {PULL: answer(410, b'{"error": {"message": "resync"}}')}
     one_line_failure(sync_or_hang(dev))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a page saying 'more' with a cursor that does not move keeps `duru sync` "
-    "asking for the same page forever",
-)
 def test_a_page_with_more_and_a_cursor_that_does_not_move_ends_with_one_line(
     w: World,
 ) -> None:

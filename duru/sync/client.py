@@ -33,6 +33,7 @@ from duru.errors import (
     RequestTooLarge,
     ResyncNeeded,
     SyncError,
+    SyncServerError,
     UsageError,
 )
 from duru.local.db import BUSY_TIMEOUT_MS, Database
@@ -535,6 +536,11 @@ def _pull(
             try:
                 changes, nxt, head, more = coming.result()
             except ResyncNeeded:
+                if report.resynced:  # a server asking again and again: never an end
+                    raise SyncServerError(
+                        f"the sync server at {api.base_url} asked for a full resync again"
+                        " during one; stopped (run `duru sync` again later)"
+                    ) from None
                 inbox.start_resync(db)
                 report.resynced = True
                 after = first = 0

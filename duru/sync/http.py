@@ -125,8 +125,14 @@ class SyncApi:
         data = self._call("GET", f"/v1/changes?after={after}&limit={limit}", None, auth=True)
         try:
             changes = [Change.from_json(c) for c in data["changes"]]
-            return changes, int(data["cursor"]), int(data["head"]), bool(data["more"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            cursor, head, more = data["cursor"], data["head"], data["more"]
+            if type(cursor) is not int or cursor < after or type(head) is not int:
+                raise ValueError(f"cursor {cursor!r:.40} after {after}, head {head!r:.40}")
+            if type(more) is not bool or (more and cursor == after):
+                # Asked again from the same cursor, it would send the same page forever.
+                raise ValueError(f"more {more!r:.40} with the cursor still at {after}")
+            return changes, cursor, head, more
+        except _MALFORMED as exc:
             raise SyncServerError(
                 f"the sync server at {self.base_url} sent a malformed page of changes"
                 f" ({type(exc).__name__}: {exc}); nothing of it was applied"
