@@ -6,7 +6,8 @@
 A server that cannot be reached, or answers 5xx, raises SyncServerError (retryable) with
 one line naming the URL; 401 raises AuthFailed, 429 RateLimited, 409 AlreadyExists (or
 SyncServerError for a refused push), 410 ResyncNeeded, any other 4xx SyncServerError with
-the server's message.
+the server's message. Each request has a deadline (``deadline``, three timeouts by
+default) besides the timeout of each read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ssl
+import time
 from functools import cache
 from typing import Any, get_args
 
@@ -56,9 +58,12 @@ class SyncApi:
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.deadline = 3 * timeout if deadline is None else deadline
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
         self.base_url = url
@@ -157,8 +162,23 @@ class SyncApi:
             if not self.token:
                 raise AuthFailed("this device is not logged in: run `duru login`")
             headers["Authorization"] = f"Bearer {self.token}"
+        started = time.monotonic()
         try:
-            response = self._http.request(method, path, json=body, headers=headers)
+            request = self._http.build_request(method, path, json=body, headers=headers)
+            streamed = self._http.send(request, stream=True)
+            try:
+                # The timeout is per read: a server that sends a byte now and then would
+                # never time out. The body gets at least a timeout after the head came.
+                deadline = max(started + self.deadline, time.monotonic() + self.timeout)
+                response = _read_before(streamed, deadline)
+            finally:
+                streamed.close()
+        except _TooSlow:
+            raise SyncServerError(
+                f"the sync server at {self.base_url} took over {self.deadline:g} s to answer"
+                f" {path}",
+                retryable=True,
+            ) from None
         except httpx.HTTPError as exc:
             raise SyncServerError(
                 f"cannot reach the sync server at {self.base_url}: {_reason(exc)}", retryable=True
@@ -173,6 +193,28 @@ class SyncApi:
             raise SyncServerError(
                 f"the sync server at {self.base_url} answered {path} with something not JSON"
             ) from None
+
+
+class _TooSlow(Exception):
+    """An answer still coming at its deadline."""
+
+
+def _read_before(response: httpx.Response, deadline: float) -> httpx.Response:
+    """``response`` (streamed) with its body read, or _TooSlow once past ``deadline``."""
+    raw = []
+    for chunk in response.iter_raw():
+        raw.append(chunk)
+        if time.monotonic() > deadline:
+            raise _TooSlow
+    done = httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=httpx.ByteStream(b"".join(raw)),
+        request=response.request,
+        extensions=response.extensions,
+    )
+    done.read()
+    return done
 
 
 def _push_results(entries: list[PushEntry], data: Any) -> tuple[list[PushResult], int]:
