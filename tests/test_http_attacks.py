@@ -957,11 +957,6 @@ def test_a_server_that_trickles_its_answer_times_out_too(w: World) -> None:
         silent.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a password in the sync server URL (https://user:password@host) is "
-    "printed in every error line about that server",
-)
 def test_a_password_in_the_server_url_is_not_printed_in_errors(w: World) -> None:
     silent = Silent()
     try:
@@ -1083,11 +1078,6 @@ def test_watch_stopped_by_sigterm_or_sigint_mid_sync_loses_nothing(w: World) -> 
     synced_through(w, w.bob, *notes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: `duru sync --watch --every inf` (or 1e300) syncs once, then ends in a "
-    "traceback (OverflowError in time.sleep)",
-)
 def test_watch_with_an_endless_interval_is_one_line(w: World) -> None:
     synced_through(w, w.bob)
     try:
@@ -1097,11 +1087,6 @@ def test_watch_with_an_endless_interval_is_one_line(w: World) -> None:
     one_line_failure(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: `duru sync --watch` stops for good at one answer that is not JSON (a "
-    "proxy's maintenance page, a 3xx) though the next sync would go through",
-)
 def test_watch_keeps_going_past_a_maintenance_page(w: World) -> None:
     synced_through(w, w.bob)
     proc = _watch(w.bob)

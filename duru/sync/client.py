@@ -551,7 +551,7 @@ def _pull(
             except ResyncNeeded:
                 if report.resynced:  # a server asking again and again: never an end
                     raise SyncServerError(
-                        f"the sync server at {api.base_url} asked for a full resync again"
+                        f"the sync server at {api.shown_url} asked for a full resync again"
                         " during one; stopped (run `duru sync` again later)"
                     ) from None
                 inbox.start_resync(db)

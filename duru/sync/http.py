@@ -18,6 +18,7 @@ import ssl
 import time
 from functools import cache
 from typing import Any, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -67,6 +68,7 @@ class SyncApi:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
         self.base_url = url
+        self.shown_url = _without_password(url)  # for messages
         self.token = token
         tls = _tls(url.startswith("https:"))
         self._http = httpx.Client(base_url=url, timeout=timeout, transport=transport, verify=tls)
@@ -139,7 +141,7 @@ class SyncApi:
             return changes, cursor, head, more
         except _MALFORMED as exc:
             raise SyncServerError(
-                f"the sync server at {self.base_url} sent a malformed page of changes"
+                f"the sync server at {self.shown_url} sent a malformed page of changes"
                 f" ({type(exc).__name__}: {exc}); nothing of it was applied"
             ) from None
 
@@ -152,7 +154,7 @@ class SyncApi:
 
     def _malformed(self, path: str, why: str, then: str = "nothing was saved") -> SyncServerError:
         return SyncServerError(
-            f"the sync server at {self.base_url} answered {path} with something malformed"
+            f"the sync server at {self.shown_url} answered {path} with something malformed"
             f" ({' '.join(why.split())[:200]}); {then}"
         )
 
@@ -175,24 +177,32 @@ class SyncApi:
                 streamed.close()
         except _TooSlow:
             raise SyncServerError(
-                f"the sync server at {self.base_url} took over {self.deadline:g} s to answer"
+                f"the sync server at {self.shown_url} took over {self.deadline:g} s to answer"
                 f" {path}",
                 retryable=True,
             ) from None
         except httpx.HTTPError as exc:
             raise SyncServerError(
-                f"cannot reach the sync server at {self.base_url}: {_reason(exc)}", retryable=True
+                f"cannot reach the sync server at {self.shown_url}: {self._reason(exc)}",
+                retryable=True,
             ) from None
         if response.status_code >= 400:
-            raise _error(response, self.base_url)
+            raise _error(response, self.shown_url)
         if response.status_code == 204:
             return None
         try:
             return response.json()
         except ValueError:
+            # A proxy's maintenance page, say: the next try may go through.
             raise SyncServerError(
-                f"the sync server at {self.base_url} answered {path} with something not JSON"
+                f"the sync server at {self.shown_url} answered {path} with something not JSON",
+                retryable=True,
             ) from None
+
+    def _reason(self, exc: httpx.HTTPError) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        password = urlsplit(self.base_url).password
+        return text.replace(password, "***") if password else text
 
 
 class _TooSlow(Exception):
@@ -278,6 +288,10 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
     )
 
 
-def _reason(exc: httpx.HTTPError) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+def _without_password(url: str) -> str:
+    """``url`` with the password it may carry (https://user:password@host) left out."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***{at}{host}"))
