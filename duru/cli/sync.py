@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from duru.cli.app import DbOption, app, fail, reported, resolve_db
+from duru.cli.app import EXIT_USAGE, DbOption, app, fail, reported, resolve_db
 from duru.cli.output import print_json, progress_bar
 from duru.errors import NotFound, StoreError, SyncError, UsageError
 
@@ -99,6 +99,8 @@ def sync_command(
     from duru import sync
     from duru.sync.client import MAX_ENTRY_BYTES
 
+    if watch and not every <= MAX_EVERY:  # inf or nan: time.sleep raises OverflowError
+        raise fail(f"--every takes at most {MAX_EVERY} seconds, not {every:g}", EXIT_USAGE)
     path = resolve_db(db)
     while True:
         with reported(), progress_bar() as progress:
@@ -170,6 +172,7 @@ def sync_command(
 
 
 _SHOWN_REFUSED = 20
+MAX_EVERY = 24 * 60 * 60
 
 
 def _housekeeping(path: Path) -> None:

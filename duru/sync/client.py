@@ -17,10 +17,11 @@ import base64
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from duru.errors import (
     RequestTooLarge,
     ResyncNeeded,
     SyncError,
+    SyncServerError,
     UsageError,
 )
 from duru.local.db import BUSY_TIMEOUT_MS, Database
@@ -149,11 +151,11 @@ def login(
         check_kdf_cost(params)
         derived = derive_keys(phrase, params)
         session = api.login(name, derived.auth_key)
-        info = api.account()
         user_id = str(session["user_id"])
         try:
+            info = api.account()
             _check_device(db_path, home, name, user_id)
-        except UsageError:
+        except (UsageError, SyncError):
             _end_session(api)
             raise
     wrapped = WrappedKey.from_bytes(base64.b64decode(info["wrapped_master_key"]))
@@ -250,32 +252,44 @@ def _merge_pulled(db: Database) -> None:
 
 
 class _Helper:
-    """One helper thread, started only when work is first handed to it (``submit``);
-    ``now`` runs work on this thread, so a one-page sync starts no thread at all."""
+    """Runs work on a daemon thread (``submit``), one thread per piece of work, or on
+    this thread (``now``), so a one-page sync starts no thread at all. On leaving, it
+    waits for work still running, unless leaving on Ctrl-C: that work is a request
+    (nothing here written), and waiting for it kept ``duru sync`` up to the request's
+    deadline (a pool's threads are joined at exit even when not waited for)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.pool: ThreadPoolExecutor | None = None
+        self.threads: list[threading.Thread] = []
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
-        return self.pool.submit(fn, *args)
+        done: Future[Any] = Future()
+        thread = threading.Thread(
+            target=self._run, args=(done, fn, *args), name=self.name, daemon=True
+        )
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+        return done
 
     def now(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         done: Future[Any] = Future()
+        self._run(done, fn, *args)
+        return done
+
+    @staticmethod
+    def _run(done: Future[Any], fn: Callable[..., Any], *args: Any) -> None:
         try:
             done.set_result(fn(*args))
         except BaseException as exc:  # noqa: BLE001 - handed over through the Future
             done.set_exception(exc)
-        return done
 
     def __enter__(self) -> _Helper:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None or issubclass(kind, Exception):
+            for thread in self.threads:
+                thread.join()
 
 
 @dataclass
@@ -535,6 +549,11 @@ def _pull(
             try:
                 changes, nxt, head, more = coming.result()
             except ResyncNeeded:
+                if report.resynced:  # a server asking again and again: never an end
+                    raise SyncServerError(
+                        f"the sync server at {api.shown_url} asked for a full resync again"
+                        " during one; stopped (run `duru sync` again later)"
+                    ) from None
                 inbox.start_resync(db)
                 report.resynced = True
                 after = first = 0

@@ -6,15 +6,19 @@
 A server that cannot be reached, or answers 5xx, raises SyncServerError (retryable) with
 one line naming the URL; 401 raises AuthFailed, 429 RateLimited, 409 AlreadyExists (or
 SyncServerError for a refused push), 410 ResyncNeeded, any other 4xx SyncServerError with
-the server's message.
+the server's message. Each request has a deadline (``deadline``, three timeouts by
+default) besides the timeout of each read.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import ssl
+import time
 from functools import cache
-from typing import Any
+from typing import Any, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -28,10 +32,14 @@ from duru.errors import (
     SyncServerError,
     UsageError,
 )
+from duru.model.values import uuid_text
 
-from .protocol import Change, PushEntry, PushResult
+from .protocol import Change, Outcome, PushEntry, PushResult
 
 DEFAULT_TIMEOUT = 60.0
+OUTCOMES = frozenset(get_args(Outcome))
+# What a malformed answer may raise on being read (1e400 is a float int() refuses).
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
 @cache
@@ -51,12 +59,16 @@ class SyncApi:
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.deadline = 3 * timeout if deadline is None else deadline
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
         self.base_url = url
+        self.shown_url = _without_password(url)  # for messages
         self.token = token
         tls = _tls(url.startswith("https:"))
         self._http = httpx.Client(base_url=url, timeout=timeout, transport=transport, verify=tls)
@@ -79,19 +91,28 @@ class SyncApi:
 
     def login_params(self, name: str) -> KdfParams:
         data = self._call("POST", "/v1/login/params", {"name": name})
+        if not isinstance(data, dict) or not isinstance(data.get("kdf"), dict):
+            raise self._malformed("/v1/login/params", "no kdf object")
         return KdfParams.from_dict(data["kdf"])
 
     def login(self, name: str, auth_key: bytes) -> dict[str, Any]:
+        """The session: its ``token`` and ``user_id`` (both checked to be text)."""
         key = base64.b64encode(auth_key).decode("ascii")
-        data: dict[str, Any] = self._call("POST", "/v1/login", {"name": name, "auth_key": key})
-        self.token = str(data["token"])
+        data = self._call("POST", "/v1/login", {"name": name, "auth_key": key})
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) and data[k] for k in ("token", "user_id")
+        ):
+            raise self._malformed("/v1/login", "no token or user_id")
+        self.token = data["token"]
         return data
 
     def logout(self) -> None:
         self._call("POST", "/v1/logout", None, auth=True)
 
     def account(self) -> dict[str, Any]:
-        data: dict[str, Any] = self._call("GET", "/v1/account", None, auth=True)
+        data = self._call("GET", "/v1/account", None, auth=True)
+        if not isinstance(data, dict) or not _is_base64(data.get("wrapped_master_key")):
+            raise self._malformed("/v1/account", "no wrapped_master_key in base64")
         return data
 
     # -- sync ------------------------------------------------------------------
@@ -99,17 +120,28 @@ class SyncApi:
     def push(self, device_id: str, entries: list[PushEntry]) -> tuple[list[PushResult], int]:
         body = {"device_id": device_id, "entries": [e.to_json() for e in entries]}
         data = self._call("POST", "/v1/push", body, auth=True)
-        return [PushResult.from_json(r) for r in data["results"]], int(data["head"])
+        try:
+            return _push_results(entries, data)
+        except _MALFORMED as exc:
+            raise self._malformed(
+                "/v1/push", f"{type(exc).__name__}: {exc}", "nothing of it was recorded"
+            ) from None
 
     def changes(self, after: int, limit: int) -> tuple[list[Change], int, int, bool]:
         """(changes, next cursor, head, more) after cursor ``after``."""
         data = self._call("GET", f"/v1/changes?after={after}&limit={limit}", None, auth=True)
         try:
             changes = [Change.from_json(c) for c in data["changes"]]
-            return changes, int(data["cursor"]), int(data["head"]), bool(data["more"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            cursor, head, more = data["cursor"], data["head"], data["more"]
+            if type(cursor) is not int or cursor < after or type(head) is not int:
+                raise ValueError(f"cursor {cursor!r:.40} after {after}, head {head!r:.40}")
+            if type(more) is not bool or (more and cursor == after):
+                # Asked again from the same cursor, it would send the same page forever.
+                raise ValueError(f"more {more!r:.40} with the cursor still at {after}")
+            return changes, cursor, head, more
+        except _MALFORMED as exc:
             raise SyncServerError(
-                f"the sync server at {self.base_url} sent a malformed page of changes"
+                f"the sync server at {self.shown_url} sent a malformed page of changes"
                 f" ({type(exc).__name__}: {exc}); nothing of it was applied"
             ) from None
 
@@ -120,28 +152,115 @@ class SyncApi:
 
     # -- plumbing --------------------------------------------------------------
 
+    def _malformed(self, path: str, why: str, then: str = "nothing was saved") -> SyncServerError:
+        return SyncServerError(
+            f"the sync server at {self.shown_url} answered {path} with something malformed"
+            f" ({' '.join(why.split())[:200]}); {then}"
+        )
+
     def _call(self, method: str, path: str, body: Any, *, auth: bool = False) -> Any:
         headers = {}
         if auth:
             if not self.token:
                 raise AuthFailed("this device is not logged in: run `duru login`")
             headers["Authorization"] = f"Bearer {self.token}"
+        started = time.monotonic()
         try:
-            response = self._http.request(method, path, json=body, headers=headers)
+            request = self._http.build_request(method, path, json=body, headers=headers)
+            streamed = self._http.send(request, stream=True)
+            try:
+                # The timeout is per read: a server that sends a byte now and then would
+                # never time out. The body gets at least a timeout after the head came.
+                deadline = max(started + self.deadline, time.monotonic() + self.timeout)
+                response = _read_before(streamed, deadline)
+            finally:
+                streamed.close()
+        except _TooSlow:
+            raise SyncServerError(
+                f"the sync server at {self.shown_url} took over {self.deadline:g} s to answer"
+                f" {path}",
+                retryable=True,
+            ) from None
         except httpx.HTTPError as exc:
             raise SyncServerError(
-                f"cannot reach the sync server at {self.base_url}: {_reason(exc)}", retryable=True
+                f"cannot reach the sync server at {self.shown_url}: {self._reason(exc)}",
+                retryable=True,
             ) from None
         if response.status_code >= 400:
-            raise _error(response, self.base_url)
+            raise _error(response, self.shown_url)
         if response.status_code == 204:
             return None
         try:
             return response.json()
         except ValueError:
+            # A proxy's maintenance page, say: the next try may go through.
             raise SyncServerError(
-                f"the sync server at {self.base_url} answered {path} with something not JSON"
+                f"the sync server at {self.shown_url} answered {path} with something not JSON",
+                retryable=True,
             ) from None
+
+    def _reason(self, exc: httpx.HTTPError) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        password = urlsplit(self.base_url).password
+        return text.replace(password, "***") if password else text
+
+
+class _TooSlow(Exception):
+    """An answer still coming at its deadline."""
+
+
+def _read_before(response: httpx.Response, deadline: float) -> httpx.Response:
+    """``response`` (streamed) with its body read, or _TooSlow once past ``deadline``."""
+    raw = []
+    for chunk in response.iter_raw():
+        raw.append(chunk)
+        if time.monotonic() > deadline:
+            raise _TooSlow
+    done = httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=httpx.ByteStream(b"".join(raw)),
+        request=response.request,
+        extensions=response.extensions,
+    )
+    done.read()
+    return done
+
+
+def _push_results(entries: list[PushEntry], data: Any) -> tuple[list[PushResult], int]:
+    """The results of a push answer, each checked to answer the entry at its place (op
+    id, entity, row) with an outcome this client knows: a cache or proxy could answer
+    with another request's body, and its results taken by position would empty the
+    outbox of rows the server never got."""
+    head, raw = data["head"], data["results"]
+    if type(head) is not int or head < 0:
+        raise ValueError(f"head {head!r} is not a cursor")
+    if not isinstance(raw, list) or len(raw) != len(entries):
+        raise ValueError(f"{len(entries)} entries sent, results are {str(raw)[:40]}")
+    results = [PushResult.from_json(r) for r in raw]
+    for e, r in zip(entries, results, strict=True):
+        if (_canonical(r.op_id), r.entity, _canonical(r.row_id)) != (
+            _canonical(e.op_id),
+            e.entity,
+            _canonical(e.row_id),
+        ):
+            raise ValueError(f"a result about op {r.op_id[:40]}, not the op sent there")
+        if r.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {r.outcome!r:.40}")
+        if r.kept is not None and not isinstance(r.kept, str):
+            raise TypeError("kept is not text")
+    return results, head
+
+
+def _is_base64(value: object) -> bool:
+    try:
+        return isinstance(value, str) and bool(base64.b64decode(value, validate=True))
+    except binascii.Error:
+        return False
+
+
+def _canonical(some_id: str) -> str:
+    return uuid_text(some_id) or some_id
 
 
 def _error(response: httpx.Response, base_url: str) -> Exception:
@@ -169,6 +288,10 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
     )
 
 
-def _reason(exc: httpx.HTTPError) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+def _without_password(url: str) -> str:
+    """``url`` with the password it may carry (https://user:password@host) left out."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***{at}{host}"))
