@@ -518,11 +518,6 @@ def test_keep_both_after_the_copy_was_deleted_by_hand_does_not_name_a_missing_co
     assert snapshot(a) == snapshot(b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a copy_id set through the server (not MAC-checked) makes --keep"
-    " theirs purge any other note of the user, on every device",
-)
 def test_a_copy_id_set_by_the_server_cannot_make_resolve_purge_another_note(
     tmp_path: Path, server: Server
 ) -> None:

@@ -101,9 +101,8 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
     e = entity(c.entity)
     with db.transaction():
         current = db.find(e, c.row_id)
-        copy = c.copy_id
-        if copy is not None and db.find(NOTE, copy) is None:
-            copy = None  # deleted since (by hand, or elsewhere): no copy to keep or purge
+        # None too for a copy deleted since (by hand, or elsewhere): none to keep or purge.
+        copy = _checked_copy(db, c)
         if keep == "mine":
             _put_back(db, c, current)
         if keep == "both" and copy is None and c.row is not None and current is not None:
@@ -118,6 +117,32 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         if c.shared:
             resolve_later(db, c.id, "resolved", copy)
     return find_conflict(db, c.id)
+
+
+def _checked_copy(db: Database, c: Conflict) -> str | None:
+    """The record's copy, if that note really is a conflicted copy of the version aside.
+
+    A shared record's copy id comes through the server and no MAC covers it: it could
+    name any note of the user. The copy's own title and link (both MAC'd) must say so.
+    """
+    if c.copy_id is None:
+        return None
+    note = db.find(NOTE, c.copy_id)
+    if note is None:
+        return None
+    if not c.shared:  # made and recorded by this device itself
+        return c.copy_id
+    if c.entity != NOTE.name or c.row is None:
+        return None  # only a note's edit is ever kept as a copy
+    if not str(note["title"]).startswith(f"{c.row.get('title')} (conflicted copy, "):
+        return None
+    # The target is cleared when the original is purged; the link itself stays.
+    linked = db.scalar(
+        "SELECT count(*) FROM note_links WHERE source_id = ?"
+        " AND (target_id = ? OR target_id IS NULL)",
+        (c.copy_id, c.row_id),
+    )
+    return c.copy_id if linked else None
 
 
 def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None:
