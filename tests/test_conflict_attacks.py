@@ -660,11 +660,6 @@ def test_keep_mine_takes_my_side_of_the_clash_without_reverting_clean_merges(
         assert "first paragraph, A" in _everything(p)  # A's clean edit is not gone
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep theirs purges the conflicted copy for good (no trash) even when"
-    " the user has written in it since: that new text is lost",
-)
 def test_keep_theirs_does_not_purge_a_copy_edited_since(tmp_path: Path, server: Server) -> None:
     a, b, note = _clash(tmp_path, server)
     [c] = _listed(a)

@@ -10,14 +10,15 @@ every device), or a clash this device's merge kept as a conflicted copy. Its sta
 ``resolve(db, id, keep=...)``: ``mine`` puts the version kept aside back into the row
 (or deletes the row again, for a delete), ``theirs`` keeps the row as it is, ``both``
 keeps the row and the aside version as a conflicted copy note. Either way the copy
-made earlier goes unless ``both``, and the record becomes ``resolved`` on every device
-at the next sync.
+made earlier goes unless ``both`` (to the trash, if someone wrote in it since), and the
+record becomes ``resolved`` on every device at the next sync. A copy id is believed
+only of a note whose own title and link say it is that copy (the server sets the id).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from duru.errors import NotFound, UsageError
@@ -48,6 +49,7 @@ class Conflict:
     created_at: str
     row: dict[str, Any] | None
     shared: bool  # a server revision (on every device), not this device's own record
+    notice: str | None = None  # what resolving did that the user must hear of
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,8 +109,13 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
             _put_back(db, c, current)
         if keep == "both" and copy is None and c.row is not None and current is not None:
             copy = conflicted_copy(db, e, c.row, current)
-        if keep != "both" and copy is not None and db.find(NOTE, copy) is not None:
-            Notes(db).purge(copy, force=True)
+        notice = _unchecked(db, c, copy)
+        if keep != "both" and copy is not None:
+            if _as_made(db, c, copy):
+                Notes(db).purge(copy, force=True)
+            else:  # written in since it was made: that text must not go for good
+                Notes(db).trash(copy)
+                notice = f"conflicted copy {copy} was edited since it was made: moved to the trash"
             copy = None
         db.conn.execute(
             "UPDATE sync_conflicts SET status = 'resolved', copy_id = ? WHERE id = ?",
@@ -116,7 +123,24 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         )
         if c.shared:
             resolve_later(db, c.id, "resolved", copy)
-    return find_conflict(db, c.id)
+    return replace(find_conflict(db, c.id), notice=notice)
+
+
+def _unchecked(db: Database, c: Conflict, copy: str | None) -> str | None:
+    """What to say of a copy id that names a note other than the conflicted copy."""
+    if c.copy_id is None or copy is not None or db.find(NOTE, c.copy_id) is None:
+        return None
+    return f"note {c.copy_id} is named as the copy but is no copy of this conflict: left as it is"
+
+
+def _as_made(db: Database, c: Conflict, copy: str) -> bool:
+    """Whether the copy still holds just the version kept aside (nobody wrote in it)."""
+    note = db.find(NOTE, copy)
+    if note is None or c.row is None:
+        return False
+    if not str(note["title"]).startswith(f"{c.row.get('title')} (conflicted copy, "):
+        return False
+    return all(note[k] == c.row.get(k) for k in ("body", "note_type", "metadata"))
 
 
 def _checked_copy(db: Database, c: Conflict) -> str | None:
