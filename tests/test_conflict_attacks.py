@@ -205,11 +205,6 @@ def test_resolving_again_and_again_changes_mind_and_converges(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep mine on one device purges the conflicted copy another device"
-    " chose to keep (--keep both); the record still names the deleted copy",
-)
 def test_two_devices_resolving_one_conflict_differently_keep_what_they_named(
     tmp_path: Path, server: Server
 ) -> None:

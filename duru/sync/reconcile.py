@@ -76,14 +76,17 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     return outcome
 
 
-def keep_over_delete(db: Database, e: Entity, key: str, version: int) -> None:
-    """The server deleted a row edited here: keep it, based on the tombstone's version."""
+def keep_over_delete(db: Database, e: Entity, key: str, version: int, *, say: bool = True) -> None:
+    """The server deleted a row edited here: keep it, based on the tombstone's version.
+
+    ``say``: record it ("revived"); not for a copy a resolution here keeps (it says so).
+    """
     db.conn.execute(
         f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?", (version, key)
     )
     db.conn.execute("DELETE FROM sync_base WHERE entity = ? AND row_id = ?", (e.name, key))
     _requeue(db, e, key, version)
-    if not _resolve_merges(db, e, key, "revived", None):
+    if say and not _resolve_merges(db, e, key, "revived", None):
         _record(db, e, key, "delete", None, "revived")
 
 
