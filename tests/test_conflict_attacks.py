@@ -295,11 +295,6 @@ def test_keep_both_of_a_task_whose_note_was_purged_elsewhere_is_refused_or_kept(
     assert still["status"] == "open" and still["row"]["content"] == "buy soy milk"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep both of a conflict on a task/folder/tag says 'kept both' but"
-    " keeps only the row: no copy is made and the record is closed",
-)
 def test_keep_both_of_a_task_conflict_keeps_both_or_refuses(tmp_path: Path, server: Server) -> None:
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:

@@ -88,7 +88,7 @@ def resolve_command(
         typer.Option(
             "--keep",
             help="mine: put the version kept aside back; theirs: keep the row as it is; "
-            "both: keep the row and the version kept aside as a conflicted copy.",
+            "both: keep the row and the version kept aside as a conflicted copy (notes only).",
         ),
     ] = "both",
     as_json: bool = JsonOption,

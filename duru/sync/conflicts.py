@@ -9,10 +9,11 @@ every device), or a clash this device's merge kept as a conflicted copy. Its sta
 
 ``resolve(db, id, keep=...)``: ``mine`` puts the version kept aside back into the row
 (or deletes the row again, for a delete), ``theirs`` keeps the row as it is, ``both``
-keeps the row and the aside version as a conflicted copy note. Either way the copy
-made earlier goes unless ``both`` (to the trash, if someone wrote in it since), and the
-record becomes ``resolved`` on every device at the next sync. A copy id is believed
-only of a note whose own title and link say it is that copy (the server sets the id).
+keeps the row and the aside version as a conflicted copy note (notes only: refused for
+the other rows). Either way the copy made earlier goes unless ``both`` (to the trash,
+if someone wrote in it since), and the record becomes ``resolved`` on every device at
+the next sync. A copy id is believed only of a note whose own title and link say it is
+that copy (the server sets the id).
 """
 
 from __future__ import annotations
@@ -101,6 +102,12 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         raise UsageError(f"--keep is mine, theirs or both, not {keep!r}")
     c = find_conflict(db, prefix)
     e = entity(c.entity)
+    if keep == "both" and e is not NOTE and c.row is not None:
+        # Only a note has a conflicted copy; a second task, folder or tag is no copy.
+        raise UsageError(
+            f"--keep both keeps a conflicted copy, which only a note has:"
+            f" keep mine or theirs of this {c.entity}"
+        )
     with db.transaction():
         current = db.find(e, c.row_id)
         # None too for a copy deleted since (by hand, or elsewhere): none to keep or purge.
