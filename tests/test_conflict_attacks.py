@@ -623,11 +623,6 @@ def test_a_note_emptied_on_one_device_and_edited_on_the_other_loses_no_edit(
     assert [c["status"] for c in _listed(a)] == ["copied"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep mine puts the whole aside row back, so the other device's edits"
-    " that merged cleanly (another paragraph) are reverted and kept nowhere",
-)
 def test_keep_mine_takes_my_side_of_the_clash_without_reverting_clean_merges(
     tmp_path: Path, server: Server
 ) -> None:

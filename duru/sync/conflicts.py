@@ -8,12 +8,13 @@ every device), or a clash this device's merge kept as a conflicted copy. Its sta
     resolved  the user chose (not shown)
 
 ``resolve(db, id, keep=...)``: ``mine`` puts the version kept aside back into the row
-(or deletes the row again, for a delete), ``theirs`` keeps the row as it is, ``both``
-keeps the row and the aside version as a conflicted copy note (notes only: refused for
-the other rows). Either way the copy made earlier goes unless ``both`` (to the trash,
-if someone wrote in it since), and the record becomes ``resolved`` on every device at
-the next sync. A copy id is believed only of a note whose own title and link say it is
-that copy (the server sets the id).
+(or deletes the row again, for a delete; on the device whose merge found the clash,
+only its clashing side: the other edits that merged cleanly stay), ``theirs`` keeps
+the row as it is, ``both`` keeps the row and the aside version as a conflicted copy
+note (notes only: refused for the other rows). Either way the copy made earlier goes
+unless ``both`` (to the trash, if someone wrote in it since), and the record becomes
+``resolved`` on every device at the next sync. A copy id is believed only of a note
+whose own title and link say it is that copy (the server sets the id).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from duru.local.db import Database
 from duru.local.notes import Notes
 from duru.model import NOTE, entity, from_local
 
+from .merge import keep_side
 from .outbox import resolve_later
 from .reconcile import conflicted_copy
 
@@ -185,9 +187,13 @@ def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None
             else:
                 db.delete(e, c.row_id)
         return
+    row = c.row
+    base = _merge_base(db, c)
+    if base is not None and current is not None:
+        row = keep_side(e, base, current, c.row)  # edits that merged cleanly stay
     values = {
         k: from_local(e.field(k), v)
-        for k, v in c.row.items()
+        for k, v in row.items()
         if k not in _SKIP and k != e.key and k in e.field_names
     }
     if current is None:
@@ -196,6 +202,14 @@ def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None
         changed = {k: v for k, v in values.items() if current.get(k) != v}
         if changed:
             db.update(e, c.row_id, changed)
+
+
+def _merge_base(db: Database, c: Conflict) -> dict[str, Any] | None:
+    """The base this device's merge found the clash against (None: none kept here)."""
+    if not db.table_exists("sync_conflict_bases"):
+        return None
+    found = db.scalar("SELECT row_json FROM sync_conflict_bases WHERE conflict_id = ?", (c.id,))
+    return None if found is None else dict(json.loads(found))
 
 
 def _conflict(r: dict[str, Any]) -> Conflict:

@@ -61,8 +61,15 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     if not merged.clean:
         copy = conflicted_copy(db, e, mine, theirs)
         outcome = "copied"
-        if not _resolve_merges(db, e, key, "copied" if copy else "open", copy):
-            _record(db, e, key, "upsert", mine, "copied" if copy else "open", copy)
+        status = "copied" if copy else "open"
+        records = _resolve_merges(db, e, key, status, copy)
+        if not records:
+            records = [_record(db, e, key, "upsert", mine, status, copy)]
+        if base is not None:  # for --keep mine: the side kept aside wins the clash only
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO sync_conflict_bases (conflict_id, row_json) VALUES (?, ?)",
+                [(r, json.dumps(base)) for r in records],
+            )
     else:
         _resolve_merges(db, e, key, "merged", None)
     if all(merged.row.get(f) == theirs.get(f) for f in e.field_names):
@@ -153,8 +160,8 @@ def conflicted_copy(
     return str(copy["id"])
 
 
-def _resolve_merges(db: Database, e: Entity, key: str, status: str, copy: str | None) -> bool:
-    """Give every revision of this row that a push of ours caused its outcome."""
+def _resolve_merges(db: Database, e: Entity, key: str, status: str, copy: str | None) -> list[str]:
+    """Give every revision of this row that a push of ours caused its outcome; their ids."""
     found = db.conn.execute(
         "SELECT revision_id FROM sync_merges WHERE entity = ? AND row_id = ?", (e.name, key)
     ).fetchall()
@@ -165,7 +172,7 @@ def _resolve_merges(db: Database, e: Entity, key: str, status: str, copy: str | 
             (status, copy, revision),
         )
     db.conn.execute("DELETE FROM sync_merges WHERE entity = ? AND row_id = ?", (e.name, key))
-    return bool(found)
+    return [str(r) for (r,) in found]
 
 
 def _record(
@@ -176,14 +183,15 @@ def _record(
     row: dict[str, Any] | None,
     status: str,
     copy: str | None = None,
-) -> None:
+) -> str:
     """A conflict record this device made itself (no server revision stands for it)."""
+    record = new_id()
     db.conn.execute(
         "INSERT INTO sync_conflicts (id, entity, row_id, kind, base_version, server_version,"
         " device_id, row_json, created_at, seq, status, copy_id)"
         " VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?)",
         (
-            new_id(),
+            record,
             e.name,
             key,
             kind,
@@ -194,3 +202,4 @@ def _record(
             copy,
         ),
     )
+    return record
