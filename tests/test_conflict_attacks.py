@@ -468,11 +468,6 @@ def test_resolve_offline_then_sync_when_the_server_is_back(
 # -- more ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: two devices that both resolve a copyless conflict with --keep both"
-    " each make a copy: two identical conflicted copies",
-)
 def test_both_devices_keeping_both_of_a_copyless_conflict_make_one_copy(
     tmp_path: Path, server: Server
 ) -> None:

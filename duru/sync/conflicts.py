@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID, uuid5
 
 from duru.errors import NotFound, UsageError
 from duru.local.db import Database
 from duru.local.notes import Notes
-from duru.model import NOTE, entity, from_local
+from duru.model import NOTE, entity, from_local, new_id
 
 from .merge import keep_side
 from .outbox import resolve_later
@@ -36,6 +38,7 @@ Keep = Literal["mine", "theirs", "both"]
 OPEN = ("open", "copied", "revived")
 _FIELDS = "id, entity, row_id, kind, status, copy_id, device_id, created_at, row_json, seq"
 _SKIP = frozenset({"version", "created_at"})
+_COPIES = UUID("6f1d2b1e-3c1a-4f5e-9a57-2f8c0d4e7b10")  # namespace of copy ids
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         if keep == "mine":
             _put_back(db, c, current)
         if keep == "both" and copy is None and c.row is not None and current is not None:
-            copy = conflicted_copy(db, e, c.row, current)
+            copy = conflicted_copy(db, e, c.row, current, ids=_copy_ids(db, c), made=_made(c))
         notice = _unchecked(db, c, copy)
         if keep != "both" and copy is not None:
             if _as_made(db, c, copy):
@@ -133,6 +136,34 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         if c.shared:
             resolve_later(db, c.id, "resolved", copy)
     return replace(find_conflict(db, c.id), notice=notice)
+
+
+def _copy_ids(db: Database, c: Conflict) -> tuple[str, str]:
+    """Ids (copy, link) that every device derives alike from the record, so two devices
+    keeping both of one record make one copy (unless a note once had the id here)."""
+    tombstones = db.table_exists("sync_tombstones")
+    for n in range(100):
+        ids = (str(uuid5(_COPIES, f"{c.id}/{n}")), str(uuid5(_COPIES, f"{c.id}/{n}/link")))
+        used = db.find(NOTE, ids[0]) is not None or (
+            tombstones
+            and db.scalar(
+                "SELECT count(*) FROM sync_tombstones WHERE entity = 'note' AND row_id = ?",
+                (ids[0],),
+            )
+        )
+        if not used:
+            return ids
+    return new_id(), new_id()
+
+
+def _made(c: Conflict) -> tuple[str, datetime]:
+    """(device, when) of the record, as the copy's title names them on every device."""
+    device = c.device_id[:8] if c.device_id[:8].replace("-", "").isalnum() else "?"
+    try:
+        when = datetime.fromisoformat(c.created_at)
+    except ValueError:  # no date any device writes: the server's say-so, not shown
+        when = datetime(1970, 1, 1, tzinfo=UTC)
+    return device or "?", when
 
 
 def _unchecked(db: Database, c: Conflict, copy: str | None) -> str | None:

@@ -137,17 +137,27 @@ def _drop_pending(db: Database, e: Entity, key: str) -> None:
 
 
 def conflicted_copy(
-    db: Database, e: Entity, mine: dict[str, Any], theirs: dict[str, Any]
+    db: Database,
+    e: Entity,
+    mine: dict[str, Any],
+    theirs: dict[str, Any],
+    *,
+    ids: tuple[str, str] | None = None,
+    made: tuple[str, datetime] | None = None,
 ) -> str | None:
-    """For a note: a new note holding this device's text, linked to the original."""
+    """For a note: a new note holding this device's text, linked to the original.
+
+    ``ids`` (copy, link) and ``made`` (device, when) for a copy that every device must
+    make alike; by default new ids, this device and now.
+    """
     if e is not NOTE:
         return None
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    device = (db.meta("device_id") or "this device")[:8]
+    device, when = made or ((db.meta("device_id") or "this device")[:8], datetime.now(UTC))
     copy = db.insert(
         NOTE,
         {
-            "title": f"{mine['title']} (conflicted copy, {device}, {when})",
+            **({} if ids is None else {"id": ids[0]}),
+            "title": f"{mine['title']} (conflicted copy, {device}, {when:%Y-%m-%d %H:%M})",
             "body": mine["body"],
             "note_type": mine["note_type"],
             "metadata": mine["metadata"],
@@ -155,7 +165,12 @@ def conflicted_copy(
     )
     db.insert(
         NOTE_LINK,
-        {"source_id": copy["id"], "target_id": theirs["id"], "target_title": theirs["title"]},
+        {
+            **({} if ids is None else {"id": ids[1]}),
+            "source_id": copy["id"],
+            "target_id": theirs["id"],
+            "target_title": theirs["title"],
+        },
     )
     return str(copy["id"])
 
