@@ -205,11 +205,6 @@ def test_resolving_again_and_again_changes_mind_and_converges(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep mine on one device purges the conflicted copy another device"
-    " chose to keep (--keep both); the record still names the deleted copy",
-)
 def test_two_devices_resolving_one_conflict_differently_keep_what_they_named(
     tmp_path: Path, server: Server
 ) -> None:
@@ -300,11 +295,6 @@ def test_keep_both_of_a_task_whose_note_was_purged_elsewhere_is_refused_or_kept(
     assert still["status"] == "open" and still["row"]["content"] == "buy soy milk"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep both of a conflict on a task/folder/tag says 'kept both' but"
-    " keeps only the row: no copy is made and the record is closed",
-)
 def test_keep_both_of_a_task_conflict_keeps_both_or_refuses(tmp_path: Path, server: Server) -> None:
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
@@ -478,11 +468,6 @@ def test_resolve_offline_then_sync_when_the_server_is_back(
 # -- more ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: two devices that both resolve a copyless conflict with --keep both"
-    " each make a copy: two identical conflicted copies",
-)
 def test_both_devices_keeping_both_of_a_copyless_conflict_make_one_copy(
     tmp_path: Path, server: Server
 ) -> None:
@@ -518,11 +503,6 @@ def test_keep_both_after_the_copy_was_deleted_by_hand_does_not_name_a_missing_co
     assert snapshot(a) == snapshot(b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a copy_id set through the server (not MAC-checked) makes --keep"
-    " theirs purge any other note of the user, on every device",
-)
 def test_a_copy_id_set_by_the_server_cannot_make_resolve_purge_another_note(
     tmp_path: Path, server: Server
 ) -> None:
@@ -638,11 +618,6 @@ def test_a_note_emptied_on_one_device_and_edited_on_the_other_loses_no_edit(
     assert [c["status"] for c in _listed(a)] == ["copied"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep mine puts the whole aside row back, so the other device's edits"
-    " that merged cleanly (another paragraph) are reverted and kept nowhere",
-)
 def test_keep_mine_takes_my_side_of_the_clash_without_reverting_clean_merges(
     tmp_path: Path, server: Server
 ) -> None:
@@ -665,11 +640,6 @@ def test_keep_mine_takes_my_side_of_the_clash_without_reverting_clean_merges(
         assert "first paragraph, A" in _everything(p)  # A's clean edit is not gone
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: --keep theirs purges the conflicted copy for good (no trash) even when"
-    " the user has written in it since: that new text is lost",
-)
 def test_keep_theirs_does_not_purge_a_copy_edited_since(tmp_path: Path, server: Server) -> None:
     a, b, note = _clash(tmp_path, server)
     [c] = _listed(a)

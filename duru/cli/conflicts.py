@@ -88,7 +88,7 @@ def resolve_command(
         typer.Option(
             "--keep",
             help="mine: put the version kept aside back; theirs: keep the row as it is; "
-            "both: keep the row and the version kept aside as a conflicted copy.",
+            "both: keep the row and the version kept aside as a conflicted copy (notes only).",
         ),
     ] = "both",
     as_json: bool = JsonOption,
@@ -101,9 +101,11 @@ def resolve_command(
         c = resolve(store.db, conflict, keep)  # type: ignore[arg-type]
     if as_json:
         print_json(c.to_json())
-        return
-    copy = f", conflicted copy {short(c.copy_id)} kept" if c.copy_id else ""
-    typer.echo(f"resolved {short(c.id)}: kept {keep}{copy}")
+    else:
+        copy = f", conflicted copy {short(c.copy_id)} kept" if c.copy_id else ""
+        typer.echo(f"resolved {short(c.id)}: kept {keep}{copy}")
+    if c.notice:
+        typer.echo(c.notice, err=as_json)
 
 
 def _summary(row: dict[str, object] | None) -> str:

@@ -5,6 +5,8 @@ A device that never syncs has none of them and pays nothing for them.
     sync_base        per row with unpushed changes: the server version it was based on,
                      as it was (a three-way merge needs it); kept by the write path
     sync_conflicts   conflict revisions pulled from the server, with their status
+    sync_conflict_bases  per conflict this device's merge found: the base it merged
+                     against, so ``--keep mine`` takes the clashing side only
     sync_merges      revisions this device's pushes caused, to mark once merged
     sync_resolutions revision statuses to send to the server at the next sync
     sync_waiting     pulled rows whose parent has not arrived yet
@@ -49,6 +51,10 @@ SYNC_DDL = (
     status TEXT NOT NULL DEFAULT 'open',
     copy_id TEXT
 ) STRICT""",
+    """CREATE TABLE IF NOT EXISTS sync_conflict_bases (
+    conflict_id TEXT PRIMARY KEY,
+    row_json TEXT NOT NULL
+) STRICT""",
     """CREATE TABLE IF NOT EXISTS sync_merges (
     revision_id TEXT PRIMARY KEY,
     entity TEXT NOT NULL,
@@ -82,6 +88,7 @@ SYNC_DDL = (
 SYNC_TABLES = (
     "sync_base",
     "sync_conflicts",
+    "sync_conflict_bases",
     "sync_merges",
     "sync_resolutions",
     "sync_waiting",

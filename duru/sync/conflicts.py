@@ -8,23 +8,29 @@ every device), or a clash this device's merge kept as a conflicted copy. Its sta
     resolved  the user chose (not shown)
 
 ``resolve(db, id, keep=...)``: ``mine`` puts the version kept aside back into the row
-(or deletes the row again, for a delete), ``theirs`` keeps the row as it is, ``both``
-keeps the row and the aside version as a conflicted copy note. Either way the copy
-made earlier goes unless ``both``, and the record becomes ``resolved`` on every device
-at the next sync.
+(or deletes the row again, for a delete; on the device whose merge found the clash,
+only its clashing side: the other edits that merged cleanly stay), ``theirs`` keeps
+the row as it is, ``both`` keeps the row and the aside version as a conflicted copy
+note (notes only: refused for the other rows). Either way the copy made earlier goes
+unless ``both`` (to the trash, if someone wrote in it since), and the record becomes
+``resolved`` on every device at the next sync. A copy id is believed only of a note
+whose own title and link say it is that copy (the server sets the id).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID, uuid5
 
 from duru.errors import NotFound, UsageError
 from duru.local.db import Database
 from duru.local.notes import Notes
-from duru.model import NOTE, entity, from_local
+from duru.model import NOTE, entity, from_local, new_id
 
+from .merge import keep_side
 from .outbox import resolve_later
 from .reconcile import conflicted_copy
 
@@ -32,6 +38,7 @@ Keep = Literal["mine", "theirs", "both"]
 OPEN = ("open", "copied", "revived")
 _FIELDS = "id, entity, row_id, kind, status, copy_id, device_id, created_at, row_json, seq"
 _SKIP = frozenset({"version", "created_at"})
+_COPIES = UUID("6f1d2b1e-3c1a-4f5e-9a57-2f8c0d4e7b10")  # namespace of copy ids
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Conflict:
     created_at: str
     row: dict[str, Any] | None
     shared: bool  # a server revision (on every device), not this device's own record
+    notice: str | None = None  # what resolving did that the user must hear of
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,17 +107,27 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         raise UsageError(f"--keep is mine, theirs or both, not {keep!r}")
     c = find_conflict(db, prefix)
     e = entity(c.entity)
+    if keep == "both" and e is not NOTE and c.row is not None:
+        # Only a note has a conflicted copy; a second task, folder or tag is no copy.
+        raise UsageError(
+            f"--keep both keeps a conflicted copy, which only a note has:"
+            f" keep mine or theirs of this {c.entity}"
+        )
     with db.transaction():
         current = db.find(e, c.row_id)
-        copy = c.copy_id
-        if copy is not None and db.find(NOTE, copy) is None:
-            copy = None  # deleted since (by hand, or elsewhere): no copy to keep or purge
+        # None too for a copy deleted since (by hand, or elsewhere): none to keep or purge.
+        copy = _checked_copy(db, c)
         if keep == "mine":
             _put_back(db, c, current)
         if keep == "both" and copy is None and c.row is not None and current is not None:
-            copy = conflicted_copy(db, e, c.row, current)
-        if keep != "both" and copy is not None and db.find(NOTE, copy) is not None:
-            Notes(db).purge(copy, force=True)
+            copy = conflicted_copy(db, e, c.row, current, ids=_copy_ids(db, c), made=_made(c))
+        notice = _unchecked(db, c, copy)
+        if keep != "both" and copy is not None:
+            if _as_made(db, c, copy):
+                Notes(db).purge(copy, force=True)
+            else:  # written in since it was made: that text must not go for good
+                Notes(db).trash(copy)
+                notice = f"conflicted copy {copy} was edited since it was made: moved to the trash"
             copy = None
         db.conn.execute(
             "UPDATE sync_conflicts SET status = 'resolved', copy_id = ? WHERE id = ?",
@@ -117,7 +135,78 @@ def resolve(db: Database, prefix: str, keep: Keep) -> Conflict:
         )
         if c.shared:
             resolve_later(db, c.id, "resolved", copy)
-    return find_conflict(db, c.id)
+    return replace(find_conflict(db, c.id), notice=notice)
+
+
+def _copy_ids(db: Database, c: Conflict) -> tuple[str, str]:
+    """Ids (copy, link) that every device derives alike from the record, so two devices
+    keeping both of one record make one copy (unless a note once had the id here)."""
+    tombstones = db.table_exists("sync_tombstones")
+    for n in range(100):
+        ids = (str(uuid5(_COPIES, f"{c.id}/{n}")), str(uuid5(_COPIES, f"{c.id}/{n}/link")))
+        used = db.find(NOTE, ids[0]) is not None or (
+            tombstones
+            and db.scalar(
+                "SELECT count(*) FROM sync_tombstones WHERE entity = 'note' AND row_id = ?",
+                (ids[0],),
+            )
+        )
+        if not used:
+            return ids
+    return new_id(), new_id()
+
+
+def _made(c: Conflict) -> tuple[str, datetime]:
+    """(device, when) of the record, as the copy's title names them on every device."""
+    device = c.device_id[:8] if c.device_id[:8].replace("-", "").isalnum() else "?"
+    try:
+        when = datetime.fromisoformat(c.created_at)
+    except ValueError:  # no date any device writes: the server's say-so, not shown
+        when = datetime(1970, 1, 1, tzinfo=UTC)
+    return device or "?", when
+
+
+def _unchecked(db: Database, c: Conflict, copy: str | None) -> str | None:
+    """What to say of a copy id that names a note other than the conflicted copy."""
+    if c.copy_id is None or copy is not None or db.find(NOTE, c.copy_id) is None:
+        return None
+    return f"note {c.copy_id} is named as the copy but is no copy of this conflict: left as it is"
+
+
+def _as_made(db: Database, c: Conflict, copy: str) -> bool:
+    """Whether the copy still holds just the version kept aside (nobody wrote in it)."""
+    note = db.find(NOTE, copy)
+    if note is None or c.row is None:
+        return False
+    if not str(note["title"]).startswith(f"{c.row.get('title')} (conflicted copy, "):
+        return False
+    return all(note[k] == c.row.get(k) for k in ("body", "note_type", "metadata"))
+
+
+def _checked_copy(db: Database, c: Conflict) -> str | None:
+    """The record's copy, if that note really is a conflicted copy of the version aside.
+
+    A shared record's copy id comes through the server and no MAC covers it: it could
+    name any note of the user. The copy's own title and link (both MAC'd) must say so.
+    """
+    if c.copy_id is None:
+        return None
+    note = db.find(NOTE, c.copy_id)
+    if note is None:
+        return None
+    if not c.shared:  # made and recorded by this device itself
+        return c.copy_id
+    if c.entity != NOTE.name or c.row is None:
+        return None  # only a note's edit is ever kept as a copy
+    if not str(note["title"]).startswith(f"{c.row.get('title')} (conflicted copy, "):
+        return None
+    # The target is cleared when the original is purged; the link itself stays.
+    linked = db.scalar(
+        "SELECT count(*) FROM note_links WHERE source_id = ?"
+        " AND (target_id = ? OR target_id IS NULL)",
+        (c.copy_id, c.row_id),
+    )
+    return c.copy_id if linked else None
 
 
 def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None:
@@ -129,9 +218,13 @@ def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None
             else:
                 db.delete(e, c.row_id)
         return
+    row = c.row
+    base = _merge_base(db, c)
+    if base is not None and current is not None:
+        row = keep_side(e, base, current, c.row)  # edits that merged cleanly stay
     values = {
         k: from_local(e.field(k), v)
-        for k, v in c.row.items()
+        for k, v in row.items()
         if k not in _SKIP and k != e.key and k in e.field_names
     }
     if current is None:
@@ -140,6 +233,14 @@ def _put_back(db: Database, c: Conflict, current: dict[str, Any] | None) -> None
         changed = {k: v for k, v in values.items() if current.get(k) != v}
         if changed:
             db.update(e, c.row_id, changed)
+
+
+def _merge_base(db: Database, c: Conflict) -> dict[str, Any] | None:
+    """The base this device's merge found the clash against (None: none kept here)."""
+    if not db.table_exists("sync_conflict_bases"):
+        return None
+    found = db.scalar("SELECT row_json FROM sync_conflict_bases WHERE conflict_id = ?", (c.id,))
+    return None if found is None else dict(json.loads(found))
 
 
 def _conflict(r: dict[str, Any]) -> Conflict:

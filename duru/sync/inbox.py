@@ -118,6 +118,7 @@ def apply_page(
             db.quarantine("sync", table, c.row_id, reason, kept)
             out.quarantined += 1
         pending = {(e, r) for e, r in db.conn.execute("SELECT entity, row_id FROM outbox")}
+        copies = _kept_copies(db)
         deletes = [c for c, _ in opened if c.kind == "delete"]
         upserts = [(c, row) for c, row in opened if c.kind == "upsert"]
         for c, row in opened:
@@ -127,14 +128,15 @@ def apply_page(
         held_back: list[Change] = []
         kept_here: set[tuple[str, str]] = set()
         for c in sorted(deletes, key=lambda c: -_ORDER[c.entity]):
-            if (c.entity, c.row_id) in pending or _edited_below(db, c, pending):
+            named = (c.entity, c.row_id) in copies
+            if (c.entity, c.row_id) in pending or named or _edited_below(db, c, pending):
                 mine = db.find(entity(c.entity), c.row_id)
                 if mine is not None:
                     kept_here.add((c.entity, c.row_id))
                 # At the tombstone's version already: written again on top of this very
                 # delete (a parent the server asked for, see ``outbox``), nothing to keep.
                 if mine is not None and mine["version"] != c.version:
-                    keep_over_delete(db, entity(c.entity), c.row_id, c.version)
+                    keep_over_delete(db, entity(c.entity), c.row_id, c.version, say=not named)
                     out.kept_local += 1
             else:
                 held_back.append(c)
@@ -314,6 +316,34 @@ _CASCADES: dict[str, list[tuple[Entity, str]]] = {
     ]
     for e in ENTITIES
 }
+
+
+def _kept_copies(db: Database) -> set[tuple[str, str]]:
+    """The conflicted copies that a resolution not sent yet keeps, with the rows below them.
+
+    Another device's resolution of the same conflict may have purged the copy (--keep
+    mine there, --keep both here): this resolution goes to the server after the pull and
+    is the later one, so the copy it names stays, as an edit stays over a delete.
+    """
+    found = db.conn.execute(
+        "SELECT copy_id FROM sync_resolutions WHERE copy_id IS NOT NULL"
+    ).fetchall()
+    out: set[tuple[str, str]] = set()
+    todo = [("note", str(copy)) for (copy,) in found]
+    while todo:
+        name, key = todo.pop()
+        if (name, key) in out or db.find(entity(name), key) is None:
+            continue
+        out.add((name, key))
+        for child, link in _CASCADES[name]:
+            todo += [
+                (child.name, str(below))
+                for (below,) in db.conn.execute(
+                    f"SELECT {quote(child.key)} FROM {quote(child.table)} WHERE {quote(link)} = ?",
+                    (key,),
+                )
+            ]
+    return out
 
 
 def _edited_below(db: Database, c: Change, pending: set[tuple[str, str]]) -> bool:

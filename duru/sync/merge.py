@@ -75,6 +75,29 @@ def merge_row(
     return out
 
 
+def keep_side(
+    e: Entity, base: Mapping[str, Any], row: Mapping[str, Any], side: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``row`` with ``side``'s edits (against ``base``) taken where the two clash.
+
+    For ``--keep mine`` of a merged row: the side kept aside wins its clashing fields
+    and hunks; what merged cleanly into ``row`` from elsewhere stays.
+    """
+    out = dict(row)
+    for f in e.fields:
+        name = f.name
+        if name in ("version", "created_at", "updated_at", e.key):
+            continue
+        old, a, b = base.get(name), side.get(name), row.get(name)
+        if a == old or a == b:
+            continue  # the side left it alone, or row has it already
+        if f.kind is Kind.TEXT and isinstance(a, str) and isinstance(b, str) and b != old:
+            out[name] = merge_text(old if isinstance(old, str) else "", b, a)[0]
+        else:
+            out[name] = a
+    return out
+
+
 def merge_text(base: str, mine: str, theirs: str) -> tuple[str, bool]:
     """diff3 of three texts: (merged, clean). Clashing hunks keep ``theirs``."""
     if mine == theirs or mine == base:

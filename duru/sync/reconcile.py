@@ -61,8 +61,15 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     if not merged.clean:
         copy = conflicted_copy(db, e, mine, theirs)
         outcome = "copied"
-        if not _resolve_merges(db, e, key, "copied" if copy else "open", copy):
-            _record(db, e, key, "upsert", mine, "copied" if copy else "open", copy)
+        status = "copied" if copy else "open"
+        records = _resolve_merges(db, e, key, status, copy)
+        if not records:
+            records = [_record(db, e, key, "upsert", mine, status, copy)]
+        if base is not None:  # for --keep mine: the side kept aside wins the clash only
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO sync_conflict_bases (conflict_id, row_json) VALUES (?, ?)",
+                [(r, json.dumps(base)) for r in records],
+            )
     else:
         _resolve_merges(db, e, key, "merged", None)
     if all(merged.row.get(f) == theirs.get(f) for f in e.field_names):
@@ -76,14 +83,17 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     return outcome
 
 
-def keep_over_delete(db: Database, e: Entity, key: str, version: int) -> None:
-    """The server deleted a row edited here: keep it, based on the tombstone's version."""
+def keep_over_delete(db: Database, e: Entity, key: str, version: int, *, say: bool = True) -> None:
+    """The server deleted a row edited here: keep it, based on the tombstone's version.
+
+    ``say``: record it ("revived"); not for a copy a resolution here keeps (it says so).
+    """
     db.conn.execute(
         f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?", (version, key)
     )
     db.conn.execute("DELETE FROM sync_base WHERE entity = ? AND row_id = ?", (e.name, key))
     _requeue(db, e, key, version)
-    if not _resolve_merges(db, e, key, "revived", None):
+    if say and not _resolve_merges(db, e, key, "revived", None):
         _record(db, e, key, "delete", None, "revived")
 
 
@@ -127,17 +137,27 @@ def _drop_pending(db: Database, e: Entity, key: str) -> None:
 
 
 def conflicted_copy(
-    db: Database, e: Entity, mine: dict[str, Any], theirs: dict[str, Any]
+    db: Database,
+    e: Entity,
+    mine: dict[str, Any],
+    theirs: dict[str, Any],
+    *,
+    ids: tuple[str, str] | None = None,
+    made: tuple[str, datetime] | None = None,
 ) -> str | None:
-    """For a note: a new note holding this device's text, linked to the original."""
+    """For a note: a new note holding this device's text, linked to the original.
+
+    ``ids`` (copy, link) and ``made`` (device, when) for a copy that every device must
+    make alike; by default new ids, this device and now.
+    """
     if e is not NOTE:
         return None
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    device = (db.meta("device_id") or "this device")[:8]
+    device, when = made or ((db.meta("device_id") or "this device")[:8], datetime.now(UTC))
     copy = db.insert(
         NOTE,
         {
-            "title": f"{mine['title']} (conflicted copy, {device}, {when})",
+            **({} if ids is None else {"id": ids[0]}),
+            "title": f"{mine['title']} (conflicted copy, {device}, {when:%Y-%m-%d %H:%M})",
             "body": mine["body"],
             "note_type": mine["note_type"],
             "metadata": mine["metadata"],
@@ -145,13 +165,18 @@ def conflicted_copy(
     )
     db.insert(
         NOTE_LINK,
-        {"source_id": copy["id"], "target_id": theirs["id"], "target_title": theirs["title"]},
+        {
+            **({} if ids is None else {"id": ids[1]}),
+            "source_id": copy["id"],
+            "target_id": theirs["id"],
+            "target_title": theirs["title"],
+        },
     )
     return str(copy["id"])
 
 
-def _resolve_merges(db: Database, e: Entity, key: str, status: str, copy: str | None) -> bool:
-    """Give every revision of this row that a push of ours caused its outcome."""
+def _resolve_merges(db: Database, e: Entity, key: str, status: str, copy: str | None) -> list[str]:
+    """Give every revision of this row that a push of ours caused its outcome; their ids."""
     found = db.conn.execute(
         "SELECT revision_id FROM sync_merges WHERE entity = ? AND row_id = ?", (e.name, key)
     ).fetchall()
@@ -162,7 +187,7 @@ def _resolve_merges(db: Database, e: Entity, key: str, status: str, copy: str | 
             (status, copy, revision),
         )
     db.conn.execute("DELETE FROM sync_merges WHERE entity = ? AND row_id = ?", (e.name, key))
-    return bool(found)
+    return [str(r) for (r,) in found]
 
 
 def _record(
@@ -173,14 +198,15 @@ def _record(
     row: dict[str, Any] | None,
     status: str,
     copy: str | None = None,
-) -> None:
+) -> str:
     """A conflict record this device made itself (no server revision stands for it)."""
+    record = new_id()
     db.conn.execute(
         "INSERT INTO sync_conflicts (id, entity, row_id, kind, base_version, server_version,"
         " device_id, row_json, created_at, seq, status, copy_id)"
         " VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?)",
         (
-            new_id(),
+            record,
             e.name,
             key,
             kind,
@@ -191,3 +217,4 @@ def _record(
             copy,
         ),
     )
+    return record
