@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import test_sync
 from test_sync import KDF, PASS, Server, device, snapshot, sync_all, two_devices
+from test_sync import _clash as clash
 
 from duru import sync
 from duru.errors import SyncServerError
@@ -64,18 +65,19 @@ def _one_line_error(done: subprocess.CompletedProcess[str], code: int) -> None:
     assert "Traceback" not in done.stderr
 
 
-def _clash(tmp_path: Path, server: Server) -> tuple[Path, Path, str]:
-    """Two devices that gave one note different titles: B's kept as a conflicted copy."""
+def _task_clash(tmp_path: Path, server: Server) -> tuple[Path, Path, dict[str, Any]]:
+    """Two devices that gave one task different contents: A's edit set aside (B's won)."""
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
-        note = s.notes.create("original", body="body")
+        note = s.notes.create("note", body="b")
+        task = s.tasks.create(note["id"], "buy milk")
     sync_all(a, b)
     with DeviceStore.open(a) as s:
-        s.notes.edit(note["id"], title="title from a")
+        s.tasks.edit(task["id"], content="buy oat milk")
     with DeviceStore.open(b) as s:
-        s.notes.edit(note["id"], title="title from b 東京")
+        s.tasks.edit(task["id"], content="buy soy milk")
     sync_all(a, b)
-    return a, b, str(note["id"])
+    return a, b, note
 
 
 def _titles(path: Path) -> list[str]:
@@ -188,7 +190,7 @@ def test_a_text_cleared_on_one_device_does_not_silently_drop_an_edit_on_the_othe
 def test_resolving_again_and_again_changes_mind_and_converges(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     for keep in ("theirs", "mine", "both", "theirs", "both"):
         _resolve(a, c["id"], keep)
@@ -208,7 +210,7 @@ def test_resolving_again_and_again_changes_mind_and_converges(
 def test_two_devices_resolving_one_conflict_differently_keep_what_they_named(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     _resolve(a, c["id"], "mine")
     _resolve(b, c["id"], "both")
@@ -222,7 +224,7 @@ def test_two_devices_resolving_one_conflict_differently_keep_what_they_named(
 def test_keep_both_then_an_edited_copy_survives_keep_theirs_elsewhere(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     _resolve(a, c["id"], "both")
     with DeviceStore.open(a) as s:
@@ -237,7 +239,7 @@ def test_keep_both_then_an_edited_copy_survives_keep_theirs_elsewhere(
 def test_keep_mine_after_the_note_was_purged_elsewhere_brings_it_back_everywhere(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     with DeviceStore.open(b) as s:
         s.notes.trash(note)
@@ -257,7 +259,7 @@ def test_a_conflict_revision_is_not_quarantined_as_a_replayed_row(
     the device that purged a note's conflicted copy's target quarantined the copy link's
     revision instead of keeping it as a conflict record: a false tamper alarm, and the
     devices' stores differed."""
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     with DeviceStore.open(b) as s:
         s.notes.trash(note)
         s.notes.purge(note)
@@ -273,16 +275,7 @@ def test_keep_both_of_a_task_whose_note_was_purged_elsewhere_is_refused_or_kept(
     tmp_path: Path, server: Server
 ) -> None:
     """--keep mine of a task whose note is gone: one clear line, nothing changed."""
-    a, b = two_devices(tmp_path, server)
-    with DeviceStore.open(a) as s:
-        note = s.notes.create("note", body="b")
-        task = s.tasks.create(note["id"], "buy milk")
-    sync_all(a, b)
-    with DeviceStore.open(a) as s:
-        s.tasks.edit(task["id"], content="buy oat milk")
-    with DeviceStore.open(b) as s:
-        s.tasks.edit(task["id"], content="buy soy milk")
-    sync_all(a, b)
+    a, b, note = _task_clash(tmp_path, server)
     [c] = _listed(a)
     assert c["row"]["content"] == "buy soy milk"
     with DeviceStore.open(b) as s:
@@ -296,16 +289,7 @@ def test_keep_both_of_a_task_whose_note_was_purged_elsewhere_is_refused_or_kept(
 
 
 def test_keep_both_of_a_task_conflict_keeps_both_or_refuses(tmp_path: Path, server: Server) -> None:
-    a, b = two_devices(tmp_path, server)
-    with DeviceStore.open(a) as s:
-        note = s.notes.create("note", body="b")
-        task = s.tasks.create(note["id"], "buy milk")
-    sync_all(a, b)
-    with DeviceStore.open(a) as s:
-        s.tasks.edit(task["id"], content="buy oat milk")
-    with DeviceStore.open(b) as s:
-        s.tasks.edit(task["id"], content="buy soy milk")
-    sync_all(a, b)
+    a, b, note = _task_clash(tmp_path, server)
     [c] = _listed(b)
     done = _duru("conflicts", "resolve", c["id"], "--keep", "both", "--db", str(b))
     sync_all(a, b)
@@ -347,7 +331,7 @@ def test_conflicts_on_a_folder_and_a_tag_are_kept_and_keep_mine_puts_them_back(
 def test_malformed_truncated_and_unknown_ids_are_one_line_errors(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     db = str(a)
     for bad, code in (
@@ -382,7 +366,7 @@ def test_malformed_truncated_and_unknown_ids_are_one_line_errors(
 def test_another_users_revision_cannot_be_resolved_through_the_server(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     eve = device(tmp_path, "eve")
     saved = sync.register(eve, server=server.url, user="eve", passphrase=PASS, kdf=KDF)
@@ -401,7 +385,7 @@ def test_another_users_revision_cannot_be_resolved_through_the_server(
 
 
 def test_json_output_of_list_show_and_resolve(tmp_path: Path, server: Server) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     keys = {"id", "entity", "row_id", "kind", "status", "copy_id", "device_id", "created_at"}
     [c] = _listed(a)
     assert set(c) == keys | {"row"} and c["entity"] == "note" and c["row_id"] == note
@@ -419,7 +403,7 @@ def test_json_output_of_list_show_and_resolve(tmp_path: Path, server: Server) ->
 
 
 def test_resolve_killed_at_any_moment_then_sync_converges(tmp_path: Path, server: Server) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     command = [sys.executable, "-m", "duru.cli", "conflicts", "resolve", c["id"]]
     for delay in (0.25, 0.35, 0.45, 0.55, 0.65):
@@ -447,7 +431,7 @@ def test_resolve_killed_at_any_moment_then_sync_converges(tmp_path: Path, server
 def test_resolve_offline_then_sync_when_the_server_is_back(
     tmp_path: Path, server: Server, pg_url: str, home: Path
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     port = str(urlsplit(server.url).port)
     server.stop()
@@ -471,7 +455,7 @@ def test_resolve_offline_then_sync_when_the_server_is_back(
 def test_both_devices_keeping_both_of_a_copyless_conflict_make_one_copy(
     tmp_path: Path, server: Server
 ) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     _resolve(a, c["id"], "theirs")  # the copy goes
     sync_all(a, b)
@@ -489,7 +473,7 @@ def test_keep_both_after_the_copy_was_deleted_by_hand_does_not_name_a_missing_co
     """Fixed: ``resolve`` took the record's copy id for a copy that exists; --keep both
     after the copy was purged said "conflicted copy X kept" of the deleted note and kept
     the aside version nowhere but in the closed record. Now it makes a new copy."""
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     with DeviceStore.open(a) as s:
         s.notes.trash(c["copy_id"])
@@ -641,7 +625,7 @@ def test_keep_mine_takes_my_side_of_the_clash_without_reverting_clean_merges(
 
 
 def test_keep_theirs_does_not_purge_a_copy_edited_since(tmp_path: Path, server: Server) -> None:
-    a, b, note = _clash(tmp_path, server)
+    a, b, note = clash(tmp_path, server)
     [c] = _listed(a)
     with DeviceStore.open(a) as s:
         s.notes.edit(c["copy_id"], body="my careful hand merge of both versions")
