@@ -112,24 +112,16 @@ class LoginAttempt:
     verifier: bytes
 
 
-def login(
-    conn: Connection[Any], name: str, auth_key: bytes, address: str, config: ServerConfig
-) -> Session:
-    """A new session for ``name`` when ``auth_key`` matches its verifier (the three steps
-    below on one connection; the server runs them on two, holding none while checking).
-
-    Raises AuthFailed (unknown name and wrong key alike), RateLimited past the limits.
-    Each failure is recorded in its own transaction, so it counts even though we raise.
-    """
-    attempt = begin_login(conn, name, address, config)
-    return finish_login(conn, attempt, check_login_key(attempt, auth_key), config)
-
-
 def begin_login(
     conn: Connection[Any], name: str, address: str, config: ServerConfig
 ) -> LoginAttempt:
     """Count the attempt against the name's and the address's limits; RateLimited past
-    them. The verifier of an unknown name is a dummy at the usual cost."""
+    them. The verifier of an unknown name is a dummy at the usual cost.
+
+    A login is ``begin_login``, ``check_login_key`` (slow: hold no connection over it),
+    ``finish_login``. Each failure is recorded in its own transaction, so it counts even
+    though the check raises (AuthFailed, alike for an unknown name and a wrong key).
+    """
     name = check_user_name(name)
     keys = (f"account:{name}", f"address:{address}")
     _take_attempt(conn, keys, config)

@@ -32,7 +32,7 @@ from duru.model import NOTE, entity, from_local, new_id
 
 from .merge import keep_side
 from .outbox import resolve_later
-from .reconcile import conflicted_copy
+from .reconcile import conflicted_copy, copy_title
 
 Keep = Literal["mine", "theirs", "both"]
 OPEN = ("open", "copied", "revived")
@@ -178,7 +178,7 @@ def _as_made(db: Database, c: Conflict, copy: str) -> bool:
     note = db.find(NOTE, copy)
     if note is None or c.row is None:
         return False
-    if not str(note["title"]).startswith(f"{c.row.get('title')} (conflicted copy, "):
+    if not str(note["title"]).startswith(copy_title(c.row.get("title"))):
         return False
     return all(note[k] == c.row.get(k) for k in ("body", "note_type", "metadata"))
 
@@ -198,7 +198,7 @@ def _checked_copy(db: Database, c: Conflict) -> str | None:
         return c.copy_id
     if c.entity != NOTE.name or c.row is None:
         return None  # only a note's edit is ever kept as a copy
-    if not str(note["title"]).startswith(f"{c.row.get('title')} (conflicted copy, "):
+    if not str(note["title"]).startswith(copy_title(c.row.get("title"))):
         return None
     # The target is cleared when the original is purged; the link itself stays.
     linked = db.scalar(

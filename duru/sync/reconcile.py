@@ -136,6 +136,11 @@ def _drop_pending(db: Database, e: Entity, key: str) -> None:
     db.conn.execute("DELETE FROM sync_base WHERE entity = ? AND row_id = ?", (e.name, key))
 
 
+def copy_title(title: object) -> str:
+    """How the title of a conflicted copy of a note titled ``title`` begins."""
+    return f"{title} (conflicted copy, "
+
+
 def conflicted_copy(
     db: Database,
     e: Entity,
@@ -157,7 +162,7 @@ def conflicted_copy(
         NOTE,
         {
             **({} if ids is None else {"id": ids[0]}),
-            "title": f"{mine['title']} (conflicted copy, {device}, {when:%Y-%m-%d %H:%M})",
+            "title": f"{copy_title(mine['title'])}{device}, {when:%Y-%m-%d %H:%M})",
             "body": mine["body"],
             "note_type": mine["note_type"],
             "metadata": mine["metadata"],
