@@ -12,8 +12,11 @@ tags and ``--tasks-per-note`` tasks) and synced with the library
 in this order:
 
 1. initial sync: device A pushes its whole outbox (then pulls its own rows back, shown
-   apart), then a new device B logs in and pulls everything, decryption included:
-   notes/s of B's pull (target >= 20k notes/s) and of A's push;
+   apart) and uploads its encrypted snapshot (``duru.sync.snapshot``, timed apart); a new
+   device B logs in and syncs: it starts from the snapshot (download, decryption, copy)
+   and pulls what came after it: notes/s of B (target >= 20k notes/s); a third device C
+   syncs with snapshots off, row by row, decryption included, as a device does when the
+   server has no snapshot; and notes/s of A's push;
 2. push of ``--new-notes`` new notes made on A (target <= 1 s), then B's pull of them;
 3. one edited note round trip: edit on A, ``sync`` on A, ``sync`` on B until B has it,
    ``--rounds`` times: p50/p95/p99 (target p99 <= 30 ms);
@@ -163,8 +166,11 @@ class Timed:
         return self.seconds - self.push_seconds
 
 
-def timed_sync(device: Path, home: Path) -> Timed:
-    """``sync(device)``, its push phase ending at the last push progress callback."""
+def timed_sync(device: Path, home: Path, snapshots: bool = False) -> Timed:
+    """``sync(device)``, its push phase ending at the last push progress callback.
+
+    Snapshots off unless asked: an upload is the occasional work of a device that has
+    synced a lot, timed on its own (phase 1), not part of a push or a round trip."""
     marks: list[float] = []
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -172,7 +178,7 @@ def timed_sync(device: Path, home: Path) -> Timed:
             marks.append(time.perf_counter())
 
     started = time.perf_counter()
-    report = sync(device, home=home, progress=progress)
+    report = sync(device, home=home, progress=progress, snapshots=snapshots)
     seconds = time.perf_counter() - started
     push_end = marks[-1] if marks else started
     return Timed(report, seconds, push_end - started)
@@ -558,7 +564,7 @@ class Setup:
     profile: Path | None = None
 
 
-def phase_initial(s: Setup, a: Path, b: Path) -> None:
+def phase_initial(s: Setup, a: Path, b: Path, c: Path) -> None:
     print("\n1. initial sync")
     register(
         a,
@@ -578,17 +584,34 @@ def phase_initial(s: Setup, a: Path, b: Path) -> None:
         f"  A then pulled its own {pushed.report.pulled} rows back in"
         f" {pushed.pull_seconds:.2f} s (whole sync {pushed.seconds:.2f} s)"
     )
+    uploaded = timed_sync(a, s.home, snapshots=True)
+    if not uploaded.report.snapshot_out:
+        raise SystemExit(f"A uploaded no snapshot: {uploaded.report.snapshot_note}")
+    size = a.stat().st_size
+    print(
+        f"  A uploads its snapshot (change {uploaded.report.snapshot_out}; device file"
+        f" {size / 1e6:,.0f} MB): {uploaded.seconds:.2f} s"
+    )
     login(b, server=s.server.url, user="bench", passphrase=PASSPHRASE, home=s.home)
     with profiled(s):
-        pulled = timed_sync(b, s.home)
+        pulled = timed_sync(b, s.home, snapshots=True)
+    if pulled.report.snapshot_in != uploaded.report.snapshot_out:
+        raise SystemExit(f"B did not start from A's snapshot: {pulled.report}")
     rate = s.notes / pulled.seconds
     print(
-        f"  B pull: {pulled.report.pulled} rows in {pulled.seconds:.2f} s = {rate:,.0f} notes/s,"
-        f" {pulled.report.pulled / pulled.seconds:,.0f} rows/s  (target >= 20,000 notes/s)"
+        f"  B initial sync from the snapshot, then pull of {pulled.report.pulled} rows after"
+        f" it: {pulled.seconds:.2f} s = {rate:,.0f} notes/s  (target >= 20,000 notes/s)"
         f"  {verdict(rate >= 20_000)}"
     )
-    if count_rows(a) != count_rows(b):
-        raise SystemExit(f"A and B differ: {count_rows(a)} vs {count_rows(b)}")
+    login(c, server=s.server.url, user="bench", passphrase=PASSPHRASE, home=s.home)
+    rows_pulled = timed_sync(c, s.home)
+    print(
+        f"  C initial sync row by row (--no-snapshot): {rows_pulled.report.pulled} rows in"
+        f" {rows_pulled.seconds:.2f} s = {s.notes / rows_pulled.seconds:,.0f} notes/s,"
+        f" {rows_pulled.report.pulled / rows_pulled.seconds:,.0f} rows/s"
+    )
+    if not count_rows(a) == count_rows(b) == count_rows(c):
+        raise SystemExit(f"A, B, C differ: {count_rows(a)}, {count_rows(b)}, {count_rows(c)}")
 
     user = user_id_of(s.db_url, "bench")
     copy_seconds = bare_copy_in(s.db_url, copy_out(s.db_url, user, 0), "initial")
@@ -600,13 +623,14 @@ def phase_initial(s: Setup, a: Path, b: Path) -> None:
     open_seconds, _ = bare_keyset_read(s.db_url, user, device_keys(s.home, b))
     print(
         f"  bare keyset read of {read_rows} rows: {read_seconds:.2f} s"
-        f" ({s.notes / read_seconds:,.0f} notes/s)  -> duru pull / bare ="
-        f" {pulled.seconds / read_seconds:.1f}x the time"
+        f" ({s.notes / read_seconds:,.0f} notes/s)  -> duru snapshot start / bare ="
+        f" {pulled.seconds / read_seconds:.2f}x the time"
     )
     print(
         f"  bare keyset read + open (decrypt): {open_seconds:.2f} s"
-        f" ({s.notes / open_seconds:,.0f} notes/s)  -> duru pull / bare+open ="
-        f" {pulled.seconds / open_seconds:.1f}x the time"
+        f" ({s.notes / open_seconds:,.0f} notes/s)  -> duru snapshot start / bare+open ="
+        f" {pulled.seconds / open_seconds:.2f}x the time, row by row"
+        f" {rows_pulled.seconds / open_seconds:.1f}x"
     )
 
 
@@ -732,6 +756,7 @@ def main() -> None:
     try:
         a = fresh_copy(source, work / "device-a.sqlite")
         b = work / "device-b.sqlite"
+        c = work / "device-c.sqlite"
         db_url, dbname = fresh_database(admin)
         home = work / "home"
         print(f"device A: copy of {source} ({source.stat().st_size / 1e6:.0f} MB)")
@@ -739,7 +764,7 @@ def main() -> None:
         with duru_serve(db_url, home, work / "serve.log") as served:
             print(f"  {served.url} (pid {served.process.pid})")
             s = Setup(admin, db_url, dbname, home, work, served, args.notes, args.profile)
-            phase_initial(s, a, b)
+            phase_initial(s, a, b, c)
             phase_new_notes(s, a, b, args.new_notes)
             phase_round_trip(s, a, b, args.rounds)
         if not args.skip_load:

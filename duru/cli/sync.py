@@ -94,6 +94,15 @@ def sync_command(
     every: Annotated[
         float, typer.Option("--every", help="Seconds between syncs with --watch.")
     ] = 5.0,
+    snapshots: Annotated[
+        bool,
+        typer.Option(
+            "--snapshot/--no-snapshot",
+            help="Start a new, empty device from the account's encrypted snapshot on the"
+            " server, and upload a new one when the server's is far behind"
+            " (DURU_SNAPSHOT_EVERY changes, 10,000 by default; 0: never upload).",
+        ),
+    ] = True,
 ) -> None:
     """Push this device's changes to its sync server, then pull everyone else's."""
     from duru import sync
@@ -105,7 +114,7 @@ def sync_command(
     while True:
         with reported(), progress_bar() as progress:
             try:
-                report = sync.sync(path, progress=progress)
+                report = sync.sync(path, progress=progress, snapshots=snapshots)
             except SyncError as exc:
                 if not watch or not exc.retryable:
                     raise
@@ -122,6 +131,17 @@ def sync_command(
                     f"pushed {report.pushed}, pulled {report.pulled} ({report.deleted} deleted)"
                     f" in {report.seconds:.2f} s"
                 )
+                if report.snapshot_in:
+                    typer.echo(
+                        f"  started from the account's snapshot (change {report.snapshot_in}),"
+                        " then pulled what came after it"
+                    )
+                if report.snapshot_out:
+                    typer.echo(
+                        f"  uploaded a snapshot of this device (change {report.snapshot_out})"
+                    )
+                if report.snapshot_note:
+                    typer.echo(f"  {report.snapshot_note}")
                 if report.merged:
                     typer.echo(f"  {report.merged} rows edited here and elsewhere: merged")
                 if report.copied:

@@ -22,7 +22,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_
 from duru.errors import (
     AuthFailed,
     CorruptDatabase,
+    DuruError,
     RequestTooLarge,
     ResyncNeeded,
     SyncError,
@@ -44,7 +45,7 @@ from duru.model import entity, new_id
 from duru.remote.config import default_home
 
 from . import credentials as creds_file
-from . import inbox, outbox
+from . import inbox, outbox, snapshot
 from .credentials import Credentials
 from .http import SyncApi
 from .protocol import MAX_RESOLUTIONS, PushEntry, PushResult
@@ -88,6 +89,9 @@ class SyncReport:
     merged: int = 0
     copied: int = 0
     resynced: bool = False
+    snapshot_in: int = 0  # the cursor of the snapshot this device started from (0: none)
+    snapshot_out: int = 0  # the cursor of the snapshot this device uploaded (0: none)
+    snapshot_note: str = ""  # why a snapshot was not used or sent, when it matters
     cursor: int = 0
     head: int = 0
     seconds: float = 0.0
@@ -192,8 +196,14 @@ def sync(
     chunk: int = DEFAULT_PUSH_CHUNK,
     page: int = PULL_PAGE,
     api: SyncApi | None = None,
+    snapshots: bool = True,
 ) -> SyncReport:
     """Push this device's outbox, then pull every change after its cursor.
+
+    With ``snapshots`` (see :mod:`duru.sync.snapshot`), a device that holds nothing and
+    never pulled starts from the account's encrypted snapshot when the server has one,
+    and a device whose last known snapshot is far behind uploads a new one after
+    syncing (a failed upload is a note in the report, not a failed sync).
 
     Raises AuthFailed when the device is not logged in or the session ended,
     SyncServerError when the server cannot be reached (nothing is lost: run it again).
@@ -207,17 +217,21 @@ def sync(
     the housekeeping ``duru sync`` runs after its report.
     """
     started = time.perf_counter()
+    if snapshots:
+        snapshot.every()  # a bad DURU_SNAPSHOT_EVERY stops the sync before it starts
     with Database.open(db_path, create=False) as db, _one_sync(sync_home(home), _device_id(db)):
         saved = creds_file.load(sync_home(home), _device_id(db))
         keys = saved.keys()
         inbox.ensure_tables(db)
         tune_index(db)
-        if inbox.cursor(db) is None:
-            outbox.seed(db)
         own = api is None
         client = api or SyncApi(saved.server, token=saved.token)
         report = SyncReport()
         try:
+            if snapshots and not inbox.cursor(db):
+                _start_from_snapshot(db, client, keys, report, progress)
+            if inbox.cursor(db) is None:
+                outbox.seed(db)
             _push(db, client, keys, _device_id(db), report, progress, chunk)
             _pull(db, client, keys, report, progress, page)
             # A merge leaves rows to push and revision outcomes to send: one more round
@@ -226,6 +240,8 @@ def sync(
                 _push(db, client, keys, _device_id(db), report, progress, chunk)
                 _pull(db, client, keys, report, progress, page)
                 _send_resolutions(db, client)
+            if snapshots:
+                _offer_snapshot(db, client, keys, report, progress)
         finally:
             if own:
                 client.close()
@@ -233,6 +249,90 @@ def sync(
             _merge_pulled(db)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _start_from_snapshot(
+    db: Database, api: SyncApi, keys: Any, report: SyncReport, progress: Progress | None
+) -> None:
+    """Start a device that holds nothing and never pulled from the account's snapshot,
+    when the server has one: downloaded and decrypted beside the database, then copied
+    in (``snapshot.install`` checks again that the device is empty, in its transaction).
+    A snapshot that cannot be used, or no room for it, leaves the device as it was and
+    the pull that follows fetches the rows instead."""
+    for left in snapshot.scratch_files(db.path):  # from a process killed meanwhile
+        snapshot.discard(left)
+    if not snapshot.empty_and_new(db.conn):
+        return
+    into = snapshot.scratch_in(db.path)
+    try:
+        with api.snapshot() as found:
+            if found is None:
+                return
+            size, pieces = found
+            header = snapshot.fetch(
+                pieces,
+                keys.master_key,
+                keys.user_id,
+                into,
+                lambda done: _report(progress, "snapshot bytes", done, max(size, done, 1)),
+            )
+        if snapshot.install(db.path, into, header):
+            report.snapshot_in = header.cursor
+            tune_index(db)  # the copied index came with its maker's settings
+    except snapshot.SnapshotUnusable as exc:
+        report.snapshot_note = f"the account's snapshot was not used: {exc.message}"
+    except OSError as exc:
+        report.snapshot_note = (
+            f"the account's snapshot was not used: cannot write it beside {db.path}"
+            f" ({exc.strerror or exc})"
+        )
+    finally:
+        snapshot.discard(into)
+
+
+def _offer_snapshot(
+    db: Database, api: SyncApi, keys: Any, report: SyncReport, progress: Progress | None
+) -> None:
+    """Upload a snapshot when the newest one this device knows of is due for
+    replacing (``snapshot.due``), unless the server holds a newer one. Its failures are
+    a note: the sync itself is done."""
+    if not snapshot.due(db, snapshot.behind(db)):
+        return
+    made: snapshot.Made | str | None = None
+    try:
+        on_server = api.snapshot_info()
+        if on_server is not None:
+            snapshot.remember(db, on_server)
+            if not snapshot.due(db, snapshot.behind(db)):
+                return
+        made = snapshot.make(db, keys.master_key, keys.user_id)
+        if isinstance(made, str):
+            report.snapshot_note = f"no snapshot uploaded: {made}"
+            return
+        total = made.header.size
+        sent = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal sent
+            for piece in made.frames():
+                sent += len(piece)
+                _report(progress, "snapshot upload bytes", min(sent, total), max(total, 1))
+                yield piece
+
+        kept = api.put_snapshot(made.header.cursor, counted())
+        snapshot.remember(db, kept)
+        if kept == made.header.cursor:
+            report.snapshot_out = kept
+    except (DuruError, OSError, sqlite3.Error) as exc:
+        why = exc.message if isinstance(exc, DuruError) else str(exc)
+        report.snapshot_note = f"no snapshot uploaded: {why}"
+        # Not again at every sync (a server from before snapshots, a full disk): after
+        # as many changes again.
+        with suppress(DuruError):  # a full disk: the sync is done all the same
+            snapshot.remember(db, inbox.cursor(db) or 0, snapshot.TRIED_KEY)
+    finally:
+        if isinstance(made, snapshot.Made):
+            made.discard()
 
 
 def _merge_pulled(db: Database) -> None:

@@ -16,6 +16,8 @@ import base64
 import binascii
 import ssl
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +28,7 @@ from duru.crypto import AccountRecord, KdfParams
 from duru.errors import (
     AlreadyExists,
     AuthFailed,
+    NotFound,
     RateLimited,
     RequestTooLarge,
     ResyncNeeded,
@@ -150,6 +153,79 @@ class SyncApi:
         data = self._call("POST", "/v1/conflicts/resolve", {"resolutions": items}, auth=True)
         return int(data["changed"])
 
+    # -- snapshots -------------------------------------------------------------
+
+    def snapshot_info(self) -> int | None:
+        """The cursor of the account's snapshot on the server, None when it has none."""
+        try:
+            data = self._call("GET", "/v1/snapshot/info", None, auth=True)
+        except NotFound:  # none, or a server from before snapshots
+            return None
+        cursor = data.get("cursor") if isinstance(data, dict) else None
+        if type(cursor) is not int or cursor < 0:
+            raise self._malformed("/v1/snapshot/info", f"cursor {cursor!r:.40}")
+        return cursor
+
+    @contextmanager
+    def snapshot(self) -> Iterator[tuple[int, Iterator[bytes]] | None]:
+        """The account's snapshot as (its size, its bytes as they come), None when the
+        server has none. Each read has the timeout; the whole has no deadline (a
+        snapshot of a big account takes a while on a slow link)."""
+        path = "/v1/snapshot"
+        try:
+            request = self._http.build_request("GET", path, headers=self._auth())
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        try:
+            if response.status_code >= 400:
+                response.read()
+                failure = _error(response, self.shown_url)
+                if isinstance(failure, NotFound):
+                    yield None
+                    return
+                raise failure
+            size = response.headers.get("content-length", "")
+            yield (int(size) if size.isdigit() else 0), self._pieces(response)
+        finally:
+            response.close()
+
+    def put_snapshot(self, cursor: int, body: Iterable[bytes]) -> int:
+        """Send a snapshot at ``cursor``; the cursor of the one the server keeps (its
+        own when it holds a newer one already)."""
+        path = f"/v1/snapshot?cursor={cursor}"
+        headers = {**self._auth(), "Content-Type": "application/octet-stream"}
+        try:
+            response = self._http.request("PUT", path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code >= 400:
+            raise _error(response, self.shown_url)
+        try:
+            kept = response.json()["cursor"]
+            if type(kept) is not int or kept <= 0:
+                raise ValueError(f"cursor {kept!r:.40}")
+        except (*_MALFORMED, ValueError) as exc:
+            raise self._malformed("/v1/snapshot", f"{type(exc).__name__}: {exc}") from None
+        return kept
+
+    def _pieces(self, response: httpx.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_raw()
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    def _auth(self) -> dict[str, str]:
+        if not self.token:
+            raise AuthFailed("this device is not logged in: run `duru login`")
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def _unreachable(self, exc: httpx.HTTPError) -> SyncServerError:
+        return SyncServerError(
+            f"cannot reach the sync server at {self.shown_url}: {self._reason(exc)}",
+            retryable=True,
+        )
+
     # -- plumbing --------------------------------------------------------------
 
     def _malformed(self, path: str, why: str, then: str = "nothing was saved") -> SyncServerError:
@@ -159,11 +235,7 @@ class SyncApi:
         )
 
     def _call(self, method: str, path: str, body: Any, *, auth: bool = False) -> Any:
-        headers = {}
-        if auth:
-            if not self.token:
-                raise AuthFailed("this device is not logged in: run `duru login`")
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = self._auth() if auth else {}
         started = time.monotonic()
         try:
             request = self._http.build_request(method, path, json=body, headers=headers)
@@ -182,10 +254,7 @@ class SyncApi:
                 retryable=True,
             ) from None
         except httpx.HTTPError as exc:
-            raise SyncServerError(
-                f"cannot reach the sync server at {self.shown_url}: {self._reason(exc)}",
-                retryable=True,
-            ) from None
+            raise self._unreachable(exc) from None
         if response.status_code >= 400:
             raise _error(response, self.shown_url)
         if response.status_code == 204:
@@ -278,6 +347,8 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
         return AlreadyExists(message)
     if status == 410:
         return ResyncNeeded(message)
+    if status == 404 and "/v1/snapshot" in response.request.url.path:
+        return NotFound(message)  # no snapshot (or a server from before them)
     if status == 413:  # from the server or a proxy before it (whose answer may be HTML)
         return RequestTooLarge(
             f"the sync server at {base_url} refused a request as too large (413): {message}",
