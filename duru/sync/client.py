@@ -279,7 +279,9 @@ def _start_from_snapshot(
         if snapshot.install(db.path, into, header):
             report.snapshot_in = header.cursor
             tune_index(db)  # the copied index came with its maker's settings
-    except snapshot.SnapshotUnusable as exc:
+    except (snapshot.SnapshotUnusable, SyncServerError) as exc:
+        # A download cut off is as good as none: the pull that follows says whether the
+        # server can be reached at all.
         report.snapshot_note = f"the account's snapshot was not used: {exc.message}"
     except OSError as exc:
         report.snapshot_note = (
