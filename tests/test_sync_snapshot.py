@@ -136,6 +136,40 @@ def test_install_refuses_a_device_written_to_meanwhile(tmp_path: Path, server: S
         assert s.db.meta("sync_cursor") is None
 
 
+def test_a_device_open_elsewhere_gets_the_tables_copied_in(tmp_path: Path, server: Server) -> None:
+    """The app has the new device open: the file cannot be swapped, its tables are
+    copied in instead, and that open connection sees them."""
+    a, b = two_devices(tmp_path, server)
+    ids = _fill(a)
+    assert sync.sync(a).snapshot_out
+    with DeviceStore.open(b) as app:
+        assert app.notes.count() == 0
+        report = sync.sync(b)
+        assert report.snapshot_in and not report.snapshot_note, report
+        assert app.notes.get(ids["n1"])["title"] == "東京 meeting 🎉"
+        assert [hit.id for hit in app.search.query("会議")] == [ids["n1"]]
+    assert exported(a) == exported(b)
+
+
+def test_a_connection_opened_on_the_old_file_fails_instead_of_writing_into_it(
+    tmp_path: Path, server: Server
+) -> None:
+    """Opened before the swap but not used yet (so the exclusive lock was free): its
+    file is the old one, renamed over; a write there would be lost, so it must fail."""
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    stale = sqlite3.connect(b, isolation_level=None)  # opened, no lock taken yet
+    try:
+        assert sync.sync(b).snapshot_in
+        with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+            stale.execute("INSERT INTO duru_meta (key, value) VALUES ('lost', 'write')")
+    finally:
+        stale.close()
+    with Database.open(b, create=False) as db:
+        assert db.meta("lost") is None and db.scalar("SELECT count(*) FROM notes") == 2
+
+
 @pytest.mark.parametrize(
     "attack, why",
     [

@@ -219,51 +219,59 @@ def sync(
     started = time.perf_counter()
     if snapshots:
         snapshot.every()  # a bad DURU_SNAPSHOT_EVERY stops the sync before it starts
-    with Database.open(db_path, create=False) as db, _one_sync(sync_home(home), _device_id(db)):
-        saved = creds_file.load(sync_home(home), _device_id(db))
-        keys = saved.keys()
-        inbox.ensure_tables(db)
-        tune_index(db)
-        own = api is None
-        client = api or SyncApi(saved.server, token=saved.token)
-        report = SyncReport()
-        try:
-            if snapshots and not inbox.cursor(db):
-                _start_from_snapshot(db, client, keys, report, progress)
-            if inbox.cursor(db) is None:
-                outbox.seed(db)
-            _push(db, client, keys, _device_id(db), report, progress, chunk)
-            _pull(db, client, keys, report, progress, page)
-            # A merge leaves rows to push and revision outcomes to send: one more round
-            # lands them, and brings back what they changed.
-            if _send_resolutions(db, client) or outbox.count_pending(db) > report.held:
+    path = Path(db_path)
+    db = Database.open(path, create=False)
+    try:
+        with _one_sync(sync_home(home), _device_id(db)):
+            saved = creds_file.load(sync_home(home), _device_id(db))
+            keys = saved.keys()
+            inbox.ensure_tables(db)
+            tune_index(db)
+            own = api is None
+            client = api or SyncApi(saved.server, token=saved.token)
+            report = SyncReport()
+            try:
+                if snapshots and not inbox.cursor(db) and snapshot.empty_and_new(db.conn):
+                    db.close()  # a snapshot takes the file's place when no one has it open
+                    try:
+                        _start_from_snapshot(path, client, keys, report, progress)
+                    finally:
+                        db = Database.open(path, create=False)
+                    tune_index(db)  # a snapshot's index came with its maker's settings
+                if inbox.cursor(db) is None:
+                    outbox.seed(db)
                 _push(db, client, keys, _device_id(db), report, progress, chunk)
                 _pull(db, client, keys, report, progress, page)
-                _send_resolutions(db, client)
-            if snapshots:
-                _offer_snapshot(db, client, keys, report, progress)
-        finally:
-            if own:
-                client.close()
-        if report.pulled >= MERGE_AFTER_PULLED:
-            _merge_pulled(db)
+                # A merge leaves rows to push and revision outcomes to send: one more
+                # round lands them, and brings back what they changed.
+                if _send_resolutions(db, client) or outbox.count_pending(db) > report.held:
+                    _push(db, client, keys, _device_id(db), report, progress, chunk)
+                    _pull(db, client, keys, report, progress, page)
+                    _send_resolutions(db, client)
+                if snapshots:
+                    _offer_snapshot(db, client, keys, report, progress)
+            finally:
+                if own:
+                    client.close()
+            if report.pulled >= MERGE_AFTER_PULLED:
+                _merge_pulled(db)
+    finally:
+        db.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _start_from_snapshot(
-    db: Database, api: SyncApi, keys: Any, report: SyncReport, progress: Progress | None
+    path: Path, api: SyncApi, keys: Any, report: SyncReport, progress: Progress | None
 ) -> None:
     """Start a device that holds nothing and never pulled from the account's snapshot,
-    when the server has one: downloaded and decrypted beside the database, then copied
-    in (``snapshot.install`` checks again that the device is empty, in its transaction).
-    A snapshot that cannot be used, or no room for it, leaves the device as it was and
+    when the server has one: downloaded and decrypted beside the database, then put in
+    its place (``snapshot.install``, which checks again that the device is empty). A
+    snapshot that cannot be used, or no room for it, leaves the device as it was and
     the pull that follows fetches the rows instead."""
-    for left in snapshot.scratch_files(db.path):  # from a process killed meanwhile
+    for left in snapshot.scratch_files(path):  # from a process killed meanwhile
         snapshot.discard(left)
-    if not snapshot.empty_and_new(db.conn):
-        return
-    into = snapshot.scratch_in(db.path)
+    into = snapshot.scratch_in(path)
     try:
         with api.snapshot() as found:
             if found is None:
@@ -276,16 +284,15 @@ def _start_from_snapshot(
                 into,
                 lambda done: _report(progress, "snapshot bytes", done, max(size, done, 1)),
             )
-        if snapshot.install(db.path, into, header):
+        if snapshot.install(path, into, header):
             report.snapshot_in = header.cursor
-            tune_index(db)  # the copied index came with its maker's settings
     except (snapshot.SnapshotUnusable, SyncServerError) as exc:
         # A download cut off is as good as none: the pull that follows says whether the
         # server can be reached at all.
         report.snapshot_note = f"the account's snapshot was not used: {exc.message}"
     except OSError as exc:
         report.snapshot_note = (
-            f"the account's snapshot was not used: cannot write it beside {db.path}"
+            f"the account's snapshot was not used: cannot write it beside {path}"
             f" ({exc.strerror or exc})"
         )
     finally:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -285,19 +286,23 @@ def fetch(
 
 
 def install(db_path: Path, path: Path, header: Header) -> bool:
-    """Copy the snapshot at ``path`` into the device at ``db_path``; False (nothing
-    written) when the device is no longer empty or has a cursor by then.
+    """Make the device at ``db_path`` the snapshot at ``path``; False (nothing written)
+    when the device holds rows, queues changes or has pulled by then.
 
-    One transaction on a connection of its own: it checks the device holds no rows,
-    queues nothing and never pulled, then copies each table (SQLite moves the b-tree
-    pages of a table into an empty one of the same shape, indexes included), the
-    full-text index's own tables with them, and sets the cursor. Raises
-    SnapshotUnusable when the file does not read or its tables are not shaped as here
-    (its maker checked it; the seal shows it is what was made), StoreError when this
-    device cannot be written (a full disk: nothing is written).
+    When no other connection has the device open, the snapshot file takes its place
+    (``_swap``): it is written once, as it came. Otherwise its tables are copied into
+    the device's in one transaction (``_copy_in``): SQLite moves the rows of a table
+    into an empty one of the same shape with its indexes, the full-text index's own
+    tables with them. Either way the check that the device is empty and the change
+    are one step under one lock, so an edit made meanwhile is never overwritten.
+    The device keeps its id, its account and its settings; it takes the snapshot's
+    cursor. Raises SnapshotUnusable when the file does not read or its tables are not
+    shaped as here (its maker checked it; the seal shows it is what was made), and
+    StoreError when the device cannot be written (a full disk: nothing is written).
     """
     try:
-        return _install(db_path, path, header)
+        swapped = _swap(db_path, path, header)
+        return _copy_in(db_path, path, header) if swapped is None else swapped
     except sqlite3.DatabaseError as exc:
         failure = store_failure(exc, db_path)
         if failure is not None and not isinstance(failure, CorruptDatabase):
@@ -305,7 +310,101 @@ def install(db_path: Path, path: Path, header: Header) -> bool:
         raise SnapshotUnusable(f"its database does not read ({exc})") from None
 
 
-def _install(db_path: Path, path: Path, header: Header) -> bool:
+def _swap(db_path: Path, path: Path, header: Header) -> bool | None:
+    """Put the snapshot file in the device's place; None when another connection has
+    the device open (or its schema differs: the copy checks table by table).
+
+    The device is locked exclusively (``locking_mode = EXCLUSIVE``: a connection
+    anywhere else makes that fail at once, and none can start while it is held), found
+    empty, taken out of WAL (its log checkpointed and removed, so no stale log is ever
+    read against the new file) and renamed over. A connection opened on the old file
+    while the lock was held finds its header wiped, so it fails instead of writing
+    into a file no one will read again.
+    """
+    lock = sqlite3.connect(db_path, isolation_level=None, timeout=0, check_same_thread=False)
+    try:
+        lock.execute("PRAGMA locking_mode = EXCLUSIVE")
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError:  # busy or locked: open elsewhere
+            return None
+        if not empty_and_new(lock):
+            lock.execute("ROLLBACK")
+            return False
+        meta = lock.execute("SELECT key, value FROM duru_meta").fetchall()
+        mine = _schema(lock)
+        lock.execute("COMMIT")  # the lock stays: exclusive locking mode
+        with _plain_connection(path) as new:
+            if _schema(new) != mine:
+                return None
+            if lock.execute("PRAGMA journal_mode = DELETE").fetchone() != ("delete",):
+                return None
+            _become(new, meta, header)
+        os.chmod(path, stat.S_IMODE(db_path.stat().st_mode))
+        _fsync(path)
+        old = os.open(db_path, os.O_WRONLY)
+        try:
+            os.replace(path, db_path)
+            _fsync(db_path.parent)
+            os.pwrite(old, bytes(100), 0)  # the old file's header: no longer a database
+        finally:
+            os.close(old)
+        return True
+    finally:
+        lock.close()
+
+
+def _become(new: sqlite3.Connection, meta: list[tuple[str, str]], header: Header) -> None:
+    """Make the snapshot file the device: its meta, the snapshot's cursor, nothing of
+    the maker's own, WAL like every device database."""
+    new.execute("BEGIN")
+    for table in _LOCAL_TABLES:
+        if _has_table(new, "main", table):
+            new.execute(f'DELETE FROM "{table}"')
+    new.execute("DELETE FROM duru_meta")
+    new.executemany("INSERT INTO duru_meta (key, value) VALUES (?, ?)", meta)
+    for key, value in _cursor_meta(header):
+        _set_meta(new, key, value)
+    new.execute("COMMIT")
+    new.execute("PRAGMA journal_mode = WAL")
+
+
+def _cursor_meta(header: Header) -> list[tuple[str, str]]:
+    return [
+        ("sync_cursor", str(header.cursor)),
+        ("sync_resync", "0"),
+        ("sync_account", header.user_id),
+        (SNAPSHOT_KEY, str(header.cursor)),
+    ]
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO main.duru_meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def _schema(conn: sqlite3.Connection) -> set[tuple[str, str, str | None]]:
+    """What the file is made of (statistics and counters left out: made on the way)."""
+    return {
+        (kind, name, sql)
+        for kind, name, sql in conn.execute("SELECT type, name, sql FROM main.sqlite_schema")
+        if name not in ("sqlite_stat1", "sqlite_stat4", "sqlite_sequence")
+    }
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_in(db_path: Path, path: Path, header: Header) -> bool:
+    """Copy the tables in, in one transaction that checks the device is empty first."""
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -328,17 +427,8 @@ def _install(db_path: Path, path: Path, header: Header) -> bool:
                 conn.execute(f'INSERT INTO main."{table}" SELECT * FROM snap."{table}"')
             for _, sql in triggers:
                 conn.execute(sql)
-            for key, value in (
-                ("sync_cursor", str(header.cursor)),
-                ("sync_resync", "0"),
-                ("sync_account", header.user_id),
-                (SNAPSHOT_KEY, str(header.cursor)),
-            ):
-                conn.execute(
-                    "INSERT INTO main.duru_meta (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
+            for key, value in _cursor_meta(header):
+                _set_meta(conn, key, value)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -425,30 +515,28 @@ def remember(db: Database, cursor: int, key: str = SNAPSHOT_KEY) -> None:
 
 
 class _Reader:
-    """Exact reads over an iterator of byte strings of any sizes."""
+    """Exact reads over an iterator of byte strings of any sizes (one join per read)."""
 
     def __init__(self, pieces: Iterator[bytes]) -> None:
         self._pieces = pieces
-        self._buf = bytearray()
-        self._at = 0
+        self._held: list[bytes | memoryview] = []
+        self._have = 0
 
     def take(self, n: int) -> bytes:
-        while len(self._buf) - self._at < n:
+        while self._have < n:
             piece = next(self._pieces, None)
             if piece is None:
                 raise SnapshotUnusable("it ends early (cut short on the way?)")
-            if self._at:
-                del self._buf[: self._at]
-                self._at = 0
-            self._buf += piece
-        out = bytes(self._buf[self._at : self._at + n])
-        self._at += n
-        return out
+            self._held.append(piece)
+            self._have += len(piece)
+        joined = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        view = memoryview(joined)
+        self._held = [view[n:]] if len(view) > n else []
+        self._have -= n
+        return bytes(view[:n])
 
     def at_end(self) -> bool:
-        if len(self._buf) > self._at:
-            return False
-        return all(not piece for piece in self._pieces)
+        return self._have == 0 and all(not piece for piece in self._pieces)
 
 
 def scratch_files(db_path: Path) -> list[Path]:
