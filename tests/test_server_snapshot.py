@@ -394,9 +394,8 @@ def test_a_download_cut_by_a_replacement_ends_short_and_the_server_carries_on(w:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
         s.settimeout(30)
         s.connect(("127.0.0.1", w.main.port))
-        s.sendall(
-            f"GET /v1/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {w.alice}\r\n\r\n".encode()
-        )
+        request = f"GET /v1/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {w.alice}"
+        s.sendall(f"{request}\r\n\r\n".encode())
         got = s.recv(4096)
         time.sleep(0.5)  # the server fills the buffers and waits
         assert put(w, w.alice, new, 20).status_code == 201

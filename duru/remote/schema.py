@@ -150,7 +150,8 @@ def _check_recorded(recorded: dict[str, str]) -> None:
         f"(schema {recorded.get('schema_fingerprint')}, version {recorded.get('schema_version')}); "
         f"this duru needs model {want['model_fingerprint']} (schema "
         f"{want['schema_fingerprint']}, version {want['schema_version']}): "
-        "run `duru schema check` to see the differences, `duru migrate` to upgrade"
+        "run `duru schema check` to see the differences, `duru migrate run --server <its URL>`"
+        " to upgrade it"
     )
 
 

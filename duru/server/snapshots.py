@@ -78,10 +78,12 @@ def begin_upload(conn: Connection[Any], user_id: str, cursor: int) -> uuid.UUID:
             (user,),
         ).fetchone()
         last, horizon = row if row is not None else (0, 0)
-        if not (cursor > 0 and horizon <= cursor <= last):
+        first = max(horizon, 1)
+        if not first <= cursor <= last:
+            span = f"from {first} to {last}" if first <= last else "none yet"
             raise UsageError(
-                f"cursor must be a change the account has, from {max(horizon, 1)} to {last}"
-                f" (not {cursor}): sync, then snapshot at the cursor the device reached"
+                f"cursor {cursor} is not a change this account has ({span}): sync, then"
+                " upload the snapshot at the cursor the device reached"
             )
         conn.execute(
             f"DELETE FROM {SNAPSHOTS} WHERE {USER_ID} = %s AND NOT complete"

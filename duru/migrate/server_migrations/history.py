@@ -10,23 +10,30 @@ so they never drift from the model anywhere else.
 
 from __future__ import annotations
 
+from duru.model import MODEL_FINGERPRINT
 from duru.remote.layout import META, ROW_MAC, snapshot_tables
-from duru.remote.schema import server_ddl, table_ddl
+from duru.remote.schema import fingerprint_ddl, server_ddl, table_ddl
 
 V0 = "0"
 V0_FINGERPRINT = "crisis-era"
 V1 = "1"
 V1_FINGERPRINT = "before-row-macs"
 V2 = "2"
-V2_FINGERPRINT = "before-snapshots"
 _SEALED = "    title_enc bytea NOT NULL,\n"
 _PLAIN = "    title text NOT NULL,\n"
 _ROW_MAC = f"    {ROW_MAC} bytea NOT NULL,\n"
 
 
 def schema_v2_ddl() -> list[str]:
-    """Every statement that creates a version-2 server database (with its duru_meta rows)."""
-    return _v2_tables() + _meta(V2, V2_FINGERPRINT)
+    """Every statement that creates a version-2 server database (with its duru_meta rows),
+    exactly as the build before snapshots made it: the same DDL and fingerprints."""
+    tables = _v2_tables()
+    meta = {
+        "schema_version": V2,
+        "model_fingerprint": MODEL_FINGERPRINT,
+        "schema_fingerprint": fingerprint_ddl(tables),
+    }
+    return tables + _rows(meta)
 
 
 def schema_v1_ddl() -> list[str]:
@@ -58,11 +65,12 @@ def _without_macs(ddl: list[str]) -> list[str]:
 
 
 def _meta(version: str, fingerprint: str) -> list[str]:
-    meta = {
-        "schema_version": version,
-        "model_fingerprint": fingerprint,
-        "schema_fingerprint": version,
-    }
+    return _rows(
+        {"schema_version": version, "model_fingerprint": fingerprint, "schema_fingerprint": version}
+    )
+
+
+def _rows(meta: dict[str, str]) -> list[str]:
     return [f"INSERT INTO {META} (key, value) VALUES ('{k}', '{v}')" for k, v in meta.items()]
 
 
