@@ -412,3 +412,11 @@ def test_the_openapi_document_lists_the_snapshot_endpoints(w: World) -> None:
     paths = httpx.get(f"{w.main.url}/openapi.json", timeout=10).json()["paths"]
     assert set(paths["/v1/snapshot"]) == {"put", "get"}
     assert "get" in paths["/v1/snapshot/info"]
+
+
+def test_snapshot_bytes_are_counted_in_the_metrics(w: World) -> None:
+    assert put(w, w.alice, b"0123456789", 5).status_code == 201
+    assert get(w, w.alice).content == b"0123456789"
+    text = httpx.get(f"{w.main.url}/metrics", timeout=10).text
+    assert 'duru_snapshot_bytes_total{direction="up"}' in text
+    assert 'duru_snapshot_bytes_total{direction="down"}' in text

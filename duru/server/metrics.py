@@ -79,7 +79,7 @@ class ServerMetrics:
         )
         self.snapshot_bytes = Counter(
             "duru_snapshot_bytes",
-            "Bytes of encrypted snapshots stored (up) and sent (down)",
+            "Bytes of encrypted snapshots received (up) and sent (down)",
             ("direction",),
             registry=own,
         )
@@ -105,7 +105,7 @@ class ServerMetrics:
             self.pulled.inc(changes)
 
     def count_snapshot(self, direction: str, size: int) -> None:
-        """Count ``size`` bytes of a snapshot, ``up`` (stored) or ``down`` (sent)."""
+        """Count ``size`` bytes of a snapshot, ``up`` (received) or ``down`` (sent)."""
         if self.enabled and size:
             self.snapshot_bytes.labels(direction).inc(size)
 
