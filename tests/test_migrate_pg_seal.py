@@ -54,6 +54,7 @@ pytestmark = pytest.mark.pg_migration
 
 TITLE = seal_target("notes", "title")
 MACS = "0002_row_macs"
+SNAPSHOTS = "0003_snapshots"
 SEAL_DIR = Path(__file__).resolve().parents[1] / "duru" / "migrate" / "server_migrations"
 
 
@@ -71,7 +72,7 @@ def test_sealing_moves_every_title_off_plaintext_and_the_server_matches_the_mode
 ) -> None:
     alice, bob = make_v0(pg_url, ("alice", "bob"), notes=150)
     before = server_status(pg_url)
-    assert (before.version, before.pending) == ("0", (MIGRATION, MACS))
+    assert (before.version, before.pending) == ("0", (MIGRATION, MACS, SNAPSHOTS))
     report = server_run(pg_url, passphrases=_passphrases(alice, bob), config=fast_config())
     assert report.status == "done"
     for user in (alice, bob):

@@ -25,7 +25,9 @@ sequence number and tombstone horizon), ``duru_meta`` (which model and schema ma
 database), and the sync server's own: ``sessions`` (hashes of login tokens),
 ``applied_ops`` (which pushed op ids applied, so a retried op applies once), ``conflicts``
 (the losing side of each stale write, pulled by every device), ``login_failures`` (rate
-limits, per account and per address) and ``duru_secrets`` (owner only: the server role's
+limits, per account and per address), ``snapshots`` and ``snapshot_parts`` (a device's
+encrypted copy of its whole database, in 1 MiB parts, for a new device's first sync) and
+``duru_secrets`` (owner only: the server role's
 password and the key that makes answers for unknown user names look like real ones).
 
 This module builds the model's tables; the shapes and shared names are in
@@ -54,6 +56,8 @@ from duru.remote.layout_words import (
     SERVER_ONLY_COLUMNS,
     SERVER_TYPES,
     SESSIONS,
+    SNAPSHOT_PARTS,
+    SNAPSHOTS,
     TIMESTAMPTZ,
     USER_ID,
     Role,
@@ -71,6 +75,9 @@ from duru.remote.server_own_tables import (
     meta_table,
     secrets_table,
     sessions_table,
+    snapshot_parts_table,
+    snapshot_tables,
+    snapshots_table,
     sync_tables,
 )
 
@@ -89,6 +96,8 @@ __all__ = [
     "SERVER_ONLY_COLUMNS",
     "SERVER_TYPES",
     "SESSIONS",
+    "SNAPSHOTS",
+    "SNAPSHOT_PARTS",
     "TIMESTAMPTZ",
     "USER_ID",
     "Role",
@@ -112,6 +121,9 @@ __all__ = [
     "server_table",
     "server_tables",
     "sessions_table",
+    "snapshot_parts_table",
+    "snapshot_tables",
+    "snapshots_table",
     "sync_tables",
 ]
 

@@ -25,6 +25,8 @@ SESSIONS = "sessions"
 APPLIED_OPS = "applied_ops"
 CONFLICTS = "conflicts"
 LOGIN_FAILURES = "login_failures"
+SNAPSHOTS = "snapshots"
+SNAPSHOT_PARTS = "snapshot_parts"
 SECRETS = "duru_secrets"
 # Tables the sync server's role may not touch: only the schema owner reads them.
 OWNER_ONLY_TABLES = (META, SECRETS)
@@ -68,6 +70,8 @@ class ServerColumn:
     field: str | None = None
     enum: tuple[str, ...] | None = None
     default: str | None = None  # SQL expression, for server bookkeeping columns only
+    # SET STORAGE: EXTERNAL for ciphertext, which TOAST would try to compress for nothing.
+    storage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from duru.remote.layout import (
     server_tables,
 )
 
-SERVER_SCHEMA_VERSION = 2
+SERVER_SCHEMA_VERSION = 3
 USER_SETTING = "duru.user_id"
 POLICY = "duru_owner_only"
 RESERVE_FUNCTION = "duru_reserve_change_seqs"
@@ -76,6 +76,11 @@ def server_ddl_script(entities: tuple[Entity, ...] = ENTITIES) -> str:
 def table_ddl(table: ServerTable) -> list[str]:
     """CREATE TABLE, its indexes and their comments, and its row level security."""
     out = [_create_table(table)]
+    out += [
+        f"ALTER TABLE {table.name} ALTER COLUMN {c.name} SET STORAGE {c.storage}"
+        for c in table.columns
+        if c.storage
+    ]
     for ix in table.indexes:
         if not ix.constraint:
             out.append(_create_index(table.name, ix))
@@ -145,7 +150,8 @@ def _check_recorded(recorded: dict[str, str]) -> None:
         f"(schema {recorded.get('schema_fingerprint')}, version {recorded.get('schema_version')}); "
         f"this duru needs model {want['model_fingerprint']} (schema "
         f"{want['schema_fingerprint']}, version {want['schema_version']}): "
-        "run `duru schema check` to see the differences, `duru migrate` to upgrade"
+        "run `duru schema check` to see the differences, `duru migrate run --server <its URL>`"
+        " to upgrade it"
     )
 
 

@@ -2,8 +2,9 @@
 
 ``accounts`` (one row per user: the crypto record, the change sequence
 counter, the tombstone horizon), ``duru_meta``, ``duru_secrets`` (owner
-only), and the sync server's ``sessions``, ``applied_ops``, ``conflicts`` and
-``login_failures``; see :mod:`duru.remote.layout` for what each holds.
+only), the sync server's ``sessions``, ``applied_ops``, ``conflicts`` and
+``login_failures``, and the encrypted snapshots of whole devices (``snapshots``,
+``snapshot_parts``); see :mod:`duru.remote.layout` for what each holds.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from duru.remote.layout_words import (
     META,
     SECRETS,
     SESSIONS,
+    SNAPSHOT_PARTS,
+    SNAPSHOTS,
     TIMESTAMPTZ,
     USER_ID,
     Role,
     ServerColumn,
+    ServerForeignKey,
     ServerIndex,
     ServerTable,
     owner_key,
@@ -179,6 +183,65 @@ def login_failures_table() -> ServerTable:
     return ServerTable(LOGIN_FAILURES, columns, (pk,), row_security=False)
 
 
+def snapshots_table() -> ServerTable:
+    """``snapshots``: a device's encrypted copy of its whole database, at a change cursor.
+
+    ``complete`` is false while the upload runs; a user keeps at most one complete one.
+    """
+    columns = (
+        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
+        ServerColumn("id", "uuid"),
+        ServerColumn(CHANGE_SEQ, "bigint"),
+        ServerColumn("bytes", "bigint"),
+        ServerColumn("complete", "boolean", default="false"),
+        ServerColumn("created_at", TIMESTAMPTZ, default="now()"),
+    )
+    pk = ServerIndex(
+        f"{SNAPSHOTS}_pkey",
+        (USER_ID, "id"),
+        "a user's snapshots: the complete one to download, stale uploads to delete",
+        unique=True,
+        constraint="PRIMARY KEY",
+    )
+    return ServerTable(SNAPSHOTS, columns, (pk,), (owner_key(SNAPSHOTS),))
+
+
+def snapshot_parts_table() -> ServerTable:
+    """``snapshot_parts``: a snapshot's bytes, cut into numbered parts (opaque ciphertext)."""
+    columns = (
+        ServerColumn(USER_ID, "uuid", role=Role.OWNER),
+        ServerColumn("snapshot_id", "uuid"),
+        ServerColumn("part", "integer"),
+        ServerColumn("data", BYTEA, storage="EXTERNAL"),
+    )
+    pk = ServerIndex(
+        f"{SNAPSHOT_PARTS}_pkey",
+        (USER_ID, "snapshot_id", "part"),
+        "download: one part of a snapshot, in order; ON DELETE CASCADE from snapshots",
+        unique=True,
+        constraint="PRIMARY KEY",
+    )
+    parent = ServerForeignKey(
+        f"fk_{SNAPSHOT_PARTS}_snapshot_id",
+        (USER_ID, "snapshot_id"),
+        SNAPSHOTS,
+        (USER_ID, "id"),
+        "CASCADE",
+    )
+    return ServerTable(SNAPSHOT_PARTS, columns, (pk,), (owner_key(SNAPSHOT_PARTS), parent))
+
+
+def snapshot_tables() -> tuple[ServerTable, ...]:
+    """The tables of encrypted snapshots (server schema 3), parent first."""
+    return (snapshots_table(), snapshot_parts_table())
+
+
 def sync_tables() -> tuple[ServerTable, ...]:
     """The sync server's own tables (after ``accounts``, before the entities)."""
-    return (sessions_table(), applied_ops_table(), conflicts_table(), login_failures_table())
+    return (
+        sessions_table(),
+        applied_ops_table(),
+        conflicts_table(),
+        login_failures_table(),
+        *snapshot_tables(),
+    )

@@ -9,6 +9,9 @@
     POST /v1/push             (bearer) {device_id, entries}      -> {results, head}
     GET  /v1/changes          (bearer) ?after=N&limit=M          -> {changes, cursor, head, more}
     POST /v1/conflicts/resolve (bearer) {resolutions: [{id, status, copy_id}]} -> {changed}
+    PUT  /v1/snapshot         (bearer) ?cursor=N, sealed bytes   -> 201|200 {kept, cursor, bytes}
+    GET  /v1/snapshot/info    (bearer)                           -> {cursor, bytes, created_at}
+    GET  /v1/snapshot         (bearer) the bytes; Duru-Snapshot-Cursor: N (see ``snapshots``)
     GET  /openapi.json        the OpenAPI description of the above
     GET  /metrics             Prometheus metrics (see ``metrics``)
     GET  /dashboard           live latency and throughput, for the operator token (``dashboard``)
@@ -27,16 +30,20 @@ import binascii
 import json
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import anyio
 import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from duru.crypto import AccountRecord
 from duru.errors import (
@@ -53,7 +60,7 @@ from duru.errors import (
 from duru.remote import Pool, RemoteConfig, open_pool, pooled_connection
 from duru.sync.protocol import MAX_OP_IDS, PROTOCOL_VERSION, PushEntry, canonical_id
 
-from . import auth
+from . import auth, snapshots
 from .config import ServerConfig
 from .conflicts import parse_resolutions, resolve_conflicts
 from .dashboard import dashboard_routes
@@ -61,9 +68,11 @@ from .metrics import ServerMetrics
 from .openapi import openapi_document
 from .pull import read_page_json
 from .push import apply_push
+from .snapshots import SNAPSHOT_PART_BYTES
 
 logger = logging.getLogger("duru.server")
 APP_URL_VAR = "DURU_SERVER_APP_URL"
+CURSOR_HEADER = "Duru-Snapshot-Cursor"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -90,6 +99,9 @@ def create_app(pool_factory: Callable[[], Pool], config: ServerConfig | None = N
         ("/v1/push", api.push, "POST"),
         ("/v1/changes", api.changes, "GET"),
         ("/v1/conflicts/resolve", api.resolve, "POST"),
+        ("/v1/snapshot", api.put_snapshot, "PUT"),
+        ("/v1/snapshot", api.get_snapshot, "GET"),
+        ("/v1/snapshot/info", api.snapshot_info, "GET"),
         ("/openapi.json", api.openapi, "GET"),
     ]
     routes = [Route(path, _guarded(fn), methods=[method]) for path, fn, method in endpoints]
@@ -236,6 +248,38 @@ class _Api:
 
         return await self._run(request, work)
 
+    async def put_snapshot(self, request: Request) -> Response:
+        token = _bearer(request)
+        cursor = _int_param(request, "cursor", 0)
+        limit = self.config.max_snapshot_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _TooLarge(limit)
+        # The session is checked before any of the body is read (see ``_session``).
+        user = await self._call(lambda: self._db(lambda c: auth.authenticate(c, token)))
+        snap = await self._call(lambda: self._db(lambda c: snapshots.begin_upload(c, user, cursor)))
+        try:
+            size = await self._store_parts(request, user, snap, limit)
+            if size == 0:
+                raise UsageError("the snapshot is empty: send its bytes as the request body")
+            kept: snapshots.Kept = await self._call(
+                lambda: self._db(lambda c: snapshots.finish_upload(c, user, snap, size))
+            )
+        except Exception:
+            await self._discard(user, snap)
+            raise
+        return JSONResponse(kept.to_json(), status_code=201 if kept.kept else 200)
+
+    async def snapshot_info(self, request: Request) -> Response:
+        token = _bearer(request)
+        return await self._run(request, lambda: self._snapshot(token)[1].to_json())
+
+    async def get_snapshot(self, request: Request) -> Response:
+        token = _bearer(request)
+        user, found = await self._call(lambda: self._snapshot(token))
+        parts = None if request.method == "HEAD" else self._read_parts(user, found)
+        return _SnapshotStream(parts, found)
+
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.config))
 
@@ -255,6 +299,61 @@ class _Api:
         token = _bearer(request)
         await self._call(lambda: self._db(lambda c: auth.authenticate(c, token)))
         return token
+
+    def _snapshot(self, token: str) -> tuple[str, snapshots.Snapshot]:
+        """The session's user and their complete snapshot; NotFound when none is current."""
+        with self._conn() as conn:
+            user = auth.authenticate(conn, token)
+            found = snapshots.current(conn, user)
+        if found is None:
+            raise NotFound("no snapshot")
+        return user, found
+
+    async def _store_parts(self, request: Request, user: str, snap: uuid.UUID, limit: int) -> int:
+        """Read the body into parts of ``SNAPSHOT_PART_BYTES``, each stored in its own
+        transaction: no connection is held while the client sends; the bytes taken."""
+        pending = bytearray()
+        size = part = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit)
+            pending += chunk
+            while len(pending) >= SNAPSHOT_PART_BYTES:
+                data = bytes(pending[:SNAPSHOT_PART_BYTES])
+                del pending[:SNAPSHOT_PART_BYTES]
+                await self._call(partial(self._db, partial(_write, user, snap, part, data)))
+                part += 1
+        if pending:
+            data = bytes(pending)
+            await self._call(partial(self._db, partial(_write, user, snap, part, data)))
+        self.metrics.count_snapshot("up", size)
+        return size
+
+    async def _discard(self, user: str, snap: uuid.UUID) -> None:
+        """Delete a failed upload, best effort: its own failure never hides the first."""
+        try:
+            await run_in_threadpool(self._db, lambda c: snapshots.discard(c, user, snap))
+        except Exception as exc:  # noqa: BLE001 - cleared as abandoned within the hour
+            logger.warning("could not delete a failed snapshot upload: %s", exc)
+
+    async def _read_parts(self, user: str, found: snapshots.Snapshot) -> AsyncIterator[bytes]:
+        """The parts of ONE snapshot in order, each read in its own short query; ends early
+        when the snapshot was replaced meanwhile (its parts are gone)."""
+        sent = part = 0
+        while sent < found.bytes:
+            read = partial(snapshots.read_part, user_id=user, snapshot=found.id, part=part)
+            try:
+                data = await run_in_threadpool(self._db, read)
+            except Exception as exc:  # noqa: BLE001 - the answer began: it can only end short
+                logger.warning("snapshot download ended early: %s", _pg_message(exc))
+                return
+            if data is None:
+                return
+            sent += len(data)
+            part += 1
+            self.metrics.count_snapshot("down", len(data))
+            yield data
 
     async def _json(self, request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length")
@@ -288,6 +387,51 @@ class _Api:
         if isinstance(result, bytes):  # a body written as JSON already (a pull page)
             return Response(result, status_code=status, media_type="application/json")
         return JSONResponse(result, status_code=status)
+
+
+def _write(user: str, snap: uuid.UUID, part: int, data: bytes, conn: Any) -> None:
+    snapshots.write_part(conn, user, snap, part, data)
+
+
+class _SnapshotStream(Response):
+    """A snapshot's bytes under its Content-Length; ``parts`` None for a HEAD request.
+
+    When the parts run out early (the snapshot was replaced), the answer is left
+    unfinished, so the server closes the connection and the client sees a short body;
+    finishing it would raise in the server (the body is shorter than declared).
+    """
+
+    media_type = "application/octet-stream"
+
+    def __init__(self, parts: AsyncIterator[bytes] | None, found: snapshots.Snapshot) -> None:
+        headers = {"Content-Length": str(found.bytes), CURSOR_HEADER: str(found.cursor)}
+        super().__init__(None, 200, headers)
+        self.parts, self.size = parts, found.bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as tasks:
+
+            async def stream() -> None:
+                await self._stream(send)
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(stream)
+            # A client gone stops the reads (each one a query) instead of reading all.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tasks.cancel_scope.cancel()
+
+    async def _stream(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        sent = 0
+        if self.parts is None:
+            sent = self.size
+        else:
+            async for data in self.parts:
+                sent += len(data)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        if sent == self.size:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:

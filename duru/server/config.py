@@ -24,6 +24,8 @@ class ServerConfig:
 
     token_ttl: int = 30 * 24 * 3600
     max_body_bytes: int = 32 * 1024 * 1024
+    # An encrypted snapshot of a whole device (PUT /v1/snapshot), streamed to the database.
+    max_snapshot_bytes: int = 4 * 1024**3
     max_push_entries: int = 5_000
     max_page: int = 5_000
     default_page: int = 1_000

@@ -77,6 +77,12 @@ class ServerMetrics:
         self.conflicts = Counter(
             "duru_conflicts", "Pushed writes kept aside as conflict revisions", registry=own
         )
+        self.snapshot_bytes = Counter(
+            "duru_snapshot_bytes",
+            "Bytes of encrypted snapshots received (up) and sent (down)",
+            ("direction",),
+            registry=own,
+        )
         # Each series once: .labels() validates and locks, a third of the cost per request.
         self._timers: dict[tuple[str, str, int], Histogram] = {}
         self._outcomes: dict[str, Counter] = {}
@@ -97,6 +103,11 @@ class ServerMetrics:
     def count_pull(self, changes: int) -> None:
         if self.enabled:
             self.pulled.inc(changes)
+
+    def count_snapshot(self, direction: str, size: int) -> None:
+        """Count ``size`` bytes of a snapshot, ``up`` (received) or ``down`` (sent)."""
+        if self.enabled and size:
+            self.snapshot_bytes.labels(direction).inc(size)
 
     async def endpoint(self, request: Request) -> Response:
         if not self.enabled:

@@ -11,6 +11,8 @@ from .config import ServerConfig
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _UUID = {"type": "string", "format": "uuid"}
+_OCTETS = "application/octet-stream"
+_BYTES = {"type": "string", "format": "binary"}
 
 
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
@@ -85,6 +87,49 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     body=_obj(resolutions={"type": "array", "items": {"type": "object"}}),
                 )
             },
+            "/v1/snapshot": {
+                "put": {
+                    **_op(
+                        "Upload a snapshot",
+                        "The device's whole database, sealed on the device (opaque bytes), at "
+                        "a change cursor; streamed, chunked or not, at most "
+                        f"{config.max_snapshot_bytes} bytes. 201 when kept; 200 with kept "
+                        "false when a snapshot at that cursor or later is kept instead.",
+                        {
+                            "200": _ok(_ref("SnapshotKept")),
+                            "201": _ok(_ref("SnapshotKept")),
+                            "400": _err(),
+                            "401": _err(),
+                            "413": _err(),
+                            "429": _err(),
+                        },
+                        bearer,
+                    ),
+                    "parameters": [
+                        _query("cursor", "the change sequence number the snapshot is at")
+                    ],
+                    "requestBody": {"required": True, "content": {_OCTETS: {"schema": _BYTES}}},
+                },
+                "get": _op(
+                    "Download the snapshot",
+                    "The bytes of the account's snapshot; header Duru-Snapshot-Cursor is its "
+                    "cursor. A body shorter than Content-Length: it was replaced meanwhile.",
+                    {
+                        "200": {"description": "success", "content": {_OCTETS: {"schema": _BYTES}}},
+                        "401": _err(),
+                        "404": _err(),
+                    },
+                    bearer,
+                ),
+            },
+            "/v1/snapshot/info": {
+                "get": _op(
+                    "Snapshot info",
+                    "The cursor, size and time of the account's snapshot (404: none usable).",
+                    {"200": _ok(_ref("SnapshotInfo")), "401": _err(), "404": _err()},
+                    bearer,
+                )
+            },
             "/v1/changes": {
                 "get": {
                     **_op(
@@ -112,6 +157,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 ),
                 "Session": _obj(
                     token={"type": "string"}, user_id=_UUID, expires_at={"type": "string"}
+                ),
+                "SnapshotKept": _obj(
+                    kept={"type": "boolean"},
+                    cursor={"type": "integer"},
+                    bytes={"type": "integer"},
+                ),
+                "SnapshotInfo": _obj(
+                    cursor={"type": "integer"},
+                    bytes={"type": "integer"},
+                    created_at={"type": "string", "format": "date-time"},
                 ),
                 "PushEntry": _obj(
                     entity={"enum": sorted(BY_NAME)},

@@ -43,18 +43,21 @@ from duru.migrate.postgres.indexes import build_index, create_sql, drop_index, d
 from duru.migrate.postgres.ops import (
     AddConstraint,
     ContractColumn,
+    CreateServerTable,
     DropConstraint,
     DropNotNull,
     DropPlaintext,
+    DropServerTable,
     ExpandColumn,
     SealColumn,
     SetNotNull,
+    layout_table,
 )
 from duru.migrate.postgres.row_macs import AddRowMacs, CheckBeforeMacs, RequireRowMacs
 from duru.migrate.postgres.steps import PgContext, PgStep
 from duru.migrate.steps import StepResult
 from duru.remote.layout import META
-from duru.remote.schema import SERVER_SCHEMA_VERSION, expected_meta, read_meta
+from duru.remote.schema import SERVER_SCHEMA_VERSION, expected_meta, read_meta, table_ddl
 
 OpT = TypeVar("OpT", bound=Operation)
 Handler = Callable[[At, Any], list[Ordered]]
@@ -108,6 +111,22 @@ def _drop_column(at: At, op: DropColumn) -> list[Ordered]:
             undo=impl_expand.restore_undo(snapshot_label(at, op.table)),
             undo_sql=(f"-- restore {op.table}.{op.column} from the run's snapshot",),
         ),
+    ]
+
+
+# -- the server's own tables -----------------------------------------------------------
+
+
+def _create_server_table(at: At, op: CreateServerTable) -> list[Ordered]:
+    create = table_ddl(layout_table(op.table))
+    undo = [f"DROP TABLE IF EXISTS {quote(op.table)}"]
+    return [ddl(at, 0, "create", op.phase, op.describe(), create, undo=undo)]
+
+
+def _drop_server_table(at: At, op: DropServerTable) -> list[Ordered]:
+    drop = f"DROP TABLE IF EXISTS {quote(op.table)}"
+    return [
+        ddl(at, 0, "drop", op.phase, op.describe(), [drop], undo=table_ddl(layout_table(op.table)))
     ]
 
 
@@ -282,4 +301,6 @@ _HANDLERS: dict[type, Handler] = {
     CheckBeforeMacs: row_macs.check_before_macs,
     AddRowMacs: row_macs.add_row_macs,
     RequireRowMacs: row_macs.require_row_macs,
+    CreateServerTable: _create_server_table,
+    DropServerTable: _drop_server_table,
 }

@@ -4,7 +4,8 @@ The shared operations (AddColumn, DropColumn, AddIndex, DropIndex, RawSQL)
 run on PostgreSQL too (see :mod:`duru.migrate.postgres.impl`). These say what
 only a server needs: constraints added without blocking writes, NOT NULL
 without a blocking scan, expand/contract for renames and type changes, and
-moving a plaintext column into its sealed (encrypted) column.
+moving a plaintext column into its sealed (encrypted) column, and creating one of the
+server's own tables exactly as the layout (:mod:`duru.remote.layout`) makes it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Literal
 from duru.errors import UsageError
 from duru.migrate.ops import Operation, Phase
 from duru.model import Entity, Field, Kind, entity
+from duru.remote.layout import ServerTable, server_tables
 
 VALUE = "{value}"
 
@@ -53,6 +55,53 @@ class DropConstraint(Operation):
         if self.definition is None:
             raise self._irreversible("the constraint's definition was not given")
         return AddConstraint(self.table, self.name, self.definition)
+
+
+@dataclass(frozen=True)
+class CreateServerTable(Operation):
+    """Create the layout's table ``table`` (columns, keys, index comments, row level
+    security) as ``duru serve`` makes it on a new database; reversing drops it.
+
+    For a table no earlier version had: it starts empty, so nothing is locked for long.
+    The server role's grants follow when ``duru serve`` starts (it re-grants every table).
+    """
+
+    table: str
+    phase: Phase = Phase.BRIDGE
+
+    def __post_init__(self) -> None:
+        layout_table(self.table)
+
+    def describe(self) -> str:
+        return f"create table {self.table} as the server layout defines it"
+
+    def reverse(self) -> Operation:
+        return DropServerTable(self.table)
+
+
+@dataclass(frozen=True)
+class DropServerTable(Operation):
+    """Drop the layout's table ``table`` and what it holds (the undo of a create)."""
+
+    table: str
+    phase: Phase = Phase.CLEANUP
+
+    def __post_init__(self) -> None:
+        layout_table(self.table)
+
+    def describe(self) -> str:
+        return f"drop table {self.table} and its rows"
+
+    def reverse(self) -> Operation:
+        return CreateServerTable(self.table)
+
+
+def layout_table(name: str) -> ServerTable:
+    """The server layout's table ``name``; UsageError when the layout has none."""
+    found = next((t for t in server_tables() if t.name == name), None)
+    if found is None:
+        raise UsageError(f"{name} is not a table of the server layout")
+    return found
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ version on; :data:`SERVER_MIGRATIONS` chains them. Earlier layouts are in
 from __future__ import annotations
 
 from duru.migrate.postgres.plan import server_set
-from duru.migrate.server_migrations import m0001_seal_note_titles, m0002_row_macs
+from duru.migrate.server_migrations import m0001_seal_note_titles, m0002_row_macs, m0003_snapshots
 from duru.remote.schema import SERVER_SCHEMA_VERSION
 
 SERVER_MIGRATIONS = server_set(
-    (m0001_seal_note_titles.MIGRATION, m0002_row_macs.MIGRATION), current=str(SERVER_SCHEMA_VERSION)
+    (m0001_seal_note_titles.MIGRATION, m0002_row_macs.MIGRATION, m0003_snapshots.MIGRATION),
+    current=str(SERVER_SCHEMA_VERSION),
 )
 
 __all__ = ["SERVER_MIGRATIONS"]
