@@ -161,11 +161,6 @@ def test_merging_a_long_one_line_note_is_quick() -> None:
 # -- a text field cleared on one side --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a nullable text field (task notes, note metadata) cleared to NULL on"
-    " one device wins over an edit on the other with no conflict: the edit is lost",
-)
 def test_a_text_cleared_on_one_device_does_not_silently_drop_an_edit_on_the_other(
     tmp_path: Path, server: Server
 ) -> None:

@@ -79,3 +79,13 @@ def test_a_clash_is_reported_with_the_field() -> None:
     base = {**ROW, "title": "t", "body": "one\n", "version": 1}
     merged = merge_row(NOTE, base, {**base, "body": "mine\n"}, {**base, "body": "theirs\n"})
     assert merged.conflicts == ["body"] and merged.row["body"] == "theirs\n"
+
+
+def test_a_text_cleared_on_one_side_and_edited_on_the_other_is_a_clash() -> None:
+    base = {**ROW, "title": "t", "body": "b", "metadata": "m", "version": 1}
+    for mine, theirs in ((None, "m edited"), ("m edited", None)):
+        merged = merge_row(NOTE, base, {**base, "metadata": mine}, {**base, "metadata": theirs})
+        assert merged.conflicts == ["metadata"] and merged.row["metadata"] == theirs
+    # Cleared on one side only: no clash.
+    merged = merge_row(NOTE, base, {**base, "metadata": None}, base)
+    assert merged.clean and merged.row["metadata"] is None

@@ -7,6 +7,8 @@ Per field:
   words for one-line text), so edits to different paragraphs both survive; a hunk edited
   differently on both sides is a conflict: the merged text keeps the server's hunk and
   the field is reported, so the caller keeps the device's whole text as a copy;
+- text cleared (NULL) on one side and edited on the other: a conflict too, the row
+  keeps the server's value;
 - anything else (flags, dates, enums, numbers, JSON): last writer wins in the server's
   order, and the device's write is the later one (it reaches the server after).
 
@@ -70,6 +72,10 @@ def merge_row(
             out.row[name] = text
             if not clean:
                 out.conflicts.append(name)
+        elif f.kind is Kind.TEXT:
+            # Cleared (NULL) on one side, edited on the other: a clash like emptying it.
+            out.row[name] = b
+            out.conflicts.append(name)
         else:
             out.row[name] = a
     return out
