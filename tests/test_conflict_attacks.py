@@ -510,11 +510,6 @@ def test_a_copy_id_set_by_the_server_cannot_make_resolve_purge_another_note(
         assert "years of entries" in [n["body"] for n in snapshot(p)["notes"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: task labels (JSON) edited on two devices: the later writer wins and the"
-    " other device's labels are in no row and no conflict record",
-)
 def test_task_labels_edited_on_two_devices_are_not_dropped_unseen(
     tmp_path: Path, server: Server
 ) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from duru.model import NOTE
-from duru.sync.merge import merge3, merge_row, merge_text
+from duru.model import NOTE, TASK, TEMPLATE
+from duru.sync.merge import keep_side, merge3, merge_json, merge_row, merge_text
 
 ROW = {f.name: None for f in NOTE.fields} | {"id": "n", "created_at": 1, "deleted": 0}
 lines = st.lists(st.sampled_from(["a\n", "b\n", "c\n", "東京\n", "🎉\n", "\n"]), max_size=12)
@@ -89,3 +89,46 @@ def test_a_text_cleared_on_one_side_and_edited_on_the_other_is_a_clash() -> None
     # Cleared on one side only: no clash.
     merged = merge_row(NOTE, base, {**base, "metadata": None}, base)
     assert merged.clean and merged.row["metadata"] is None
+
+
+def test_label_lists_merge_as_sets() -> None:
+    base = {f.name: None for f in TASK.fields} | {"id": "t", "labels": '["shop","home"]'}
+    mine = {**base, "labels": '["shop","home","urgent"]'}
+    theirs = {**base, "labels": '["home","weekly"]'}
+    merged = merge_row(TASK, base, mine, theirs)
+    assert merged.clean and merged.row["labels"] == '["home","weekly","urgent"]'
+    # --keep mine of a merged row keeps what merged cleanly from the other side.
+    assert keep_side(TASK, base, merged.row, mine)["labels"] == merged.row["labels"]
+    # Cleared on one side (NULL): its labels go, what the other added stays.
+    assert merge_json(["a"], None, ["a", "b"]) == (["b"], True)
+    assert merge_json(["a"], None, []) == (None, True)
+    assert merge_json(["a"], None, ["b"]) == (["b"], True)
+    assert merge_json(["a", "b"], ["b"], None) == (None, True)
+    # 1, 1.0 and true are three labels, not one.
+    assert merge_json([], [1, True], [1.0]) == ([1.0, 1, True], True)
+
+
+@given(
+    st.lists(st.sampled_from("abcdef"), unique=True),
+    st.lists(st.sampled_from("abcdef"), unique=True),
+    st.lists(st.sampled_from("abcdef"), unique=True),
+)
+def test_a_set_merge_keeps_every_addition_and_removal(
+    o: list[str], a: list[str], b: list[str]
+) -> None:
+    merged, clean = merge_json(o, a, b)
+    assert clean and len(set(merged)) == len(merged)
+    for x in set(a) | set(b):
+        assert (x in merged) == (x in a and x in b or x not in o)
+    assert merge_json(o, o, b) == (b, True) and merge_json(o, a, o) == (a, True)
+
+
+def test_json_that_does_not_merge_as_a_set_is_a_clash() -> None:
+    base = {f.name: None for f in TEMPLATE.fields} | {"id": "t", "metadata": '{"k":1}'}
+    mine, theirs = {**base, "metadata": '{"k":2}'}, {**base, "metadata": '{"k":3}'}
+    merged = merge_row(TEMPLATE, base, mine, theirs)
+    assert merged.conflicts == ["metadata"] and merged.row["metadata"] == '{"k":3}'
+    assert keep_side(TEMPLATE, base, merged.row, mine)["metadata"] == '{"k":2}'
+    # Repeated items or objects in a list: no set to merge.
+    assert merge_json(["a"], ["a", "a"], ["b"]) == (["b"], False)
+    assert merge_json([], [{"x": 1}], [{"x": 2}]) == ([{"x": 2}], False)

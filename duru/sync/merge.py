@@ -9,7 +9,11 @@ Per field:
   the field is reported, so the caller keeps the device's whole text as a copy;
 - text cleared (NULL) on one side and edited on the other: a conflict too, the row
   keeps the server's value;
-- anything else (flags, dates, enums, numbers, JSON): last writer wins in the server's
+- JSON changed differently on both sides: lists of distinct plain values (task labels,
+  template tags) merge as sets, an item added on either side kept and one removed on
+  either side gone; other JSON (objects, lists of objects or with repeats) is a
+  conflict, the row keeps the server's;
+- anything else (flags, dates, enums, numbers): last writer wins in the server's
   order, and the device's write is the later one (it reaches the server after).
 
 Pure functions; no I/O, so property tests drive them directly.
@@ -17,13 +21,14 @@ Pure functions; no I/O, so property tests drive them directly.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
-from duru.model import Entity, Kind
+from duru.model import Entity, Kind, from_local, to_local
 
 # Larger texts are not diffed (difflib is quadratic at worst): both sides are kept whole.
 MAX_MERGE_TOKENS = 20_000
@@ -76,6 +81,11 @@ def merge_row(
             # Cleared (NULL) on one side, edited on the other: a clash like emptying it.
             out.row[name] = b
             out.conflicts.append(name)
+        elif f.kind is Kind.JSON:
+            value, clean = merge_json(*(from_local(f, x) for x in (old, a, b)))
+            out.row[name] = to_local(f, value)
+            if not clean:
+                out.conflicts.append(name)
         else:
             out.row[name] = a
     return out
@@ -99,6 +109,9 @@ def keep_side(
             continue  # the side left it alone, or row has it already
         if f.kind is Kind.TEXT and isinstance(a, str) and isinstance(b, str) and b != old:
             out[name] = merge_text(old if isinstance(old, str) else "", b, a)[0]
+        elif f.kind is Kind.JSON and b != old:
+            value, clean = merge_json(*(from_local(f, x) for x in (old, a, b)))
+            out[name] = to_local(f, value) if clean else a  # row's order; a clash: side's
         else:
             out[name] = a
     return out
@@ -118,6 +131,39 @@ def merge_text(base: str, mine: str, theirs: str) -> tuple[str, bool]:
         return theirs, False
     merged, clean = merge3(o, a, b)
     return glue.join(merged), clean
+
+
+def merge_json(base: Any, mine: Any, theirs: Any) -> tuple[Any, bool]:
+    """Three-way merge of two decoded JSON values: (merged, clean). Clashes keep ``theirs``.
+
+    Lists of distinct plain values merge as sets (NULL is the empty list): ``theirs`` in
+    its order less what ``mine`` removed, then what ``mine`` added, in its order. Other
+    values changed differently on both sides clash.
+    """
+    if mine == theirs or mine == base:
+        return theirs, True
+    if theirs == base:
+        return mine, True
+    o, a, b = _items(base), _items(mine), _items(theirs)
+    if o is None or a is None or b is None:
+        return theirs, False
+    kept, gone, had = set(a), set(o), set(b)
+    merged = [x for x in b if x in kept or x not in gone]
+    merged += [x for x in a if x not in had and x not in gone]
+    if not merged and (mine is None or theirs is None):
+        return None, True
+    return [json.loads(x) for x in merged], True
+
+
+def _items(value: Any) -> list[str] | None:
+    """A list of distinct plain values as their JSON texts (None is empty); else None."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(isinstance(x, list | dict) for x in value):
+        return None
+    # As JSON texts: 1, 1.0 and true are one item to Python's ==, three to the user.
+    texts = [json.dumps(x, ensure_ascii=False) for x in value]
+    return texts if len(set(texts)) == len(texts) else None
 
 
 def merge3(o: Sequence[str], a: Sequence[str], b: Sequence[str]) -> tuple[list[str], bool]:
