@@ -145,11 +145,6 @@ assert merge_text(base, "START " + base, base + " END")[1]
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: merging a long one-line note (9,900 words) takes 10-30 s, difflib"
-    " on thousands of repeated tokens: a sync stalls on one long pasted paragraph",
-)
 def test_merging_a_long_one_line_note_is_quick() -> None:
     started = time.monotonic()
     try:

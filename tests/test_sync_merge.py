@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from duru.model import NOTE, TASK, TEMPLATE
+from duru.sync import merge
 from duru.sync.merge import keep_side, merge3, merge_json, merge_row, merge_text
 
 ROW = {f.name: None for f in NOTE.fields} | {"id": "n", "created_at": 1, "deleted": 0}
@@ -132,3 +135,51 @@ def test_json_that_does_not_merge_as_a_set_is_a_clash() -> None:
     # Repeated items or objects in a list: no set to merge.
     assert merge_json(["a"], ["a", "a"], ["b"]) == (["b"], False)
     assert merge_json([], [{"x": 1}], [{"x": 2}]) == ([{"x": 2}], False)
+
+
+def _lcs(o: list[str], x: list[str]) -> int:
+    best = [[0] * (len(x) + 1) for _ in range(len(o) + 1)]
+    for i in reversed(range(len(o))):
+        for j in reversed(range(len(x))):
+            same = best[i + 1][j + 1] + 1 if o[i] == x[j] else 0
+            best[i][j] = max(same, best[i + 1][j], best[i][j + 1])
+    return best[0][0]
+
+
+tokens = st.lists(st.sampled_from(["a", "b", " ", "東京"]), max_size=30)
+
+
+@given(tokens, tokens, tokens)
+def test_long_text_paths_match_in_order_and_merge_alike(
+    o: list[str], a: list[str], b: list[str]
+) -> None:
+    """Anchors and the fewest-edits diff (for long texts) on short ones: their matches are
+    equal tokens in order, as many as can be when found by fewest edits, and merge3 keeps
+    its properties."""
+    found = merge._fewest_edits(o, a, 0, len(o), 0, len(a))
+    if found is not None:
+        assert len(found) == _lcs(o, a)
+    with patch.object(merge, "_DIFF_TOKENS", 0), patch.object(merge, "_MAX_EDITS", 8):
+        pairs = sorted(merge._matches(o, a).items())
+        assert all(o[i] == a[j] for i, j in pairs)
+        assert all(i < k and j < m for (i, j), (k, m) in zip(pairs, pairs[1:], strict=False))
+        assert merge3(o, o, b) == (b, True) and merge3(o, a, o) == (a, True)
+        merged, clean = merge3(o, a, b)
+        assert set(merged) <= set(a) | set(b)
+        if a == b:
+            assert clean and merged == a
+
+
+def test_a_long_one_line_text_of_one_word_merges_edits_far_apart() -> None:
+    base = " ".join(["ha"] * 9_900)
+    words = base.split(" ")
+    mine, theirs = list(words), list(words)
+    mine[10], mine[9_000], theirs[5_000] = "A", "B", "C"
+    assert merge_text(base, " ".join(mine), " ".join(theirs)) == (
+        " ".join(mine[:5_000] + ["C"] + mine[5_001:]),
+        True,
+    )
+    # Edits past the fewest-edits bound in a stretch with nothing to anchor it: a clash
+    # (the caller keeps mine whole).
+    many = [("X" if i % 7 == 0 else w) for i, w in enumerate(words)]
+    assert merge_text(base, " ".join(many), " ".join(theirs))[1] is False
