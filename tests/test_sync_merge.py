@@ -135,6 +135,9 @@ def test_json_that_does_not_merge_as_a_set_is_a_clash() -> None:
     # Repeated items or objects in a list: no set to merge.
     assert merge_json(["a"], ["a", "a"], ["b"]) == (["b"], False)
     assert merge_json([], [{"x": 1}], [{"x": 2}]) == ([{"x": 2}], False)
+    # Stored JSON that does not parse (no device writes it): a clash, not a failed sync.
+    merged = merge_row(TEMPLATE, base, {**base, "metadata": "{oops"}, theirs)
+    assert merged.conflicts == ["metadata"] and merged.row["metadata"] == '{"k":3}'
 
 
 def _lcs(o: list[str], x: list[str]) -> int:

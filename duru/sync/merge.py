@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
-from duru.model import Entity, Kind, from_local, to_local
+from duru.model import Entity, Field, Kind, from_local, to_local
 
 # Larger texts are not diffed: both sides are kept whole.
 MAX_MERGE_TOKENS = 20_000
@@ -90,8 +90,8 @@ def merge_row(
             out.row[name] = b
             out.conflicts.append(name)
         elif f.kind is Kind.JSON:
-            value, clean = merge_json(*(from_local(f, x) for x in (old, a, b)))
-            out.row[name] = to_local(f, value)
+            value, clean = _merge_stored_json(f, old, a, b)
+            out.row[name] = value
             if not clean:
                 out.conflicts.append(name)
         else:
@@ -118,8 +118,8 @@ def keep_side(
         if f.kind is Kind.TEXT and isinstance(a, str) and isinstance(b, str) and b != old:
             out[name] = merge_text(old if isinstance(old, str) else "", b, a)[0]
         elif f.kind is Kind.JSON and b != old:
-            value, clean = merge_json(*(from_local(f, x) for x in (old, a, b)))
-            out[name] = to_local(f, value) if clean else a  # row's order; a clash: side's
+            value, clean = _merge_stored_json(f, old, a, b)
+            out[name] = value if clean else a  # the row's order; a clash: the side's
         else:
             out[name] = a
     return out
@@ -161,6 +161,16 @@ def merge_json(base: Any, mine: Any, theirs: Any) -> tuple[Any, bool]:
     if not merged and (mine is None or theirs is None):
         return None, True
     return [json.loads(x) for x in merged], True
+
+
+def _merge_stored_json(f: Field, base: Any, mine: Any, theirs: Any) -> tuple[Any, bool]:
+    """``merge_json`` of three values of ``f`` as a device stores them (JSON text)."""
+    try:
+        decoded = [from_local(f, x) for x in (base, mine, theirs)]
+    except ValueError:  # no device writes JSON that does not parse: keep it, a clash
+        return theirs, False
+    value, clean = merge_json(*decoded)
+    return (to_local(f, value), True) if clean else (theirs, False)
 
 
 def _items(value: Any) -> list[str] | None:
