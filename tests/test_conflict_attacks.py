@@ -145,11 +145,6 @@ assert merge_text(base, "START " + base, base + " END")[1]
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: merging a long one-line note (9,900 words) takes 10-30 s, difflib"
-    " on thousands of repeated tokens: a sync stalls on one long pasted paragraph",
-)
 def test_merging_a_long_one_line_note_is_quick() -> None:
     started = time.monotonic()
     try:
@@ -161,11 +156,6 @@ def test_merging_a_long_one_line_note_is_quick() -> None:
 # -- a text field cleared on one side --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a nullable text field (task notes, note metadata) cleared to NULL on"
-    " one device wins over an edit on the other with no conflict: the edit is lost",
-)
 def test_a_text_cleared_on_one_device_does_not_silently_drop_an_edit_on_the_other(
     tmp_path: Path, server: Server
 ) -> None:
@@ -515,11 +505,6 @@ def test_a_copy_id_set_by_the_server_cannot_make_resolve_purge_another_note(
         assert "years of entries" in [n["body"] for n in snapshot(p)["notes"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: task labels (JSON) edited on two devices: the later writer wins and the"
-    " other device's labels are in no row and no conflict record",
-)
 def test_task_labels_edited_on_two_devices_are_not_dropped_unseen(
     tmp_path: Path, server: Server
 ) -> None:
