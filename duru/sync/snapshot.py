@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sqlite3
 import stat
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import nacl.bindings as sodium
 from nacl.exceptions import CryptoError as SodiumError
@@ -243,7 +246,7 @@ def fetch(
             raise SnapshotUnusable("its stream header is damaged") from None
         ad: bytes | None = MAGIC + raw
         written = 0
-        with into.open("wb") as out:
+        with into.open("wb") as file, _Writer(file) as out:
             while True:
                 (length,) = _LENGTH.unpack(reader.take(_LENGTH.size))
                 if not _ABYTES < length <= FRAME_BYTES + _ABYTES:
@@ -512,6 +515,41 @@ def remember(db: Database, cursor: int, key: str = SNAPSHOT_KEY) -> None:
 
 
 # -- plumbing --------------------------------------------------------------------------
+
+
+class _Writer:
+    """Writes to ``file`` on a thread of its own, a few frames behind: the next frame is
+    read and opened meanwhile (writing, reading the socket and opening all let go of
+    the GIL). A failed write is raised at the next ``write`` or on leaving."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="duru-snapshot-write", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None and self._failed is not None:
+            raise self._failed
+
+    def write(self, data: bytes) -> None:
+        if self._failed is not None:
+            raise self._failed
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._failed is None:
+                try:
+                    self._file.write(data)
+                except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread
+                    self._failed = exc
 
 
 class _Reader:
