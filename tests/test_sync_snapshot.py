@@ -66,6 +66,13 @@ def test_a_new_device_starts_from_the_snapshot_and_converges(
     ids = _fill(a)
     first = sync.sync(a)
     assert first.snapshot_out == first.cursor > 0, first
+    with psycopg.connect(server.db_url, autocommit=True) as owner:
+        stored = b"".join(
+            bytes(row[0]) for row in owner.execute("SELECT data FROM snapshot_parts ORDER BY part")
+        )
+    assert len(stored) > 10_000
+    for plain in ("東京 meeting", "会議", "oat milk", "groceries", "SQLite format 3"):
+        assert plain.encode() not in stored, plain
     with Database.open(b, create=False) as db:
         own_device = db.meta("device_id")
     report = sync.sync(b)
