@@ -256,6 +256,37 @@ def test_no_snapshot_while_changes_wait_and_none_carries_device_state(
             assert copy.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
 
+def test_the_plain_copies_are_the_owners_alone_and_the_device_keeps_its_mode(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    modes: list[int] = []
+    real_make, real_install = snap.make, snap.install
+
+    def make(db: Database, *args: object) -> object:
+        made = real_make(db, *args)  # type: ignore[arg-type]
+        assert isinstance(made, snap.Made)
+        modes.append(made.path.stat().st_mode & 0o777)
+        return made
+
+    def install(db_path: Path, path: Path, header: snap.Header) -> bool:
+        modes.append(path.stat().st_mode & 0o777)
+        return real_install(db_path, path, header)
+
+    monkeypatch.setattr(snap, "make", make)
+    monkeypatch.setattr(snap, "install", install)
+    umask = os.umask(0o022)  # a usual one: files made plainly would be readable by all
+    try:
+        assert sync.sync(a).snapshot_out
+        b.chmod(0o640)
+        assert sync.sync(b).snapshot_in
+    finally:
+        os.umask(umask)
+    assert modes == [0o600, 0o600]
+    assert b.stat().st_mode & 0o777 == 0o640
+
+
 def test_a_scratch_file_left_by_a_killed_sync_is_removed(tmp_path: Path, server: Server) -> None:
     a, b = two_devices(tmp_path, server)
     _fill(a)

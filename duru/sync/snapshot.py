@@ -166,6 +166,7 @@ def make(db: Database, master_key: bytes, user_id: str) -> Made | str:
         return why
     path = _scratch(db.path, "out")
     try:
+        os.close(_private(path))  # the plain copy is the owner's alone, as it is made
         db.conn.execute("VACUUM INTO ?", (str(path),))  # one read transaction: consistent
         with _plain_connection(path) as copy:
             # Checked here, where it is made: the seal then shows it arrived as it was.
@@ -246,7 +247,7 @@ def fetch(
             raise SnapshotUnusable("its stream header is damaged") from None
         ad: bytes | None = MAGIC + raw
         written = 0
-        with into.open("wb") as file, _Writer(file) as out:
+        with os.fdopen(_private(into), "wb") as file, _Writer(file) as out:
             while True:
                 (length,) = _LENGTH.unpack(reader.take(_LENGTH.size))
                 if not _ABYTES < length <= FRAME_BYTES + _ABYTES:
@@ -584,6 +585,11 @@ def scratch_files(db_path: Path) -> list[Path]:
 
 def _scratch(db_path: Path, what: str) -> Path:
     return db_path.with_name(f"{db_path.name}.snapshot-{what}-{os.getpid()}-{time.time_ns()}.tmp")
+
+
+def _private(path: Path) -> int:
+    """A new empty file at ``path`` only its owner can read (a plaintext database)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
 def scratch_in(db_path: Path) -> Path:
