@@ -105,8 +105,7 @@ def test_changes_after_the_snapshot_are_pulled_on_top(
     sync.sync(a)
     report = sync.sync(b)
     assert report.snapshot_in and report.pulled >= 3, report
-    sync_all(a, b)
-    assert exported(a) == exported(b)
+    _converge(a, b)
 
 
 def test_a_device_that_holds_rows_pulls_rows_and_keeps_its_own(
@@ -119,8 +118,7 @@ def test_a_device_that_holds_rows_pulls_rows_and_keeps_its_own(
         mine = s.notes.create("written on b before its first sync")
     report = sync.sync(b)
     assert report.snapshot_in == 0
-    sync_all(a, b)
-    assert exported(a) == exported(b)
+    _converge(a, b)
     with DeviceStore.open(a) as s:
         assert s.notes.get(mine["id"])["title"] == "written on b before its first sync"
 
@@ -200,8 +198,7 @@ def test_a_tampered_snapshot_is_not_used_and_rows_are_pulled(
     report = sync.sync(b, snapshots=True)
     assert report.snapshot_in == 0 and why in report.snapshot_note, report
     assert report.pulled > 0
-    sync_all(a, b)
-    assert exported(a) == exported(b)
+    _converge(a, b)
     assert not snap.scratch_files(b)
 
 
@@ -227,8 +224,7 @@ def test_another_accounts_snapshot_does_not_open(tmp_path: Path, server: Server)
     )
     report = sync.sync(b)
     assert report.snapshot_in == 0 and "does not open" in report.snapshot_note, report
-    sync_all(a, b)
-    assert exported(a) == exported(b)
+    _converge(a, b)
 
 
 def test_no_snapshot_while_changes_wait_and_none_carries_device_state(
@@ -325,6 +321,11 @@ def test_a_bad_snapshot_every_is_one_line(tmp_path: Path, server: Server) -> Non
     )
     with Database.open(a, create=False) as db:  # it stopped before doing anything
         assert db.scalar("SELECT count(*) FROM outbox") > 0
+
+
+def _converge(a: Path, b: Path) -> None:
+    sync_all(a, b)
+    assert exported(a) == exported(b)
 
 
 def _token(path: Path) -> str:

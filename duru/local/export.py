@@ -22,6 +22,7 @@ from duru.errors import UsageError
 from duru.local.db import Database
 from duru.local.rows import columns
 from duru.local.schema import SCHEMA_VERSION, quote
+from duru.local.staging import fsync_path
 from duru.model import ENTITIES, MODEL_FINGERPRINT, Row
 
 QUARANTINE = "quarantine"
@@ -129,7 +130,7 @@ def write_export(db: Database, path: str | Path, *, replace: bool = True) -> dic
             raise _exists(path)
     finally:
         Path(partial).unlink(missing_ok=True)
-    _sync_folder(path.parent)
+    fsync_path(path.parent)
     return {table: len(rows) for table, rows in data.items() if table != EXPORT_KEY}
 
 
@@ -168,17 +169,6 @@ def _is_database_file(path: Path, db_path: Path) -> bool:
 
 def _dumps(data: dict[str, Any], indent: int | None) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, indent=indent)
-
-
-def _sync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder's entry is on disk (POSIX).
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _parsed(row: Row) -> Row:

@@ -70,7 +70,7 @@ def staged(target: Path, kind: str) -> Iterator[Path]:
         _check_closed(partial)
         os.fsync(fd)
         _place(partial, target, was_empty_file)
-        _sync_folder(target.parent)
+        fsync_path(target.parent)
     finally:
         _remove(partial)
         os.close(fd)  # after SQLite closed the file: closing an fd drops its POSIX locks
@@ -178,8 +178,12 @@ def _remove(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename is durable only once its folder's
+    entry is on disk; POSIX: elsewhere a folder cannot be opened, and is left)."""
+    if os.name != "posix" and path.is_dir():
+        return
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

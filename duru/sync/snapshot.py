@@ -57,6 +57,7 @@ from duru.errors import CorruptDatabase, SyncError, UsageError
 from duru.local.db import BUSY_TIMEOUT_MS, Database
 from duru.local.failures import store_failure
 from duru.local.schema import SCHEMA_VERSION
+from duru.local.staging import fsync_path
 from duru.model import ENTITIES, MODEL_FINGERPRINT
 
 MAGIC = b"DURUSNAP\x01"
@@ -345,11 +346,11 @@ def _swap(db_path: Path, path: Path, header: Header) -> bool | None:
                 return None
             _become(new, meta, header)
         os.chmod(path, stat.S_IMODE(db_path.stat().st_mode))
-        _fsync(path)
+        fsync_path(path)
         old = os.open(db_path, os.O_WRONLY)
         try:
             os.replace(path, db_path)
-            _fsync(db_path.parent)
+            fsync_path(db_path.parent)
             os.pwrite(old, bytes(100), 0)  # the old file's header: no longer a database
         finally:
             os.close(old)
@@ -397,14 +398,6 @@ def _schema(conn: sqlite3.Connection) -> set[tuple[str, str, str | None]]:
         for kind, name, sql in conn.execute("SELECT type, name, sql FROM main.sqlite_schema")
         if name not in ("sqlite_stat1", "sqlite_stat4", "sqlite_sequence")
     }
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_in(db_path: Path, path: Path, header: Header) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from duru.errors import MigrationError, RollbackFailed
+from duru.local.staging import fsync_path
 from duru.migrate.ops import quote
 
 
@@ -61,9 +62,9 @@ def take_backup(conn: sqlite3.Connection, dest: Path) -> BackupReport:
         raise
     finally:
         conn.execute("COMMIT")
-    _fsync(partial)
+    fsync_path(partial)
     os.replace(partial, dest)
-    _fsync(dest.parent)
+    fsync_path(dest.parent)
     return BackupReport(dest, dest.stat().st_size, counts, time.perf_counter() - start)
 
 
@@ -106,11 +107,3 @@ def _verify(target: sqlite3.Connection, counts: dict[str, int], path: Path) -> N
     if copied != counts:
         differ = sorted(t for t in set(counts) | set(copied) if counts.get(t) != copied.get(t))
         raise MigrationError(f"backup {path} does not hold the same rows: {', '.join(differ)}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
