@@ -283,6 +283,23 @@ def test_the_plain_copies_are_the_owners_alone_and_the_device_keeps_its_mode(
     assert b.stat().st_mode & 0o777 == 0o640
 
 
+def test_a_device_reached_by_a_link_is_replaced_where_it_is(tmp_path: Path, server: Server) -> None:
+    a = device(tmp_path, "a")
+    sync.register(a, server=server.url, user="ada", passphrase=PASS, kdf=KDF)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    (tmp_path / "real").mkdir()
+    real = device(tmp_path / "real", "b")
+    link = tmp_path / "b.sqlite"
+    link.symlink_to(real)
+    sync.login(link, server=server.url, user="ada", passphrase=PASS)
+    assert sync.sync(link).snapshot_in
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    with Database.open(real, create=False) as db:
+        assert db.scalar("SELECT count(*) FROM notes") == 2
+    _converge(a, link)
+
+
 def test_a_scratch_file_left_by_a_killed_sync_is_removed(tmp_path: Path, server: Server) -> None:
     a, b = two_devices(tmp_path, server)
     _fill(a)

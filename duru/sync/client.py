@@ -269,6 +269,7 @@ def _start_from_snapshot(
     its place (``snapshot.install``, which checks again that the device is empty). A
     snapshot that cannot be used, or no room for it, leaves the device as it was and
     the pull that follows fetches the rows instead."""
+    path = path.resolve()  # a device file reached by a link is replaced where it is
     for left in snapshot.scratch_files(path):  # from a process killed meanwhile
         snapshot.discard(left)
     into = snapshot.scratch_in(path)

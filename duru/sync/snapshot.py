@@ -148,7 +148,9 @@ class Made:
             while True:
                 plain = fh.read(FRAME_BYTES)
                 left -= len(plain)
-                tag = _TAG_FINAL if left <= 0 else 0
+                # Never a frame after an empty read: a file cut short ends the stream
+                # (the size in the header then tells the reader).
+                tag = _TAG_FINAL if left <= 0 or not plain else 0
                 sealed = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, ad, tag)
                 ad = None
                 yield _LENGTH.pack(len(sealed)) + sealed
