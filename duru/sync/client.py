@@ -223,6 +223,10 @@ def sync(
     db = Database.open(path, create=False)
     try:
         with _one_sync(sync_home(home), _device_id(db)):
+            # Copies of the database a killed sync left (an upload's, a download's):
+            # no other sync of this device runs now, so none is in use.
+            for left in snapshot.scratch_files(Path(os.path.realpath(path))):
+                snapshot.discard(left)
             saved = creds_file.load(sync_home(home), _device_id(db))
             keys = saved.keys()
             inbox.ensure_tables(db)

@@ -1,0 +1,99 @@
+"""Attacks on encrypted snapshots (``duru.sync.snapshot``): a hostile tester's findings.
+
+Real ``duru serve`` over PostgreSQL, real SQLite files; each test names what a user
+would have seen before its fix.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+import test_sync
+from test_sync import Server, sync_all, two_devices
+from test_sync import snapshot as exported
+from test_sync_snapshot import _fill, _keys, _token
+
+from duru import sync
+from duru.local import DeviceStore
+from duru.local.db import Database
+from duru.sync import snapshot as snap
+from duru.sync.http import SyncApi
+
+home = test_sync.home
+server = test_sync.server
+
+
+@pytest.fixture(autouse=True)
+def _upload_after_any_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(snap.EVERY_VAR, "1")
+
+
+def _healthy(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.execute("INSERT INTO notes_fts(notes_fts) VALUES ('integrity-check')")
+
+
+def test_the_plaintext_scratch_files_are_the_owners_alone(tmp_path: Path, server: Server) -> None:
+    """Defect: the decrypted copy being downloaded, and the maker's copy being uploaded,
+    were made with the umask's mode (0644): every local user could read all the notes
+    of a 0600 device while it synced (and after, when the sync was killed)."""
+    old = os.umask(0o022)
+    try:
+        a, b = two_devices(tmp_path, server)
+        _fill(a)
+        os.chmod(a, 0o600)
+        assert sync.sync(a).snapshot_out
+        keys = _keys(a)
+        with Database.open(a, create=False) as db:
+            made = snap.make(db, keys.master_key, keys.user_id)  # type: ignore[attr-defined]
+        assert isinstance(made, snap.Made)
+        try:
+            assert stat.S_IMODE(made.path.stat().st_mode) == 0o600
+        finally:
+            made.discard()
+        into = snap.scratch_in(b)
+        modes: list[int] = []
+        with SyncApi(server.url, token=_token(b)) as api, api.snapshot() as found:
+            assert found is not None
+            snap.fetch(
+                found[1],
+                keys.master_key,  # type: ignore[attr-defined]
+                keys.user_id,  # type: ignore[attr-defined]
+                into,
+                lambda _: modes.append(stat.S_IMODE(into.stat().st_mode)),
+            )
+        snap.discard(into)
+        assert modes and set(modes) == {0o600}
+    finally:
+        os.umask(old)
+
+
+def test_a_device_of_mode_0600_keeps_it_after_the_swap(tmp_path: Path, server: Server) -> None:
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    os.chmod(b, 0o600)
+    assert sync.sync(b).snapshot_in
+    assert stat.S_IMODE(b.stat().st_mode) == 0o600
+    _healthy(b)
+
+
+def test_a_killed_upload_leaves_no_plaintext_copy_behind(tmp_path: Path, server: Server) -> None:
+    """Defect: ``duru sync`` killed while uploading left its decrypted copy of the whole
+    database beside it; only a new device's first sync removed such files, so on the
+    maker it stayed for good (the disk filling up, deleted notes still readable)."""
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    left = a.with_name(f"{a.name}.snapshot-out-99999-1.tmp")
+    left.write_bytes(b"the notes, in plaintext")
+    with DeviceStore.open(a) as s:
+        s.notes.create("one more")
+    sync.sync(a)
+    assert not left.exists()
+    assert not snap.scratch_files(a)
