@@ -97,3 +97,39 @@ def test_a_killed_upload_leaves_no_plaintext_copy_behind(tmp_path: Path, server:
     sync.sync(a)
     assert not left.exists()
     assert not snap.scratch_files(a)
+
+
+def test_a_device_that_is_a_symlink_stays_one(tmp_path: Path, server: Server) -> None:
+    """Defect: the swap renamed the snapshot over the symlink (the link became a plain
+    file) and wiped the header of the file it pointed at: that file no longer opened."""
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    real = tmp_path / "elsewhere" / "b-real.sqlite"
+    real.parent.mkdir()
+    os.replace(b, real)
+    b.symlink_to(real)
+    assert sync.sync(b).snapshot_in
+    assert b.is_symlink() and b.resolve() == real.resolve()
+    _healthy(real)
+    sync_all(a, b)
+    assert exported(a) == exported(b)
+
+
+def test_the_new_devices_quarantine_is_kept(tmp_path: Path, server: Server) -> None:
+    """Defect: the swap took the snapshot's (empty) quarantine for the device's: rows an
+    import had quarantined there (their only copy) were gone after the first sync,
+    though the snapshot's promise is that the quarantine stays on its device."""
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    with Database.open(b, create=False) as db, db.transaction():
+        db.quarantine("import", "notes", "n-1", "bad date 日付", {"title": "keep me 🧷"})
+    assert sync.sync(b).snapshot_in
+    with Database.open(b, create=False) as db:
+        assert db.scalar("SELECT count(*) FROM quarantine") == 1
+    sync_all(a, b)
+    mine = exported(b)
+    assert len(mine.pop("quarantine")) == 1
+    assert {k: v for k, v in exported(a).items() if k != "quarantine"} == mine
+    _healthy(b)

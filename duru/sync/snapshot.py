@@ -307,6 +307,7 @@ def install(db_path: Path, path: Path, header: Header) -> bool:
     shaped as here (its maker checked it; the seal shows it is what was made), and
     StoreError when the device cannot be written (a full disk: nothing is written).
     """
+    db_path = Path(os.path.realpath(db_path))  # a symlink stays one: its file is the device
     try:
         swapped = _swap(db_path, path, header)
         return _copy_in(db_path, path, header) if swapped is None else swapped
@@ -338,6 +339,11 @@ def _swap(db_path: Path, path: Path, header: Header) -> bool | None:
         if not empty_and_new(lock):
             lock.execute("ROLLBACK")
             return False
+        if _holds_local(lock) or os.stat(db_path).st_nlink > 1:
+            # What stays on the device (an import's quarantine) would go with the old
+            # file, and another name of the file would lose its header: copied in.
+            lock.execute("ROLLBACK")
+            return None
         meta = lock.execute("SELECT key, value FROM duru_meta").fetchall()
         mine = _schema(lock)
         lock.execute("COMMIT")  # the lock stays: exclusive locking mode
@@ -374,6 +380,15 @@ def _become(new: sqlite3.Connection, meta: list[tuple[str, str]], header: Header
         _set_meta(new, key, value)
     new.execute("COMMIT")
     new.execute("PRAGMA journal_mode = WAL")
+
+
+def _holds_local(conn: sqlite3.Connection) -> bool:
+    """Whether the device holds rows of its own in tables a snapshot does not carry."""
+    return any(
+        conn.execute(f'SELECT 1 FROM main."{table}" LIMIT 1').fetchone()
+        for table in _LOCAL_TABLES
+        if _has_table(conn, "main", table)
+    )
 
 
 def _cursor_meta(header: Header) -> list[tuple[str, str]]:
