@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import test_sync
-from test_sync import Server, sync_all, two_devices
+from test_sync import PASS, Server, sync_all, two_devices
 from test_sync import snapshot as exported
 from test_sync_snapshot import _fill, _keys, _token
 
@@ -133,3 +135,148 @@ def test_the_new_devices_quarantine_is_kept(tmp_path: Path, server: Server) -> N
     assert len(mine.pop("quarantine")) == 1
     assert {k: v for k, v in exported(a).items() if k != "quarantine"} == mine
     _healthy(b)
+
+
+@pytest.mark.parametrize("mode", ["wal-read", "wal-write", "fresh"])
+def test_a_plain_connection_on_the_new_device_never_loses_a_write(
+    tmp_path: Path, server: Server, mode: str
+) -> None:
+    """Another program holds the device open (after a read, after a write, or opened
+    only): whatever the install does, its next write lands in the device or fails."""
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    other = sqlite3.connect(b, isolation_level=None)
+    try:
+        if mode == "wal-read":
+            other.execute("SELECT count(*) FROM notes").fetchone()
+        elif mode == "wal-write":
+            other.execute("INSERT INTO duru_meta (key, value) VALUES ('before', '1')")
+        report = sync.sync(b)
+        assert report.snapshot_in or mode == "wal-write", report
+        try:
+            other.execute("INSERT INTO duru_meta (key, value) VALUES ('after', 'ところ')")
+            wrote = True
+        except sqlite3.DatabaseError:
+            wrote = False
+    finally:
+        other.close()
+    _healthy(b)
+    with Database.open(b, create=False) as db:
+        assert (db.meta("after") == "ところ") is wrote
+        assert db.scalar("SELECT count(*) FROM notes") == 2
+    sync_all(a, b)
+    assert exported(a) == exported(b)
+
+
+def _many(path: Path, n: int) -> None:
+    with DeviceStore.open(path) as s:
+        for i in range(n):
+            s.notes.create(f"note {i} 東京 🎉", body=f"body {i} " + "本文 lorem ipsum " * 120)
+
+
+# Runs ``duru sync`` with one step patched to kill the process (SIGKILL, as kill -9)
+# when it is reached: a kill at exactly that point, every time.
+_KILLER = """
+import os, signal, sys
+from duru.sync import snapshot as snap
+
+where = sys.argv.pop(1)
+def die(*_a, **_k):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if where == "fetching":
+    real_fetch = snap.fetch
+    def fetch(pieces, key, user, into, progress=None):
+        def step(done):
+            if done > (1 << 20):
+                die()
+        return real_fetch(pieces, key, user, into, step)
+    snap.fetch = fetch
+elif where == "become":
+    snap._become = die
+elif where == "before-rename":
+    real_fsync = snap._fsync
+    def fsync(path):
+        real_fsync(path)
+        if ".snapshot-in-" in str(path):
+            die()
+    snap._fsync = fsync
+elif where == "before-wipe":
+    os.pwrite = die
+elif where == "copying":
+    snap._swap = lambda *a: None
+    snap._set_meta = die
+elif where == "uploading":
+    real_frames = snap.Made.frames
+    def frames(self):
+        for i, piece in enumerate(real_frames(self)):
+            if i == 4:
+                die()
+            yield piece
+    snap.Made.frames = frames
+elif where == "after-upload":
+    snap.remember = die
+from duru.cli import main
+sys.exit(main())
+"""
+
+
+def _killed_sync(path: Path, where: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLER, where, "sync", "--db", str(path)],
+        env={**os.environ, "DURU_PASSPHRASE": PASS},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.returncode
+
+
+@pytest.mark.parametrize("where", ["fetching", "become", "before-rename", "before-wipe", "copying"])
+def test_a_new_device_killed_at_each_step_of_the_install_recovers(
+    tmp_path: Path, server: Server, where: str
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 600)
+    assert sync.sync(a).snapshot_out
+    os.chmod(b, 0o600)
+    assert _killed_sync(b, where) == -9
+    _healthy(b)
+    with Database.open(b, create=False) as db:
+        count = db.scalar("SELECT count(*) FROM notes")
+        assert count in (0, 600), count
+        assert (count == 600) is (db.meta("sync_cursor") is not None)
+    with DeviceStore.open(b) as s:  # the app works on it at once
+        s.search.query("東京")
+    report = sync.sync(b)
+    assert not snap.scratch_files(b)
+    assert report.snapshot_in or count == 600, report
+    assert stat.S_IMODE(b.stat().st_mode) == 0o600
+    _healthy(b)
+    sync_all(a, b)
+    assert exported(a) == exported(b)
+    with DeviceStore.open(b) as s:
+        assert len(s.search.query("lorem")) > 0
+
+
+@pytest.mark.parametrize("where", ["uploading", "after-upload"])
+def test_a_maker_killed_at_each_step_of_the_upload_recovers(
+    tmp_path: Path, server: Server, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 600)
+    monkeypatch.setenv(snap.EVERY_VAR, "0")
+    sync.sync(a)
+    monkeypatch.setenv(snap.EVERY_VAR, "1")
+    assert _killed_sync(a, where) == -9
+    _healthy(a)
+    with DeviceStore.open(a) as s:
+        s.notes.create("after the kill")
+    report = sync.sync(a)
+    assert not snap.scratch_files(a)
+    assert report.snapshot_out or where == "after-upload", report
+    report = sync.sync(b)
+    assert report.snapshot_in, report
+    sync_all(a, b)
+    assert exported(a) == exported(b)
