@@ -7,19 +7,25 @@ would have seen before its fix.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import test_sync
+from test_faults_device import tmpfs
+from test_http_attacks import Proxy, Rule, answer, hang_up
 from test_sync import PASS, Server, sync_all, two_devices
 from test_sync import snapshot as exported
 from test_sync_snapshot import _fill, _keys, _token
 
 from duru import sync
+from duru.errors import StoreError
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.sync import snapshot as snap
@@ -280,3 +286,173 @@ def test_a_maker_killed_at_each_step_of_the_upload_recovers(
     assert report.snapshot_in, report
     sync_all(a, b)
     assert exported(a) == exported(b)
+
+
+def _checkpointed(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_a_maker_whose_disk_is_too_full_for_the_copy_still_syncs(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 600)
+    monkeypatch.setenv(snap.EVERY_VAR, "0")
+    sync.sync(a)
+    _checkpointed(a)
+    size = a.stat().st_size
+    with tmpfs(tmp_path / "small", size * 3 // 2 // 1024) as small:
+        moved = small / "a.sqlite"
+        shutil.copy2(a, moved)
+        monkeypatch.setenv(snap.EVERY_VAR, "1")
+        with DeviceStore.open(moved) as s:
+            s.notes.create("one more, on a full disk")
+        report = sync.sync(moved)
+        assert report.snapshot_out == 0 and "no snapshot uploaded" in report.snapshot_note
+        assert report.pushed == 1, report
+        assert not snap.scratch_files(moved)
+        _healthy(moved)
+        shutil.copy2(moved, a)
+        for end in ("-wal", "-shm"):
+            if moved.with_name(moved.name + end).exists():
+                shutil.copy2(moved.with_name(moved.name + end), a.with_name(a.name + end))
+    sync_all(a, b)
+    assert exported(a) == exported(b)
+
+
+def test_a_new_device_whose_disk_is_too_full_for_the_snapshot_loses_nothing(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 600)
+    assert sync.sync(a).snapshot_out
+    _checkpointed(b)
+    with tmpfs(tmp_path / "small", (b.stat().st_size + a.stat().st_size // 2) // 1024) as small:
+        moved = small / "b.sqlite"
+        shutil.copy2(b, moved)
+        try:
+            report = sync.sync(moved)
+        except StoreError as exc:  # the rows pulled instead do not fit either
+            assert "full" in exc.message, exc
+        else:
+            raise AssertionError(f"it fitted after all: {report}")
+        assert not snap.scratch_files(moved)
+        _healthy(moved)
+        with Database.open(moved, create=False) as db:
+            count = db.scalar("SELECT count(*) FROM notes")
+            assert count == 0 or db.meta("sync_cursor"), count
+
+
+# -- a hostile server: any bytes for the snapshot ---------------------------------------
+
+
+def _raw(status: bytes, headers: list[bytes], body: bytes) -> Rule:
+    def rule(h: BaseHTTPRequestHandler, _: bytes) -> None:
+        h.close_connection = True
+        h.wfile.write(b"HTTP/1.1 " + status + b"\r\n" + b"".join(x + b"\r\n" for x in headers))
+        h.wfile.write(b"\r\n" + body)
+        h.wfile.flush()
+
+    return rule
+
+
+def _genuine(server: Server, b: Path) -> bytes:
+    with SyncApi(server.url, token=_token(b)) as api, api.snapshot() as found:
+        assert found is not None
+        return b"".join(found[1])
+
+
+def _bin(body: bytes, length: int | None = None) -> Rule:
+    size = len(body) if length is None else length
+    return _raw(
+        b"200 OK",
+        [b"Content-Type: application/octet-stream", b"Content-Length: %d" % size],
+        body,
+    )
+
+
+HOSTILE: dict[str, Callable[[bytes], Rule]] = {
+    "garbage": lambda g: _bin(os.urandom(70_000)),
+    "html": lambda g: _raw(
+        b"200 OK",
+        [b"Content-Type: text/html", b"Content-Length: 40"],
+        b"<html><body>maintenance \xe6\x97\xa5</body>",
+    ),
+    "empty": lambda g: _bin(b""),
+    "shorter-than-declared": lambda g: _bin(g[: len(g) // 2], len(g)),
+    "huge-content-length": lambda g: _bin(g, 1 << 62),
+    "bytes-after-its-end": lambda g: _bin(g + b"\x00" * 17),
+    "header-says-another-cursor": lambda g: _bin(g.replace(b'"cursor":', b'"cursor":9', 1)),
+    "a-huge-header-length": lambda g: _bin(snap.MAGIC + b"\xff\xff\xff\xff" + g),
+    "a-huge-frame-length": lambda g: _bin(g[: g.index(b'"}') + 2 + 24] + b"\x7f\xff\xff\xff"),
+    "no-length-closed-early": lambda g: _raw(b"200 OK", [], g[:1000]),
+    # Before the fix, these two made a new device's whole first sync fail: only
+    # SyncServerError was caught, and 429 (RateLimited) and 410 (ResyncNeeded) are not.
+    "rate-limited": lambda g: answer(
+        429, b'{"error": {"message": "slow down"}}', **{"Retry-After": "1"}
+    ),
+    "gone": lambda g: answer(410, b'{"error": {"message": "resync"}}'),
+    "teapot": lambda g: answer(418, b"<html>I'm a teapot</html>", "text/html"),
+    "hang-up": lambda g: hang_up,
+}
+
+
+@pytest.mark.parametrize("how", list(HOSTILE))
+def test_a_hostile_snapshot_answer_is_not_used_and_rows_are_pulled(
+    tmp_path: Path, server: Server, how: str
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    genuine = _genuine(server, b)
+    proxy = Proxy(server.url)
+    try:
+        c = tmp_path / "c.sqlite"
+        Database.open(c).close()
+        sync.login(c, server=proxy.url, user="ada", passphrase=PASS)
+        proxy.rules[("GET", "/v1/snapshot")] = HOSTILE[how](genuine)
+        report = sync.sync(c)
+        assert report.snapshot_in == 0 and "not used" in report.snapshot_note, report
+        assert report.pulled > 0, report
+        assert not snap.scratch_files(c)
+        _healthy(c)
+        proxy.rules.clear()
+        sync_all(a, c)
+        assert exported(a) == exported(c)
+    finally:
+        proxy.close()
+
+
+def test_an_old_genuine_snapshot_is_installed_and_what_came_after_is_pulled(
+    tmp_path: Path, server: Server
+) -> None:
+    """The server may hand out an older genuine snapshot: edits, deletes and moves
+    after it arrive with the pull, and the rows it deleted since do not come back."""
+    a, b = two_devices(tmp_path, server)
+    ids = _fill(a)
+    first = sync.sync(a)
+    assert first.snapshot_out
+    old = _genuine(server, b)
+    with DeviceStore.open(a) as s:
+        s.notes.edit(ids["n1"], title="京都 ✨", body="new")
+        s.notes.purge(ids["n2"], force=True)
+        s.notes.create("after the old snapshot")
+    assert sync.sync(a).snapshot_out > first.snapshot_out
+    proxy = Proxy(server.url)
+    try:
+        c = tmp_path / "c.sqlite"
+        Database.open(c).close()
+        sync.login(c, server=proxy.url, user="ada", passphrase=PASS)
+        proxy.rules[("GET", "/v1/snapshot")] = _bin(old)
+        report = sync.sync(c)
+        assert report.snapshot_in == first.snapshot_out and report.pulled >= 3, report
+        _healthy(c)
+        proxy.rules.clear()
+        sync_all(a, c)
+        assert exported(a) == exported(c)
+    finally:
+        proxy.close()
+    with DeviceStore.open(c) as s:
+        assert [h.id for h in s.search.query("groceries")] == []
+        assert [h.id for h in s.search.query("京都")] == [ids["n1"]]

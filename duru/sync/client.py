@@ -291,9 +291,12 @@ def _start_from_snapshot(
             )
         if snapshot.install(path, into, header):
             report.snapshot_in = header.cursor
-    except (snapshot.SnapshotUnusable, SyncServerError) as exc:
-        # A download cut off is as good as none: the pull that follows says whether the
-        # server can be reached at all.
+    except AuthFailed:
+        raise  # the session ended: the pull would say so too
+    except SyncError as exc:
+        # A download cut off, or refused (429, 410, ... from the server or a proxy before
+        # it), is as good as none: the pull that follows says whether the server can be
+        # reached at all. SnapshotUnusable and SyncServerError are SyncErrors.
         report.snapshot_note = f"the account's snapshot was not used: {exc.message}"
     except OSError as exc:
         report.snapshot_note = (
