@@ -6,6 +6,7 @@ would have seen before its fix.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -20,7 +21,7 @@ import pytest
 import test_sync
 from test_faults_device import tmpfs
 from test_http_attacks import Proxy, Rule, answer, hang_up
-from test_sync import PASS, Server, sync_all, two_devices
+from test_sync import PASS, Server, _clash, sync_all, two_devices
 from test_sync import snapshot as exported
 from test_sync_integrity_attacks import (
     _local,
@@ -548,3 +549,46 @@ def test_a_note_added_while_the_snapshot_takes_the_devices_place_is_never_lost(
         titles = [n["title"] for n in s.notes.list_recent(limit=100)]
     assert ("during 途中 🚧" in titles) is (added.returncode == 0), (added, titles)
     assert added.returncode == 0, added.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "duru.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_device_from_a_snapshot_with_a_conflict_open_sees_and_resolves_it(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b, note = _clash(tmp_path, server)
+    sync.sync(a)
+    c = tmp_path / "c.sqlite"
+    Database.open(c).close()
+    sync.login(c, server=server.url, user="ada", passphrase=PASS)
+    assert sync.sync(c).snapshot_in
+    listed = [
+        json.loads(_cli("conflicts", "list", "--json", "--db", str(p)).stdout) for p in (a, c)
+    ]
+    assert listed[0] == listed[1] and len(listed[0]) == 1
+    [found] = listed[1]
+    done = _cli("conflicts", "resolve", found["id"][:8], "--keep", "both", "--db", str(c))
+    assert done.returncode == 0, done.stderr
+    sync_all(a, b, c)
+    assert exported(a) == exported(b) == exported(c)
+    for p in (a, b, c):
+        assert json.loads(_cli("conflicts", "list", "--json", "--db", str(p)).stdout) == []
+        _healthy(p)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_the_swap_keeps_the_devices_owner(tmp_path: Path, server: Server) -> None:
+    """Defect: ``sudo duru sync`` on another user's new device swapped in a file owned by
+    root: the user's own app then could no longer write to its device."""
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    os.chown(b, 4321, 4321)
+    os.chmod(b, 0o600)
+    assert sync.sync(b).snapshot_in
+    found = b.stat()
+    assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (4321, 4321, 0o600)

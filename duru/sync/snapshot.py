@@ -353,7 +353,13 @@ def _swap(db_path: Path, path: Path, header: Header) -> bool | None:
             if lock.execute("PRAGMA journal_mode = DELETE").fetchone() != ("delete",):
                 return None
             _become(new, meta, header)
-        os.chmod(path, stat.S_IMODE(db_path.stat().st_mode))
+        was = db_path.stat()
+        if (was.st_uid, was.st_gid) != (os.geteuid(), os.getegid()):
+            try:  # root syncing another user's device: it stays theirs
+                os.chown(path, was.st_uid, was.st_gid)
+            except PermissionError:
+                return None  # the file would change hands: copied in instead
+        os.chmod(path, stat.S_IMODE(was.st_mode))
         fsync_path(path)
         old = os.open(db_path, os.O_WRONLY)
         try:
