@@ -240,6 +240,22 @@ elif where == "uploading":
                 die()
             yield piece
     snap.Made.frames = frames
+elif where == "server-mid-upload":
+    real_frames = snap.Made.frames
+    def frames(self):
+        for i, piece in enumerate(real_frames(self)):
+            if i == 3:
+                os.kill(int(os.environ["SERVER_PID"]), signal.SIGKILL)
+            yield piece
+    snap.Made.frames = frames
+elif where == "server-mid-download":
+    real_fetch = snap.fetch
+    def fetch(pieces, key, user, into, progress=None):
+        def step(done):
+            if done > (1 << 20):
+                os.kill(int(os.environ["SERVER_PID"]), signal.SIGKILL)
+        return real_fetch(pieces, key, user, into, step)
+    snap.fetch = fetch
 elif where == "after-upload":
     snap.remember = die
 from duru.cli import main
@@ -247,10 +263,10 @@ sys.exit(main())
 """
 
 
-def _killed_sync(path: Path, where: str) -> int:
+def _killed_sync(path: Path, where: str, **env: str) -> int:
     done = subprocess.run(
         [sys.executable, "-c", _KILLER, where, "sync", "--db", str(path)],
-        env={**os.environ, "DURU_PASSPHRASE": PASS},
+        env={**os.environ, "DURU_PASSPHRASE": PASS, **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -592,3 +608,39 @@ def test_the_swap_keeps_the_devices_owner(tmp_path: Path, server: Server) -> Non
     assert sync.sync(b).snapshot_in
     found = b.stat()
     assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (4321, 4321, 0o600)
+
+
+@pytest.mark.parametrize("where", ["server-mid-upload", "server-mid-download"])
+def test_the_server_killed_mid_transfer_loses_nothing(
+    tmp_path: Path, server: Server, where: str, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 600)
+    if where == "server-mid-upload":
+        monkeypatch.setenv(snap.EVERY_VAR, "0")
+        sync.sync(a)
+        monkeypatch.setenv(snap.EVERY_VAR, "1")
+        syncing = a
+    else:
+        assert sync.sync(a).snapshot_out
+        syncing = b
+    assert server.proc is not None
+    port = server.url.rsplit(":", 1)[1]
+    code = _killed_sync(syncing, where, SERVER_PID=str(server.proc.pid))
+    assert code in (0, 1), code  # the upload is a note; a download's pull fails
+    server.kill()
+    again = Server(server.db_url, home, "--port", port)
+    again.start()
+    try:
+        assert again.url == server.url
+        _healthy(syncing)
+        sync.sync(a)  # a failed upload is tried again after as many changes again
+        assert not snap.scratch_files(a)
+        report = sync.sync(b)  # the download may have come whole before the kill
+        assert report.snapshot_in == 0 or where == "server-mid-download", report
+        assert not snap.scratch_files(b)
+        _healthy(b)
+        sync_all(a, b)
+        assert exported(a) == exported(b)
+    finally:
+        again.stop()
