@@ -644,3 +644,75 @@ def test_the_server_killed_mid_transfer_loses_nothing(
         assert exported(a) == exported(b)
     finally:
         again.stop()
+
+
+def _start_sync(path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "duru.cli", "sync", "--json", "--db", str(path)],
+        env={**os.environ, "DURU_PASSPHRASE": PASS},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_devices_uploading_at_once_leave_one_snapshot_that_works(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 300)
+    monkeypatch.setenv(snap.EVERY_VAR, "0")
+    sync_all(a, b)
+    monkeypatch.setenv(snap.EVERY_VAR, "1")
+    runs = [_start_sync(p) for p in (a, b)]
+    shown = []
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        shown.append(json.loads(out))
+    assert any(s["snapshot_out"] for s in shown), shown
+    c = tmp_path / "c.sqlite"
+    Database.open(c).close()
+    sync.login(c, server=server.url, user="ada", passphrase=PASS)
+    assert sync.sync(c).snapshot_in
+    sync_all(a, b, c)
+    assert exported(a) == exported(b) == exported(c)
+
+
+def test_two_first_syncs_of_one_new_device_at_once(tmp_path: Path, server: Server) -> None:
+    a, b = two_devices(tmp_path, server)
+    _many(a, 300)
+    assert sync.sync(a).snapshot_out
+    runs = [_start_sync(b) for _ in range(2)]
+    shown = []
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        shown.append(json.loads(out))
+    assert sorted(bool(s["snapshot_in"]) for s in shown) == [False, True], shown
+    _healthy(b)
+    assert not snap.scratch_files(b)
+    sync_all(a, b)
+    assert exported(a) == exported(b)
+
+
+def test_an_app_open_during_the_copy_in_writes_and_searches_after_it(
+    tmp_path: Path, server: Server
+) -> None:
+    """The app searched (its full-text index cached) before the tables were copied in
+    under it: its next writes and searches use the copied index, which stays whole."""
+    a, b = two_devices(tmp_path, server)
+    ids = _fill(a)
+    assert sync.sync(a).snapshot_out
+    with DeviceStore.open(b) as app:
+        assert app.search.query("会議") == []
+        assert sync.sync(b).snapshot_in
+        app.notes.edit(ids["n1"], body="新しい 本文 renewed")
+        made = app.notes.create("written after 後で", body="fresh 新鮮")
+        assert [h.id for h in app.search.query("新鮮")] == [made["id"]]
+        assert [h.id for h in app.search.query("renewed")] == [ids["n1"]]
+        assert app.search.query("会議") == []
+    _healthy(b)
+    sync_all(b, a)
+    assert exported(a) == exported(b)
+    _healthy(a)
