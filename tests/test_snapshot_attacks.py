@@ -35,7 +35,7 @@ from test_sync_integrity_attacks import (
 from test_sync_snapshot import _fill, _keys, _token
 
 from duru import sync
-from duru.errors import StoreError
+from duru.errors import DuruError, StoreError
 from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.model import entity
@@ -716,3 +716,29 @@ def test_an_app_open_during_the_copy_in_writes_and_searches_after_it(
     sync_all(b, a)
     assert exported(a) == exported(b)
     _healthy(a)
+
+
+def test_a_device_moved_to_another_account_never_takes_either_accounts_snapshot_wrongly(
+    tmp_path: Path, server: Server
+) -> None:
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    eve = tmp_path / "eve.sqlite"
+    Database.open(eve).close()
+    sync.register(eve, server=server.url, user="eve", passphrase=PASS, kdf=test_sync.KDF)
+    with DeviceStore.open(eve) as s:
+        s.notes.create("eve's own 秘密")
+    assert sync.sync(eve).snapshot_out
+    # c starts from eve's snapshot: its rows are eve's, and its account is.
+    c = tmp_path / "c.sqlite"
+    Database.open(c).close()
+    sync.login(c, server=server.url, user="eve", passphrase=PASS)
+    assert sync.sync(c).snapshot_in
+    assert exported(c) == exported(eve)
+    # Then back to ada: its rows are eve's, so ada's snapshot is not installed over them.
+    sync.logout(c)
+    with pytest.raises(DuruError, match="another account"):
+        sync.login(c, server=server.url, user="ada", passphrase=PASS)
+    assert exported(c) == exported(eve)
+    _healthy(c)
