@@ -742,3 +742,35 @@ def test_a_device_moved_to_another_account_never_takes_either_accounts_snapshot_
         sync.login(c, server=server.url, user="ada", passphrase=PASS)
     assert exported(c) == exported(eve)
     _healthy(c)
+
+
+def test_a_snapshot_carries_no_words_of_notes_deleted_or_edited_before_it(
+    tmp_path: Path, server: Server
+) -> None:
+    """Defect: the maker's full-text index still held, in segments not merged yet, the
+    words of notes purged or edited away; the snapshot carried them to the server
+    (sealed) and into every new device, where a purged note was meant to be gone."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        for i in range(30):
+            s.notes.create(f"note {i}", body="ordinary words")
+        gone = s.notes.create("plughxyzzy 機密", body="purgedsecretword 秘密の言葉")
+        kept = s.notes.create("kept", body="editedawayword")
+    sync.sync(a, snapshots=False)
+    with DeviceStore.open(a) as s:
+        s.notes.purge(gone["id"], force=True)
+        s.notes.edit(kept["id"], body="what it says now")
+    assert sync.sync(a).snapshot_out
+    keys = _keys(b)
+    into = tmp_path / "shared.sqlite"
+    with SyncApi(server.url, token=_token(b)) as api, api.snapshot() as found:
+        assert found is not None
+        snap.fetch(found[1], keys.master_key, keys.user_id, into)  # type: ignore[attr-defined]
+    raw = into.read_bytes()
+    for word in ("purgedsecretword", "plughxyzzy", "editedawayword", "秘密の言葉"):
+        assert word.encode() not in raw, word
+    assert sync.sync(b).snapshot_in
+    with DeviceStore.open(b) as s:
+        assert [h.id for h in s.search.query("says")] == [kept["id"]]
+        assert s.search.query("purgedsecretword") == []
+    _healthy(b)

@@ -189,6 +189,11 @@ def make(db: Database, master_key: bytes, user_id: str) -> Made | str:
                     copy.execute(f'DELETE FROM "{table}"')
             marks = ", ".join("?" * len(_SHARED_META))
             copy.execute(f"DELETE FROM duru_meta WHERE key NOT IN ({marks})", _SHARED_META)
+            # The index keeps the words of deleted and edited notes in its older
+            # segments until they are merged: one merge leaves only what the notes say
+            # now (and the new device one segment to search).
+            if _has_table(copy, "main", _FTS):
+                copy.execute(f"INSERT INTO {_FTS} ({_FTS}) VALUES ('optimize')")
             copy.execute("COMMIT")
         header = Header(
             user_id=user_id,
