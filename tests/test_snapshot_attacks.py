@@ -6,6 +6,7 @@ would have seen before its fix.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -774,3 +775,39 @@ def test_a_snapshot_carries_no_words_of_notes_deleted_or_edited_before_it(
         assert [h.id for h in s.search.query("says")] == [kept["id"]]
         assert s.search.query("purgedsecretword") == []
     _healthy(b)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: SyncApi.snapshot sends httpx's default Accept-Encoding (gzip, ...) and"
+    " reads the body with iter_raw, so a proxy that compresses the answer (as nginx or a"
+    " CDN may) makes every snapshot 'not a duru snapshot' and new devices pull row by row"
+    " for good. Fix in duru/sync/http.py (outside the files this work may change): ask"
+    " for Accept-Encoding: identity, and read with iter_bytes when it comes encoded",
+)
+def test_a_snapshot_compressed_by_a_proxy_on_the_way_is_still_used(
+    tmp_path: Path, server: Server
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    genuine = _genuine(server, b)
+    packed = gzip.compress(genuine)
+    proxy = Proxy(server.url)
+    try:
+        c = tmp_path / "c.sqlite"
+        Database.open(c).close()
+        sync.login(c, server=proxy.url, user="ada", passphrase=PASS)
+        proxy.rules[("GET", "/v1/snapshot")] = _raw(
+            b"200 OK",
+            [
+                b"Content-Type: application/octet-stream",
+                b"Content-Encoding: gzip",
+                b"Content-Length: %d" % len(packed),
+            ],
+            packed,
+        )
+        report = sync.sync(c)
+        assert report.snapshot_in, report
+    finally:
+        proxy.close()
