@@ -811,3 +811,21 @@ def test_a_snapshot_compressed_by_a_proxy_on_the_way_is_still_used(
         assert report.snapshot_in, report
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("value", ["²", "５", "٣", "1e3", "-1", "10 000"])
+def test_a_snapshot_every_in_other_scripts_is_one_line(tmp_path: Path, value: str) -> None:
+    """Defect: '²' passed ``str.isdigit`` and crashed ``int()``: a traceback."""
+    path = tmp_path / "a.sqlite"
+    Database.open(path).close()
+    done = subprocess.run(
+        [sys.executable, "-m", "duru.cli", "sync", "--db", str(path)],
+        env={**os.environ, snap.EVERY_VAR: value, "DURU_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done
+    assert done.stderr == (
+        f"duru: {snap.EVERY_VAR} must be a whole number of changes (0: no uploads)\n"
+    )

@@ -514,7 +514,7 @@ def every() -> int:
     raw = os.environ.get(EVERY_VAR, "").strip()
     if not raw:
         return SNAPSHOT_EVERY
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # '²' and '５' are digits, not numbers
         raise UsageError(f"{EVERY_VAR} must be a whole number of changes (0: no uploads)")
     return int(raw)
 
