@@ -829,3 +829,26 @@ def test_a_snapshot_every_in_other_scripts_is_one_line(tmp_path: Path, value: st
     assert done.stderr == (
         f"duru: {snap.EVERY_VAR} must be a whole number of changes (0: no uploads)\n"
     )
+
+
+def test_a_snapshot_file_cut_short_before_it_is_sent_is_not_sent_forever(
+    tmp_path: Path, server: Server
+) -> None:
+    """Defect: ``frames()`` sealed empty messages for as long as the file was shorter
+    than its header said: an endless upload (up to the server's limit of 4 GiB)."""
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    sync.sync(a)
+    keys = _keys(a)
+    with Database.open(a, create=False) as db:
+        made = snap.make(db, keys.master_key, keys.user_id)  # type: ignore[attr-defined]
+    assert isinstance(made, snap.Made)
+    try:
+        os.truncate(made.path, made.header.size // 2)
+        sent = 0
+        with pytest.raises(OSError, match="shorter"):
+            for _ in made.frames():
+                sent += 1
+                assert sent < 100, "still sending"
+    finally:
+        made.discard()

@@ -147,6 +147,8 @@ class Made:
         with self.path.open("rb") as fh:
             while True:
                 plain = fh.read(FRAME_BYTES)
+                if not plain and left > 0:  # cut short under us: never an endless upload
+                    raise OSError(f"{self.path} is {left} bytes shorter than when it was made")
                 left -= len(plain)
                 # Never a frame after an empty read: a file cut short ends the stream
                 # (the size in the header then tells the reader).
