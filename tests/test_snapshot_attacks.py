@@ -495,9 +495,9 @@ def test_an_old_genuine_snapshot_is_installed_and_what_came_after_is_pulled(
 
 
 def test_a_device_from_a_snapshot_refuses_replays_and_revivals_as_its_maker(
-    tmp_path: Path, server: Server, attacker: str
+    tmp_path: Path, server: Server, pg_inspect_url: str
 ) -> None:
-    pg_url = attacker
+    pg_url = pg_inspect_url  # the server's database as its owner has it
     a, _ = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
         note = s.notes.create("first title 一", body="first body", tags=["secret-project"])
