@@ -852,3 +852,47 @@ def test_a_snapshot_file_cut_short_before_it_is_sent_is_not_sent_forever(
                 assert sent < 100, "still sending"
     finally:
         made.discard()
+
+
+def test_every_kind_of_row_huge_and_in_other_scripts_arrives_as_pulled_rows_do(
+    tmp_path: Path, server: Server
+) -> None:
+    """A device from the snapshot and one that pulled row by row end the same as the
+    maker: every entity, a 1 MB body, CJK, emoji, RTL, combining marks, the trash."""
+    a, _ = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        big = s.notes.create("巨大 📚", body=("長文 🧵 שלום é\u0301 " * 40_000)[:1_000_000])
+        other = s.notes.create("مرحبا 🌍", body="[[巨大 📚]] נוסף", pinned=True)
+        s.links.add(other["id"], "巨大 📚")
+        s.reminders.create(big["id"], remind_at=1_900_000_000_000)
+        s.templates.create("テンプレート", body="🗒", tags=["t"])
+        s.saved_searches.create("検索", query="長文")
+        s.attachments.add(big["id"], "図.png", size_bytes=12)
+        trashed = s.notes.create("ゴミ箱", body="trashed")
+        s.notes.trash(trashed["id"])
+    assert sync.sync(a).snapshot_out
+    c, d = tmp_path / "c.sqlite", tmp_path / "d.sqlite"
+    for p in (c, d):
+        Database.open(p).close()
+        sync.login(p, server=server.url, user="ada", passphrase=PASS)
+    assert sync.sync(c).snapshot_in
+    assert sync.sync(d, snapshots=False).pulled > 0
+    assert exported(c) == exported(d) == exported(a)
+    for p in (c, d):
+        _healthy(p)
+        with DeviceStore.open(p) as s:
+            assert [h.id for h in s.search.query("長文")] == [big["id"]]
+
+
+def test_a_device_with_a_second_hard_link_stays_one_file(tmp_path: Path, server: Server) -> None:
+    """Before the fix, the swap left the other name on the old file and wiped its
+    header: that name no longer opened, and was no longer the device."""
+    a, b = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    other = tmp_path / "b-backup-name.sqlite"
+    os.link(b, other)
+    assert sync.sync(b).snapshot_in
+    assert os.path.samefile(b, other)
+    _healthy(other)
+    assert exported(other) == exported(b)
