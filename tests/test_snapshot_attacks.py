@@ -14,7 +14,8 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -39,7 +40,8 @@ from duru import sync
 from duru.errors import DuruError, StoreError
 from duru.local import DeviceStore
 from duru.local.db import Database
-from duru.model import entity
+from duru.local.schema import SCHEMA_VERSION
+from duru.model import MODEL_FINGERPRINT, entity
 from duru.sync import snapshot as snap
 from duru.sync.http import SyncApi
 
@@ -896,3 +898,46 @@ def test_a_device_with_a_second_hard_link_stays_one_file(tmp_path: Path, server:
     assert os.path.samefile(b, other)
     _healthy(other)
     assert exported(other) == exported(b)
+
+
+def test_a_genuine_snapshot_of_another_version_is_refused_after_its_first_frame(
+    tmp_path: Path,
+) -> None:
+    """Defect: the header was checked only once all of it had been downloaded and
+    written: a device of an older duru fetched the account's whole snapshot (gigabytes
+    for a big account) at every first sync, only to refuse it."""
+    key = os.urandom(32)
+    body = tmp_path / "body"
+    body.write_bytes(os.urandom(6 * snap.FRAME_BYTES))
+    header = snap.Header(
+        user_id="u-1",
+        cursor=5,
+        schema_version="999",
+        model_fingerprint="newer",
+        size=body.stat().st_size,
+        made_at="2030-01-01T00:00:00+00:00",
+    )
+    made = snap.Made(body, header, snap.snapshot_key(key))
+    taken = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal taken
+        for piece in made.frames():
+            taken += len(piece)
+            yield piece
+
+    into = tmp_path / "into"
+    with pytest.raises(snap.SnapshotUnusable, match="another version"):
+        snap.fetch(counted(), key, "u-1", into)
+    assert taken < 2 * snap.FRAME_BYTES + 4096
+    assert not into.exists()
+    # The same, whole and of this version, opens.
+    ok = snap.Made(
+        body,
+        replace(header, schema_version=str(SCHEMA_VERSION), model_fingerprint=MODEL_FINGERPRINT),
+        snap.snapshot_key(key),
+    )
+    assert snap.fetch(ok.frames(), key, "u-1", into).cursor == 5
+    assert into.read_bytes() == body.read_bytes()
+    with pytest.raises(snap.SnapshotUnusable, match="another account"):
+        snap.fetch(ok.frames(), key, "u-2", into)

@@ -270,6 +270,8 @@ def fetch(
                     raise SnapshotUnusable(
                         "it does not open with this account's key: changed, or another account's"
                     ) from None
+                if ad is not None:  # the first frame opened: the header is the maker's
+                    _check_header(header, user_id)
                 ad = None
                 out.write(plain)
                 written += len(plain)
@@ -279,24 +281,29 @@ def fetch(
                     break
         if not reader.at_end():
             raise SnapshotUnusable("bytes follow its end")
-        if header.user_id != user_id:
-            raise SnapshotUnusable("it is another account's")
         if written != header.size:
             raise SnapshotUnusable(f"it holds {written} bytes, its header says {header.size}")
-        if (header.schema_version, header.model_fingerprint) != (
-            str(SCHEMA_VERSION),
-            MODEL_FINGERPRINT,
-        ):
-            raise SnapshotUnusable(
-                f"it was made by another version of duru (device schema"
-                f" {header.schema_version}, this one {SCHEMA_VERSION})"
-            )
-        if header.cursor <= 0:
-            raise SnapshotUnusable("its cursor is not a cursor")
         return header
     except BaseException:
         discard(into)
         raise
+
+
+def _check_header(header: Header, user_id: str) -> None:
+    """Refuse a genuine snapshot this device cannot use, as soon as its header is known
+    to be genuine (after the first frame, not after downloading all of it)."""
+    if header.user_id != user_id:
+        raise SnapshotUnusable("it is another account's")
+    if (header.schema_version, header.model_fingerprint) != (
+        str(SCHEMA_VERSION),
+        MODEL_FINGERPRINT,
+    ):
+        raise SnapshotUnusable(
+            f"it was made by another version of duru (device schema"
+            f" {header.schema_version}, this one {SCHEMA_VERSION})"
+        )
+    if header.cursor <= 0:
+        raise SnapshotUnusable("its cursor is not a cursor")
 
 
 def install(db_path: Path, path: Path, header: Header) -> bool:
