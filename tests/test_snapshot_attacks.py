@@ -16,9 +16,11 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import psycopg
 import pytest
 import test_sync
 from test_faults_device import tmpfs
@@ -42,6 +44,7 @@ from duru.local import DeviceStore
 from duru.local.db import Database
 from duru.local.schema import SCHEMA_VERSION
 from duru.model import MODEL_FINGERPRINT, entity
+from duru.server import purge_tombstones
 from duru.sync import snapshot as snap
 from duru.sync.http import SyncApi
 
@@ -941,3 +944,33 @@ def test_a_genuine_snapshot_of_another_version_is_refused_after_its_first_frame(
     assert into.read_bytes() == body.read_bytes()
     with pytest.raises(snap.SnapshotUnusable, match="another account"):
         snap.fetch(ok.frames(), key, "u-2", into)
+
+
+def test_an_upload_abandoned_by_a_killed_server_is_cleared_by_the_hourly_purge(
+    tmp_path: Path, server: Server, pg_inspect_url: str
+) -> None:
+    """Defect: parts of an upload cut off by a killed server or client (up to 4 GiB) were
+    cleared only by that user's next upload, after 10,000 more changes: maybe never."""
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    with psycopg.connect(pg_inspect_url, autocommit=True) as owner:  # past row security
+        owner.execute(
+            "INSERT INTO snapshots (user_id, id, change_seq, bytes, complete, created_at)"
+            " SELECT user_id, gen_random_uuid(), change_seq, 0, false,"
+            "  now() - interval '2 hours' FROM snapshots"
+        )
+        owner.execute(
+            "INSERT INTO snapshot_parts (user_id, snapshot_id, part, data)"
+            " SELECT user_id, id, 0, '\\x00'::bytea FROM snapshots WHERE NOT complete"
+        )
+        with psycopg.connect(server.db_url, autocommit=True) as serving:  # as serve runs it
+            purge_tombstones(serving, timedelta(days=90))
+        left = owner.execute("SELECT complete FROM snapshots").fetchall()
+        parts = owner.execute("SELECT count(*) FROM snapshot_parts").fetchone()
+    assert left == [(True,)]  # the complete one stays
+    assert parts is not None and parts[0] > 0
+    c = tmp_path / "c.sqlite"
+    Database.open(c).close()
+    sync.login(c, server=server.url, user="ada", passphrase=PASS)
+    assert sync.sync(c).snapshot_in

@@ -10,7 +10,8 @@ A tombstone still pointed at by any other row (a younger tombstone below it, or 
 row, which a push should never leave: a write under a tombstone waits until its device
 has written the dead row again, ``revive``) is kept for a later purge, so the purge
 itself never cascades into a row it did not mean to remove. Old op-id records,
-expired sessions and stale login-failure counters go at the same time.
+expired sessions, stale login-failure counters and snapshot uploads abandoned by a
+killed client or server go at the same time.
 
 Runs as the schema owner (it crosses users: a superuser or BYPASSRLS owner in one pass,
 any other owner one user at a time, as row level security then shows it); ``duru serve``
@@ -37,9 +38,12 @@ from duru.remote.layout import (
     DELETED_AT,
     LOGIN_FAILURES,
     SESSIONS,
+    SNAPSHOTS,
     USER_ID,
 )
 from duru.remote.schema import USER_SETTING
+
+from .snapshots import ABANDONED_AFTER_SECONDS
 
 logger = logging.getLogger("duru.server")
 _PURGE_LOCK = 0x64757275_00000003
@@ -65,6 +69,13 @@ def purge_tombstones(conn: Connection[Any], older_than: timedelta) -> int:
                 conn.execute("SELECT set_config(%s, %s, true)", (USER_SETTING, str(user)))
             removed += _purge_rows(conn, older_than, horizon)
             conn.execute(f"DELETE FROM {APPLIED_OPS} WHERE applied_at < now() - %s", (older_than,))
+            # Snapshot uploads a killed client or server left (their parts go by
+            # cascade): else they stay until that user's next upload, maybe months away.
+            conn.execute(
+                f"DELETE FROM {SNAPSHOTS} WHERE NOT complete"
+                " AND created_at < now() - make_interval(secs => %s)",
+                (ABANDONED_AFTER_SECONDS,),
+            )
         conn.cursor().executemany(
             f"UPDATE {ACCOUNTS} SET horizon_seq = greatest(horizon_seq, %s) WHERE {USER_ID} = %s",
             [(seq, user) for user, seq in horizon.items()],
