@@ -974,3 +974,32 @@ def test_an_upload_abandoned_by_a_killed_server_is_cleared_by_the_hourly_purge(
     Database.open(c).close()
     sync.login(c, server=server.url, user="ada", passphrase=PASS)
     assert sync.sync(c).snapshot_in
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: `duru sync` echoes report.snapshot_note as it is, and the note"
+    " carries the server's (or a proxy's) error text: escape sequences in it reach the"
+    " terminal (retitle it, clear it, hide lines). Every other server message goes"
+    " through duru.cli.output.visible; the fix is visible() around the note in"
+    " duru/cli/sync.py, outside the files this work may change",
+)
+def test_a_hostile_snapshot_answer_cannot_write_escape_sequences_to_the_terminal(
+    tmp_path: Path, server: Server
+) -> None:
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    proxy = Proxy(server.url)
+    try:
+        c = tmp_path / "c.sqlite"
+        Database.open(c).close()
+        sync.login(c, server=proxy.url, user="ada", passphrase=PASS)
+        proxy.rules[("GET", "/v1/snapshot")] = answer(
+            418, b"\x1b]0;pwned\x07\x1b[2J\x1b[1;1Hall fine \xe2\x80\xae", "text/plain"
+        )
+        done = _cli("sync", "--db", str(c))
+    finally:
+        proxy.close()
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\u202e" not in done.stdout
