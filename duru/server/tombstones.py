@@ -71,10 +71,12 @@ def purge_tombstones(conn: Connection[Any], older_than: timedelta) -> int:
             conn.execute(f"DELETE FROM {APPLIED_OPS} WHERE applied_at < now() - %s", (older_than,))
             # Snapshot uploads a killed client or server left (their parts go by
             # cascade): else they stay until that user's next upload, maybe months away.
+            # A day, not the hour ``begin_upload`` allows: a big upload on a slow link
+            # may still be coming in.
             conn.execute(
                 f"DELETE FROM {SNAPSHOTS} WHERE NOT complete"
                 " AND created_at < now() - make_interval(secs => %s)",
-                (ABANDONED_AFTER_SECONDS,),
+                (24 * ABANDONED_AFTER_SECONDS,),
             )
         conn.cursor().executemany(
             f"UPDATE {ACCOUNTS} SET horizon_seq = greatest(horizon_seq, %s) WHERE {USER_ID} = %s",
