@@ -219,12 +219,12 @@ if where == "fetching":
 elif where == "become":
     snap._become = die
 elif where == "before-rename":
-    real_fsync = snap._fsync
+    real_fsync = snap.fsync_path
     def fsync(path):
         real_fsync(path)
         if ".snapshot-in-" in str(path):
             die()
-    snap._fsync = fsync
+    snap.fsync_path = fsync
 elif where == "before-wipe":
     os.pwrite = die
 elif where == "copying":
@@ -942,6 +942,7 @@ def test_a_genuine_snapshot_of_another_version_is_refused_after_its_first_frame(
     )
     assert snap.fetch(ok.frames(), key, "u-1", into).cursor == 5
     assert into.read_bytes() == body.read_bytes()
+    into.unlink()
     with pytest.raises(snap.SnapshotUnusable, match="another account"):
         snap.fetch(ok.frames(), key, "u-2", into)
 
