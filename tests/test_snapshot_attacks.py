@@ -531,15 +531,6 @@ def test_a_device_from_a_snapshot_refuses_replays_and_revivals_as_its_maker(
         _refused_as_revived(p, "note_tags", str(tag_id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a command that opens the device while the swap holds it (its lock"
-    " held through _become and the fsync of the whole new file) waits for the lock, then"
-    " reads the old file's wiped header and fails with 'is not a readable SQLite"
-    " database: file is not a database': nothing is lost, but the user is told the"
-    " device is corrupt. The fix belongs in duru.local.db (retry once when the path now"
-    " names another file than the one opened), outside the snapshot code",
-)
 def test_a_note_added_while_the_snapshot_takes_the_devices_place_is_never_lost(
     tmp_path: Path, server: Server
 ) -> None:
@@ -782,14 +773,6 @@ def test_a_snapshot_carries_no_words_of_notes_deleted_or_edited_before_it(
     _healthy(b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: SyncApi.snapshot sends httpx's default Accept-Encoding (gzip, ...) and"
-    " reads the body with iter_raw, so a proxy that compresses the answer (as nginx or a"
-    " CDN may) makes every snapshot 'not a duru snapshot' and new devices pull row by row"
-    " for good. Fix in duru/sync/http.py (outside the files this work may change): ask"
-    " for Accept-Encoding: identity, and read with iter_bytes when it comes encoded",
-)
 def test_a_snapshot_compressed_by_a_proxy_on_the_way_is_still_used(
     tmp_path: Path, server: Server
 ) -> None:
@@ -978,14 +961,6 @@ def test_an_upload_abandoned_by_a_killed_server_is_cleared_by_the_hourly_purge(
     assert sync.sync(c).snapshot_in
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: `duru sync` echoes report.snapshot_note as it is, and the note"
-    " carries the server's (or a proxy's) error text: escape sequences in it reach the"
-    " terminal (retitle it, clear it, hide lines). Every other server message goes"
-    " through duru.cli.output.visible; the fix is visible() around the note in"
-    " duru/cli/sync.py, outside the files this work may change",
-)
 def test_a_hostile_snapshot_answer_cannot_write_escape_sequences_to_the_terminal(
     tmp_path: Path, server: Server
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from duru.cli.app import EXIT_USAGE, DbOption, app, fail, reported, resolve_db
-from duru.cli.output import print_json, progress_bar
+from duru.cli.output import print_json, progress_bar, visible
 from duru.errors import NotFound, StoreError, SyncError, UsageError
 
 ServerUrl = Annotated[
@@ -141,7 +141,7 @@ def sync_command(
                         f"  uploaded a snapshot of this device (change {report.snapshot_out})"
                     )
                 if report.snapshot_note:
-                    typer.echo(f"  {report.snapshot_note}")
+                    typer.echo(f"  {visible(report.snapshot_note)}")  # server text
                 if report.merged:
                     typer.echo(f"  {report.merged} rows edited here and elsewhere: merged")
                 if report.copied:

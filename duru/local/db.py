@@ -66,8 +66,22 @@ class Database:
         of another database lies beside it), SchemaMismatch when ``check`` is on
         and it was made by another model, and StoreError when it cannot be
         opened (locked, read-only folder). A file it refuses is left unchanged.
+
+        A file put in the place of ``path`` while it was being opened (a new device's
+        first sync installs the account's snapshot so) is opened again, once: the one
+        that was there is no longer a database, and saying so would be a false alarm.
         """
         path = Path(path)
+        before = _file_id(path)
+        try:
+            return cls._open(path, create=create, check=check)
+        except CorruptDatabase:
+            if before is None or _file_id(path) in (None, before):
+                raise
+            return cls._open(path, create=create, check=check)
+
+    @classmethod
+    def _open(cls, path: Path, *, create: bool, check: bool) -> Database:
         fresh = not path.exists() or path.stat().st_size == 0
         if fresh and not create:
             raise NotFound(f"no device database at {path}")
@@ -451,6 +465,15 @@ def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
         unreadable = CorruptDatabase(f"{path} is not a readable SQLite database: {exc}")
         raise store_failure(exc, path) or unreadable from exc
     return conn
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode); None when it names none."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _check_header(path: Path) -> None:
