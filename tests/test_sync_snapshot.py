@@ -53,20 +53,20 @@ def _keys(path: Path) -> object:
         return credentials.load(sync.client.sync_home(None), str(db.meta("device_id"))).keys()
 
 
-def _parts(server: Server, sql: str, *params: object) -> None:
+def _parts(inspect_url: str, sql: str, *params: object) -> None:
     # A hostile server: its operator is not bound by row level security.
-    with psycopg.connect(server.db_url, autocommit=True) as owner:
+    with psycopg.connect(inspect_url, autocommit=True) as owner:
         owner.execute(sql, params)
 
 
 def test_a_new_device_starts_from_the_snapshot_and_converges(
-    tmp_path: Path, server: Server
+    tmp_path: Path, server: Server, pg_inspect_url: str
 ) -> None:
     a, b = two_devices(tmp_path, server)
     ids = _fill(a)
     first = sync.sync(a)
     assert first.snapshot_out == first.cursor > 0, first
-    with psycopg.connect(server.db_url, autocommit=True) as owner:
+    with psycopg.connect(pg_inspect_url, autocommit=True) as owner:
         stored = b"".join(
             bytes(row[0]) for row in owner.execute("SELECT data FROM snapshot_parts ORDER BY part")
         )
@@ -189,12 +189,12 @@ def test_a_connection_opened_on_the_old_file_fails_instead_of_writing_into_it(
     ids=["flipped", "cut"],
 )
 def test_a_tampered_snapshot_is_not_used_and_rows_are_pulled(
-    tmp_path: Path, server: Server, attack: str, why: str
+    tmp_path: Path, server: Server, pg_inspect_url: str, attack: str, why: str
 ) -> None:
     a, b = two_devices(tmp_path, server)
     _fill(a)
     assert sync.sync(a).snapshot_out
-    _parts(server, attack)
+    _parts(pg_inspect_url, attack)
     report = sync.sync(b, snapshots=True)
     assert report.snapshot_in == 0 and why in report.snapshot_note, report
     assert report.pulled > 0
@@ -202,7 +202,9 @@ def test_a_tampered_snapshot_is_not_used_and_rows_are_pulled(
     assert not snap.scratch_files(b)
 
 
-def test_another_accounts_snapshot_does_not_open(tmp_path: Path, server: Server) -> None:
+def test_another_accounts_snapshot_does_not_open(
+    tmp_path: Path, server: Server, pg_inspect_url: str
+) -> None:
     a, b = two_devices(tmp_path, server)
     _fill(a)
     assert sync.sync(a).snapshot_out
@@ -215,7 +217,7 @@ def test_another_accounts_snapshot_does_not_open(tmp_path: Path, server: Server)
     ada = "(SELECT user_id FROM accounts WHERE name = 'ada')"
     eve_ = "(SELECT user_id FROM accounts WHERE name = 'eve')"
     _parts(
-        server,
+        pg_inspect_url,
         f"DELETE FROM snapshots WHERE user_id = {ada};"
         f" INSERT INTO snapshots (user_id, id, change_seq, bytes, complete)"
         f" SELECT {ada}, id, change_seq, bytes, complete FROM snapshots WHERE user_id = {eve_};"
