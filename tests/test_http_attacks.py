@@ -661,11 +661,30 @@ PULL_ANSWERS: dict[str, Rule] = {
 }
 
 
+_OTHER: dict[str, Device] = {}
+
+
+def written_elsewhere(w: World, title: str) -> None:
+    """A note from bob's other device (straight to the server): a sync of bob that pushes
+    has a page to pull after it only when something besides its own rows is new."""
+    if str(w.tmp) not in _OTHER:
+        other = new_device(w.tmp, "bob-other")
+        sync_client.login(
+            other.path, server=w.server.url, user="bob-http", passphrase=PASSPHRASE,
+            home=other.home,
+        )  # fmt: skip
+        _OTHER[str(w.tmp)] = other
+    other = _OTHER[str(w.tmp)]
+    new_note(other, f"written elsewhere: {title}")
+    other.sync()
+
+
 def test_bad_answers_to_a_pull_are_one_line_and_apply_nothing(w: World) -> None:
     note = new_note(w.bob, "before bad pulls")
     synced_through(w, w.bob, note)
     before = cursor(w.bob)
     for case, rule in PULL_ANSWERS.items():
+        written_elsewhere(w, case)
         note = new_note(w.bob, f"pushed, then the pull failed: {case}")
         w.proxy.rules = {PULL: rule}
         out = cli_sync(w.bob)
@@ -694,6 +713,7 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(w: World) -> None:
     try:
         evil.rules = {PULL: answer(200, b"{}"), ("POST", "/v1/push"): answer(200, b"{}")}
         for key in (PULL, ("POST", "/v1/push")):
+            written_elsewhere(w, "before a redirect")
             new_note(w.bob, "redirected")
             w.proxy.rules = {key: answer(307, location=f"{evil.url}{key[1]}")}
             one_line_failure(cli_sync(w.bob))
@@ -826,6 +846,7 @@ def page(cursor: int, head: int, more: bool) -> Rule:
 def test_a_cursor_far_ahead_from_the_server_is_mended_by_a_resync(w: World) -> None:
     dev = bob_again(w)
     mine = new_note(dev, "before a cursor far ahead")
+    written_elsewhere(w, "so that the sync pulls after its push")
     w.proxy.rules = {PULL: page(2**40, 2**40, False)}
     assert cli_sync(dev).returncode == 0
     assert cursor(dev) == 2**40

@@ -99,3 +99,45 @@ def test_a_server_that_takes_small_bodies_gets_the_push_in_halves_and_holds_a_bi
         assert again.too_big == [f"note {big['id']}"] and again.pushed == 0
     finally:
         small.stop()
+
+
+class PullCountingApi(SyncApi):
+    """The real client, counting the pages of changes it asks for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pulls = 0
+
+    def changes(self, after: int, limit: int) -> Any:
+        self.pulls += 1
+        return super().changes(after, limit)
+
+
+def _counted_sync(path: Path, home: Path) -> tuple[Any, int]:
+    with Database.open(path, create=False) as db:
+        device = str(db.meta("device_id"))
+    saved = load(home, device)
+    with PullCountingApi(saved.server, token=saved.token) as api:
+        return sync.sync(path, api=api), api.pulls
+
+
+def test_a_push_with_nothing_else_new_skips_the_pull_and_a_push_after_others_pulls(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as s:
+        note = s.notes.create("first", body="x")
+        s.notes.create("second", body="y", tags=["t"])
+    report, pulls = _counted_sync(a, home)
+    assert pulls == 0 and report.cursor == report.head > 0, report  # only its own rows
+    report, pulls = _counted_sync(b, home)
+    assert pulls == 1 and report.pulled > 0
+    with DeviceStore.open(a) as s:
+        s.notes.edit(note["id"], body="edited on a")
+    with DeviceStore.open(b) as s:
+        s.notes.create("from b")
+    sync.sync(a)
+    report, pulls = _counted_sync(b, home)  # a's edit came between: b must pull it
+    assert pulls >= 1 and report.pulled >= 1, report
+    sync.sync(a)
+    assert snapshot(a) == snapshot(b)

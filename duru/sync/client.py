@@ -244,8 +244,13 @@ def sync(
                     tune_index(db)  # a snapshot's index came with its maker's settings
                 if inbox.cursor(db) is None:
                     outbox.seed(db)
-                _push(db, client, keys, _device_id(db), report, progress, chunk)
-                _pull(db, client, keys, report, progress, page)
+                after = inbox.cursor(db) or 0
+                results = _push(db, client, keys, _device_id(db), report, progress, chunk)
+                if _only_own(db, results, after, report.head):
+                    inbox.apply_page(db, keys, [], report.head, inbox.Applied())
+                    report.cursor = report.head
+                else:
+                    _pull(db, client, keys, report, progress, page)
                 # A merge leaves rows to push and revision outcomes to send: one more
                 # round lands them, and brings back what they changed.
                 if _send_resolutions(db, client) or outbox.count_pending(db) > report.held:
@@ -472,8 +477,8 @@ def _push(
     report: SyncReport,
     progress: Progress | None,
     size: int,
-) -> None:
-    """Push the outbox in chunks, in order; the next chunk is sealed here while the
+) -> list[PushResult]:
+    """Push the outbox in chunks, in order; the results. The next chunk is sealed here while the
     server applies the one before (the request runs on another thread), and it is sent
     as soon as that answer is in, before the answer is recorded here (the two chunks
     hold other rows, and the server has committed the first). Chunks grow while a
@@ -481,6 +486,7 @@ def _push(
     taper (:func:`_tapered`)."""
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
+    every: list[PushResult] = []
     held = _Held()
     budget = MAX_CHUNK_BYTES
     _report(progress, "push", 0, total)
@@ -522,6 +528,7 @@ def _push(
                 report.head = head or report.head  # 0: every row of it held
                 outbox.apply_results(db, prior.sent, results, prior.pushed)
                 _count(report, results)
+                every += results
                 done += len(prior.sent)
                 _report(progress, "push", done, total)
                 # Judged by the size the answered chunk had: the one after it was sealed
@@ -534,6 +541,22 @@ def _push(
     report.cannot_cross = held.cannot_cross
     if held.rows:
         _report(progress, "push", done + len(held.rows), total)
+    return every
+
+
+def _only_own(db: Database, results: list[PushResult], after: int, head: int) -> bool:
+    """Whether the server's changes after cursor ``after`` up to ``head`` are this push's
+    rows and nothing else, each applied as sent: then a pull would bring back only them,
+    and the cursor moves to ``head`` without one. The numbers up to ``head`` are all
+    committed (the push held the user's lock while it took its numbers; see
+    ``duru.server.pull``), so if this push's versions are every number in between, no
+    other change is there. Anything else (a conflict, a row the server wrote too, a
+    retried op, another device's change, a resync) is pulled as ever."""
+    if not results or head <= after or db.meta(inbox.RESYNC_KEY) == "1":
+        return False
+    if any(r.outcome != "applied" for r in results):
+        return False
+    return sorted(r.version for r in results) == list(range(after + 1, head + 1))
 
 
 def _tapered(size: int, left: int) -> int:
