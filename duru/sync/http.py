@@ -243,7 +243,14 @@ class SyncApi:
         started = time.monotonic()
         try:
             request = self._http.build_request(method, path, json=body, headers=headers)
-            streamed = self._http.send(request, stream=True)
+            try:
+                streamed = self._http.send(request, stream=True)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection the server closed as this request went out
+                # (nothing of an answer came): a read goes again, once, on a new one.
+                if method != "GET":
+                    raise
+                streamed = self._http.send(request, stream=True)
             try:
                 # The timeout is per read: a server that sends a byte now and then would
                 # never time out. The body gets at least a timeout after the head came.
