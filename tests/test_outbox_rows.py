@@ -81,3 +81,37 @@ def test_sealing_a_chunk_of_big_notes_reads_about_the_rows_it_sends(
     sent = sum(p.entity == "note" for p in chunk.sent)
     assert 0 < sent < 50  # the chunk is cut by its bytes
     assert len(asked) <= 2 * sent + 16, f"read {len(asked)} notes to send {sent}"
+
+
+def test_rows_are_found_by_key_even_with_statistics_from_when_the_device_was_small(
+    tmp_path: Path, keys: AccountKeys
+) -> None:
+    """ANALYZE (the end of a migration run) on a small device, then thousands of notes:
+    with those statistics SQLite scanned the whole table for each long ``IN (...)`` list,
+    for every window of a push and every page of a pull. Reading 500 rows must cost
+    about 500 index lookups, however big the table (SQLite's VM steps, counted)."""
+    with DeviceStore.open(tmp_path / "d.db") as s:
+        for i in range(20):
+            s.notes.create(f"early {i}")
+        s.db.conn.execute("ANALYZE")
+        for _ in range(3):  # three big imports: 12,000 notes the statistics never saw
+            with s.db.transaction():
+                for i in range(4000):
+                    s.notes.create(f"later {i}", body="words " * 20)
+        rows = outbox.pending(s.db)
+        wanted = [p for p in rows if p.entity == "note"][-500:]
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        s.db.conn.set_progress_handler(count, 100)
+        found = outbox._current_rows(s.db, wanted)
+        tombstones = dict(outbox._deleted_before(s.db, wanted))
+        live = outbox._live_keys(s.db, wanted)
+        s.db.conn.set_progress_handler(None, 0)
+        assert len(found) == len(live) == 500 and not tombstones
+        # A scan of the 12,020 notes: ~50,000 steps each; by key, ~12 steps a row and read.
+        assert steps * 100 < 40_000, f"{steps * 100} SQLite VM steps for 3 reads of 500 rows"

@@ -73,6 +73,25 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def keyed(select_list: str, table: str, key: str, also: str = "") -> str:
+    """``SELECT select_list`` of the rows of ``table`` whose ``key`` is in a JSON list of
+    keys, the query's first parameter (``also``: more conditions, `` AND ...``, on the
+    table's columns, their parameters after the list). Each key is found by ``key``'s
+    index, one lookup each, whatever SQLite's statistics say.
+
+    Not ``key IN (?, ?, ...)``: with statistics from when the table was small (the
+    ANALYZE that ends a migration run), SQLite scans the whole table for a long list: 500
+    keys of a 30,500-note device took 22 ms a query by scan, 1.6 ms by index. SQLite never
+    reorders a CROSS JOIN, so the list stays the outer loop. For a ``key`` that is unique
+    (with ``also``'s columns): on any other index SQLite may build a Bloom filter of the
+    whole table first (an outbox of 6,000 ops: 15 times the steps).
+    """
+    return (
+        f"SELECT {select_list} FROM (SELECT DISTINCT value AS wanted_key FROM json_each(?))"
+        f" CROSS JOIN {quote(table)} ON {quote(key)} = wanted_key{also}"
+    )
+
+
 def has_doc_id(entity: Entity) -> bool:
     return entity.search is not None
 

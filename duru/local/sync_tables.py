@@ -27,8 +27,11 @@ upgrade are not protected; see the README's threat section).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+
+from duru.local.schema import keyed
 
 SYNC_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_base (
@@ -121,9 +124,8 @@ def deleted_versions(
     one indexed lookup per 500 ids."""
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
-        marks = ", ".join("?" * len(part))
         for key, version in conn.execute(
-            f"SELECT row_id, version FROM sync_tombstones WHERE entity = ? AND row_id IN ({marks})",
-            [entity, *part],
+            keyed("row_id, version", "sync_tombstones", "row_id", " AND entity = ?"),
+            [json.dumps(part), entity],
         ):
             yield str(key), int(version)

@@ -24,7 +24,7 @@ from duru.bridge import codec_for
 from duru.crypto import AccountKeys
 from duru.errors import BridgeError, CryptoError, TamperedRow, UsageError
 from duru.local.db import Database
-from duru.local.schema import quote
+from duru.local.schema import keyed, quote
 from duru.local.search_fill import indexed_in_bulk
 from duru.local.sync_tables import (
     SYNC_TABLES,
@@ -432,13 +432,8 @@ def _existing(db: Database, e: Entity, keys: list[str]) -> set[str]:
     out: set[str] = set()
     for i in range(0, len(keys), 500):
         part = keys[i : i + 500]
-        marks = ", ".join("?" * len(part))
         out.update(
-            k
-            for (k,) in db.conn.execute(
-                f"SELECT {quote(e.key)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
-                part,
-            )
+            k for (k,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [json.dumps(part)])
         )
     return out
 

@@ -25,7 +25,7 @@ from duru.crypto import AccountKeys
 from duru.errors import BridgeError, DuruError
 from duru.local.db import Database
 from duru.local.rows import columns
-from duru.local.schema import quote
+from duru.local.schema import keyed, quote
 from duru.local.sync_tables import deleted_versions, remember_deletes
 from duru.model import ENTITIES, Entity, Row, entity, new_id, now_ms
 from duru.remote.layout import server_table
@@ -134,11 +134,7 @@ def _current_rows(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], R
         e = entity(name)
         names = e.field_names
         at = names.index(e.key)
-        marks = ", ".join("?" * len(keys))
-        for values in db.conn.execute(
-            f"SELECT {columns(e)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
-            keys,
-        ):
+        for values in db.conn.execute(keyed(columns(e), e.table, e.key), [json.dumps(keys)]):
             out[(name, values[at])] = dict(zip(names, values, strict=True))
     return out
 
@@ -408,11 +404,7 @@ def _live_keys(db: Database, rows: list[Pending]) -> set[tuple[str, str]]:
     for name, ids in by_entity.items():
         e = entity(name)
         for part in _parts(ids, 500):
-            marks = ", ".join("?" * len(part))
-            for (key,) in db.conn.execute(
-                f"SELECT {quote(e.key)} FROM {quote(e.table)} WHERE {quote(e.key)} IN ({marks})",
-                part,
-            ):
+            for (key,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [json.dumps(part)]):
                 out.add((name, key))
     return out
 
@@ -461,12 +453,9 @@ def _parent_ids(
     db: Database, table: str, key: str, parent: str, ids: list[str]
 ) -> Iterator[tuple[str, str | None]]:
     for part in _parts(ids, 500):
-        marks = ", ".join("?" * len(part))
         try:
             yield from db.conn.execute(
-                f"SELECT {quote(key)}, {quote(parent)} FROM {quote(table)}"
-                f" WHERE {quote(key)} IN ({marks})",
-                part,
+                keyed(f"{quote(key)}, {quote(parent)}", table, key), [json.dumps(part)]
             )
         except sqlite3.Error:
             return

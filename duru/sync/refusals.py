@@ -17,7 +17,7 @@ from typing import Any
 from duru.crypto.row_mac import mac_base
 from duru.errors import ReplayedRow
 from duru.local.db import Database
-from duru.local.schema import quote
+from duru.local.schema import keyed, quote
 from duru.local.sync_tables import deleted_versions
 from duru.model import BY_NAME, Entity, entity
 from duru.remote.layout import ROW_MAC
@@ -43,11 +43,8 @@ def versions(db: Database, name: str, ids: list[str]) -> Iterator[tuple[str, int
     e = entity(name)
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
-        marks = ", ".join("?" * len(part))
         for key, version in db.conn.execute(
-            f"SELECT {quote(e.key)}, version FROM {quote(e.table)}"
-            f" WHERE {quote(e.key)} IN ({marks})",
-            part,
+            keyed(f"{quote(e.key)}, version", e.table, e.key), [json.dumps(part)]
         ):
             yield key, int(version)
 
