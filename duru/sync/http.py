@@ -70,8 +70,15 @@ class SyncApi:
         self.deadline = 3 * timeout if deadline is None else deadline
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
+        if "@" in urlsplit(url).netloc:
+            # httpx would send it as Basic authorization in place of the session's Bearer
+            # token: every request of a session then failed as "no session".
+            raise UsageError(
+                f"a sync server URL carries no user name or password ({without_password(url)}):"
+                " duru signs in with the account's passphrase and its own session token"
+            )
         self.base_url = url
-        self.shown_url = _without_password(url)  # for messages
+        self.shown_url = without_password(url)  # for messages
         self.token = token
         tls = _tls(url.startswith("https:"))
         self._http = httpx.Client(base_url=url, timeout=timeout, transport=transport, verify=tls)
@@ -370,7 +377,7 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
     )
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
     """``url`` with the password it may carry (https://user:password@host) left out."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
