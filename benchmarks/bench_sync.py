@@ -107,8 +107,14 @@ class Serve:
 
 @contextmanager
 def duru_serve(db_url: str, home: Path, log: Path, workers: int = 1) -> Iterator[Serve]:
-    """Start ``duru serve --port 0`` over ``db_url``; stop it (and its workers) after."""
-    env = {**os.environ, "DURU_DATABASE_URL": db_url, "DURU_HOME": str(home)}
+    """Start ``duru serve --port 0`` over ``db_url``; stop it (and its workers) after.
+    Every bench account is registered from 127.0.0.1: no per-address registration limit."""
+    env = {
+        **os.environ,
+        "DURU_DATABASE_URL": db_url,
+        "DURU_HOME": str(home),
+        "DURU_SERVER_MAX_REGISTRATIONS_PER_ADDRESS": "1000000",
+    }
     command = [*duru_command(), "serve", "--port", "0", "--workers", str(workers)]
     with log.open("a") as err:
         process = subprocess.Popen(

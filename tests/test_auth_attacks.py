@@ -71,12 +71,13 @@ DEAD_SERVER = "http://127.0.0.1:9"  # nothing listens: a command must fail befor
 
 @pytest.fixture(scope="module")
 def srv(pg_databases: PgDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the module: a small per-account limit, a per-address one no test
+    """One server for the module: a small per-account limit, per-address ones no test
     here reaches (every request comes from 127.0.0.1)."""
     db_url = pg_databases.create()
     env = {
         "DURU_SERVER_MAX_FAILURES_PER_ACCOUNT": str(ACCOUNT_LIMIT),
         "DURU_SERVER_MAX_FAILURES_PER_ADDRESS": "100000",
+        "DURU_SERVER_MAX_REGISTRATIONS_PER_ADDRESS": "100000",
     }
     server = Server(db_url, tmp_path_factory.mktemp("auth-server"), env)
     try:
@@ -435,6 +436,76 @@ def test_a_trusted_proxy_that_is_not_an_address_is_refused(tmp_path: Path) -> No
     assert r.returncode != 0
     assert "--trusted-proxy 'proxy.example' is not an IP address or network" in r.stderr, r
     assert "Traceback" not in r.stderr
+
+
+def _registration(name: str) -> dict[str, Any]:
+    uid = str(uuid.uuid4())
+    _, record = new_account("pw", uid, KDF)
+    return {"name": name, "user_id": uid, "record": record.to_dict()}
+
+
+def test_registrations_from_one_address_are_limited(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """One address could create accounts without end (filling the database) and test
+    names for being taken at full speed. Three per window here: a name already taken
+    counts too; past the limit a 429 with Retry-After, the account not made, and other
+    addresses (named by a trusted proxy) still register."""
+    server = servers(pg_url, max_registrations_per_address=3, trusted_proxies="127.0.0.1")
+    taken = unique("taken")
+
+    def send(name: str, address: str = "198.51.100.7") -> httpx.Response:
+        return httpx.post(
+            f"{server.url}/v1/register",
+            json=_registration(name),
+            headers={"X-Forwarded-For": address},
+            timeout=30,
+        )
+
+    codes = [send(n).status_code for n in (taken, taken, unique("two"))]
+    assert codes == [201, 409, 201], codes
+    refused = send(unique("four"))
+    assert refused.status_code == 429, refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3601
+    assert "too many accounts registered from this address" in refused.text
+    assert send(unique("other"), "198.51.100.8").status_code == 201
+    # The refused name was not made: it registers from another address.
+    name = unique("later")
+    assert send(name).status_code == 429
+    assert send(name, "198.51.100.9").status_code == 201
+
+
+def test_concurrent_registrations_from_one_address_do_not_pass_the_limit(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    server = servers(pg_url, max_registrations_per_address=3)
+    bodies = [_registration(unique(f"burst{i}")) for i in range(10)]
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: dict[str, Any]) -> int:
+        with httpx.Client(timeout=60) as http:
+            barrier.wait()
+            return http.post(f"{server.url}/v1/register", json=body).status_code
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        codes = list(pool.map(send, bodies))
+    assert sorted(codes) == [201] * 3 + [429] * 7, codes
+    # `duru register` past the limit: one line, exit 1, the device not logged in.
+    dev = new_device(tmp_path, "late")
+    out = subprocess.run(
+        [DURU, "register", "--server", server.url, "--user", unique("cli"), "--db", str(dev.path)],
+        env={**_env(dev.home), "DURU_PASSPHRASE": "a passphrase long enough"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1 and not out.stdout, out
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out
+    assert "too many accounts registered" in out.stderr, out.stderr
+    assert not creds_file.credentials_path(dev.home, device_id(dev)).exists()
 
 
 def test_concurrent_registrations_of_one_name_on_two_workers(pg_url: str, tmp_path: Path) -> None:

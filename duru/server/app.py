@@ -152,9 +152,10 @@ class _Api:
         name = _field(body, "name", str)
         user_id = canonical_id(body.get("user_id"), "user_id")
         record = _record(body.get("record"))
+        address = request.client.host if request.client else "unknown"
 
         def work() -> dict[str, Any]:
-            self._db(lambda c: auth.register(c, name, user_id, record))
+            self._db(lambda c: auth.register(c, name, user_id, record, address, self.config))
             return {"user_id": user_id}
 
         return await self._run(request, work, 201)

@@ -64,11 +64,21 @@ class Session:
     expires_at: datetime
 
 
-def register(conn: Connection[Any], name: str, user_id: str, record: AccountRecord) -> None:
+def register(
+    conn: Connection[Any],
+    name: str,
+    user_id: str,
+    record: AccountRecord,
+    address: str,
+    config: ServerConfig,
+) -> None:
     """Create the account ``name``; AlreadyExists when the name (or id) is taken.
 
     Refuses (UsageError) a KDF cost below duru's floor or above its ceiling, and a
-    verifier that is not an Argon2id hash.
+    verifier that is not an Argon2id hash. Every well-formed attempt, made or refused as
+    taken, counts against the address's ``max_registrations_per_address`` within
+    ``registration_window``: RateLimited past it (counting nothing), so one address can
+    neither fill the database with accounts nor test names for being taken at speed.
     """
     name = check_user_name(name)
     if not KDF_FLOOR.allows(record.kdf_params):
@@ -78,6 +88,12 @@ def register(conn: Connection[Any], name: str, user_id: str, record: AccountReco
     except CryptoError as exc:
         raise UsageError(exc.message) from None
     _check_verifier(record.auth_verifier)
+    _take_attempt(
+        conn,
+        {f"register:{address}": config.max_registrations_per_address},
+        config.registration_window,
+        "too many accounts registered from this address: try again later",
+    )
     if not insert_account(conn, name, user_id, record):
         raise AlreadyExists(f"the user name {name!r} is taken")
 
@@ -124,7 +140,8 @@ def begin_login(
     """
     name = check_user_name(name)
     keys = (f"account:{name}", f"address:{address}")
-    _take_attempt(conn, keys, config)
+    limits = {keys[0]: config.max_failures_per_account, keys[1]: config.max_failures_per_address}
+    _take_attempt(conn, limits, config.login_window, "too many failed logins: try again later")
     found = _login_record(conn, name)
     if found is None:
         return LoginAttempt(keys, None, _dummy_verifier())
@@ -238,35 +255,32 @@ def _login_record(conn: Connection[Any], name: str) -> tuple[Any, ...] | None:
     ).fetchone()
 
 
-def _take_attempt(conn: Connection[Any], keys: tuple[str, str], config: ServerConfig) -> None:
-    """Count one login attempt against each key (as a failure, until it succeeds);
-    RateLimited, counting nothing, when a key is past its limit within the window.
+def _take_attempt(conn: Connection[Any], limits: dict[str, int], window: int, refusal: str) -> None:
+    """Count one attempt against each key of ``limits`` (a login: as a failure, until it
+    succeeds); RateLimited (``refusal``), counting nothing, when a key is past its limit
+    within ``window`` seconds.
 
     One statement takes each key's row lock and counts, so concurrent attempts are
     counted one after the other: at most the limit of them pass, at once or in turn.
     """
-    limits = {keys[0]: config.max_failures_per_account, keys[1]: config.max_failures_per_address}
     with conn.transaction():
         rows = conn.execute(
             f"INSERT INTO {LOGIN_FAILURES} AS f (key, window_start, failures)"
-            " VALUES (%s, now(), 1), (%s, now(), 1)"
+            " SELECT k, now(), 1 FROM unnest(%s::text[]) AS k"
             " ON CONFLICT (key) DO UPDATE SET"
             " failures = CASE WHEN f.window_start > now() - make_interval(secs => %s)"
             " THEN f.failures + 1 ELSE 1 END,"
             " window_start = CASE WHEN f.window_start > now() - make_interval(secs => %s)"
             " THEN f.window_start ELSE now() END"
             " RETURNING key, failures, window_start",
-            (*keys, config.login_window, config.login_window),
+            (list(limits), window, window),
         ).fetchall()
         for key, failures, started in rows:
             if failures > limits[key]:
-                left = started + timedelta(seconds=config.login_window) - datetime.now(UTC)
+                left = started + timedelta(seconds=window) - datetime.now(UTC)
                 # Raised inside the transaction: it rolls back, so a refused attempt
                 # does not count (nor move the window).
-                raise RateLimited(
-                    "too many failed logins: try again later",
-                    retry_after=max(1, int(left.total_seconds()) + 1),
-                )
+                raise RateLimited(refusal, retry_after=max(1, int(left.total_seconds()) + 1))
 
 
 @cache

@@ -15,7 +15,14 @@ MIN_OPERATOR_TOKEN = 16
 # The longest duration a setting may hold: dates past it overflow Python's datetime
 # (year 9999) or PostgreSQL's interval, and every login would fail with a 500.
 _MAX_SECONDS = 100 * 365 * 24 * 3600
-_MAX = {"token_ttl": _MAX_SECONDS, "login_window": _MAX_SECONDS, "tombstone_days": 100 * 365}
+# The housekeeping drops attempt counts older than a day (a login window set longer
+# counts a day at most).
+_MAX = {
+    "token_ttl": _MAX_SECONDS,
+    "login_window": _MAX_SECONDS,
+    "registration_window": 24 * 3600,
+    "tombstone_days": 100 * 365,
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class ServerConfig:
     login_window: int = 15 * 60
     max_failures_per_account: int = 10
     max_failures_per_address: int = 50
+    # Accounts one client address may register (or try to) within the window.
+    registration_window: int = 3600
+    max_registrations_per_address: int = 30
     tombstone_days: int = 90
     # Opens /dashboard (Basic password or Bearer); empty: no dashboard. repr=False: no leak in logs.
     operator_token: str = field(default="", repr=False)
