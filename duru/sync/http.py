@@ -40,6 +40,11 @@ from duru.model.values import uuid_text
 from .protocol import Change, Outcome, PushEntry, PushResult
 
 DEFAULT_TIMEOUT = 60.0
+# A snapshot must come at least this fast, over each window: one trickled (each read
+# within the timeout) kept a new device's first sync going for ever. Slower, the device
+# pulls rows instead: pages, each kept as it comes, where a snapshot is all or nothing.
+SNAPSHOT_MIN_RATE = 32 * 1024  # bytes a second
+SNAPSHOT_RATE_WINDOW = 30.0  # seconds
 OUTCOMES = frozenset(get_args(Outcome))
 # What a malformed answer may raise on being read (1e400 is a float int() refuses).
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
@@ -176,8 +181,9 @@ class SyncApi:
     @contextmanager
     def snapshot(self) -> Iterator[tuple[int, Iterator[bytes]] | None]:
         """The account's snapshot as (its size, its bytes as they come), None when the
-        server has none. Each read has the timeout; the whole has no deadline (a
-        snapshot of a big account takes a while on a slow link)."""
+        server has none. Each read has the timeout, and the bytes must come at
+        ``SNAPSHOT_MIN_RATE`` over each ``SNAPSHOT_RATE_WINDOW`` (SyncServerError when
+        not); the whole has no deadline (a big account's takes a while on a slow link)."""
         path = "/v1/snapshot"
         try:
             # The sealed bytes as stored: compressing them gains nothing, and a proxy
@@ -221,8 +227,21 @@ class SyncApi:
 
     def _pieces(self, response: httpx.Response) -> Iterator[bytes]:
         encoded = response.headers.get("content-encoding", "identity") != "identity"
+        since, got = time.monotonic(), 0
         try:
-            yield from (response.iter_bytes() if encoded else response.iter_raw())
+            for piece in response.iter_bytes() if encoded else response.iter_raw():
+                got += len(piece)
+                took = time.monotonic() - since
+                if took >= SNAPSHOT_RATE_WINDOW:
+                    if got < SNAPSHOT_MIN_RATE * took:
+                        raise SyncServerError(
+                            f"the sync server at {self.shown_url} sent the snapshot at"
+                            f" {got / took / 1024:,.1f} KiB/s, under"
+                            f" {SNAPSHOT_MIN_RATE / 1024:g} KiB/s",
+                            retryable=True,
+                        )
+                    since, got = time.monotonic(), 0
+                yield piece
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
 
