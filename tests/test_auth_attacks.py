@@ -444,6 +444,19 @@ def _registration(name: str) -> dict[str, Any]:
     return {"name": name, "user_id": uid, "record": record.to_dict()}
 
 
+def _registered_at_once(url: str, bodies: list[dict[str, Any]]) -> list[int]:
+    """POST each body to /v1/register, all released at the same moment: the codes."""
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: dict[str, Any]) -> int:
+        with httpx.Client(timeout=60) as http:
+            barrier.wait()
+            return http.post(f"{url}/v1/register", json=body).status_code
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(send, bodies))
+
+
 def test_registrations_from_one_address_are_limited(
     pg_url: str,
     servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
@@ -482,16 +495,7 @@ def test_concurrent_registrations_from_one_address_do_not_pass_the_limit(
     tmp_path: Path,
 ) -> None:
     server = servers(pg_url, max_registrations_per_address=3)
-    bodies = [_registration(unique(f"burst{i}")) for i in range(10)]
-    barrier = threading.Barrier(len(bodies))
-
-    def send(body: dict[str, Any]) -> int:
-        with httpx.Client(timeout=60) as http:
-            barrier.wait()
-            return http.post(f"{server.url}/v1/register", json=body).status_code
-
-    with ThreadPoolExecutor(len(bodies)) as pool:
-        codes = list(pool.map(send, bodies))
+    codes = _registered_at_once(server.url, [_registration(unique(f"b{i}")) for i in range(10)])
     assert sorted(codes) == [201] * 3 + [429] * 7, codes
     # `duru register` past the limit: one line, exit 1, the device not logged in.
     dev = new_device(tmp_path, "late")
@@ -534,15 +538,7 @@ def test_concurrent_registrations_of_one_name_on_two_workers(pg_url: str, tmp_pa
         uid = str(uuid.uuid4())
         _, record = new_account("pw", uid, KDF)
         bodies += [{"name": f"n{i}", "user_id": uid, "record": record.to_dict()} for i in range(8)]
-        barrier = threading.Barrier(len(bodies))
-
-        def send(body: dict[str, Any]) -> int:
-            with httpx.Client(timeout=60) as http:
-                barrier.wait()
-                return http.post(f"{url}/v1/register", json=body).status_code
-
-        with ThreadPoolExecutor(len(bodies)) as pool:
-            codes = list(pool.map(send, bodies))
+        codes = _registered_at_once(url, bodies)
         assert sorted(codes[:8]) == [201] + [409] * 7, codes
         assert sorted(codes[8:]) == [201] + [409] * 7, codes
     finally:
