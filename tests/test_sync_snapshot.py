@@ -254,6 +254,41 @@ def test_no_snapshot_while_changes_wait_and_none_carries_device_state(
             assert copy.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
 
+class _InfoCountingApi(SyncApi):
+    """The real client, counting its questions about the server's snapshot."""
+
+    asked = 0
+
+    def snapshot_info(self) -> int | None:
+        self.asked += 1
+        return super().snapshot_info()
+
+
+def test_a_device_holding_a_row_back_asks_nothing_and_says_nothing_about_snapshots(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row too big to push stays in the outbox, so the device cannot be shared; every
+    sync past the threshold asked the server for its snapshot and said "no snapshot
+    uploaded: ... changes the server does not have yet" again. Once the row goes, the
+    snapshot is made."""
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    monkeypatch.setattr(sync.client, "MAX_ENTRY_BYTES", 8 * 1024)
+    with DeviceStore.open(a) as s:
+        big = s.notes.create("big", body="글 " * 10_000)
+    for _ in range(3):
+        api = _InfoCountingApi(server.url, token=_token(a))
+        with api:
+            report = sync.sync(a, api=api)
+        assert report.too_big == [f"note {big['id']}"], report
+        assert not report.snapshot_out and not report.snapshot_note, report
+        assert api.asked == 0
+    with DeviceStore.open(a) as s:
+        s.notes.edit(big["id"], body="short now")
+    report = sync.sync(a)
+    assert not report.too_big and report.snapshot_out == report.cursor, report
+
+
 def test_the_plain_copies_are_the_owners_alone_and_the_device_keeps_its_mode(
     tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

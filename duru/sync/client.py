@@ -318,7 +318,9 @@ def _offer_snapshot(
     """Upload a snapshot when the newest one this device knows of is due for
     replacing (``snapshot.due``), unless the server holds a newer one. Its failures are
     a note: the sync itself is done."""
-    if not snapshot.due(db, snapshot.behind(db)):
+    if not snapshot.due(db, snapshot.behind(db)) or snapshot.not_shareable(db.conn, keys.user_id):
+        # Not shareable now (rows held back as too big, an edit made during this sync):
+        # no request and no note at every sync; the reason is the report's own.
         return
     made: snapshot.Made | str | None = None
     try:

@@ -166,7 +166,7 @@ class Made:
 def make(db: Database, master_key: bytes, user_id: str) -> Made | str:
     """A snapshot of ``db`` (a copy beside it, cleared of what stays on the device), or
     why none can be made now: changes not pushed yet, a resync under way, no cursor."""
-    why = _not_shareable(db.conn, user_id)  # before copying a big file for nothing
+    why = not_shareable(db.conn, user_id)  # before copying a big file for nothing
     if why:
         return why
     path = _scratch(db.path, "out")
@@ -179,7 +179,7 @@ def make(db: Database, master_key: bytes, user_id: str) -> Made | str:
             if found is None or found[0] != "ok":
                 discard(path)
                 return f"this device's database fails its check ({found and found[0]})"
-            why = _not_shareable(copy, user_id)
+            why = not_shareable(copy, user_id)
             if why:
                 discard(path)
                 return why
@@ -211,7 +211,8 @@ def make(db: Database, master_key: bytes, user_id: str) -> Made | str:
         raise
 
 
-def _not_shareable(copy: sqlite3.Connection, user_id: str) -> str:
+def not_shareable(copy: sqlite3.Connection, user_id: str) -> str:
+    """Why the database of ``copy`` cannot be shared as a snapshot now, or ""."""
     if _meta(copy, "sync_account") not in (None, user_id):
         return "this device's rows are another account's"
     cursor = _meta(copy, "sync_cursor") or "0"
