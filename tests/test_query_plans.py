@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from duru.local.housekeeping import maintain
 from duru.local.search import Search
 from duru.local.store import DeviceStore
 from duru.model import ENTITIES
@@ -207,3 +208,34 @@ def test_the_seed_is_big_enough_to_matter(store: DeviceStore) -> None:
     counts = {t: store.db.scalar(f"SELECT count(*) FROM {t}") for t in sorted(TABLES)}
     assert counts["notes"] == NOTES and counts["tasks"] == 2 * NOTES
     assert store.db.scalar("SELECT count(*) FROM sqlite_stat1") > 0
+
+
+def test_statistics_of_a_small_table_are_dropped_once_it_has_grown(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """ANALYZE (the end of a migration run) on a device of 20 notes, then 2,000 more:
+    with those statistics SQLite listed the trash by reading every note's key and
+    sorting. The housekeeping every writing command and sync runs drops them, and the
+    trash list uses its index again; statistics of a big table stay."""
+    path = tmp_path_factory.mktemp("stale") / "device.sqlite"
+    with DeviceStore.open(path) as s:
+        for i in range(20):
+            s.notes.create(f"early {i}")
+        s.db.conn.execute("ANALYZE")
+        with s.db.transaction():
+            for i in range(2000):
+                note = s.db.insert("note", {"title": f"later {i}", "body": "words"})
+                s.db.insert("task", {"note_id": note["id"], "content": "t"})
+        s.db.conn.execute("ANALYZE tasks")  # 2,000 rows: statistics to keep
+
+        def by_index() -> bool:
+            plans = plans_of(s, lambda: s.notes.list_trash(50))
+            return any("ix_notes_updated_at" in line for plan in plans for line in plan)
+
+        assert not by_index()  # the premise
+        maintain(s.db)
+        assert by_index()
+        kept = {t for (t,) in s.db.conn.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
+        assert "tasks" in kept and "notes" not in kept, kept
+        maintain(s.db)  # nothing more to drop
+        assert {t for (t,) in s.db.conn.execute("SELECT DISTINCT tbl FROM sqlite_stat1")} == kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from duru.local.housekeeping import drop_small_statistics
 from duru.migrate.ops import Phase, quote
 from duru.migrate.sqlite import state
 from duru.migrate.sqlite.backup import backup_path, take_backup
@@ -53,7 +54,8 @@ def _drop_bridges(ctx: StepContext) -> StepResult:
 
 def _analyze(ctx: StepContext) -> StepResult:
     ctx.conn.execute("ANALYZE")
-    return StepResult()
+    # Not the statistics of small tables: they would outlive them (see the function).
+    return StepResult(details={"small": drop_small_statistics(ctx.conn)})
 
 
 def _report(ctx: StepContext) -> StepResult:
