@@ -708,6 +708,15 @@ def test_a_servers_error_message_is_printed_on_one_line_without_control_characte
             assert bad not in line, (status, repr(line))
 
 
+def test_a_retry_after_that_int_refuses_is_one_line(w: World) -> None:
+    """str.isdigit() takes "\xb2" (superscript two, a latin-1 header byte) and 5,000
+    digits; int() refused both with a ValueError: `duru sync` ended in a traceback."""
+    body = json.dumps({"error": {"code": "rate_limited", "message": "slow down"}}).encode()
+    for after in ("\xb2", "9" * 5000):
+        w.proxy.rules = {PULL: answer(429, body, **{"Retry-After": after})}
+        assert "slow down" in one_line_failure(cli_sync(w.bob)), after[:9]
+
+
 def test_a_redirect_to_another_host_does_not_carry_the_token(w: World) -> None:
     evil = Proxy("http://127.0.0.1:9")  # records what reaches it, forwards nowhere
     try:

@@ -379,7 +379,10 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
         return AuthFailed(message)
     if status == 429:
         after = response.headers.get("retry-after", "60")
-        return RateLimited(message, retry_after=int(after) if after.isdigit() else 60)
+        # Not str.isdigit(): it takes "\xb2" (superscript two) and 5,000 digits, which
+        # int() refuses with a ValueError (a traceback).
+        ok = after.isascii() and after.isdigit() and len(after) <= 9
+        return RateLimited(message, retry_after=int(after) if ok else 60)
     if status == 409 and response.request.url.path.endswith("/register"):
         return AlreadyExists(message)
     if status == 410:
