@@ -991,6 +991,32 @@ def test_a_server_url_with_a_password_is_refused_without_printing_it(w: World) -
     assert not dev.home.exists() or not list(dev.home.rglob("*.json")), "credentials saved"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://proxyuser:hunter2#secret@127.0.0.1:9",
+        "http://proxyuser:hunter2/secret@127.0.0.1:9",
+        "http://[::1",
+        "http://127.0.0.1:9:9",
+    ],
+)
+def test_a_malformed_server_url_is_one_line_without_the_password(tmp_path: Path, url: str) -> None:
+    """A URL httpx or urllib cannot parse was a traceback (httpx.InvalidURL, ValueError),
+    and a password holding '#' or '/' ended the host early and was shown as its port:
+    "Invalid port: 'hunter2'"."""
+    dev = new_device(tmp_path, "bad-url")
+    out = subprocess.run(
+        [DURU, "login", "--server", url, "--user", "bad-url", "--db", str(dev.path)],
+        env={**_env(dev.home), "DURU_PASSPHRASE": "a passphrase for the url test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0 and not out.stdout, out
+    assert "Traceback" not in out.stderr and "hunter2" not in out.stderr, out.stderr
+    assert out.stderr.startswith("duru: ") and len(out.stderr.strip().splitlines()) == 1, out
+
+
 def test_ctrl_c_while_a_page_is_on_its_way_ends_at_once(w: World) -> None:
     dev = bob_again(w)
     at = cursor(dev) or 0

@@ -75,7 +75,15 @@ class SyncApi:
         self.deadline = 3 * timeout if deadline is None else deadline
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
-        if "@" in urlsplit(url).netloc:
+        try:
+            netloc = urlsplit(url).netloc
+            httpx.URL(url)  # what the client parses: InvalidURL for a bad host or port
+        except (ValueError, httpx.InvalidURL):
+            # Not shown with an '@': a password holding '#', '/' or '?' ends the host
+            # early, and the rest of the password then reads as the port.
+            shown = "" if "@" in url else f" ({url})"
+            raise UsageError(f"the sync server URL is not a valid URL{shown}") from None
+        if "@" in netloc:
             # httpx would send it as Basic authorization in place of the session's Bearer
             # token: every request of a session then failed as "no session".
             raise UsageError(
