@@ -605,6 +605,20 @@ def test_out_of_range_server_durations_are_refused_at_start(tmp_path: Path) -> N
         assert run.stderr.count("\n") == 1 and var.split("_SERVER_")[1].lower() in run.stderr
 
 
+def test_a_registration_window_past_a_day_is_refused_in_a_day_not_100_years(
+    tmp_path: Path,
+) -> None:
+    """The registration window's ceiling is a day (the housekeeping drops older counts),
+    but the refusal said "must be at most 86400 (100 years)"."""
+    env = {**_env(tmp_path), "DURU_SERVER_REGISTRATION_WINDOW": "90000"}
+    env["DURU_DATABASE_URL"] = DEAD_SERVER.replace("http", "postgresql")
+    run = subprocess.run(
+        [DURU, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.count("\n") == 1 and "at most 86400 (a day)" in run.stderr, run.stderr
+
+
 # -- two syncs of one device, a killed --watch ----------------------------------------
 
 
