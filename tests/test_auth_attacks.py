@@ -476,6 +476,29 @@ def test_registrations_from_one_address_are_limited(
     assert send(name, "198.51.100.9").status_code == 201
 
 
+def test_registrations_from_one_ipv6_network_are_limited_together(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """An IPv6 client holds a whole /64 (2^64 addresses) and may send from a new one each
+    time: counted per address, it registered without end. Its /64 counts as one
+    address, however written; another /64 is another address."""
+    server = servers(pg_url, max_registrations_per_address=3, trusted_proxies="127.0.0.1")
+
+    def send(address: str) -> int:
+        return httpx.post(
+            f"{server.url}/v1/register",
+            json=_registration(unique("v6")),
+            headers={"X-Forwarded-For": address},
+            timeout=30,
+        ).status_code
+
+    sent = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:0db8:0001:0002:ffff::9", "2001:db8:1:2::3"]
+    codes = [send(a) for a in sent]
+    assert codes == [201, 201, 201, 429], codes
+    assert send("2001:db8:1:3::1") == 201
+
+
 def test_concurrent_registrations_from_one_address_do_not_pass_the_limit(
     pg_url: str,
     servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -90,7 +91,7 @@ def register(
     _check_verifier(record.auth_verifier)
     _take_attempt(
         conn,
-        {f"register:{address}": config.max_registrations_per_address},
+        {f"register:{_network(address)}": config.max_registrations_per_address},
         config.registration_window,
         "too many accounts registered from this address: try again later",
     )
@@ -253,6 +254,19 @@ def _login_record(conn: Connection[Any], name: str) -> tuple[Any, ...] | None:
         f"SELECT user_id, salt, kdf_params, auth_verifier FROM {LOGIN_RECORD_FUNCTION}(%s)",
         (name,),
     ).fetchone()
+
+
+def _network(address: str) -> str:
+    """What registrations from ``address`` count against: an IPv6 address's /64 (one
+    line or host holds all of it, and can send from a new address each time), an IPv4
+    address (or an IPv4-mapped one) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown", or what a trusted proxy named
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
 
 
 def _take_attempt(conn: Connection[Any], limits: dict[str, int], window: int, refusal: str) -> None:
