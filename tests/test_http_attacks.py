@@ -658,6 +658,14 @@ PULL_ANSWERS: dict[str, Rule] = {
     "502_empty": answer(502, b"", ""),
     "503_json": answer(503, b'{"error": {"message": "down for upgrade"}}'),
     "hang_up": hang_up,
+    # JSON carries a lone surrogate, which SQLite cannot store: it stopped the pull as
+    # "text that is not UTF-8 (bytes eda080) cannot be used here", blaming the user.
+    "lone_surrogate": answer(
+        200,
+        b'{"changes": [{"seq": 1, "entity": "note", "kind": "delete", "row_id": "\\ud800",'
+        b' "version": 1, "row": null}], "cursor": 1000000000, "head": 1000000000,'
+        b' "more": false}',
+    ),
 }
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -48,6 +50,8 @@ SNAPSHOT_RATE_WINDOW = 30.0  # seconds
 OUTCOMES = frozenset(get_args(Outcome))
 # What a malformed answer may raise on being read (1e400 is a float int() refuses).
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+# The one way a lone surrogate comes in JSON: escaped (a pair, an emoji, is fine).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @cache
@@ -305,13 +309,20 @@ class SyncApi:
         if response.status_code == 204:
             return None
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             # A proxy's maintenance page, say: the next try may go through.
             raise SyncServerError(
                 f"the sync server at {self.shown_url} answered {path} with something not JSON",
                 retryable=True,
             ) from None
+        if _SURROGATE_ESCAPE.search(response.content) and not _unicode(data):
+            # SQLite cannot store one: it stopped a pull as a UnicodeEncodeError.
+            raise SyncServerError(
+                f"the sync server at {self.shown_url} answered {path} with text that is not"
+                " valid Unicode (a lone surrogate); nothing of it was used"
+            )
+        return data
 
     def _reason(self, exc: httpx.HTTPError) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
@@ -405,6 +416,15 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
     return SyncServerError(
         f"the sync server at {base_url} refused ({status}): {message}", retryable=status >= 500
     )
+
+
+def _unicode(data: Any) -> bool:
+    """Whether the JSON value ``data`` holds no lone surrogate."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def without_password(url: str) -> str:
