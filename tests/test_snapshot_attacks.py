@@ -519,6 +519,53 @@ def test_a_trickled_snapshot_is_given_up_and_rows_are_pulled(
         proxy.close()
 
 
+def _gzip_comment_trickled(h: BaseHTTPRequestHandler, _: bytes) -> None:
+    """A gzip stream whose header has a comment (FCOMMENT: ended by a NUL, of any
+    length) sent a byte at a time: bytes keep coming, none decodes to anything."""
+    h.close_connection = True
+    h.wfile.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x10\x00\x00\x00\x00\x00\xff"
+    )
+    try:
+        ends = time.monotonic() + 40
+        while time.monotonic() < ends:
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.05)
+    except OSError:  # the client gave up: what the test wants
+        pass
+
+
+def test_a_gzip_trickle_that_decodes_to_nothing_is_given_up(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The floor rate was measured on the decoded bytes, checked as each came: a gzip
+    header's endless comment, trickled, decodes to nothing, so nothing was measured and a
+    new device's first sync went on for as long as the server kept sending."""
+    monkeypatch.setattr(sync_http, "SNAPSHOT_RATE_WINDOW", 1.0)
+    monkeypatch.setattr(sync_http, "SNAPSHOT_MIN_RATE", 64 * 1024)
+    a, _ = two_devices(tmp_path, server)
+    _fill(a)
+    assert sync.sync(a).snapshot_out
+    proxy = Proxy(server.url)
+    try:
+        c = tmp_path / "c.sqlite"
+        Database.open(c).close()
+        sync.login(c, server=proxy.url, user="ada", passphrase=PASS)
+        proxy.rules[("GET", "/v1/snapshot")] = _gzip_comment_trickled
+        started = time.monotonic()
+        report = sync.sync(c)
+        assert time.monotonic() - started < 30
+        assert report.snapshot_in == 0 and "KiB/s, under 64 KiB/s" in report.snapshot_note
+        assert report.pulled > 0 and not snap.scratch_files(c), report
+        proxy.rules.clear()
+        sync_all(a, c)
+        assert exported(a) == exported(c)
+    finally:
+        proxy.close()
+
+
 def test_an_old_genuine_snapshot_is_installed_and_what_came_after_is_pulled(
     tmp_path: Path, server: Server
 ) -> None:

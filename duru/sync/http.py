@@ -238,24 +238,37 @@ class SyncApi:
         return kept
 
     def _pieces(self, response: httpx.Response) -> Iterator[bytes]:
-        encoded = response.headers.get("content-encoding", "identity") != "identity"
-        since, got = time.monotonic(), 0
+        pieces = self._at_floor_rate(response.iter_raw())
+        if response.headers.get("content-encoding", "identity") != "identity":
+            # Decoded after the rate is measured on the bytes that come: a trickle that
+            # decodes to nothing (a gzip header's endless comment) gave nothing to measure.
+            decoding = httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                stream=_Stream(pieces),
+                request=response.request,
+            )
+            pieces = decoding.iter_bytes()
         try:
-            for piece in response.iter_bytes() if encoded else response.iter_raw():
-                got += len(piece)
-                took = time.monotonic() - since
-                if took >= SNAPSHOT_RATE_WINDOW:
-                    if got < SNAPSHOT_MIN_RATE * took:
-                        raise SyncServerError(
-                            f"the sync server at {self.shown_url} sent the snapshot at"
-                            f" {got / took / 1024:,.1f} KiB/s, under"
-                            f" {SNAPSHOT_MIN_RATE / 1024:g} KiB/s",
-                            retryable=True,
-                        )
-                    since, got = time.monotonic(), 0
-                yield piece
+            yield from pieces
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+
+    def _at_floor_rate(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        since, got = time.monotonic(), 0
+        for piece in pieces:
+            got += len(piece)
+            took = time.monotonic() - since
+            if took >= SNAPSHOT_RATE_WINDOW:
+                if got < SNAPSHOT_MIN_RATE * took:
+                    raise SyncServerError(
+                        f"the sync server at {self.shown_url} sent the snapshot at"
+                        f" {got / took / 1024:,.1f} KiB/s, under"
+                        f" {SNAPSHOT_MIN_RATE / 1024:g} KiB/s",
+                        retryable=True,
+                    )
+                since, got = time.monotonic(), 0
+            yield piece
 
     def _auth(self) -> dict[str, str]:
         if not self.token:
@@ -328,6 +341,16 @@ class SyncApi:
         text = " ".join(str(exc).split()) or type(exc).__name__
         password = urlsplit(self.base_url).password
         return text.replace(password, "***") if password else text
+
+
+class _Stream(httpx.SyncByteStream):
+    """Bytes already coming, for httpx to decode."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
 
 
 class _TooSlow(Exception):
