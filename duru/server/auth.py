@@ -77,9 +77,10 @@ def register(
 
     Refuses (UsageError) a KDF cost below duru's floor or above its ceiling, and a
     verifier that is not an Argon2id hash. Every well-formed attempt, made or refused as
-    taken, counts against the address's ``max_registrations_per_address`` within
-    ``registration_window``: RateLimited past it (counting nothing), so one address can
-    neither fill the database with accounts nor test names for being taken at speed.
+    taken, counts against the address's ``max_registrations_per_address`` (an IPv6
+    address's /64's) within ``registration_window``: RateLimited past it (counting
+    nothing), so one address can neither fill the database with accounts nor test names
+    for being taken at speed.
     """
     name = check_user_name(name)
     if not KDF_FLOOR.allows(record.kdf_params):
