@@ -1006,6 +1006,7 @@ def test_a_server_url_with_a_password_is_refused_without_printing_it(w: World) -
         "http://proxyuser:hunter2/secret@127.0.0.1:9",
         "http://[::1",
         "http://127.0.0.1:9:9",
+        "http://xn--zz",
     ],
 )
 def test_a_malformed_server_url_is_one_line_without_the_password(tmp_path: Path, url: str) -> None:

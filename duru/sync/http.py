@@ -81,7 +81,9 @@ class SyncApi:
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
         try:
             netloc = urlsplit(url).netloc
-            httpx.URL(url)  # what the client parses: InvalidURL for a bad host or port
+            # What the client parses: InvalidURL for a bad port, an IDNAError (a
+            # ValueError) for a bad xn-- host, read as a request is built.
+            httpx.URL(url).host  # noqa: B018
         except (ValueError, httpx.InvalidURL):
             # Not shown with an '@': a password holding '#', '/' or '?' ends the host
             # early, and the rest of the password then reads as the port.
