@@ -399,7 +399,7 @@ def test_a_forwarded_for_header_does_not_reset_the_per_address_limit(
     assert codes == [401, 401, 401, 429, 429, 429], codes
 
 
-def _spray(server: Server) -> list[int]:
+def _spray(server: Server, address: str = "198.51.100.{}") -> list[int]:
     """Six wrong logins, each of another name and another forwarded address: the codes."""
     codes = []
     for i in range(6):
@@ -407,7 +407,7 @@ def _spray(server: Server) -> list[int]:
         r = httpx.post(
             f"{server.url}/v1/login",
             json=body,
-            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            headers={"X-Forwarded-For": address.format(i)},
             timeout=30,
         )
         codes.append(r.status_code)
@@ -423,6 +423,17 @@ def test_a_trusted_proxy_names_the_address(
     server = servers(pg_url, max_failures_per_address=3, trusted_proxies="10.0.0.0/8 127.0.0.1")
     codes = _spray(server)
     assert codes == [401] * 6, codes
+
+
+def test_wrong_logins_from_one_ipv6_network_count_as_one_address(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """An IPv6 client holds a whole /64 and may send each guess from a new address of
+    it: counted per address, it guessed (other names) without end."""
+    server = servers(pg_url, max_failures_per_address=3, trusted_proxies="127.0.0.1")
+    codes = _spray(server, "2001:db8:7:8::{}")
+    assert codes == [401, 401, 401, 429, 429, 429], codes
 
 
 def test_a_trusted_proxy_that_is_not_an_address_is_refused(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def begin_login(
     though the check raises (AuthFailed, alike for an unknown name and a wrong key).
     """
     name = check_user_name(name)
-    keys = (f"account:{name}", f"address:{address}")
+    keys = (f"account:{name}", f"address:{_network(address)}")
     limits = {keys[0]: config.max_failures_per_account, keys[1]: config.max_failures_per_address}
     _take_attempt(conn, limits, config.login_window, "too many failed logins: try again later")
     found = _login_record(conn, name)
@@ -258,9 +258,9 @@ def _login_record(conn: Connection[Any], name: str) -> tuple[Any, ...] | None:
 
 
 def _network(address: str) -> str:
-    """What registrations from ``address`` count against: an IPv6 address's /64 (one
-    line or host holds all of it, and can send from a new address each time), an IPv4
-    address (or an IPv4-mapped one) as it is."""
+    """What logins and registrations from ``address`` count against: an IPv6 address's
+    /64 (one line or host holds all of it, and can send from a new address each time),
+    an IPv4 address (or an IPv4-mapped one) as it is."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
