@@ -399,7 +399,7 @@ def test_a_forwarded_for_header_does_not_reset_the_per_address_limit(
     assert codes == [401, 401, 401, 429, 429, 429], codes
 
 
-def _spray(server: Server) -> list[int]:
+def _spray(server: Server, address: str = "198.51.100.{}") -> list[int]:
     """Six wrong logins, each of another name and another forwarded address: the codes."""
     codes = []
     for i in range(6):
@@ -407,7 +407,7 @@ def _spray(server: Server) -> list[int]:
         r = httpx.post(
             f"{server.url}/v1/login",
             json=body,
-            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            headers={"X-Forwarded-For": address.format(i)},
             timeout=30,
         )
         codes.append(r.status_code)
@@ -423,6 +423,17 @@ def test_a_trusted_proxy_names_the_address(
     server = servers(pg_url, max_failures_per_address=3, trusted_proxies="10.0.0.0/8 127.0.0.1")
     codes = _spray(server)
     assert codes == [401] * 6, codes
+
+
+def test_wrong_logins_from_one_ipv6_network_count_as_one_address(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """An IPv6 client holds a whole /64 and may send each guess from a new address of
+    it: counted per address, it guessed (other names) without end."""
+    server = servers(pg_url, max_failures_per_address=3, trusted_proxies="127.0.0.1")
+    codes = _spray(server, "2001:db8:7:8::{}")
+    assert codes == [401, 401, 401, 429, 429, 429], codes
 
 
 def test_a_trusted_proxy_that_is_not_an_address_is_refused(tmp_path: Path) -> None:
@@ -487,6 +498,29 @@ def test_registrations_from_one_address_are_limited(
     name = unique("later")
     assert send(name).status_code == 429
     assert send(name, "198.51.100.9").status_code == 201
+
+
+def test_registrations_from_one_ipv6_network_are_limited_together(
+    pg_url: str,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """An IPv6 client holds a whole /64 (2^64 addresses) and may send from a new one each
+    time: counted per address, it registered without end. Its /64 counts as one
+    address, however written; another /64 is another address."""
+    server = servers(pg_url, max_registrations_per_address=3, trusted_proxies="127.0.0.1")
+
+    def send(address: str) -> int:
+        return httpx.post(
+            f"{server.url}/v1/register",
+            json=_registration(unique("v6")),
+            headers={"X-Forwarded-For": address},
+            timeout=30,
+        ).status_code
+
+    sent = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:0db8:0001:0002:ffff::9", "2001:db8:1:2::3"]
+    codes = [send(a) for a in sent]
+    assert codes == [201, 201, 201, 429], codes
+    assert send("2001:db8:1:3::1") == 201
 
 
 def test_concurrent_registrations_from_one_address_do_not_pass_the_limit(
@@ -599,6 +633,20 @@ def test_out_of_range_server_durations_are_refused_at_start(tmp_path: Path) -> N
         )
         assert run.returncode == 2, (var, run.stdout, run.stderr)
         assert run.stderr.count("\n") == 1 and var.split("_SERVER_")[1].lower() in run.stderr
+
+
+def test_a_registration_window_past_a_day_is_refused_in_a_day_not_100_years(
+    tmp_path: Path,
+) -> None:
+    """The registration window's ceiling is a day (the housekeeping drops older counts),
+    but the refusal said "must be at most 86400 (100 years)"."""
+    env = {**_env(tmp_path), "DURU_SERVER_REGISTRATION_WINDOW": "90000"}
+    env["DURU_DATABASE_URL"] = DEAD_SERVER.replace("http", "postgresql")
+    run = subprocess.run(
+        [DURU, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.count("\n") == 1 and "at most 86400 (a day)" in run.stderr, run.stderr
 
 
 # -- two syncs of one device, a killed --watch ----------------------------------------

@@ -658,6 +658,14 @@ PULL_ANSWERS: dict[str, Rule] = {
     "502_empty": answer(502, b"", ""),
     "503_json": answer(503, b'{"error": {"message": "down for upgrade"}}'),
     "hang_up": hang_up,
+    # JSON carries a lone surrogate, which SQLite cannot store: it stopped the pull as
+    # "text that is not UTF-8 (bytes eda080) cannot be used here", blaming the user.
+    "lone_surrogate": answer(
+        200,
+        b'{"changes": [{"seq": 1, "entity": "note", "kind": "delete", "row_id": "\\ud800",'
+        b' "version": 1, "row": null}], "cursor": 1000000000, "head": 1000000000,'
+        b' "more": false}',
+    ),
 }
 
 
@@ -706,6 +714,15 @@ def test_a_servers_error_message_is_printed_on_one_line_without_control_characte
         line = one_line_failure(cli_sync(w.bob))
         for bad in ("\x1b", "\x07", "\r", "\u202e"):
             assert bad not in line, (status, repr(line))
+
+
+def test_a_retry_after_that_int_refuses_is_one_line(w: World) -> None:
+    """str.isdigit() takes "\xb2" (superscript two, a latin-1 header byte) and 5,000
+    digits; int() refused both with a ValueError: `duru sync` ended in a traceback."""
+    body = json.dumps({"error": {"code": "rate_limited", "message": "slow down"}}).encode()
+    for after in ("\xb2", "9" * 5000):
+        w.proxy.rules = {PULL: answer(429, body, **{"Retry-After": after})}
+        assert "slow down" in one_line_failure(cli_sync(w.bob)), after[:9]
 
 
 def test_a_redirect_to_another_host_does_not_carry_the_token(w: World) -> None:
@@ -980,6 +997,33 @@ def test_a_server_url_with_a_password_is_refused_without_printing_it(w: World) -
         assert "hunter2-secret" not in out.stderr and "no user name or password" in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not dev.home.exists() or not list(dev.home.rglob("*.json")), "credentials saved"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://proxyuser:hunter2#secret@127.0.0.1:9",
+        "http://proxyuser:hunter2/secret@127.0.0.1:9",
+        "http://[::1",
+        "http://127.0.0.1:9:9",
+        "http://xn--zz",
+    ],
+)
+def test_a_malformed_server_url_is_one_line_without_the_password(tmp_path: Path, url: str) -> None:
+    """A URL httpx or urllib cannot parse was a traceback (httpx.InvalidURL, ValueError),
+    and a password holding '#' or '/' ended the host early and was shown as its port:
+    "Invalid port: 'hunter2'"."""
+    dev = new_device(tmp_path, "bad-url")
+    out = subprocess.run(
+        [DURU, "login", "--server", url, "--user", "bad-url", "--db", str(dev.path)],
+        env={**_env(dev.home), "DURU_PASSPHRASE": "a passphrase for the url test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0 and not out.stdout, out
+    assert "Traceback" not in out.stderr and "hunter2" not in out.stderr, out.stderr
+    assert out.stderr.startswith("duru: ") and len(out.stderr.strip().splitlines()) == 1, out
 
 
 def test_ctrl_c_while_a_page_is_on_its_way_ends_at_once(w: World) -> None:

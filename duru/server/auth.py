@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -76,9 +77,10 @@ def register(
 
     Refuses (UsageError) a KDF cost below duru's floor or above its ceiling, and a
     verifier that is not an Argon2id hash. Every well-formed attempt, made or refused as
-    taken, counts against the address's ``max_registrations_per_address`` within
-    ``registration_window``: RateLimited past it (counting nothing), so one address can
-    neither fill the database with accounts nor test names for being taken at speed.
+    taken, counts against the address's ``max_registrations_per_address`` (an IPv6
+    address's /64's) within ``registration_window``: RateLimited past it (counting
+    nothing), so one address can neither fill the database with accounts nor test names
+    for being taken at speed.
     """
     name = check_user_name(name)
     if not KDF_FLOOR.allows(record.kdf_params):
@@ -90,7 +92,7 @@ def register(
     _check_verifier(record.auth_verifier)
     _take_attempt(
         conn,
-        {f"register:{address}": config.max_registrations_per_address},
+        {f"register:{_network(address)}": config.max_registrations_per_address},
         config.registration_window,
         "too many accounts registered from this address: try again later",
     )
@@ -139,7 +141,7 @@ def begin_login(
     though the check raises (AuthFailed, alike for an unknown name and a wrong key).
     """
     name = check_user_name(name)
-    keys = (f"account:{name}", f"address:{address}")
+    keys = (f"account:{name}", f"address:{_network(address)}")
     limits = {keys[0]: config.max_failures_per_account, keys[1]: config.max_failures_per_address}
     _take_attempt(conn, limits, config.login_window, "too many failed logins: try again later")
     found = _login_record(conn, name)
@@ -253,6 +255,19 @@ def _login_record(conn: Connection[Any], name: str) -> tuple[Any, ...] | None:
         f"SELECT user_id, salt, kdf_params, auth_verifier FROM {LOGIN_RECORD_FUNCTION}(%s)",
         (name,),
     ).fetchone()
+
+
+def _network(address: str) -> str:
+    """What logins and registrations from ``address`` count against: an IPv6 address's
+    /64 (one line or host holds all of it, and can send from a new address each time),
+    an IPv4 address (or an IPv4-mapped one) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown", or what a trusted proxy named
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
 
 
 def _take_attempt(conn: Connection[Any], limits: dict[str, int], window: int, refusal: str) -> None:

@@ -18,10 +18,10 @@ _MAX_SECONDS = 100 * 365 * 24 * 3600
 # The housekeeping drops attempt counts older than a day (a login window set longer
 # counts a day at most).
 _MAX = {
-    "token_ttl": _MAX_SECONDS,
-    "login_window": _MAX_SECONDS,
-    "registration_window": 24 * 3600,
-    "tombstone_days": 100 * 365,
+    "token_ttl": (_MAX_SECONDS, "100 years"),
+    "login_window": (_MAX_SECONDS, "100 years"),
+    "registration_window": (24 * 3600, "a day"),
+    "tombstone_days": (100 * 365, "100 years"),
 }
 
 
@@ -58,10 +58,9 @@ class ServerConfig:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{f.name} must be a positive integer, not {value!r}")
-            if value > _MAX.get(f.name, value):
-                raise UsageError(
-                    f"{f.name} must be at most {_MAX[f.name]} (100 years), not {value}"
-                )
+            most, words = _MAX.get(f.name, (value, ""))
+            if value > most:
+                raise UsageError(f"{f.name} must be at most {most} ({words}), not {value}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:

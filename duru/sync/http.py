@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -48,6 +50,8 @@ SNAPSHOT_RATE_WINDOW = 30.0  # seconds
 OUTCOMES = frozenset(get_args(Outcome))
 # What a malformed answer may raise on being read (1e400 is a float int() refuses).
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+# The one way a lone surrogate comes in JSON: escaped (a pair, an emoji, is fine).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @cache
@@ -75,7 +79,17 @@ class SyncApi:
         self.deadline = 3 * timeout if deadline is None else deadline
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"a sync server URL starts with http:// or https://, not {url!r}")
-        if "@" in urlsplit(url).netloc:
+        try:
+            netloc = urlsplit(url).netloc
+            # What the client parses: InvalidURL for a bad port, an IDNAError (a
+            # ValueError) for a bad xn-- host, read as a request is built.
+            httpx.URL(url).host  # noqa: B018
+        except (ValueError, httpx.InvalidURL):
+            # Not shown with an '@': a password holding '#', '/' or '?' ends the host
+            # early, and the rest of the password then reads as the port.
+            shown = "" if "@" in url else f" ({url})"
+            raise UsageError(f"the sync server URL is not a valid URL{shown}") from None
+        if "@" in netloc:
             # httpx would send it as Basic authorization in place of the session's Bearer
             # token: every request of a session then failed as "no session".
             raise UsageError(
@@ -226,24 +240,37 @@ class SyncApi:
         return kept
 
     def _pieces(self, response: httpx.Response) -> Iterator[bytes]:
-        encoded = response.headers.get("content-encoding", "identity") != "identity"
-        since, got = time.monotonic(), 0
+        pieces = self._at_floor_rate(response.iter_raw())
+        if response.headers.get("content-encoding", "identity") != "identity":
+            # Decoded after the rate is measured on the bytes that come: a trickle that
+            # decodes to nothing (a gzip header's endless comment) gave nothing to measure.
+            decoding = httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                stream=_Stream(pieces),
+                request=response.request,
+            )
+            pieces = decoding.iter_bytes()
         try:
-            for piece in response.iter_bytes() if encoded else response.iter_raw():
-                got += len(piece)
-                took = time.monotonic() - since
-                if took >= SNAPSHOT_RATE_WINDOW:
-                    if got < SNAPSHOT_MIN_RATE * took:
-                        raise SyncServerError(
-                            f"the sync server at {self.shown_url} sent the snapshot at"
-                            f" {got / took / 1024:,.1f} KiB/s, under"
-                            f" {SNAPSHOT_MIN_RATE / 1024:g} KiB/s",
-                            retryable=True,
-                        )
-                    since, got = time.monotonic(), 0
-                yield piece
+            yield from pieces
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+
+    def _at_floor_rate(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        since, got = time.monotonic(), 0
+        for piece in pieces:
+            got += len(piece)
+            took = time.monotonic() - since
+            if took >= SNAPSHOT_RATE_WINDOW:
+                if got < SNAPSHOT_MIN_RATE * took:
+                    raise SyncServerError(
+                        f"the sync server at {self.shown_url} sent the snapshot at"
+                        f" {got / took / 1024:,.1f} KiB/s, under"
+                        f" {SNAPSHOT_MIN_RATE / 1024:g} KiB/s",
+                        retryable=True,
+                    )
+                since, got = time.monotonic(), 0
+            yield piece
 
     def _auth(self) -> dict[str, str]:
         if not self.token:
@@ -297,18 +324,35 @@ class SyncApi:
         if response.status_code == 204:
             return None
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             # A proxy's maintenance page, say: the next try may go through.
             raise SyncServerError(
                 f"the sync server at {self.shown_url} answered {path} with something not JSON",
                 retryable=True,
             ) from None
+        if _SURROGATE_ESCAPE.search(response.content) and not _unicode(data):
+            # SQLite cannot store one: it stopped a pull as a UnicodeEncodeError.
+            raise SyncServerError(
+                f"the sync server at {self.shown_url} answered {path} with text that is not"
+                " valid Unicode (a lone surrogate); nothing of it was used"
+            )
+        return data
 
     def _reason(self, exc: httpx.HTTPError) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
         password = urlsplit(self.base_url).password
         return text.replace(password, "***") if password else text
+
+
+class _Stream(httpx.SyncByteStream):
+    """Bytes already coming, for httpx to decode."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
 
 
 class _TooSlow(Exception):
@@ -379,7 +423,10 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
         return AuthFailed(message)
     if status == 429:
         after = response.headers.get("retry-after", "60")
-        return RateLimited(message, retry_after=int(after) if after.isdigit() else 60)
+        # Not str.isdigit(): it takes "\xb2" (superscript two) and 5,000 digits, which
+        # int() refuses with a ValueError (a traceback).
+        ok = after.isascii() and after.isdigit() and len(after) <= 9
+        return RateLimited(message, retry_after=int(after) if ok else 60)
     if status == 409 and response.request.url.path.endswith("/register"):
         return AlreadyExists(message)
     if status == 410:
@@ -394,6 +441,15 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
     return SyncServerError(
         f"the sync server at {base_url} refused ({status}): {message}", retryable=status >= 500
     )
+
+
+def _unicode(data: Any) -> bool:
+    """Whether the JSON value ``data`` holds no lone surrogate."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def without_password(url: str) -> str:
