@@ -718,11 +718,17 @@ def test_a_servers_error_message_is_printed_on_one_line_without_control_characte
 
 def test_a_retry_after_that_int_refuses_is_one_line(w: World) -> None:
     """str.isdigit() takes "\xb2" (superscript two, a latin-1 header byte) and 5,000
-    digits; int() refused both with a ValueError: `duru sync` ended in a traceback."""
+    digits; int() refused both with a ValueError: `duru sync` ended in a traceback.
+    The line names the server and the wait (a bare proxy's 429 said "duru: {}")."""
     body = json.dumps({"error": {"code": "rate_limited", "message": "slow down"}}).encode()
-    for after in ("\xb2", "9" * 5000):
+    for after, wait in (("\xb2", 60), ("9" * 5000, 60), ("7", 7)):
         w.proxy.rules = {PULL: answer(429, body, **{"Retry-After": after})}
-        assert "slow down" in one_line_failure(cli_sync(w.bob)), after[:9]
+        line = one_line_failure(cli_sync(w.bob))
+        assert "slow down" in line and w.proxy.url in line, after[:9]
+        assert f"(429, for {wait} s)" in line, line
+    w.proxy.rules = {PULL: answer(429, b"{}")}
+    line = one_line_failure(cli_sync(w.bob))
+    assert w.proxy.url in line and "(429, for 60 s)" in line, line
 
 
 def test_a_redirect_to_another_host_does_not_carry_the_token(w: World) -> None:

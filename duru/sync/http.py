@@ -426,7 +426,12 @@ def _error(response: httpx.Response, base_url: str) -> Exception:
         # Not str.isdigit(): it takes "\xb2" (superscript two) and 5,000 digits, which
         # int() refuses with a ValueError (a traceback).
         ok = after.isascii() and after.isdigit() and len(after) <= 9
-        return RateLimited(message, retry_after=int(after) if ok else 60)
+        wait = int(after) if ok else 60
+        # Named: a bare proxy's 429 said "duru: {}" and nothing else.
+        return RateLimited(
+            f"the sync server at {base_url} is limiting requests (429, for {wait} s): {message}",
+            retry_after=wait,
+        )
     if status == 409 and response.request.url.path.endswith("/register"):
         return AlreadyExists(message)
     if status == 410:
