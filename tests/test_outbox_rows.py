@@ -6,6 +6,7 @@ Real SQLite device files, real keys; rows are opened back with ``to_local``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,14 @@ def test_rows_are_found_by_key_even_with_statistics_from_when_the_device_was_sma
         assert len(found) == len(live) == 500 and not tombstones
         # A scan of the 12,020 notes: ~50,000 steps each; by key, ~12 steps a row and read.
         assert steps * 100 < 40_000, f"{steps * 100} SQLite VM steps for 3 reads of 500 rows"
+
+
+def test_a_key_holding_a_nul_finds_no_row(tmp_path: Path) -> None:
+    """SQLite's json_each ends a text at its first NUL: "<id>\\0x" found the row "<id>"
+    (an IN list compares the whole text). No key of ours holds one; a server's could."""
+    with DeviceStore.open(tmp_path / "d.db") as s:
+        note = s.notes.create("one")
+        fake = outbox.Pending("note", note["id"] + "\x00x", ("op",), 1)
+        assert outbox._current_rows(s.db, [fake]) == {}
+        assert outbox._live_keys(s.db, [fake]) == set()
+        assert outbox._current_rows(s.db, [replace(fake, row_id=note["id"])])

@@ -8,7 +8,8 @@ rowid that VACUUM cannot renumber, and a plain rowid can be renumbered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from duru.model import ENTITIES, Default, Entity, Field, Kind, to_local
@@ -90,6 +91,13 @@ def keyed(select_list: str, table: str, key: str, also: str = "") -> str:
         f"SELECT {select_list} FROM (SELECT DISTINCT value AS wanted_key FROM json_each(?))"
         f" CROSS JOIN {quote(table)} ON {quote(key)} = wanted_key{also}"
     )
+
+
+def key_list(keys: Iterable[str]) -> str:
+    """``keys`` as the JSON list ``keyed`` takes. Without a key that holds a NUL:
+    SQLite's json_each ends a text at its first NUL, so "<id>\\u0000x" would find the
+    row "<id>" (an IN list compares the whole text); no key of ours holds one."""
+    return json.dumps([k for k in keys if "\x00" not in k])
 
 
 def has_doc_id(entity: Entity) -> bool:

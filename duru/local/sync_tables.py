@@ -27,11 +27,10 @@ upgrade are not protected; see the README's threat section).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 
-from duru.local.schema import keyed
+from duru.local.schema import key_list, keyed
 
 SYNC_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_base (
@@ -126,6 +125,6 @@ def deleted_versions(
         part = ids[i : i + 500]
         for key, version in conn.execute(
             keyed("row_id, version", "sync_tombstones", "row_id", " AND entity = ?"),
-            [json.dumps(part), entity],
+            [key_list(part), entity],
         ):
             yield str(key), int(version)

@@ -24,7 +24,7 @@ from duru.bridge import codec_for
 from duru.crypto import AccountKeys
 from duru.errors import BridgeError, CryptoError, TamperedRow, UsageError
 from duru.local.db import Database
-from duru.local.schema import keyed, quote
+from duru.local.schema import key_list, keyed, quote
 from duru.local.search_fill import indexed_in_bulk
 from duru.local.sync_tables import (
     SYNC_TABLES,
@@ -433,7 +433,7 @@ def _existing(db: Database, e: Entity, keys: list[str]) -> set[str]:
     for i in range(0, len(keys), 500):
         part = keys[i : i + 500]
         out.update(
-            k for (k,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [json.dumps(part)])
+            k for (k,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [key_list(part)])
         )
     return out
 

@@ -25,7 +25,7 @@ from duru.crypto import AccountKeys
 from duru.errors import BridgeError, DuruError
 from duru.local.db import Database
 from duru.local.rows import columns
-from duru.local.schema import keyed, quote
+from duru.local.schema import key_list, keyed, quote
 from duru.local.sync_tables import deleted_versions, remember_deletes
 from duru.model import ENTITIES, Entity, Row, entity, new_id, now_ms
 from duru.remote.layout import server_table
@@ -134,7 +134,7 @@ def _current_rows(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], R
         e = entity(name)
         names = e.field_names
         at = names.index(e.key)
-        for values in db.conn.execute(keyed(columns(e), e.table, e.key), [json.dumps(keys)]):
+        for values in db.conn.execute(keyed(columns(e), e.table, e.key), [key_list(keys)]):
             out[(name, values[at])] = dict(zip(names, values, strict=True))
     return out
 
@@ -404,7 +404,7 @@ def _live_keys(db: Database, rows: list[Pending]) -> set[tuple[str, str]]:
     for name, ids in by_entity.items():
         e = entity(name)
         for part in _parts(ids, 500):
-            for (key,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [json.dumps(part)]):
+            for (key,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [key_list(part)]):
                 out.add((name, key))
     return out
 
@@ -455,7 +455,7 @@ def _parent_ids(
     for part in _parts(ids, 500):
         try:
             yield from db.conn.execute(
-                keyed(f"{quote(key)}, {quote(parent)}", table, key), [json.dumps(part)]
+                keyed(f"{quote(key)}, {quote(parent)}", table, key), [key_list(part)]
             )
         except sqlite3.Error:
             return

@@ -17,7 +17,7 @@ from typing import Any
 from duru.crypto.row_mac import mac_base
 from duru.errors import ReplayedRow
 from duru.local.db import Database
-from duru.local.schema import keyed, quote
+from duru.local.schema import key_list, keyed, quote
 from duru.local.sync_tables import deleted_versions
 from duru.model import BY_NAME, Entity, entity
 from duru.remote.layout import ROW_MAC
@@ -44,7 +44,7 @@ def versions(db: Database, name: str, ids: list[str]) -> Iterator[tuple[str, int
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
         for key, version in db.conn.execute(
-            keyed(f"{quote(e.key)}, version", e.table, e.key), [json.dumps(part)]
+            keyed(f"{quote(e.key)}, version", e.table, e.key), [key_list(part)]
         ):
             yield key, int(version)
 
