@@ -9,8 +9,10 @@ rowid that VACUUM cannot renumber, and a plain rowid can be renumbered.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from duru.model import ENTITIES, Default, Entity, Field, Kind, to_local
 
@@ -74,30 +76,36 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def keyed(select_list: str, table: str, key: str, also: str = "") -> str:
-    """``SELECT select_list`` of the rows of ``table`` whose ``key`` is in a JSON list of
-    keys, the query's first parameter (``also``: more conditions, `` AND ...``, on the
-    table's columns, their parameters after the list). Each key is found by ``key``'s
-    index, one lookup each, whatever SQLite's statistics say.
+def keyed_rows(
+    conn: sqlite3.Connection,
+    select_list: str,
+    table: str,
+    key: str,
+    keys: Sequence[str],
+    also: str = "",
+    params: Sequence[object] = (),
+) -> Iterator[tuple[Any, ...]]:
+    """``SELECT select_list`` of the rows of ``table`` whose ``key`` is among ``keys``
+    (``also``: more conditions, `` AND ...``, on the table's columns, with ``params``),
+    500 keys a query, each found by ``key``'s index whatever SQLite's statistics say.
 
     Not ``key IN (?, ?, ...)``: with statistics from when the table was small (the
     ANALYZE that ends a migration run), SQLite scans the whole table for a long list: 500
-    keys of a 30,500-note device took 22 ms a query by scan, 1.6 ms by index. SQLite never
-    reorders a CROSS JOIN, so the list stays the outer loop. For a ``key`` that is unique
-    (with ``also``'s columns): on any other index SQLite may build a Bloom filter of the
-    whole table first (an outbox of 6,000 ops: 15 times the steps).
+    keys of a 30,500-note device took 22 ms a query by scan, 1.6 ms by index. The keys go
+    as a JSON list CROSS JOINed to the table (SQLite never reorders a CROSS JOIN, so the
+    list stays the outer loop). For a ``key`` that is unique (with ``also``'s columns): on
+    any other index SQLite may build a Bloom filter of the whole table first (an outbox
+    of 6,000 ops: 15 times the steps). A key holding a NUL is left out: json_each ends a
+    text at its first NUL, so "<id>\\u0000x" would find the row "<id>"; no key of ours
+    holds one.
     """
-    return (
+    query = (
         f"SELECT {select_list} FROM (SELECT DISTINCT value AS wanted_key FROM json_each(?))"
         f" CROSS JOIN {quote(table)} ON {quote(key)} = wanted_key{also}"
     )
-
-
-def key_list(keys: Iterable[str]) -> str:
-    """``keys`` as the JSON list ``keyed`` takes. Without a key that holds a NUL:
-    SQLite's json_each ends a text at its first NUL, so "<id>\\u0000x" would find the
-    row "<id>" (an IN list compares the whole text); no key of ours holds one."""
-    return json.dumps([k for k in keys if "\x00" not in k])
+    for i in range(0, len(keys), 500):
+        part = json.dumps([k for k in keys[i : i + 500] if "\x00" not in k])
+        yield from conn.execute(query, [part, *params])
 
 
 def has_doc_id(entity: Entity) -> bool:

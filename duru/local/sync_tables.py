@@ -30,7 +30,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 
-from duru.local.schema import key_list, keyed
+from duru.local.schema import keyed_rows
 
 SYNC_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_base (
@@ -120,11 +120,8 @@ def deleted_versions(
     conn: sqlite3.Connection, entity: str, ids: list[str]
 ) -> Iterator[tuple[str, int]]:
     """(row id, version kept) of the rows of ``entity`` among ``ids`` in ``sync_tombstones``;
-    one indexed lookup per 500 ids."""
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        for key, version in conn.execute(
-            keyed("row_id, version", "sync_tombstones", "row_id", " AND entity = ?"),
-            [key_list(part), entity],
-        ):
-            yield str(key), int(version)
+    found by index (``keyed_rows``)."""
+    for key, version in keyed_rows(
+        conn, "row_id, version", "sync_tombstones", "row_id", ids, " AND entity = ?", [entity]
+    ):
+        yield str(key), int(version)

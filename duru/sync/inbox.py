@@ -24,7 +24,7 @@ from duru.bridge import codec_for
 from duru.crypto import AccountKeys
 from duru.errors import BridgeError, CryptoError, TamperedRow, UsageError
 from duru.local.db import Database
-from duru.local.schema import key_list, keyed, quote
+from duru.local.schema import keyed_rows, quote
 from duru.local.search_fill import indexed_in_bulk
 from duru.local.sync_tables import (
     SYNC_TABLES,
@@ -429,13 +429,7 @@ def _upsert(db: Database, e: Entity, rows: list[dict[str, Any]], out: Applied) -
 
 
 def _existing(db: Database, e: Entity, keys: list[str]) -> set[str]:
-    out: set[str] = set()
-    for i in range(0, len(keys), 500):
-        part = keys[i : i + 500]
-        out.update(
-            k for (k,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [key_list(part)])
-        )
-    return out
+    return {k for (k,) in keyed_rows(db.conn, quote(e.key), e.table, e.key, keys)}
 
 
 def _update(db: Database, e: Entity, row: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from duru.crypto import AccountKeys
 from duru.errors import BridgeError, DuruError
 from duru.local.db import Database
 from duru.local.rows import columns
-from duru.local.schema import key_list, keyed, quote
+from duru.local.schema import keyed_rows, quote
 from duru.local.sync_tables import deleted_versions, remember_deletes
 from duru.model import ENTITIES, Entity, Row, entity, new_id, now_ms
 from duru.remote.layout import server_table
@@ -134,7 +134,7 @@ def _current_rows(db: Database, chunk: list[Pending]) -> dict[tuple[str, str], R
         e = entity(name)
         names = e.field_names
         at = names.index(e.key)
-        for values in db.conn.execute(keyed(columns(e), e.table, e.key), [key_list(keys)]):
+        for values in keyed_rows(db.conn, columns(e), e.table, e.key, keys):
             out[(name, values[at])] = dict(zip(names, values, strict=True))
     return out
 
@@ -403,9 +403,7 @@ def _live_keys(db: Database, rows: list[Pending]) -> set[tuple[str, str]]:
         by_entity[p.entity].append(p.row_id)
     for name, ids in by_entity.items():
         e = entity(name)
-        for part in _parts(ids, 500):
-            for (key,) in db.conn.execute(keyed(quote(e.key), e.table, e.key), [key_list(part)]):
-                out.add((name, key))
+        out.update((name, key) for (key,) in keyed_rows(db.conn, quote(e.key), e.table, e.key, ids))
     return out
 
 
@@ -452,15 +450,7 @@ def _tree_order(group: list[Pending], parent_of: dict[str, str]) -> list[Pending
 def _parent_ids(
     db: Database, table: str, key: str, parent: str, ids: list[str]
 ) -> Iterator[tuple[str, str | None]]:
-    for part in _parts(ids, 500):
-        try:
-            yield from db.conn.execute(
-                keyed(f"{quote(key)}, {quote(parent)}", table, key), [key_list(part)]
-            )
-        except sqlite3.Error:
-            return
-
-
-def _parts(items: list[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+    try:
+        yield from keyed_rows(db.conn, f"{quote(key)}, {quote(parent)}", table, key, ids)
+    except sqlite3.Error:
+        return

@@ -17,7 +17,7 @@ from typing import Any
 from duru.crypto.row_mac import mac_base
 from duru.errors import ReplayedRow
 from duru.local.db import Database
-from duru.local.schema import key_list, keyed, quote
+from duru.local.schema import keyed_rows, quote
 from duru.local.sync_tables import deleted_versions
 from duru.model import BY_NAME, Entity, entity
 from duru.remote.layout import ROW_MAC
@@ -41,12 +41,8 @@ def held(db: Database, changes: list[Change]) -> set[tuple[str, str, int]]:
 def versions(db: Database, name: str, ids: list[str]) -> Iterator[tuple[str, int]]:
     """(row id, version) of the rows of entity ``name`` among ``ids`` that this device has."""
     e = entity(name)
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        for key, version in db.conn.execute(
-            keyed(f"{quote(e.key)}, version", e.table, e.key), [key_list(part)]
-        ):
-            yield key, int(version)
+    for key, version in keyed_rows(db.conn, f"{quote(e.key)}, version", e.table, e.key, ids):
+        yield key, int(version)
 
 
 def mac_bases(opened: list[tuple[Change, dict[str, Any] | None]]) -> dict[str, dict[str, int]]:
