@@ -184,9 +184,12 @@ def _entities_json(
 
 
 @cache
-def _all_json_query() -> sql.Composed:
+def _all_json_query() -> str:
+    """The page statement as text, composed once: composing it (a few hundred quoted
+    names) took half a millisecond of every pull."""
     parts = [sql.SQL("({})").format(_json_query(e.name)) for e in ENTITIES]
-    return sql.SQL("{} ORDER BY 1 LIMIT %(limit)s").format(sql.SQL(" UNION ALL ").join(parts))
+    query = sql.SQL("{} ORDER BY 1 LIMIT %(limit)s").format(sql.SQL(" UNION ALL ").join(parts))
+    return query.as_string(None)
 
 
 @cache

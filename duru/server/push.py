@@ -51,7 +51,6 @@ from duru.remote.layout import (
     USER_ID,
     Role,
     ServerColumn,
-    ServerTable,
     cleared_column,
     server_column_of,
     server_table,
@@ -278,7 +277,7 @@ class _Push(UserRows):
         values = [tuple(r[c] for c in columns) for r in accepted]
         if len(values) <= SMALL_CHUNK:
             # A staging table costs a few ms of catalog work: not worth it for a few rows.
-            self.conn.cursor().executemany(_upsert_sql(table, columns), values)
+            self.conn.cursor().executemany(_upsert_sql(ent.name, columns), values)
         else:
             stage = StagedUpsert(self.conn, table, columns)
             stage.create()
@@ -495,10 +494,13 @@ def _mac_length(name: str) -> int:
 SMALL_CHUNK = 64
 
 
-def _upsert_sql(table: ServerTable, columns: Sequence[str]) -> sql.Composed:
-    """INSERT one row, or replace the row with its key whole (clearing a tombstone)."""
+@cache
+def _upsert_sql(name: str, columns: tuple[str, ...]) -> str:
+    """INSERT one row of entity ``name``, or replace the row with its key whole (clearing
+    a tombstone). Text composed once per entity: a small push runs it every time."""
+    table = server_table(entity(name))
     key = table.primary_key.columns
-    return sql.SQL(
+    query = sql.SQL(
         "INSERT INTO {t} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
     ).format(
         t=sql.Identifier(table.name),
@@ -511,6 +513,7 @@ def _upsert_sql(table: ServerTable, columns: Sequence[str]) -> sql.Composed:
             if c.name not in key
         ),
     )
+    return query.as_string(None)
 
 
 def _check_unique_rows(entries: Sequence[PushEntry]) -> None:
