@@ -409,6 +409,17 @@ def test_a_push_without_a_valid_token_is_refused_before_its_body_is_read(w: Worl
             f"{w.server.url}/v1/push", content=body, headers=bearer("not-a-session"), timeout=30
         )
         assert_json_error(r, 401)
+    # A small body is read before the session is checked (one connection for the check
+    # and the work), but the session still answers first; a body sent in chunks, of no
+    # declared length, is checked the long way. Either way a valid session gets a 400.
+    for body in (b"{not json", b"\xff" * 100, b'{"device_id":"d","entries":"x"}'):
+        for chunked in (False, True):
+            for token, status in (("nope", 401), (w.alice_token, 400)):
+                content = iter([body[:3], body[3:]]) if chunked else body
+                r = httpx.post(
+                    f"{w.server.url}/v1/push", content=content, headers=bearer(token), timeout=30
+                )
+                assert_json_error(r, status)
 
 
 def test_a_token_anywhere_but_the_authorization_header_is_no_session(w: World) -> None:
