@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -23,6 +24,7 @@ from test_sync import snapshot as exported
 from duru import sync
 from duru.local import DeviceStore
 from duru.local.db import Database
+from duru.server import purge_tombstones
 from duru.sync import credentials
 from duru.sync import snapshot as snap
 from duru.sync.http import SyncApi
@@ -106,6 +108,41 @@ def test_changes_after_the_snapshot_are_pulled_on_top(
     report = sync.sync(b)
     assert report.snapshot_in and report.pulled >= 3, report
     _converge(a, b)
+
+
+def test_a_snapshot_the_server_dropped_is_replaced_within_a_day(
+    tmp_path: Path, server: Server, pg_inspect_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delete after the snapshot is purged: the snapshot, older than the horizon now,
+    is dropped (a device starting from it would miss the delete). The devices went on
+    counting from it: a new device pulled rows until a quarter of the account changed."""
+    monkeypatch.setenv(snap.EVERY_VAR, "5")
+    a, b = two_devices(tmp_path, server)
+    ids = _fill(a)
+    first = sync.sync(a).snapshot_out
+    assert first
+    with DeviceStore.open(a) as s:
+        s.notes.purge(ids["n2"], force=True)
+    assert not sync.sync(a).snapshot_out  # a few changes: not due
+    with psycopg.connect(pg_inspect_url, autocommit=True) as owner:
+        assert purge_tombstones(owner, timedelta(0)) > 0
+        assert owner.execute("SELECT horizon_seq FROM accounts").fetchone()[0] > first
+    with DeviceStore.open(a) as s:
+        s.notes.edit(ids["n1"], title="still here")
+    assert not sync.sync(a).snapshot_out  # asked yesterday (when it uploaded)
+    monkeypatch.setattr(snap, "CHECK_EVERY_SECONDS", 0, raising=False)  # a day later
+    again = sync.sync(a)
+    assert again.snapshot_out > first and not again.snapshot_note, again
+    report = sync.sync(b)
+    assert report.snapshot_in == again.snapshot_out and report.pulled == 0, report
+    _converge(a, b)
+    # A server that drops it again (or always says it has none) gets one a day at most.
+    monkeypatch.setattr(snap, "CHECK_EVERY_SECONDS", 24 * 3600, raising=False)
+    _parts(pg_inspect_url, "DELETE FROM snapshots")
+    with DeviceStore.open(a) as s:
+        s.notes.edit(ids["n1"], title="and again")
+    assert not sync.sync(a).snapshot_out
+    assert not sync.sync(b).snapshot_out  # b started from it today
 
 
 def test_a_device_that_holds_rows_pulls_rows_and_keeps_its_own(

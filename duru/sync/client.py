@@ -316,19 +316,20 @@ def _offer_snapshot(
     db: Database, api: SyncApi, keys: Any, report: SyncReport, progress: Progress | None
 ) -> None:
     """Upload a snapshot when the newest one this device knows of is due for
-    replacing (``snapshot.due``), unless the server holds a newer one. Its failures are
-    a note: the sync itself is done."""
-    if not snapshot.due(db, snapshot.behind(db)) or snapshot.not_shareable(db.conn, keys.user_id):
+    replacing (``snapshot.due``), unless the server holds a newer one; once a day, ask
+    whether the one it knows of is still there (``snapshot.check_due``). Its failures
+    are a note: the sync itself is done."""
+    if not (snapshot.due(db, snapshot.behind(db)) or snapshot.check_due(db)):
+        return
+    if snapshot.not_shareable(db.conn, keys.user_id):
         # Not shareable now (rows held back as too big, an edit made during this sync):
         # no request and no note at every sync; the reason is the report's own.
         return
     made: snapshot.Made | str | None = None
     try:
-        on_server = api.snapshot_info()
-        if on_server is not None:
-            snapshot.remember(db, on_server)
-            if not snapshot.due(db, snapshot.behind(db)):
-                return
+        snapshot.checked(db, api.snapshot_info())
+        if not snapshot.due(db, snapshot.behind(db)):
+            return
         made = snapshot.make(db, keys.master_key, keys.user_id)
         if isinstance(made, str):
             report.snapshot_note = f"no snapshot uploaded: {made}"

@@ -72,6 +72,9 @@ SNAPSHOT_EVERY = 10_000
 EVERY_VAR = "DURU_SNAPSHOT_EVERY"
 SNAPSHOT_KEY = "sync_snapshot_cursor"  # the newest snapshot cursor this device knows of
 TRIED_KEY = "sync_snapshot_tried"  # the cursor of its last upload that failed
+CHECKED_KEY = "sync_snapshot_checked"  # when the server last said which one it holds
+# How often a device asks whether the snapshot it knows of is still on the server.
+CHECK_EVERY_SECONDS = 24 * 3600
 
 _TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
@@ -418,6 +421,7 @@ def _cursor_meta(header: Header) -> list[tuple[str, str]]:
         ("sync_resync", "0"),
         ("sync_account", header.user_id),
         (SNAPSHOT_KEY, str(header.cursor)),
+        (CHECKED_KEY, str(int(time.time()))),  # it was there: no need to ask tomorrow
     ]
 
 
@@ -535,6 +539,31 @@ def due(db: Database, lag: int) -> bool:
     change at least), so a busy big account does not upload its whole database often."""
     least = every()
     return least > 0 and lag >= max(least, int(db.meta("sync_cursor") or 0) // 4)
+
+
+def check_due(db: Database) -> bool:
+    """Whether to ask the server if the snapshot this device knows of is still there:
+    at most once a day. A server drops a snapshot older than its tombstone horizon
+    (deletes after it were purged, which a device starting from it could not learn);
+    a device still counting from it waited for a quarter of the account's changes
+    before uploading another, and every new device pulled row by row meanwhile."""
+    known = db.meta(SNAPSHOT_KEY)
+    if every() == 0 or not known or not known.isdigit() or int(known) == 0:
+        return False  # no uploads, or it knows of none (``due`` counts from 0 then)
+    last = db.meta(CHECKED_KEY)
+    if not last or not last.isdigit():
+        return True
+    return not 0 <= time.time() - int(last) < CHECK_EVERY_SECONDS  # a clock set back too
+
+
+def checked(db: Database, on_server: int | None) -> None:
+    """Take the server's word for its snapshot: at cursor ``on_server``, or none. The
+    one this device knew of may be gone (see ``check_due``); a later upload is counted
+    from what is there. Asked again after ``CHECK_EVERY_SECONDS``, so a server that
+    always says "none" gets an upload a day at most."""
+    with db.transaction():
+        db.set_meta(SNAPSHOT_KEY, str(on_server or 0))
+        db.set_meta(CHECKED_KEY, str(int(time.time())))
 
 
 def remember(db: Database, cursor: int, key: str = SNAPSHOT_KEY) -> None:
