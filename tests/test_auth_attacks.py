@@ -635,12 +635,14 @@ def test_out_of_range_server_durations_are_refused_at_start(tmp_path: Path) -> N
         assert run.stderr.count("\n") == 1 and var.split("_SERVER_")[1].lower() in run.stderr
 
 
-def test_a_registration_window_past_a_day_is_refused_in_a_day_not_100_years(
-    tmp_path: Path,
+@pytest.mark.parametrize("var", ["DURU_SERVER_REGISTRATION_WINDOW", "DURU_SERVER_LOGIN_WINDOW"])
+def test_a_limit_window_past_a_day_is_refused_in_a_day_not_100_years(
+    tmp_path: Path, var: str
 ) -> None:
-    """The registration window's ceiling is a day (the housekeeping drops older counts),
-    but the refusal said "must be at most 86400 (100 years)"."""
-    env = {**_env(tmp_path), "DURU_SERVER_REGISTRATION_WINDOW": "90000"}
+    """The windows' ceiling is a day (the housekeeping drops older counts), but the
+    refusal said "must be at most 86400 (100 years)"; and a login window of two days was
+    taken, and counted one."""
+    env = {**_env(tmp_path), var: "90000"}
     env["DURU_DATABASE_URL"] = DEAD_SERVER.replace("http", "postgresql")
     run = subprocess.run(
         [DURU, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60

@@ -15,11 +15,11 @@ MIN_OPERATOR_TOKEN = 16
 # The longest duration a setting may hold: dates past it overflow Python's datetime
 # (year 9999) or PostgreSQL's interval, and every login would fail with a 500.
 _MAX_SECONDS = 100 * 365 * 24 * 3600
-# The housekeeping drops attempt counts older than a day (a login window set longer
-# counts a day at most).
+# The housekeeping drops attempt counts older than a day: a login or registration
+# window set longer would have counted a day at most, so it is refused.
 _MAX = {
     "token_ttl": (_MAX_SECONDS, "100 years"),
-    "login_window": (_MAX_SECONDS, "100 years"),
+    "login_window": (24 * 3600, "a day"),
     "registration_window": (24 * 3600, "a day"),
     "tombstone_days": (100 * 365, "100 years"),
 }
