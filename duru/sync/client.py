@@ -486,6 +486,7 @@ def _push(
     hold other rows, and the server has committed the first). Chunks grow while a
     round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x; the last ones
     taper (:func:`_tapered`)."""
+    outbox.forget_sent(db)
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
     every: list[PushResult] = []
@@ -524,6 +525,7 @@ def _push(
                 # the request goes on this thread.
                 alone = answered is None and sealed >= total
                 send = sender.now if alone else sender.submit
+                outbox.mark_sent(db, chunk.sent)
                 flying = (chunk, send(_timed_push, api, device, chunk), time.perf_counter())
             if answered is not None:
                 prior, (results, head), took = answered

@@ -1,0 +1,128 @@
+"""A push whose answer never came (the client killed, the link cut after the server
+committed), then many more edits of the same rows before the next sync.
+
+The server applies each push entry once, by its newest op id, and takes an entry whose
+older op id it applied as based on that write. A device sends at most ``MAX_OP_IDS`` op
+ids a row: when it sent the newest ones, a row edited more often than that since the lost
+answer (an editor that saves as the user types) came back as a conflict with the
+device's own earlier write, and the edit the user made last was put aside as a conflicted
+copy while the note showed an older text.
+
+Real `duru serve`, real PostgreSQL, real SQLite files, real HTTP; the answer is lost by
+a SyncApi that raises after the server answered, as a cut connection does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import test_sync
+from test_sync import Server, snapshot, two_devices
+
+from duru import sync
+from duru.errors import SyncServerError
+from duru.local import DeviceStore
+from duru.sync.credentials import load
+from duru.sync.http import SyncApi
+from duru.sync.protocol import MAX_OP_IDS
+
+home = test_sync.home
+server = test_sync.server
+
+
+class _LostAnswers(SyncApi):
+    """A SyncApi whose push reaches the server and commits, but whose answer is lost."""
+
+    def push(self, device_id: str, entries: list[Any]) -> Any:
+        super().push(device_id, entries)
+        raise SyncServerError("the connection dropped before the answer came")
+
+
+def _lose_a_push(path: Path, where: Path) -> None:
+    saved = load(where, _device_id(path))
+    with _LostAnswers(saved.server, token=saved.token) as api:
+        try:
+            sync.sync(path, api=api, snapshots=False)
+        except SyncServerError:
+            return
+    raise AssertionError("the push was not lost")
+
+
+def _device_id(path: Path) -> str:
+    with DeviceStore.open(path) as st:
+        found = st.db.meta("device_id")
+    assert found
+    return found
+
+
+def _edit(path: Path, note_id: str, times: int, tag: str) -> str:
+    with DeviceStore.open(path) as st:
+        for i in range(times):
+            body = f"{tag} {i}: 編集 ✍️ עריכה"
+            st.notes.edit(note_id, title=f"{tag} {i} 標題 🐎", body=body)
+    return body
+
+
+def test_many_edits_after_a_lost_answer_are_not_a_conflict_with_itself(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("first", "body")
+    sync.sync(a)
+    _edit(a, note["id"], 1, "lost")
+    _lose_a_push(a, home)
+    last = _edit(a, note["id"], MAX_OP_IDS + 6, "after")
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied) == (0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        notes = snapshot(path)["notes"]
+        assert [n["body"] for n in notes] == [last], [n["title"] for n in notes]
+        assert snapshot(path)["sync_conflicts"] == []
+
+
+def test_two_lost_answers_each_followed_by_many_edits_are_not_a_conflict(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("first", "body")
+        other = st.notes.create("other", "body")
+    sync.sync(a)
+    for round_ in range(2):
+        _edit(a, note["id"], 3, f"lost {round_}")
+        _edit(a, other["id"], 1, f"lost {round_}")
+        _lose_a_push(a, home)
+        last = _edit(a, note["id"], MAX_OP_IDS + 6, f"after {round_}")
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied) == (0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        bodies = sorted(n["body"] for n in snapshot(path)["notes"])
+        assert bodies == sorted([last, "lost 1 0: 編集 ✍️ עריכה"]), bodies
+        assert snapshot(path)["sync_conflicts"] == []
+
+
+def test_a_purge_after_a_lost_answer_and_many_edits_does_not_bring_the_note_back(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """The stale delete was a conflict that the edit won: the purged note came back."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("to purge", "body")
+        kept = st.notes.create("kept", "body")
+    sync.sync(a)
+    sync.sync(b)
+    _edit(a, note["id"], 1, "lost")
+    _lose_a_push(a, home)
+    _edit(a, note["id"], MAX_OP_IDS + 6, "after")
+    with DeviceStore.open(a) as st:
+        st.notes.trash(note["id"])
+        st.notes.purge(note["id"])
+    report = sync.sync(a)
+    assert report.conflicts == 0, report
+    sync.sync(b)
+    for path in (a, b):
+        assert [n["id"] for n in snapshot(path)["notes"]] == [kept["id"]]
