@@ -126,3 +126,32 @@ def test_a_purge_after_a_lost_answer_and_many_edits_does_not_bring_the_note_back
     sync.sync(b)
     for path in (a, b):
         assert [n["id"] for n in snapshot(path)["notes"]] == [kept["id"]]
+
+
+def test_a_tag_added_on_two_devices_with_the_answer_lost_ends_as_one_and_removes(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """The retried push of a tag the server had superseded was answered "duplicate": the
+    device kept its own row, which the server never took, the kept row waited for ever
+    beside it, and removing the tag there removed it nowhere (the kept row came back)."""
+    a, b = two_devices(tmp_path, server)
+    tag = "同じ 🏷️ תג"
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tagged", "x")
+    sync.sync(a)
+    sync.sync(b)
+    for path in (b, a):
+        with DeviceStore.open(path) as st:
+            st.tags.add(note["id"], tag)
+    sync.sync(b)
+    _lose_a_push(a, home)
+    report = sync.sync(a)
+    assert (report.superseded, report.waiting) == (1, 0), report
+    sync.sync(b)
+    tags_a, tags_b = snapshot(a)["note_tags"], snapshot(b)["note_tags"]
+    assert tags_a == tags_b and [t["tag"] for t in tags_a] == [tag]
+    with DeviceStore.open(a) as st:
+        st.tags.remove(note["id"], tag)
+    sync.sync(a)
+    sync.sync(b)
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []

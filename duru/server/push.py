@@ -136,7 +136,13 @@ class _Push(UserRows):
                     )
                     continue
                 # An adjusted write says so again: the device must still pull the row.
-                again: Outcome = "adjusted" if done.outcome == "adjusted" else "duplicate"
+                # A superseded one too: answered "duplicate", the device kept its copy of
+                # a tag the server never took, and the kept row never landed beside it.
+                again: Outcome = "duplicate"
+                if done.outcome == "adjusted":
+                    again = "adjusted"
+                elif done.outcome == "superseded":
+                    again = "superseded"
                 self.results[index] = PushResult(e.op_id, e.entity, e.row_id, again, done.version)
                 continue
             (upserts if e.kind == "upsert" else deletes)[e.entity].entries.append((index, e, base))

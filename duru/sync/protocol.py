@@ -10,7 +10,8 @@ it was based on and the op ids it covers. The server answers one ``PushResult`` 
                 conflict revision that every device pulls; nothing was overwritten
     superseded  another live row already holds this row's unique key (the same tag on
                 the same note, added on two devices): that row (``kept``) stays, this
-                one goes; the device drops its copy and pulls the kept one
+                one goes; the device drops its copy and pulls the kept one (a retried
+                push is answered so again, without ``kept``)
     adjusted    applied, but not as sent: a move that would have closed a loop in a tree
                 (another device moved the parent under this row) kept the server's
                 parent, and the move is a conflict revision; the device pulls the row
