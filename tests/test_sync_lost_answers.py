@@ -17,14 +17,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import test_sync
 from test_sync import Server, snapshot, two_devices
 
 from duru import sync
 from duru.errors import SyncServerError
 from duru.local import DeviceStore
+from duru.local.db import Database
+from duru.server import apply_push
 from duru.sync.credentials import load
 from duru.sync.http import SyncApi
+from duru.sync.outbox import entries, pending
 from duru.sync.protocol import MAX_OP_IDS
 
 home = test_sync.home
@@ -155,3 +159,57 @@ def test_a_tag_added_on_two_devices_with_the_answer_lost_ends_as_one_and_removes
     sync.sync(a)
     sync.sync(b)
     assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []
+
+
+def test_an_edit_after_a_lost_answer_reaches_a_device_that_saw_the_lost_write(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """The server applied the next push on the version of the lost write, but the row's
+    MAC vouched for the version sealed before it: a device that had pulled the lost write
+    refused the edit as "an older version replayed", quarantined it and kept the older
+    text (``duru sync`` exited 1 naming a replay that no one made)."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        edited = st.notes.create("edited", "body")
+    sync.sync(a)
+    with DeviceStore.open(a) as st:
+        new = st.notes.create("made, then its answer lost", "body")
+    for times in (1, MAX_OP_IDS + 6):
+        _edit(a, edited["id"], 1, f"lost {times}")
+        _lose_a_push(a, home)
+        assert sync.sync(b).quarantined == 0
+        last = _edit(a, edited["id"], times, f"after {times}")
+        _edit(a, new["id"], times, f"new after {times}")
+        report = sync.sync(a)
+        assert (report.conflicts, report.copied, report.quarantined) == (0, 0, 0), report
+        report = sync.sync(b)
+        assert (report.quarantined, report.copied) == (0, 0), report
+        for path in (a, b):
+            bodies = {n["id"]: n["body"] for n in snapshot(path)["notes"]}
+            assert bodies[edited["id"]] == last, path
+            assert bodies[new["id"]].startswith(f"new after {times}"), path
+            assert snapshot(path)["sync_conflicts"] == [] and len(bodies) == 2
+
+
+def test_rebase_is_answered_only_to_a_push_that_takes_it(
+    tmp_path: Path, server: Server, home: Path, pg_url: str
+) -> None:
+    """A client from before the outcome is answered as it was (applied on the version of
+    the lost write); the server writes nothing for a push it answers ``rebase``."""
+    a, _ = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("first", "body")
+    sync.sync(a)
+    _edit(a, note["id"], 1, "lost")
+    _lose_a_push(a, home)
+    _edit(a, note["id"], 1, "after")
+    saved = load(home, _device_id(a))
+    with Database.open(a) as db:
+        sent = [e for _, e in entries(db, pending(db), saved.keys())]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        (taken,), head = apply_push(conn, saved.user_id, "d", sent, rebase=True)
+        assert taken.outcome == "rebase" and taken.version > sent[0].base_version
+        (again,), head_again = apply_push(conn, saved.user_id, "d", sent, rebase=True)
+        assert again == taken and head_again == head  # nothing written, nothing recorded
+        (old,), _ = apply_push(conn, saved.user_id, "d", sent)
+    assert old.outcome == "applied" and old.version > taken.version

@@ -6,7 +6,7 @@
     POST /v1/login            {name, auth_key}                   -> {token, user_id, expires_at}
     POST /v1/logout           (bearer)                           -> 204
     GET  /v1/account          (bearer)                           -> {user_id, name, kdf, ...}
-    POST /v1/push             (bearer) {device_id, entries}      -> {results, head}
+    POST /v1/push             (bearer) {device_id, entries, rebase} -> {results, head}
     GET  /v1/changes          (bearer) ?after=N&limit=M          -> {changes, cursor, head, more}
     POST /v1/conflicts/resolve (bearer) {resolutions: [{id, status, copy_id}]} -> {changed}
     PUT  /v1/snapshot         (bearer) ?cursor=N, sealed bytes   -> 201|200 {kept, cursor, bytes}
@@ -211,11 +211,12 @@ class _Api:
                 f"entries must be a list of at most {self.config.max_push_entries} entries"
             )
         entries = await run_in_threadpool(lambda: [PushEntry.from_json(e) for e in raw])
+        rebase = body.get("rebase") is True  # a client that takes the "rebase" outcome
 
         def work() -> dict[str, Any]:
             with self._conn() as conn:
                 user = auth.authenticate(conn, token)
-                results, head = apply_push(conn, user, device, entries)
+                results, head = apply_push(conn, user, device, entries, rebase=rebase)
             self.metrics.count_push(r.outcome for r in results)
             return {"results": [r.to_json() for r in results], "head": head}
 

@@ -665,8 +665,8 @@ def _count(report: SyncReport, results: list[Any]) -> None:
             report.conflicts += 1
         elif r.outcome == "superseded":
             report.superseded += 1
-        elif r.outcome != "revive":  # sent again, after the rows it needs
-            report.applied += 1
+        elif r.outcome not in ("revive", "rebase"):  # sent again (after the rows it
+            report.applied += 1  # needs, or sealed on the version it has)
     report.pushed += len(results)
 
 

@@ -232,7 +232,8 @@ def apply_results(
     A stale upsert (``conflict``) keeps its ops: the pull that follows brings the
     server's row and merges it with this device's (``inbox``), and the merged row is
     pushed on top of it. So does one answered ``revive``, and the dead rows it points at
-    are queued before it (``write_again``). Every other answer takes the ops it covered
+    are queued before it (``write_again``), and so does a ``rebase``, on the version the
+    server names (sealed again on it). Every other answer takes the ops it covered
     out of the outbox; a delete applied keeps its tombstone's version (``inbox``).
     A few statements per entity, whatever the number of rows.
     """
@@ -254,6 +255,14 @@ def apply_results(
                 _move_back(db, e, p.row_id, r.version)
             elif r.outcome == "revive":
                 write_again(db, r.revive)  # its ops stay: pushed again after them
+                continue
+            elif r.outcome == "rebase":
+                # An earlier push of it was applied at r.version (its answer lost): its
+                # ops stay, and it is sealed again on that version (``entries``).
+                db.conn.execute(
+                    f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
+                    (r.version, p.row_id),
+                )
                 continue
             done.append((p, r))
         # A delete applied: its tombstone's version is the one to refuse older rows by.
