@@ -1,0 +1,87 @@
+"""A row deleted on this device while a pull is under way, which the server sends again
+in that pull at the very version deleted (restamped: it gets a new change number when
+another device's write of the same tag is superseded, or a conflict on its parent).
+
+The device refused it as "a deleted row brought back" (the check against the server
+replaying a row deleted here): quarantined, named as tampered or replayed, and
+``duru sync`` exited 1, for a race in which no one replayed anything. The delete waits
+in the outbox, so the row it sent again is older than what the device holds: left out.
+
+Real `duru serve`, real PostgreSQL, real SQLite files, real HTTP; the delete is made
+by another connection while the page is on its way (a SyncApi that deletes after
+fetching it), as the app does while ``duru sync --watch`` runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import test_sync
+from test_sync import Server, snapshot, two_devices
+
+from duru import sync
+from duru.local import DeviceStore
+from duru.sync.credentials import load
+from duru.sync.http import SyncApi
+
+home = test_sync.home
+server = test_sync.server
+
+
+class _DeleteDuringPull(SyncApi):
+    """A SyncApi that runs ``then`` once, after it fetched the first page of changes."""
+
+    def __init__(self, *args: Any, then: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.then = then
+
+    def changes(self, after: int, limit: int) -> Any:
+        page = super().changes(after, limit)
+        then, self.then = self.then, None
+        if then is not None:
+            then()
+        return page
+
+
+def _device_id(path: Path) -> str:
+    with DeviceStore.open(path) as st:
+        found = st.db.meta("device_id")
+    assert found
+    return found
+
+
+def test_a_tag_removed_here_while_the_pull_brings_it_again_is_no_alarm(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    a, b = two_devices(tmp_path, server)
+    tag = "タグ 🏷️ תג"
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tagged 標題", "x")
+        st.tags.add(note["id"], tag)
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.notes.edit(note["id"], body="edited on b ✍️")
+    sync.sync(b)
+    # a's edit of the same note is stale: a conflict, and the server gives the note and
+    # the rows below it (the tag) new change numbers, at the versions a holds.
+    with DeviceStore.open(a) as st:
+        st.notes.edit(note["id"], title="titled on a 🐎")
+
+    def remove_here() -> None:
+        with DeviceStore.open(a) as st:
+            assert st.tags.remove(note["id"], tag)
+
+    saved = load(home, _device_id(a))
+    with _DeleteDuringPull(saved.server, token=saved.token, then=remove_here) as api:
+        report = sync.sync(a, api=api, snapshots=False)
+    assert (report.conflicts, report.quarantined) == (1, 0), report
+    sync.sync(a)
+    sync.sync(b)
+    for path in (a, b):
+        found = snapshot(path)
+        assert found["note_tags"] == [], path
+        assert [(n["title"], n["body"]) for n in found["notes"]] == [
+            ("titled on a 🐎", "edited on b ✍️")
+        ]
