@@ -29,7 +29,7 @@ home = test_sync.home
 server = test_sync.server
 
 
-class _DeleteDuringPull(SyncApi):
+class _DuringPull(SyncApi):
     """A SyncApi that runs ``then`` once, after it fetched the first page of changes."""
 
     def __init__(self, *args: Any, then: Any, **kwargs: Any) -> None:
@@ -74,7 +74,7 @@ def test_a_tag_removed_here_while_the_pull_brings_it_again_is_no_alarm(
             assert st.tags.remove(note["id"], tag)
 
     saved = load(home, _device_id(a))
-    with _DeleteDuringPull(saved.server, token=saved.token, then=remove_here) as api:
+    with _DuringPull(saved.server, token=saved.token, then=remove_here) as api:
         report = sync.sync(a, api=api, snapshots=False)
     assert (report.conflicts, report.quarantined) == (1, 0), report
     sync.sync(a)
@@ -85,3 +85,41 @@ def test_a_tag_removed_here_while_the_pull_brings_it_again_is_no_alarm(
         assert [(n["title"], n["body"]) for n in found["notes"]] == [
             ("titled on a 🐎", "edited on b ✍️")
         ]
+
+
+def test_a_waiting_row_deleted_on_the_server_does_not_come_back_later(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A pulled tag row that could not be placed (this device had just added the same
+    tag under another id) waits; when its tombstone came, the wait was not ended. It was
+    reported as waiting at every sync, and once the tag here was removed it was placed:
+    the tag removed everywhere came back on this device alone."""
+    a, b = two_devices(tmp_path, server)
+    tag = "同じ 🏷️ تاغ"
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tagged", "x")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.tags.add(note["id"], tag)
+    sync.sync(b)
+
+    def race() -> None:
+        with DeviceStore.open(a) as st:  # the same tag here, under another id
+            st.tags.add(note["id"], tag)
+        with DeviceStore.open(b) as st:  # and b's row goes
+            assert st.tags.remove(note["id"], tag)
+        sync.sync(b)
+
+    saved = load(home, _device_id(a))
+    with _DuringPull(saved.server, token=saved.token, then=race) as api:
+        sync.sync(a, api=api, snapshots=False)
+    assert sync.sync(a).waiting == 0
+    sync.sync(b)
+    assert [t["tag"] for t in snapshot(a)["note_tags"]] == [tag]
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]
+    with DeviceStore.open(a) as st:
+        assert st.tags.remove(note["id"], tag)
+    sync.sync(a)
+    sync.sync(b)
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []

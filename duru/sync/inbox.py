@@ -141,6 +141,12 @@ def apply_page(
             else:
                 held_back.append(c)
         _remember_pulled_deletes(db, [c for c in deletes if (c.entity, c.row_id) not in kept_here])
+        # An older version of a row the server deleted no longer waits to be placed: it
+        # would be placed once its way was clear, a row deleted everywhere back here.
+        db.conn.executemany(
+            "DELETE FROM sync_waiting WHERE entity = ? AND row_id = ?",
+            [(c.entity, c.row_id) for c in deletes],
+        )
         # A folder's tombstone may come before its subfolder's: retry what a row still
         # below it refused, until nothing more goes.
         held_back = _delete_all(db, held_back, out)
