@@ -123,3 +123,41 @@ def test_a_waiting_row_deleted_on_the_server_does_not_come_back_later(
     sync.sync(a)
     sync.sync(b)
     assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []
+
+
+def test_a_waiting_row_pulled_again_newer_is_not_put_back_as_it_was(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A row that waited, then came again in a newer version that could be placed: the
+    older waiting version stayed, and once its way was clear it was written over the
+    newer one (a tag renamed everywhere went back to its old name on this device)."""
+    a, b = two_devices(tmp_path, server)
+    tag, renamed = "同じ 🏷️", "改名 ✏️ שם"
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tagged", "x")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.tags.add(note["id"], tag)
+    sync.sync(b)
+
+    def race() -> None:
+        with DeviceStore.open(a) as st:  # the same tag here, under another id
+            st.tags.add(note["id"], tag)
+        with DeviceStore.open(b) as st:  # and b's row is renamed
+            assert st.tags.rename(tag, renamed) == 1
+        sync.sync(b)
+
+    saved = load(home, _device_id(a))
+    with _DuringPull(saved.server, token=saved.token, then=race) as api:
+        sync.sync(a, api=api, snapshots=False)
+    assert sync.sync(a).waiting == 0
+    sync.sync(b)
+    assert sorted(t["tag"] for t in snapshot(a)["note_tags"]) == sorted([tag, renamed])
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]
+    with DeviceStore.open(a) as st:
+        assert st.tags.remove(note["id"], tag)
+    assert sync.sync(a).waiting == 0
+    sync.sync(b)
+    assert [t["tag"] for t in snapshot(a)["note_tags"]] == [renamed]
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]

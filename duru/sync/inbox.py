@@ -477,12 +477,22 @@ def _place_waiting(db: Database, out: Applied) -> None:
     """Place waiting rows whose parents have come, until no more can be placed."""
     while True:
         waiting = db.conn.execute("SELECT entity, row_id, row_json FROM sync_waiting").fetchall()
-        placed = 0
+        placed = stale = 0
         for name, row_id, raw in sorted(waiting, key=lambda w: _ORDER[w[0]]):
             e = entity(name)
             row = json.loads(raw)
             done = False
-            if _existing(db, e, [row_id]):
+            held = db.conn.execute(
+                f"SELECT version FROM {quote(e.table)} WHERE {quote(e.key)} = ?", (row_id,)
+            ).fetchone()
+            if held is not None and int(held[0]) >= int(row["version"]):
+                # Pulled again since, newer, and placed: this older version would undo it.
+                db.conn.execute(
+                    "DELETE FROM sync_waiting WHERE entity = ? AND row_id = ?", (name, row_id)
+                )
+                stale += 1
+                continue
+            if held is not None:
                 done = _update_one(db, e, row)
             else:
                 done = _insert_one(db, e, row)
@@ -493,5 +503,5 @@ def _place_waiting(db: Database, out: Applied) -> None:
                 placed += 1
                 out.upserts += 1
         if not placed:
-            out.waiting = len(waiting)
+            out.waiting = len(waiting) - stale
             return
