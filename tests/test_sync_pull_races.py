@@ -1,19 +1,20 @@
-"""A row deleted on this device while a pull is under way, which the server sends again
-in that pull at the very version deleted (restamped: it gets a new change number when
-another device's write of the same tag is superseded, or a conflict on its parent).
+"""Writes on this device while a pull is under way, and pulled rows that wait.
 
-The device refused it as "a deleted row brought back" (the check against the server
-replaying a row deleted here): quarantined, named as tampered or replayed, and
-``duru sync`` exited 1, for a race in which no one replayed anything. The delete waits
-in the outbox, so the row it sent again is older than what the device holds: left out.
+- A row deleted here while the pull brings it again at the version deleted (restamped:
+  a conflict on its note): refused as "a deleted row brought back", quarantined and
+  ``duru sync`` exited 1, for a race in which no one replayed anything.
+- A pulled row that waits (the same tag just added here under another id, a parent
+  task not here yet): its tombstone did not end the wait, a newer version placed did
+  not either, and an edit here while it waited was written over once it was placed.
 
-Real `duru serve`, real PostgreSQL, real SQLite files, real HTTP; the delete is made
-by another connection while the page is on its way (a SyncApi that deletes after
-fetching it), as the app does while ``duru sync --watch`` runs.
+Real `duru serve`, real PostgreSQL, real SQLite files, real HTTP; the local writes are
+made by another connection while pages are on their way (a SyncApi that writes after
+fetching one), as the app does while ``duru sync --watch`` runs.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,62 @@ def test_a_waiting_row_pulled_again_newer_is_not_put_back_as_it_was(
     sync.sync(b)
     assert [t["tag"] for t in snapshot(a)["note_tags"]] == [renamed]
     assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]
+
+
+class _AfterFirstPage(SyncApi):
+    """A SyncApi that runs ``then`` once the first page of a pull is in the device
+    (from the thread that fetches the second page, before it returns it)."""
+
+    def __init__(self, *args: Any, then: Any, device: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.then, self.device, self.calls = then, device, 0
+
+    def changes(self, after: int, limit: int) -> Any:
+        page = super().changes(after, limit)
+        self.calls += 1
+        if self.calls == 2:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with DeviceStore.open(self.device) as st:
+                    if int(st.db.meta("sync_cursor") or 0) >= after:
+                        break
+                time.sleep(0.01)
+            self.then()
+        return page
+
+
+def test_an_edit_made_while_its_row_waits_for_a_parent_is_merged_not_lost(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A task moved under a new parent task elsewhere comes before that parent when the
+    parent changed later (pages go by change number), so it waits for it. Edited here
+    meanwhile, its waiting version was written over the edit once the parent came, and
+    the edit was gone on every device, without a conflict or a copy."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tasks 作業", "x")
+        task = st.tasks.create(note["id"], "do it 作業")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        parent = st.tasks.create(note["id"], "parent 親")
+        st.tasks.move(task["id"], parent["id"])
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.tasks.edit(parent["id"], content="parent edited 親")
+    sync.sync(b)
+
+    def edit_here() -> None:
+        with DeviceStore.open(a) as st:
+            assert st.db.scalar("SELECT count(*) FROM sync_waiting") == 1
+            st.tasks.edit(task["id"], content="edited here ✍️ هنا")
+
+    saved = load(home, _device_id(a))
+    with _AfterFirstPage(saved.server, token=saved.token, then=edit_here, device=a) as api:
+        report = sync.sync(a, api=api, snapshots=False, page=1)
+    assert (report.waiting, report.copied) == (0, 0), report
+    sync.sync(a)
+    sync.sync(b)
+    assert snapshot(a)["tasks"] == snapshot(b)["tasks"]
+    moved = {t["id"]: t for t in snapshot(b)["tasks"]}[task["id"]]
+    assert (moved["content"], moved["parent_task_id"]) == ("edited here ✍️ هنا", parent["id"])

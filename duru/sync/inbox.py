@@ -473,6 +473,13 @@ def _wait(db: Database, e: Entity, row: dict[str, Any]) -> None:
     )
 
 
+def _has_ops(db: Database, name: str, key: str) -> bool:
+    found = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (name, key)
+    ).fetchone()
+    return found is not None
+
+
 def _place_waiting(db: Database, out: Applied) -> None:
     """Place waiting rows whose parents have come, until no more can be placed."""
     while True:
@@ -492,7 +499,14 @@ def _place_waiting(db: Database, out: Applied) -> None:
                 )
                 stale += 1
                 continue
-            if held is not None:
+            if _has_ops(db, name, row_id):
+                # Edited here while it waited: merged, as a pulled row that meets an
+                # edit here always is; written over, the edit was gone unseen.
+                merged = merge_pending(db, e, row)
+                done = merged != "deferred"
+                out.merged += merged in ("merged", "same", "restored")
+                out.copied += merged == "copied"
+            elif held is not None:
                 done = _update_one(db, e, row)
             else:
                 done = _insert_one(db, e, row)
