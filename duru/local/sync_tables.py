@@ -11,6 +11,10 @@ A device that never syncs has none of them and pays nothing for them.
     sync_resolutions revision statuses to send to the server at the next sync
     sync_waiting     pulled rows whose parent has not arrived yet
     sync_seen        rows seen during a full resync
+    sync_sent        the newest op id of each row a push sent whose answer is not
+                     recorded yet (the client killed, the link cut): the next push of
+                     that row carries it, so the server takes the row as based on the
+                     write it applied then, however many edits came after
     sync_tombstones  rows deleted here or by a pulled tombstone: the newest version of
                      the delete this device knows, so the server cannot bring the row
                      back with an older genuine version (``duru.sync.inbox``). One row
@@ -79,6 +83,12 @@ SYNC_DDL = (
     row_id TEXT NOT NULL,
     PRIMARY KEY (entity, row_id)
 ) STRICT""",
+    """CREATE TABLE IF NOT EXISTS sync_sent (
+    entity TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    PRIMARY KEY (entity, row_id, op_id)
+) STRICT, WITHOUT ROWID""",
     # WITHOUT ROWID: one b-tree, about 60 bytes a deleted row.
     """CREATE TABLE IF NOT EXISTS sync_tombstones (
     entity TEXT NOT NULL,
@@ -95,6 +105,7 @@ SYNC_TABLES = (
     "sync_resolutions",
     "sync_waiting",
     "sync_seen",
+    "sync_sent",
     "sync_tombstones",
 )
 

@@ -6,7 +6,7 @@
     POST /v1/login            {name, auth_key}                   -> {token, user_id, expires_at}
     POST /v1/logout           (bearer)                           -> 204
     GET  /v1/account          (bearer)                           -> {user_id, name, kdf, ...}
-    POST /v1/push             (bearer) {device_id, entries}      -> {results, head}
+    POST /v1/push             (bearer) {device_id, entries, rebase} -> {results, head}
     GET  /v1/changes          (bearer) ?after=N&limit=M          -> {changes, cursor, head, more}
     POST /v1/conflicts/resolve (bearer) {resolutions: [{id, status, copy_id}]} -> {changed}
     PUT  /v1/snapshot         (bearer) ?cursor=N, sealed bytes   -> 201|200 {kept, cursor, bytes}
@@ -34,7 +34,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import psycopg
@@ -216,21 +216,20 @@ class _Api:
             def small() -> dict[str, Any]:
                 with self._conn() as conn:
                     user = auth.authenticate(conn, token)
-                    device, entries = self._push_request(_parse_json(raw))
-                    return self._apply_push(conn, user, device, entries)
+                    return self._apply_push(conn, user, self._push_request(_parse_json(raw)))
 
             return await self._run(request, small)
         token = await self._session(request)
-        device, entries = await run_in_threadpool(self._push_request, await self._json(request))
+        push = await run_in_threadpool(self._push_request, await self._json(request))
 
         def work() -> dict[str, Any]:
             with self._conn() as conn:
-                return self._apply_push(conn, auth.authenticate(conn, token), device, entries)
+                return self._apply_push(conn, auth.authenticate(conn, token), push)
 
         return await self._run(request, work)
 
-    def _push_request(self, body: dict[str, Any]) -> tuple[str, list[PushEntry]]:
-        """The device id and the entries of a push body; UsageError naming what is wrong."""
+    def _push_request(self, body: dict[str, Any]) -> _Pushed:
+        """What a push body asks; UsageError naming what is wrong."""
         device = _field(body, "device_id", str)
         if not 1 <= len(device) <= 64 or not device.isprintable() or not _utf8(device):
             raise UsageError("device_id must be 1 to 64 printable characters")
@@ -239,12 +238,11 @@ class _Api:
             raise UsageError(
                 f"entries must be a list of at most {self.config.max_push_entries} entries"
             )
-        return device, [PushEntry.from_json(e) for e in raw]
+        rebase = body.get("rebase") is True  # a client that takes the "rebase" outcome
+        return _Pushed(device, [PushEntry.from_json(e) for e in raw], rebase)
 
-    def _apply_push(
-        self, conn: Any, user: str, device: str, entries: list[PushEntry]
-    ) -> dict[str, Any]:
-        results, head = apply_push(conn, user, device, entries)
+    def _apply_push(self, conn: Any, user: str, push: _Pushed) -> dict[str, Any]:
+        results, head = apply_push(conn, user, push.device, push.entries, rebase=push.rebase)
         self.metrics.count_push(r.outcome for r in results)
         return {"results": [r.to_json() for r in results], "head": head}
 
@@ -490,6 +488,14 @@ def _guarded(handler: Handler) -> Handler:
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+class _Pushed(NamedTuple):
+    """A push body, checked: the device, its entries, and whether it takes "rebase"."""
+
+    device: str
+    entries: list[PushEntry]
+    rebase: bool
 
 
 class _TooLarge(Exception):

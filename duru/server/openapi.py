@@ -73,9 +73,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     f"Apply up to {config.max_push_entries} entries in one transaction.",
                     {"200": _ok(), "400": _err(), "401": _err(), "409": _err(), "413": _err()},
                     bearer,
-                    body=_obj(
-                        device_id={"type": "string", "maxLength": 64},
-                        entries={"type": "array", "items": _ref("PushEntry")},
+                    body=_also(
+                        _obj(
+                            device_id={"type": "string", "maxLength": 64},
+                            entries={"type": "array", "items": _ref("PushEntry")},
+                        ),
+                        rebase={"type": "boolean"},  # takes the "rebase" outcome
                     ),
                 )
             },
@@ -200,6 +203,11 @@ def _op(
 
 def _obj(**props: Any) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": sorted(props)}
+
+
+def _also(obj: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``obj`` with ``optional`` properties, which it does not require."""
+    return {**obj, "properties": {**obj["properties"], **optional}}
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -87,26 +87,35 @@ class _Work:
 
 
 def apply_push(
-    conn: Connection[Any], user_id: str, device_id: str, entries: Sequence[PushEntry]
+    conn: Connection[Any],
+    user_id: str,
+    device_id: str,
+    entries: Sequence[PushEntry],
+    *,
+    rebase: bool = False,
 ) -> tuple[list[PushResult], int]:
     """Apply ``entries`` for ``user_id`` in one transaction; (results in order, head).
 
     ``head`` is the user's last change sequence number after the push. Raises UsageError
-    for a chunk that names one row twice or reuses an op id for another row.
+    for a chunk that names one row twice or reuses an op id for another row. ``rebase``:
+    the client takes the ``rebase`` outcome (``duru.sync.protocol``).
     """
     _check_unique_rows(entries)
     with conn.transaction():
         seq = lock_sequence(conn, user_id)
-        push = _Push(conn, user_id, device_id, seq)
+        push = _Push(conn, user_id, device_id, seq, rebase=rebase)
         results = push.run(entries)
         store_sequence(conn, user_id, seq)
     return results, seq.last
 
 
 class _Push(UserRows):
-    def __init__(self, conn: Connection[Any], user_id: str, device_id: str, seq: Seq) -> None:
+    def __init__(
+        self, conn: Connection[Any], user_id: str, device_id: str, seq: Seq, *, rebase: bool
+    ) -> None:
         super().__init__(conn, uuid.UUID(user_id), seq)
         self.device_id = device_id
+        self.rebase = rebase
         self.results: dict[int, PushResult] = {}
         # Rows of this chunk answered "revive": rows below them wait as well.
         self.reviving: dict[tuple[str, str], tuple[Tombstone, ...]] = {}
@@ -135,8 +144,20 @@ class _Push(UserRows):
                     )
                     continue
                 # An adjusted write says so again: the device must still pull the row.
-                again: Outcome = "adjusted" if done.outcome == "adjusted" else "duplicate"
+                # A superseded one too: answered "duplicate", the device kept its copy of
+                # a tag the server never took, and the kept row never landed beside it.
+                again: Outcome = "duplicate"
+                if done.outcome == "adjusted":
+                    again = "adjusted"
+                elif done.outcome == "superseded":
+                    again = "superseded"
                 self.results[index] = PushResult(e.op_id, e.entity, e.row_id, again, done.version)
+                continue
+            if self.rebase and e.kind == "upsert" and base > e.base_version:
+                # Its row MAC vouches for the base it was sealed on: applied on ``base``
+                # (an earlier op of it, whose answer was lost), devices that saw ``base``
+                # refused it as a replay. Nothing written: the device seals it again.
+                self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "rebase", base)
                 continue
             (upserts if e.kind == "upsert" else deletes)[e.entity].entries.append((index, e, base))
         # Rows are checked before anything is written, so a bad one refuses the chunk.
@@ -190,12 +211,12 @@ class _Push(UserRows):
         return base
 
     def _record(self, entries: Sequence[PushEntry]) -> None:
-        # Not "revive": nothing was written, and the same write sent again (after its
-        # parents) must be judged again.
+        # Not "revive" nor "rebase": nothing was written, and the same write sent again
+        # (after its parents, or sealed again) must be judged again.
         fresh = [
             (entries[i].op_id, r)
             for i, r in self.results.items()
-            if i not in self.answered_before and r.outcome != "revive"
+            if i not in self.answered_before and r.outcome not in ("revive", "rebase")
         ]
         if not fresh:
             return

@@ -487,6 +487,7 @@ def _push(
     hold other rows, and the server has committed the first). Chunks grow while a
     round trip stays under ``TARGET_SECONDS`` and shrink when it takes 4x; the last ones
     taper (:func:`_tapered`)."""
+    outbox.forget_sent(db)
     rows = outbox.pending(db)
     total, sealed, done = len(rows), 0, 0
     every: list[PushResult] = []
@@ -525,6 +526,7 @@ def _push(
                 # the request goes on this thread.
                 alone = answered is None and sealed >= total
                 send = sender.now if alone else sender.submit
+                outbox.mark_sent(db, chunk.sent)
                 flying = (chunk, send(_timed_push, api, device, chunk), time.perf_counter())
             if answered is not None:
                 prior, (results, head), took = answered
@@ -664,8 +666,8 @@ def _count(report: SyncReport, results: list[Any]) -> None:
             report.conflicts += 1
         elif r.outcome == "superseded":
             report.superseded += 1
-        elif r.outcome != "revive":  # sent again, after the rows it needs
-            report.applied += 1
+        elif r.outcome not in ("revive", "rebase"):  # sent again (after the rows it
+            report.applied += 1  # needs, or sealed on the version it has)
     report.pushed += len(results)
 
 

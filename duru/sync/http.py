@@ -147,7 +147,11 @@ class SyncApi:
     # -- sync ------------------------------------------------------------------
 
     def push(self, device_id: str, entries: list[PushEntry]) -> tuple[list[PushResult], int]:
-        body = {"device_id": device_id, "entries": [e.to_json() for e in entries]}
+        body = {
+            "device_id": device_id,
+            "entries": [e.to_json() for e in entries],
+            "rebase": True,  # this client takes the "rebase" outcome (duru.sync.protocol)
+        }
         data = self._call("POST", "/v1/push", body, auth=True)
         try:
             return _push_results(entries, data)

@@ -141,6 +141,12 @@ def apply_page(
             else:
                 held_back.append(c)
         _remember_pulled_deletes(db, [c for c in deletes if (c.entity, c.row_id) not in kept_here])
+        # An older version of a row the server deleted no longer waits to be placed: it
+        # would be placed once its way was clear, a row deleted everywhere back here.
+        db.conn.executemany(
+            "DELETE FROM sync_waiting WHERE entity = ? AND row_id = ?",
+            [(c.entity, c.row_id) for c in deletes],
+        )
         # A folder's tombstone may come before its subfolder's: retry what a row still
         # below it refused, until nothing more goes.
         held_back = _delete_all(db, held_back, out)
@@ -467,16 +473,40 @@ def _wait(db: Database, e: Entity, row: dict[str, Any]) -> None:
     )
 
 
+def _has_ops(db: Database, name: str, key: str) -> bool:
+    found = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (name, key)
+    ).fetchone()
+    return found is not None
+
+
 def _place_waiting(db: Database, out: Applied) -> None:
     """Place waiting rows whose parents have come, until no more can be placed."""
     while True:
         waiting = db.conn.execute("SELECT entity, row_id, row_json FROM sync_waiting").fetchall()
-        placed = 0
+        placed = stale = 0
         for name, row_id, raw in sorted(waiting, key=lambda w: _ORDER[w[0]]):
             e = entity(name)
             row = json.loads(raw)
             done = False
-            if _existing(db, e, [row_id]):
+            held = db.conn.execute(
+                f"SELECT version FROM {quote(e.table)} WHERE {quote(e.key)} = ?", (row_id,)
+            ).fetchone()
+            if held is not None and int(held[0]) >= int(row["version"]):
+                # Pulled again since, newer, and placed: this older version would undo it.
+                db.conn.execute(
+                    "DELETE FROM sync_waiting WHERE entity = ? AND row_id = ?", (name, row_id)
+                )
+                stale += 1
+                continue
+            if _has_ops(db, name, row_id):
+                # Edited here while it waited: merged, as a pulled row that meets an
+                # edit here always is; written over, the edit was gone unseen.
+                merged = merge_pending(db, e, row)
+                done = merged != "deferred"
+                out.merged += merged in ("merged", "same", "restored")
+                out.copied += merged == "copied"
+            elif held is not None:
                 done = _update_one(db, e, row)
             else:
                 done = _insert_one(db, e, row)
@@ -487,5 +517,5 @@ def _place_waiting(db: Database, out: Applied) -> None:
                 placed += 1
                 out.upserts += 1
         if not placed:
-            out.waiting = len(waiting)
+            out.waiting = len(waiting) - stale
             return

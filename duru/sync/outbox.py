@@ -54,8 +54,13 @@ def pending(db: Database) -> list[Pending]:
         "SELECT seq, op_id, entity, row_id FROM outbox ORDER BY seq"
     ):
         groups[(ent, row_id)].append((seq, op_id))
+    sent = (
+        {str(op) for (op,) in db.conn.execute("SELECT op_id FROM sync_sent")}
+        if _marks(db)
+        else set()
+    )
     rows = [
-        Pending(ent, row_id, tuple(op for _, op in ops[-MAX_OP_IDS:]), ops[-1][0])
+        Pending(ent, row_id, _op_ids([op for _, op in ops], sent), ops[-1][0])
         for (ent, row_id), ops in groups.items()
     ]
     live = _live_keys(db, rows)
@@ -63,6 +68,51 @@ def pending(db: Database) -> list[Pending]:
     upserts = [p for p in rows if (p.entity, p.row_id) in live]
     deletes.sort(key=lambda p: (-_ORDER[p.entity], p.last_seq))
     return deletes + _parents_first(db, upserts)
+
+
+def _op_ids(ops: list[str], sent: set[str]) -> tuple[str, ...]:
+    """The op ids a row's push entry carries, oldest first, the newest last, at most
+    ``MAX_OP_IDS``: each one an earlier push sent whose answer never came (``sent``), so
+    the server takes the row as based on the write it applied then, then the newest.
+    The newest alone would leave those out once the row was edited more often than
+    that since (an editor saving as the user types): the device's own write came back as
+    a conflict, and its newest edit went aside as a conflicted copy."""
+    if len(ops) <= MAX_OP_IDS:
+        return tuple(ops)
+    keep = [i for i, op in enumerate(ops[:-1]) if op in sent][-(MAX_OP_IDS - 1) :]
+    at = len(ops) - 1
+    while len(keep) < MAX_OP_IDS:
+        if at not in keep:
+            keep.append(at)
+        at -= 1
+    return tuple(ops[i] for i in sorted(keep))
+
+
+def mark_sent(db: Database, sent: list[Pending]) -> None:
+    """Record the newest op id of each of ``sent``, about to be pushed, in one
+    transaction: if its answer never comes, the next push of the row carries it
+    (``_op_ids``). ``apply_results`` forgets them with the ops they stand for."""
+    with db.transaction():
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO sync_sent (entity, row_id, op_id) VALUES (?, ?, ?)",
+            [(p.entity, p.row_id, p.op_ids[-1]) for p in sent],
+        )
+
+
+def forget_sent(db: Database) -> None:
+    """Drop the records of sent op ids no longer in the outbox (their rows' ops went
+    another way: a resync, a resolved conflict). A read when there are none."""
+    if db.scalar("SELECT 1 FROM sync_sent WHERE op_id NOT IN (SELECT op_id FROM outbox) LIMIT 1"):
+        with db.transaction():
+            db.conn.execute("DELETE FROM sync_sent WHERE op_id NOT IN (SELECT op_id FROM outbox)")
+
+
+def _marks(db: Database) -> bool:
+    """Whether the device has ``sync_sent`` (made with the other sync tables, at the
+    first sync: the library's outbox functions also serve devices that never synced)."""
+    return bool(
+        db.scalar("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_sent'")
+    )
 
 
 def count_pending(db: Database) -> int:
@@ -182,7 +232,8 @@ def apply_results(
     A stale upsert (``conflict``) keeps its ops: the pull that follows brings the
     server's row and merges it with this device's (``inbox``), and the merged row is
     pushed on top of it. So does one answered ``revive``, and the dead rows it points at
-    are queued before it (``write_again``). Every other answer takes the ops it covered
+    are queued before it (``write_again``), and so does a ``rebase``, on the version the
+    server names (sealed again on it). Every other answer takes the ops it covered
     out of the outbox; a delete applied keeps its tombstone's version (``inbox``).
     A few statements per entity, whatever the number of rows.
     """
@@ -205,6 +256,14 @@ def apply_results(
             elif r.outcome == "revive":
                 write_again(db, r.revive)  # its ops stay: pushed again after them
                 continue
+            elif r.outcome == "rebase":
+                # An earlier push of it was applied at r.version (its answer lost): its
+                # ops stay, and it is sealed again on that version (``entries``).
+                db.conn.execute(
+                    f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
+                    (r.version, p.row_id),
+                )
+                continue
             done.append((p, r))
         # A delete applied: its tombstone's version is the one to refuse older rows by.
         applied = [(p, r) for p, r in done if r.outcome == "applied"]
@@ -226,6 +285,11 @@ def apply_results(
             "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
             [(p.entity, p.row_id, p.last_seq) for p, _ in done],
         )
+        if _marks(db):  # every op of the row sent before is at or below this answer's
+            db.conn.executemany(
+                "DELETE FROM sync_sent WHERE entity = ? AND row_id = ?",
+                [(p.entity, p.row_id) for p, _ in done],
+            )
         left = _still_queued(db, [(p.entity, p.row_id) for p, _ in done])
         for p, r in done:
             newer = (p.entity, p.row_id) in left

@@ -10,7 +10,8 @@ it was based on and the op ids it covers. The server answers one ``PushResult`` 
                 conflict revision that every device pulls; nothing was overwritten
     superseded  another live row already holds this row's unique key (the same tag on
                 the same note, added on two devices): that row (``kept``) stays, this
-                one goes; the device drops its copy and pulls the kept one
+                one goes; the device drops its copy and pulls the kept one (a retried
+                push is answered so again, without ``kept``)
     adjusted    applied, but not as sent: a move that would have closed a loop in a tree
                 (another device moved the parent under this row) kept the server's
                 parent, and the move is a conflict revision; the device pulls the row
@@ -19,6 +20,12 @@ it was based on and the op ids it covers. The server answers one ``PushResult`` 
                 too) and their tombstones' versions; the device writes each of them again
                 on top of its tombstone, then this row (the server never brings a row back
                 itself: only a device can give it a row MAC, see ``duru.sync.inbox``)
+    rebase      not applied: an earlier op id of the entry was applied at ``version`` (a
+                push whose answer was lost), and the row is sealed on an older base. Its
+                row MAC vouches for that base, so a device that saw ``version`` would
+                refuse it as a replay: the device seals it again on ``version`` and
+                pushes it again. Only to a push that says it takes it (``"rebase": true``);
+                to others the server applies the row on ``version`` as before.
 
 Pull: ``Change``s ordered by the user's change sequence, after a cursor.
 """
@@ -33,7 +40,7 @@ from duru.model import BY_NAME
 from duru.model.values import uuid_text
 
 OpKind = Literal["upsert", "delete"]
-Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted", "revive"]
+Outcome = Literal["applied", "duplicate", "conflict", "superseded", "adjusted", "revive", "rebase"]
 ChangeKind = Literal["upsert", "delete", "conflict"]
 PROTOCOL_VERSION = 1
 # The newest op ids a push entry carries: enough to recognise a push whose answer was lost.

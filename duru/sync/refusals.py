@@ -115,7 +115,10 @@ def refuse_revivals(
     top of its tombstone by the device that wrote the child (``duru.server.push``). A
     live row whose MAC vouches for an older base is the row as it was before the
     delete, sent again. The rows taken leave ``sync_tombstones``: from then on the
-    replay check against the version held applies (``refuse_replays``).
+    replay check against the version held applies (``refuse_replays``). A row deleted
+    here whose delete waits in the outbox, sent at the version deleted or older, is left
+    out without a word: the server sent it again (a new change number) while the pull
+    raced the delete, and the delete goes next.
 
     One indexed lookup per entity and 500 rows of the page.
     """
@@ -131,6 +134,11 @@ def refuse_revivals(
         version = deleted.get((c.entity, c.row_id))
         if c.kind == "upsert" and version is not None:
             base = bases[c.entity][c.row_id]
+            if c.version <= version and _queued(db, c):
+                # Deleted here at that version while this pull was under way, the delete
+                # not pushed yet: the server sent the row again as it was (a new change
+                # number, a conflict on its parent), no replay. The delete goes next.
+                continue
             if base < version:
                 why = ReplayedRow(
                     f"the server sent a version written on version {base} after this"
@@ -145,6 +153,14 @@ def refuse_revivals(
         "DELETE FROM sync_tombstones WHERE entity = ? AND row_id = ?", sorted(taken)
     )
     return kept, revived
+
+
+def _queued(db: Database, c: Change) -> bool:
+    """Whether this device has ops of the row of ``c`` not pushed yet (by index)."""
+    found = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (c.entity, c.row_id)
+    ).fetchone()
+    return found is not None
 
 
 def vouched_fields(e: Entity) -> list[str]:

@@ -92,6 +92,7 @@ _LOCAL_TABLES = (
     "sync_merges",
     "sync_resolutions",
     "sync_seen",
+    "sync_sent",
 )
 _SHARED_META = ("schema_version", "model_fingerprint", "sync_cursor", "sync_account")
 
