@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import test_sync
 from test_sync import Server, snapshot, two_devices
+from test_sync_pull_races import removed_everywhere
 
 from duru import sync
 from duru.errors import SyncServerError
@@ -68,6 +69,18 @@ def _edit(path: Path, note_id: str, times: int, tag: str) -> str:
     return body
 
 
+def _both_hold_without_conflicts(a: Path, b: Path, bodies: list[str]) -> None:
+    """``a`` syncs with no conflict and no copy, ``b`` pulls; both hold notes of
+    ``bodies`` and no conflict record."""
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied) == (0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        held = sorted(n["body"] for n in snapshot(path)["notes"])
+        assert held == sorted(bodies), held
+        assert snapshot(path)["sync_conflicts"] == []
+
+
 def test_many_edits_after_a_lost_answer_are_not_a_conflict_with_itself(
     tmp_path: Path, server: Server, home: Path
 ) -> None:
@@ -78,13 +91,7 @@ def test_many_edits_after_a_lost_answer_are_not_a_conflict_with_itself(
     _edit(a, note["id"], 1, "lost")
     _lose_a_push(a, home)
     last = _edit(a, note["id"], MAX_OP_IDS + 6, "after")
-    report = sync.sync(a)
-    assert (report.conflicts, report.copied) == (0, 0), report
-    sync.sync(b)
-    for path in (a, b):
-        notes = snapshot(path)["notes"]
-        assert [n["body"] for n in notes] == [last], [n["title"] for n in notes]
-        assert snapshot(path)["sync_conflicts"] == []
+    _both_hold_without_conflicts(a, b, [last])
 
 
 def test_two_lost_answers_each_followed_by_many_edits_are_not_a_conflict(
@@ -100,13 +107,7 @@ def test_two_lost_answers_each_followed_by_many_edits_are_not_a_conflict(
         _edit(a, other["id"], 1, f"lost {round_}")
         _lose_a_push(a, home)
         last = _edit(a, note["id"], MAX_OP_IDS + 6, f"after {round_}")
-    report = sync.sync(a)
-    assert (report.conflicts, report.copied) == (0, 0), report
-    sync.sync(b)
-    for path in (a, b):
-        bodies = sorted(n["body"] for n in snapshot(path)["notes"])
-        assert bodies == sorted([last, "lost 1 0: 編集 ✍️ עריכה"]), bodies
-        assert snapshot(path)["sync_conflicts"] == []
+    _both_hold_without_conflicts(a, b, [last, "lost 1 0: 編集 ✍️ עריכה"])
 
 
 def test_a_purge_after_a_lost_answer_and_many_edits_does_not_bring_the_note_back(
@@ -154,11 +155,7 @@ def test_a_tag_added_on_two_devices_with_the_answer_lost_ends_as_one_and_removes
     sync.sync(b)
     tags_a, tags_b = snapshot(a)["note_tags"], snapshot(b)["note_tags"]
     assert tags_a == tags_b and [t["tag"] for t in tags_a] == [tag]
-    with DeviceStore.open(a) as st:
-        st.tags.remove(note["id"], tag)
-    sync.sync(a)
-    sync.sync(b)
-    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []
+    removed_everywhere(a, b, note["id"], tag)
 
 
 def test_an_edit_after_a_lost_answer_reaches_a_device_that_saw_the_lost_write(

@@ -15,6 +15,7 @@ fetching one), as the app does while ``duru sync --watch`` runs.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,37 @@ def _device_id(path: Path) -> str:
         found = st.db.meta("device_id")
     assert found
     return found
+
+
+def _tagged_on_b(a: Path, b: Path, tag: str) -> dict[str, Any]:
+    """A note made on ``a``, on both devices, then tagged ``tag`` on ``b`` (pushed)."""
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tagged", "x")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.tags.add(note["id"], tag)
+    sync.sync(b)
+    return note
+
+
+def _pull_racing(a: Path, b: Path, home: Path, race: Callable[[], None]) -> None:
+    """``a`` pulls with ``race`` run during its pull, syncs again with nothing left
+    waiting, and ``b`` syncs."""
+    saved = load(home, _device_id(a))
+    with _DuringPull(saved.server, token=saved.token, then=race) as api:
+        sync.sync(a, api=api, snapshots=False)
+    assert sync.sync(a).waiting == 0
+    sync.sync(b)
+
+
+def removed_everywhere(a: Path, b: Path, note_id: str, tag: str) -> None:
+    """``tag`` removed from the note on ``a``: after a sync of each, neither has a tag."""
+    with DeviceStore.open(a) as st:
+        assert st.tags.remove(note_id, tag)
+    sync.sync(a)
+    sync.sync(b)
+    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []
 
 
 def test_a_tag_removed_here_while_the_pull_brings_it_again_is_no_alarm(
@@ -97,13 +129,7 @@ def test_a_waiting_row_deleted_on_the_server_does_not_come_back_later(
     the tag removed everywhere came back on this device alone."""
     a, b = two_devices(tmp_path, server)
     tag = "同じ 🏷️ تاغ"
-    with DeviceStore.open(a) as st:
-        note = st.notes.create("tagged", "x")
-    sync.sync(a)
-    sync.sync(b)
-    with DeviceStore.open(b) as st:
-        st.tags.add(note["id"], tag)
-    sync.sync(b)
+    note = _tagged_on_b(a, b, tag)
 
     def race() -> None:
         with DeviceStore.open(a) as st:  # the same tag here, under another id
@@ -112,18 +138,10 @@ def test_a_waiting_row_deleted_on_the_server_does_not_come_back_later(
             assert st.tags.remove(note["id"], tag)
         sync.sync(b)
 
-    saved = load(home, _device_id(a))
-    with _DuringPull(saved.server, token=saved.token, then=race) as api:
-        sync.sync(a, api=api, snapshots=False)
-    assert sync.sync(a).waiting == 0
-    sync.sync(b)
+    _pull_racing(a, b, home, race)
     assert [t["tag"] for t in snapshot(a)["note_tags"]] == [tag]
     assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]
-    with DeviceStore.open(a) as st:
-        assert st.tags.remove(note["id"], tag)
-    sync.sync(a)
-    sync.sync(b)
-    assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"] == []
+    removed_everywhere(a, b, note["id"], tag)
 
 
 def test_a_waiting_row_pulled_again_newer_is_not_put_back_as_it_was(
@@ -134,13 +152,7 @@ def test_a_waiting_row_pulled_again_newer_is_not_put_back_as_it_was(
     newer one (a tag renamed everywhere went back to its old name on this device)."""
     a, b = two_devices(tmp_path, server)
     tag, renamed = "同じ 🏷️", "改名 ✏️ שם"
-    with DeviceStore.open(a) as st:
-        note = st.notes.create("tagged", "x")
-    sync.sync(a)
-    sync.sync(b)
-    with DeviceStore.open(b) as st:
-        st.tags.add(note["id"], tag)
-    sync.sync(b)
+    note = _tagged_on_b(a, b, tag)
 
     def race() -> None:
         with DeviceStore.open(a) as st:  # the same tag here, under another id
@@ -149,11 +161,7 @@ def test_a_waiting_row_pulled_again_newer_is_not_put_back_as_it_was(
             assert st.tags.rename(tag, renamed) == 1
         sync.sync(b)
 
-    saved = load(home, _device_id(a))
-    with _DuringPull(saved.server, token=saved.token, then=race) as api:
-        sync.sync(a, api=api, snapshots=False)
-    assert sync.sync(a).waiting == 0
-    sync.sync(b)
+    _pull_racing(a, b, home, race)
     assert sorted(t["tag"] for t in snapshot(a)["note_tags"]) == sorted([tag, renamed])
     assert snapshot(a)["note_tags"] == snapshot(b)["note_tags"]
     with DeviceStore.open(a) as st:
