@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -138,8 +139,10 @@ def test_a_name_in_any_unicode_normal_form_is_one_account(srv: Server, tmp_path:
     ca = register(a, srv, nfd)
     assert ca.user == nfc  # kept in one form
     assert login(b, srv, nfc).user_id == ca.user_id
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as taken:
         register(c, srv, nfc)
+    # Most often one's own account, made by a register whose answer was lost.
+    assert f"duru login --server {srv.url} --user {shlex.quote(nfc)}" in taken.value.message
     # The raw API normalises as well: the same salt, the same refusal.
     params = [
         httpx.post(f"{srv.url}/v1/login/params", json={"name": n}, timeout=30).json()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any
 
 from duru.crypto import KdfParams, WrappedKey, derive_keys, new_account, unwrap_master_key
 from duru.errors import (
+    AlreadyExists,
     AuthFailed,
     CorruptDatabase,
     DuruError,
@@ -129,7 +131,15 @@ def register(
     user_id = new_id()
     keys, record = new_account(phrase, user_id, kdf)
     with SyncApi(server) as api:
-        api.register(name, user_id, record)
+        try:
+            api.register(name, user_id, record)
+        except AlreadyExists as exc:
+            # A register run again after it made the account (its answer lost, or the
+            # device logged out since) finds its own name: say how to sign in to it.
+            raise AlreadyExists(
+                f"{exc.message}; if the account is yours, log this device in to it:"
+                f" duru login --server {shlex.quote(api.shown_url)} --user {shlex.quote(name)}"
+            ) from None
         session = api.login(name, keys.auth_key)
     return _save(db_path, home, server, name, user_id, str(session["token"]), keys.master_key)
 
