@@ -36,6 +36,7 @@ from duru.remote.layout import server_table
 
 from . import refusals as checks
 from .device_rows import insert_rows
+from .outbox import has_ops
 from .protocol import Change
 from .reconcile import keep_over_delete, merge_pending
 from .wire import decode_row
@@ -473,13 +474,6 @@ def _wait(db: Database, e: Entity, row: dict[str, Any]) -> None:
     )
 
 
-def _has_ops(db: Database, name: str, key: str) -> bool:
-    found = db.conn.execute(
-        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (name, key)
-    ).fetchone()
-    return found is not None
-
-
 def _place_waiting(db: Database, out: Applied) -> None:
     """Place waiting rows whose parents have come, until no more can be placed."""
     while True:
@@ -499,7 +493,7 @@ def _place_waiting(db: Database, out: Applied) -> None:
                 )
                 stale += 1
                 continue
-            if _has_ops(db, name, row_id):
+            if has_ops(db, name, row_id):
                 # Edited here while it waited: merged, as a pulled row that meets an
                 # edit here always is; written over, the edit was gone unseen.
                 merged = merge_pending(db, e, row)

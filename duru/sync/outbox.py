@@ -379,7 +379,7 @@ def write_again(db: Database, dead: tuple[Tombstone, ...]) -> int:
     for t in dict.fromkeys(dead):
         e = entity(t.entity)
         row = db.find(e, t.row_id)
-        if row is None or _has_ops(db, t.entity, t.row_id):
+        if row is None or has_ops(db, t.entity, t.row_id):
             continue
         # The row as last pulled is the merge base, should another device write it
         # again first: this copy is then no change of ours, and theirs is taken whole.
@@ -400,7 +400,8 @@ def write_again(db: Database, dead: tuple[Tombstone, ...]) -> int:
     return queued
 
 
-def _has_ops(db: Database, name: str, key: str) -> bool:
+def has_ops(db: Database, name: str, key: str) -> bool:
+    """Whether this device has ops of row ``key`` of entity ``name`` not pushed yet."""
     found = db.conn.execute(
         "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (name, key)
     ).fetchone()

@@ -22,6 +22,7 @@ from duru.local.sync_tables import deleted_versions
 from duru.model import BY_NAME, Entity, entity
 from duru.remote.layout import ROW_MAC
 
+from .outbox import has_ops
 from .protocol import Change
 
 
@@ -134,7 +135,7 @@ def refuse_revivals(
         version = deleted.get((c.entity, c.row_id))
         if c.kind == "upsert" and version is not None:
             base = bases[c.entity][c.row_id]
-            if c.version <= version and _queued(db, c):
+            if c.version <= version and has_ops(db, c.entity, c.row_id):
                 # Deleted here at that version while this pull was under way, the delete
                 # not pushed yet: the server sent the row again as it was (a new change
                 # number, a conflict on its parent), no replay. The delete goes next.
@@ -153,14 +154,6 @@ def refuse_revivals(
         "DELETE FROM sync_tombstones WHERE entity = ? AND row_id = ?", sorted(taken)
     )
     return kept, revived
-
-
-def _queued(db: Database, c: Change) -> bool:
-    """Whether this device has ops of the row of ``c`` not pushed yet (by index)."""
-    found = db.conn.execute(
-        "SELECT 1 FROM outbox WHERE entity = ? AND row_id = ? LIMIT 1", (c.entity, c.row_id)
-    ).fetchone()
-    return found is not None
 
 
 def vouched_fields(e: Entity) -> list[str]:
