@@ -516,6 +516,11 @@ def _push(
                 sealed += chunk.taken
                 if not chunk.entries:  # every row of it held
                     chunk = None
+                else:
+                    # Before it goes, and before the wait for the answer before it, which
+                    # it spares. Should the chunk not go after all (a failure, rows held),
+                    # a mark only adds an op id the server does not know to a later push.
+                    outbox.mark_sent(db, chunk.sent)
             answered = None
             if flying is not None:
                 prior, answer, began = flying
@@ -536,7 +541,6 @@ def _push(
                 # the request goes on this thread.
                 alone = answered is None and sealed >= total
                 send = sender.now if alone else sender.submit
-                outbox.mark_sent(db, chunk.sent)
                 flying = (chunk, send(_timed_push, api, device, chunk), time.perf_counter())
             if answered is not None:
                 prior, (results, head), took = answered
