@@ -50,7 +50,6 @@ from duru.remote.layout import (
     DELETED_AT,
     USER_ID,
     Role,
-    ServerColumn,
     cleared_column,
     server_column_of,
     server_table,
@@ -114,6 +113,7 @@ class _Push(UserRows):
         self, conn: Connection[Any], user_id: str, device_id: str, seq: Seq, *, rebase: bool
     ) -> None:
         super().__init__(conn, uuid.UUID(user_id), seq)
+        self.user_text = str(self.user)  # what envelopes are bound to (canonical)
         self.device_id = device_id
         self.rebase = rebase
         self.results: dict[int, PushResult] = {}
@@ -357,16 +357,17 @@ class _Push(UserRows):
         return out
 
     def _decode(self, ent: Entity, e: PushEntry) -> dict[str, Any]:
-        table = server_table(ent)
-        row = decode_row(table, e.row, codec_for(ent).columns)
+        row = decode_row(server_table(ent), e.row, codec_for(ent).columns)
         if row[USER_ID] != self.user:
             raise UsageError(f"{ent.name} {e.row_id}: the row belongs to another user")
-        if str(row[ent.key]) != e.row_id:
+        # The key as sent is the row id's canonical text (a device sends it so): then no
+        # need to write the decoded one out again to compare.
+        if e.row[ent.key] != e.row_id and str(row[ent.key]) != e.row_id:  # type: ignore[index]
             raise UsageError(f"{ent.name} {e.row_id}: the row's {ent.key} is {row[ent.key]}")
-        user = str(self.user)  # per row, not per column: a 10k push decodes 100k columns
-        for col in table.columns:
-            if col.role in _CHECKED_ROLES and row.get(col.name) is not None:
-                _check_sealed(ent, col, row[col.name], user, e.row_id)
+        for name, role, bound in _checked_columns(ent.name):
+            value = row[name]
+            if value is not None:
+                _check_sealed(ent, name, role, bound, value, self.user_text, e.row_id)
         return row
 
     def _unique_holders(
@@ -476,33 +477,42 @@ class _Push(UserRows):
 _CHECKED_ROLES = frozenset({Role.BLIND_INDEX, Role.MAC, Role.SEALED, Role.PROPS})
 
 
-def _check_sealed(ent: Entity, col: ServerColumn, value: bytes, user: str, row_id: str) -> None:
+@cache
+def _checked_columns(name: str) -> tuple[tuple[str, Role, str], ...]:
+    """The columns of entity ``name`` that ``_check_sealed`` checks: (column, its role,
+    the field an envelope in it is bound to)."""
+    return tuple(
+        (col.name, col.role, PROPS_COLUMN if col.role is Role.PROPS else str(col.field))
+        for col in server_table(entity(name)).columns
+        if col.role in _CHECKED_ROLES
+    )
+
+
+def _check_sealed(
+    ent: Entity, column: str, role: Role, bound: str, value: bytes, user: str, row_id: str
+) -> None:
     """UsageError unless ``value`` looks like what a device seals for this place.
 
     The server cannot open an envelope, but it can check its shape and its binding tag
-    (public: a hash of entity, field, user and row), so a row that no device of this
-    user could open never gets stored, where it would stop every other device's pull.
+    (public: a hash of entity, field ``bound``, user and row), so a row that no device of
+    this user could open never gets stored, where it would stop every other device's pull.
     """
-    if col.role is Role.BLIND_INDEX:
+    if role is Role.BLIND_INDEX:
         if len(value) != BLIND_INDEX_BYTES:
-            raise UsageError(f"{ent.name} {row_id}: {col.name} is not a blind index")
+            raise UsageError(f"{ent.name} {row_id}: {column} is not a blind index")
         return
-    if col.role is Role.MAC:
+    if role is Role.MAC:
         if len(value) != _mac_length(ent.name):
-            raise UsageError(f"{ent.name} {row_id}: {col.name} is not a row MAC")
+            raise UsageError(f"{ent.name} {row_id}: {column} is not a row MAC")
         return
-    if col.role not in (Role.SEALED, Role.PROPS):
-        return
-    field_name = PROPS_COLUMN if col.role is Role.PROPS else str(col.field)
     ok = (
         len(value) >= MIN_ENVELOPE_BYTES
         and value[0] in (1, ENVELOPE_VERSION)
-        and value[5:13] == binding_tag(ent.name, field_name, user, row_id)
+        and value[5:13] == binding_tag(ent.name, bound, user, row_id)
     )
     if not ok:
         raise UsageError(
-            f"{ent.name} {row_id}: {col.name} is not an envelope sealed for this user, row"
-            " and field"
+            f"{ent.name} {row_id}: {column} is not an envelope sealed for this user, row and field"
         )
 
 
