@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Literal
 
 from duru.model.types import EnumType, Kind
@@ -138,20 +139,22 @@ class Entity:
                 return f
         raise KeyError(f"{self.name} has no field {name!r}")
 
-    @property
+    # These are made once per entity (``cached_property`` keeps them beside the frozen
+    # fields): a sync asks for them per row.
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
-    @property
+    @cached_property
     def secret_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.secret)
 
-    @property
+    @cached_property
     def packed_fields(self) -> tuple[Field, ...]:
         """Secret fields that travel together in ``props_enc``."""
         return tuple(f for f in self.fields if f.packed)
 
-    @property
+    @cached_property
     def foreign_keys(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.references is not None)
 
