@@ -54,6 +54,24 @@ def _lose_a_push(path: Path, where: Path) -> None:
     raise AssertionError("the push was not lost")
 
 
+class _PullCut(SyncApi):
+    """A SyncApi whose pushes are answered but whose pull never gets a page."""
+
+    def changes(self, after: int, limit: int) -> Any:
+        raise SyncServerError("the connection dropped before the page came")
+
+
+def _cut_the_pull(path: Path, where: Path) -> None:
+    """Sync ``path``: its push is answered, its pull cut."""
+    saved = load(where, _device_id(path))
+    with _PullCut(saved.server, token=saved.token) as api:
+        try:
+            sync.sync(path, api=api, snapshots=False)
+        except SyncServerError:
+            return
+    raise AssertionError("the pull was not cut")
+
+
 def _device_id(path: Path) -> str:
     with DeviceStore.open(path) as st:
         found = st.db.meta("device_id")
@@ -210,3 +228,33 @@ def test_rebase_is_answered_only_to_a_push_that_takes_it(
         assert again == taken and head_again == head  # nothing written, nothing recorded
         (old,), _ = apply_push(conn, saved.user_id, "d", sent)
     assert old.outcome == "applied" and old.version > taken.version
+
+
+def test_a_note_filed_again_after_its_retried_unfiling_is_no_conflict(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A delete sent again after its answer was lost is answered ``duplicate``, with the
+    version of the server's tombstone; the device kept the version it deleted instead,
+    until a pull brought the tombstone. A pull cut before then, the note filed again was
+    based on the older version, which the server's tombstone is not: a conflict record
+    on both devices for a filing no one else touched."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("filed 📁", "x")
+        folder = st.folders.create("フォルダ תיקייה")
+        st.folders.file_note(note["id"], folder["id"])
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(a) as st:
+        assert st.folders.unfile(note["id"])
+    _lose_a_push(a, home)
+    _cut_the_pull(a, home)
+    with DeviceStore.open(a) as st:
+        st.folders.file_note(note["id"], folder["id"])
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied, report.quarantined) == (0, 0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        with DeviceStore.open(path) as st:
+            assert st.folders.folder_of(note["id"])["id"] == folder["id"], path
+        assert snapshot(path)["sync_conflicts"] == [], path

@@ -234,7 +234,8 @@ def apply_results(
     pushed on top of it. So does one answered ``revive``, and the dead rows it points at
     are queued before it (``write_again``), and so does a ``rebase``, on the version the
     server names (sealed again on it). Every other answer takes the ops it covered
-    out of the outbox; a delete applied keeps its tombstone's version (``inbox``).
+    out of the outbox; a delete applied (or answered ``duplicate``) keeps its
+    tombstone's version (``inbox``).
     A few statements per entity, whatever the number of rows.
     """
     with db.transaction():
@@ -265,14 +266,17 @@ def apply_results(
                 )
                 continue
             done.append((p, r))
-        # A delete applied: its tombstone's version is the one to refuse older rows by.
-        applied = [(p, r) for p, r in done if r.outcome == "applied"]
-        upserted = set(pushed) if pushed is not None else _live_keys(db, [p for p, _ in applied])
+        # A delete applied: its tombstone's version is the one to refuse older rows by,
+        # and to base the row on should it be made again here. Also when answered
+        # "duplicate" (applied by a push whose answer was lost: the same version): the
+        # version deleted here is older, and a pull cut short would leave only that.
+        landed = [(p, r) for p, r in done if r.outcome in ("applied", "duplicate")]
+        upserted = set(pushed) if pushed is not None else _live_keys(db, [p for p, _ in landed])
         remember_deletes(
             db.conn,
             [
                 (p.entity, p.row_id, r.version)
-                for p, r in applied
+                for p, r in landed
                 if (p.entity, p.row_id) not in upserted
             ],
         )
