@@ -258,3 +258,35 @@ def test_a_note_filed_again_after_its_retried_unfiling_is_no_conflict(
         with DeviceStore.open(path) as st:
             assert st.folders.folder_of(note["id"])["id"] == folder["id"], path
         assert snapshot(path)["sync_conflicts"] == [], path
+
+
+def test_an_edit_there_on_a_lost_write_merges_cleanly_with_an_edit_here_after_it(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """After a ``rebase`` answer the merge base stayed the row as it was before the lost
+    write: an edit of the body on another device, made on top of that write, merged with
+    a new title here as if both had changed the title (the lost write's title against
+    this one), a conflicted copy for edits that never clashed."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("title 0 標題", "body 0 本文")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(a) as st:
+        st.notes.edit(note["id"], title="title 1 🐎 lost answer")
+    _lose_a_push(a, home)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.notes.edit(note["id"], body="body from b ✍️ עריכה")
+    sync.sync(b)
+    with DeviceStore.open(a) as st:
+        st.notes.edit(note["id"], title="title 2 after 題")
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied, report.quarantined) == (0, 0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        found = snapshot(path)
+        assert [(n["title"], n["body"]) for n in found["notes"]] == [
+            ("title 2 after 題", "body from b ✍️ עריכה")
+        ], path
+        assert found["sync_conflicts"] == [], path

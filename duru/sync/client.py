@@ -536,7 +536,7 @@ def _push(
                 # the request goes on this thread.
                 alone = answered is None and sealed >= total
                 send = sender.now if alone else sender.submit
-                outbox.mark_sent(db, chunk.sent)
+                outbox.mark_sent(db, chunk.sent, chunk.pushed)
                 flying = (chunk, send(_timed_push, api, device, chunk), time.perf_counter())
             if answered is not None:
                 prior, (results, head), took = answered
