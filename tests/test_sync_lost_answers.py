@@ -44,7 +44,8 @@ class _LostAnswers(SyncApi):
         raise SyncServerError("the connection dropped before the answer came")
 
 
-def _lose_a_push(path: Path, where: Path) -> None:
+def lose_a_push(path: Path, where: Path) -> None:
+    """Sync ``path``: its push is applied on the server, and its answer lost."""
     saved = load(where, _device_id(path))
     with _LostAnswers(saved.server, token=saved.token) as api:
         try:
@@ -107,7 +108,7 @@ def test_many_edits_after_a_lost_answer_are_not_a_conflict_with_itself(
         note = st.notes.create("first", "body")
     sync.sync(a)
     _edit(a, note["id"], 1, "lost")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     last = _edit(a, note["id"], MAX_OP_IDS + 6, "after")
     _both_hold_without_conflicts(a, b, [last])
 
@@ -123,7 +124,7 @@ def test_two_lost_answers_each_followed_by_many_edits_are_not_a_conflict(
     for round_ in range(2):
         _edit(a, note["id"], 3, f"lost {round_}")
         _edit(a, other["id"], 1, f"lost {round_}")
-        _lose_a_push(a, home)
+        lose_a_push(a, home)
         last = _edit(a, note["id"], MAX_OP_IDS + 6, f"after {round_}")
     _both_hold_without_conflicts(a, b, [last, "lost 1 0: 編集 ✍️ עריכה"])
 
@@ -139,7 +140,7 @@ def test_a_purge_after_a_lost_answer_and_many_edits_does_not_bring_the_note_back
     sync.sync(a)
     sync.sync(b)
     _edit(a, note["id"], 1, "lost")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     _edit(a, note["id"], MAX_OP_IDS + 6, "after")
     with DeviceStore.open(a) as st:
         st.notes.trash(note["id"])
@@ -167,7 +168,7 @@ def test_a_tag_added_on_two_devices_with_the_answer_lost_ends_as_one_and_removes
         with DeviceStore.open(path) as st:
             st.tags.add(note["id"], tag)
     sync.sync(b)
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     report = sync.sync(a)
     assert (report.superseded, report.waiting) == (1, 0), report
     sync.sync(b)
@@ -191,7 +192,7 @@ def test_an_edit_after_a_lost_answer_reaches_a_device_that_saw_the_lost_write(
         new = st.notes.create("made, then its answer lost", "body")
     for times in (1, MAX_OP_IDS + 6):
         _edit(a, edited["id"], 1, f"lost {times}")
-        _lose_a_push(a, home)
+        lose_a_push(a, home)
         assert sync.sync(b).quarantined == 0
         last = _edit(a, edited["id"], times, f"after {times}")
         _edit(a, new["id"], times, f"new after {times}")
@@ -216,7 +217,7 @@ def test_rebase_is_answered_only_to_a_push_that_takes_it(
         note = st.notes.create("first", "body")
     sync.sync(a)
     _edit(a, note["id"], 1, "lost")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     _edit(a, note["id"], 1, "after")
     saved = load(home, _device_id(a))
     with Database.open(a) as db:
@@ -247,7 +248,7 @@ def test_a_note_filed_again_after_its_retried_unfiling_is_no_conflict(
     sync.sync(b)
     with DeviceStore.open(a) as st:
         assert st.folders.unfile(note["id"])
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     _cut_the_pull(a, home)
     with DeviceStore.open(a) as st:
         st.folders.file_note(note["id"], folder["id"])
@@ -274,7 +275,7 @@ def test_an_edit_there_on_a_lost_write_merges_cleanly_with_an_edit_here_after_it
     sync.sync(b)
     with DeviceStore.open(a) as st:
         st.notes.edit(note["id"], title="title 1 🐎 lost answer")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     sync.sync(b)
     with DeviceStore.open(b) as st:
         st.notes.edit(note["id"], body="body from b ✍️ עריכה")
