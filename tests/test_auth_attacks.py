@@ -25,6 +25,7 @@ import json
 import os
 import shlex
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -360,6 +361,72 @@ def test_a_device_database_does_not_move_to_another_account_after_logout(
     with a.store() as st:
         titles = sorted(n["title"] for n in st.db.rows("SELECT title FROM notes"))
     assert titles == ["alice 0", "alice 1", "alice 2"]
+
+
+def _sessions_of(inspect_url: str, user_id: str) -> int:
+    with psycopg.connect(inspect_url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM sessions WHERE user_id = %s", (uuid.UUID(user_id),)
+        ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_two_logins_of_different_accounts_racing_on_one_device_let_one_win(
+    srv: Server, tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    """Each login checked that the device was no other account's, then claimed it and
+    saved its credentials, apart: two `duru login` of different accounts at once both
+    passed the check and both succeeded, and the device could be left tied to one
+    account with the credentials (keys, token) of the other. The device's database is
+    held locked here until both have their sessions, so both reach the claim together;
+    one must win and the other be refused, with nothing of its own left behind."""
+    inspect = pg_databases.inspect(srv.db_url)
+    names = {unique("alice"): new_device(tmp_path, "x"), unique("bob"): new_device(tmp_path, "y")}
+    accounts = {name: register(dev, srv, name) for name, dev in names.items()}
+    d = new_device(tmp_path, "d")
+    holder = sqlite3.connect(d.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    procs = {
+        name: subprocess.Popen(
+            [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
+            env={**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in accounts
+    }
+    deadline = time.monotonic() + 60
+    while any(_sessions_of(inspect, a.user_id) < 2 for a in accounts.values()):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs.values())
+        time.sleep(0.02)
+    time.sleep(0.5)  # both past their last request: at the device, waiting for its lock
+    holder.execute("COMMIT")
+    holder.close()
+    outs = {name: p.communicate(timeout=60) for name, p in procs.items()}
+    won = [name for name, p in procs.items() if p.returncode == 0]
+    assert len(won) == 1, outs
+    [lost] = [name for name in accounts if name not in won]
+    assert "already" in outs[lost][1] and outs[lost][1].startswith("duru: "), outs[lost]
+    winner = accounts[won[0]]
+    saved = d.creds()
+    assert (saved.user, saved.user_id, saved.master_key) == (
+        winner.user,
+        winner.user_id,
+        winner.master_key,
+    )
+    with d.store() as st:
+        assert st.db.meta("sync_account") == winner.user_id
+    assert _sessions_of(inspect, accounts[lost].user_id) == 1  # its own device's only
+    with names[won[0]].store() as st:
+        st.notes.create("the winner's note 勝者 🏆")
+    names[won[0]].sync()
+    assert d.sync().quarantined == 0
+    with d.store() as st:
+        assert [n["title"] for n in st.db.rows("SELECT title FROM notes")] == [
+            "the winner's note 勝者 🏆"
+        ]
 
 
 # -- rate limits and concurrency on the server ----------------------------------------

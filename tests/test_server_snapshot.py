@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -30,7 +31,7 @@ from test_sync_attacks import (
     stored_rows,
 )
 
-from duru.server.snapshots import SNAPSHOT_PART_BYTES
+from duru.server.snapshots import LEASE_SECONDS, SNAPSHOT_PART_BYTES
 from duru.sync.server_account import set_user
 
 if TYPE_CHECKING:
@@ -276,6 +277,64 @@ def test_too_many_uploads_at_once_are_refused_and_abandoned_ones_are_cleared(w: 
     assert put(w, w.alice, b"sealed", 5).status_code == 201
     snaps, _ = stored(w)
     assert sorted((s[0], s[4]) for s in snaps) == sorted([(w.alice_id, True), (w.bob_id, True)])
+
+
+def _part_count(w: World) -> int:
+    return len(stored(w)[1])
+
+
+def _upload_cut_by_a_killed_server(w: World, home: Path, parts_before: int) -> None:
+    """An upload of alice's on a server of its own, killed once a part is stored."""
+    doomed = Server(w.db_url, home, {"DURU_SERVER_MAX_SNAPSHOT_BYTES": str(8 * MiB)}).start()
+    try:
+        with socket.create_connection(("127.0.0.1", doomed.port), timeout=20) as s:
+            s.sendall(head(w.alice, 5, f"Content-Length: {4 * MiB}").encode("latin-1"))
+            s.sendall(os.urandom(MiB + 1))
+            wait_until(lambda: _part_count(w) > parts_before)
+            doomed.kill()
+    finally:
+        doomed.kill()
+
+
+def _lease_runs_out(w: World) -> None:
+    """Every upload's last part (or start) ``LEASE_SECONDS`` older: time passes."""
+    with psycopg.connect(w.inspect, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE snapshots SET created_at = created_at - make_interval(secs => %s)"
+            " WHERE NOT complete",
+            (LEASE_SECONDS + 1,),
+        )
+
+
+def test_uploads_cut_by_a_killed_server_free_their_slots_when_their_lease_runs_out(
+    w: World, tmp_path: Path
+) -> None:
+    """Each upload held one of the account's two slots for an hour from its start,
+    whatever became of it: two cut by a killed server kept the account from uploading
+    any snapshot for that hour. A slot is now held while the upload stores parts (each
+    renews its lease); one that stored none for ``LEASE_SECONDS`` lets it go, and a live
+    upload, however long, keeps it."""
+    for n in range(2):
+        _upload_cut_by_a_killed_server(w, tmp_path / f"doomed-{n}", _part_count(w))
+    assert error_code(put(w, w.alice, b"sealed", 5), 429) == "rate_limited"
+    _lease_runs_out(w)
+    with socket.create_connection(("127.0.0.1", w.main.port), timeout=20) as live:
+        live.sendall(head(w.alice, 6, f"Content-Length: {2 * MiB + 5}").encode("latin-1"))
+        live.sendall(os.urandom(MiB + 1))
+        wait_until(lambda: _part_count(w) == 1, 30)  # the killed ones' parts are gone
+        _lease_runs_out(w)
+        live.sendall(os.urandom(MiB))  # a second part: the live upload renews its lease
+        wait_until(lambda: _part_count(w) == 2)
+        assert put(w, w.alice, b"sealed", 5).status_code == 201
+        live.sendall(os.urandom(4))
+        answer = b""
+        while not answer.endswith(b"}") and (piece := live.recv(65536)):
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+    snaps, parts = stored(w)
+    assert [(s[2], s[3], s[4]) for s in snaps] == [(6, 2 * MiB + 5, True)]
+    assert [p[3] for p in parts] == [MiB, MiB, 5]
+    assert len(parts) == 3
 
 
 # -- limits and broken uploads -----------------------------------------------------------

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import test_sync
 from test_sync import KDF, PASS, Server, device, snapshot, sync_all, two_devices
+from test_sync_lost_answers import lose_a_push
 
 from duru import sync
 from duru.bridge import codec_for
@@ -505,14 +506,18 @@ def test_a_folder_membership_brought_back_by_the_server_is_refused(
         _refused_as_revived(p, "note_folders", note["id"])
 
 
+@pytest.mark.parametrize("delete_answer", ["received", "lost"])
 def test_a_losing_write_of_a_delete_served_as_the_live_row_is_refused(
-    tmp_path: Path, server: Server, attacker: str, home: Path
+    tmp_path: Path, server: Server, attacker: str, home: Path, delete_answer: str
 ) -> None:
     """An edit that lost to a delete stays on the server as a conflict revision, with a
     genuine MAC based on the version deleted. Its device never comes back; served as
     the live row, it is refused by the device that deleted the row: that device keeps
     the tombstone's version (from its push's answer, and the pull), newer than the
-    version it deleted, which that MAC's base equals."""
+    version it deleted, which that MAC's base equals.
+
+    Was a gap with the delete's answer lost: pushed again, it is answered ``duplicate``,
+    and that device kept only the version it deleted, so it took the served row back."""
     pg_url = attacker
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as s:
@@ -521,7 +526,10 @@ def test_a_losing_write_of_a_delete_served_as_the_live_row_is_refused(
     with DeviceStore.open(a) as s:
         s.notes.trash(note["id"])
         s.notes.purge(note["id"])
-    sync.sync(a)
+    if delete_answer == "lost":
+        lose_a_push(a, home)
+    else:
+        sync.sync(a)
     with DeviceStore.open(b) as s:
         s.notes.edit(note["id"], body="the stale edit")
     with Database.open(b) as db:  # b pushes, and is never heard of again

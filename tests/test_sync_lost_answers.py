@@ -44,7 +44,8 @@ class _LostAnswers(SyncApi):
         raise SyncServerError("the connection dropped before the answer came")
 
 
-def _lose_a_push(path: Path, where: Path) -> None:
+def lose_a_push(path: Path, where: Path) -> None:
+    """Sync ``path``: its push is applied on the server, and its answer lost."""
     saved = load(where, _device_id(path))
     with _LostAnswers(saved.server, token=saved.token) as api:
         try:
@@ -52,6 +53,24 @@ def _lose_a_push(path: Path, where: Path) -> None:
         except SyncServerError:
             return
     raise AssertionError("the push was not lost")
+
+
+class _PullCut(SyncApi):
+    """A SyncApi whose pushes are answered but whose pull never gets a page."""
+
+    def changes(self, after: int, limit: int) -> Any:
+        raise SyncServerError("the connection dropped before the page came")
+
+
+def _cut_the_pull(path: Path, where: Path) -> None:
+    """Sync ``path``: its push is answered, its pull cut."""
+    saved = load(where, _device_id(path))
+    with _PullCut(saved.server, token=saved.token) as api:
+        try:
+            sync.sync(path, api=api, snapshots=False)
+        except SyncServerError:
+            return
+    raise AssertionError("the pull was not cut")
 
 
 def _device_id(path: Path) -> str:
@@ -89,7 +108,7 @@ def test_many_edits_after_a_lost_answer_are_not_a_conflict_with_itself(
         note = st.notes.create("first", "body")
     sync.sync(a)
     _edit(a, note["id"], 1, "lost")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     last = _edit(a, note["id"], MAX_OP_IDS + 6, "after")
     _both_hold_without_conflicts(a, b, [last])
 
@@ -105,7 +124,7 @@ def test_two_lost_answers_each_followed_by_many_edits_are_not_a_conflict(
     for round_ in range(2):
         _edit(a, note["id"], 3, f"lost {round_}")
         _edit(a, other["id"], 1, f"lost {round_}")
-        _lose_a_push(a, home)
+        lose_a_push(a, home)
         last = _edit(a, note["id"], MAX_OP_IDS + 6, f"after {round_}")
     _both_hold_without_conflicts(a, b, [last, "lost 1 0: 編集 ✍️ עריכה"])
 
@@ -121,7 +140,7 @@ def test_a_purge_after_a_lost_answer_and_many_edits_does_not_bring_the_note_back
     sync.sync(a)
     sync.sync(b)
     _edit(a, note["id"], 1, "lost")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     _edit(a, note["id"], MAX_OP_IDS + 6, "after")
     with DeviceStore.open(a) as st:
         st.notes.trash(note["id"])
@@ -149,7 +168,7 @@ def test_a_tag_added_on_two_devices_with_the_answer_lost_ends_as_one_and_removes
         with DeviceStore.open(path) as st:
             st.tags.add(note["id"], tag)
     sync.sync(b)
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     report = sync.sync(a)
     assert (report.superseded, report.waiting) == (1, 0), report
     sync.sync(b)
@@ -173,7 +192,7 @@ def test_an_edit_after_a_lost_answer_reaches_a_device_that_saw_the_lost_write(
         new = st.notes.create("made, then its answer lost", "body")
     for times in (1, MAX_OP_IDS + 6):
         _edit(a, edited["id"], 1, f"lost {times}")
-        _lose_a_push(a, home)
+        lose_a_push(a, home)
         assert sync.sync(b).quarantined == 0
         last = _edit(a, edited["id"], times, f"after {times}")
         _edit(a, new["id"], times, f"new after {times}")
@@ -198,7 +217,7 @@ def test_rebase_is_answered_only_to_a_push_that_takes_it(
         note = st.notes.create("first", "body")
     sync.sync(a)
     _edit(a, note["id"], 1, "lost")
-    _lose_a_push(a, home)
+    lose_a_push(a, home)
     _edit(a, note["id"], 1, "after")
     saved = load(home, _device_id(a))
     with Database.open(a) as db:
@@ -210,3 +229,65 @@ def test_rebase_is_answered_only_to_a_push_that_takes_it(
         assert again == taken and head_again == head  # nothing written, nothing recorded
         (old,), _ = apply_push(conn, saved.user_id, "d", sent)
     assert old.outcome == "applied" and old.version > taken.version
+
+
+def test_a_note_filed_again_after_its_retried_unfiling_is_no_conflict(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A delete sent again after its answer was lost is answered ``duplicate``, with the
+    version of the server's tombstone; the device kept the version it deleted instead,
+    until a pull brought the tombstone. A pull cut before then, the note filed again was
+    based on the older version, which the server's tombstone is not: a conflict record
+    on both devices for a filing no one else touched."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("filed 📁", "x")
+        folder = st.folders.create("フォルダ תיקייה")
+        st.folders.file_note(note["id"], folder["id"])
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(a) as st:
+        assert st.folders.unfile(note["id"])
+    lose_a_push(a, home)
+    _cut_the_pull(a, home)
+    with DeviceStore.open(a) as st:
+        st.folders.file_note(note["id"], folder["id"])
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied, report.quarantined) == (0, 0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        with DeviceStore.open(path) as st:
+            assert st.folders.folder_of(note["id"])["id"] == folder["id"], path
+        assert snapshot(path)["sync_conflicts"] == [], path
+
+
+def test_an_edit_there_on_a_lost_write_merges_cleanly_with_an_edit_here_after_it(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """After a ``rebase`` answer the merge base stayed the row as it was before the lost
+    write: an edit of the body on another device, made on top of that write, merged with
+    a new title here as if both had changed the title (the lost write's title against
+    this one), a conflicted copy for edits that never clashed."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("title 0 標題", "body 0 本文")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(a) as st:
+        st.notes.edit(note["id"], title="title 1 🐎 lost answer")
+    lose_a_push(a, home)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        st.notes.edit(note["id"], body="body from b ✍️ עריכה")
+    sync.sync(b)
+    with DeviceStore.open(a) as st:
+        st.notes.edit(note["id"], title="title 2 after 題")
+    report = sync.sync(a)
+    assert (report.conflicts, report.copied, report.quarantined) == (0, 0, 0), report
+    sync.sync(b)
+    for path in (a, b):
+        found = snapshot(path)
+        assert [(n["title"], n["body"]) for n in found["notes"]] == [
+            ("title 2 after 題", "body from b ✍️ עריכה")
+        ], path
+        assert found["sync_conflicts"] == [], path

@@ -229,3 +229,40 @@ def test_an_edit_made_while_its_row_waits_for_a_parent_is_merged_not_lost(
     assert snapshot(a)["tasks"] == snapshot(b)["tasks"]
     moved = {t["id"]: t for t in snapshot(b)["tasks"]}[task["id"]]
     assert (moved["content"], moved["parent_task_id"]) == ("edited here ✍️ هنا", parent["id"])
+
+
+def test_a_merge_deferred_for_a_parent_on_a_later_page_is_done_when_it_comes(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A pulled row that meets an edit here and points at a parent not here yet cannot
+    be merged (``deferred``): it was dropped, and no later page or pull merged it again
+    (they do not bring it again). The edit then went to the server on the old version:
+    a conflict revision on every device, for edits that merge cleanly."""
+    a, b = two_devices(tmp_path, server)
+    with DeviceStore.open(a) as st:
+        note = st.notes.create("tasks 作業", "x")
+        task = st.tasks.create(note["id"], "do it 作業")
+    sync.sync(a)
+    sync.sync(b)
+    with DeviceStore.open(b) as st:
+        parent = st.tasks.create(note["id"], "parent 親")
+        st.tasks.move(task["id"], parent["id"])
+    sync.sync(b)
+    with DeviceStore.open(b) as st:  # the parent comes after the moved task now
+        st.tasks.edit(parent["id"], content="parent edited 親")
+    sync.sync(b)
+
+    def edit_here() -> None:
+        with DeviceStore.open(a) as st:
+            st.tasks.edit(task["id"], content="edited here ✍️ هنا")
+
+    saved = load(home, _device_id(a))
+    with _DuringPull(saved.server, token=saved.token, then=edit_here) as api:
+        report = sync.sync(a, api=api, snapshots=False, page=1)
+    assert (report.conflicts, report.conflicts_received, report.copied) == (0, 0, 0), report
+    assert (report.merged, report.waiting) == (1, 0), report
+    sync.sync(b)
+    assert snapshot(a)["tasks"] == snapshot(b)["tasks"]
+    moved = {t["id"]: t for t in snapshot(b)["tasks"]}[task["id"]]
+    assert (moved["content"], moved["parent_task_id"]) == ("edited here ✍️ هنا", parent["id"])
+    assert snapshot(a)["sync_conflicts"] == snapshot(b)["sync_conflicts"] == []

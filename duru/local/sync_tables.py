@@ -15,6 +15,9 @@ A device that never syncs has none of them and pays nothing for them.
                      recorded yet (the client killed, the link cut): the next push of
                      that row carries it, so the server takes the row as based on the
                      write it applied then, however many edits came after
+    sync_sent_rows   of those rows that have a merge base, the row as that push sent
+                     it: when the server answers ``rebase`` (it applied that write), the
+                     write is the merge base, as the server holds it at that version
     sync_tombstones  rows deleted here or by a pulled tombstone: the newest version of
                      the delete this device knows, so the server cannot bring the row
                      back with an older genuine version (``duru.sync.inbox``). One row
@@ -89,6 +92,13 @@ SYNC_DDL = (
     op_id TEXT NOT NULL,
     PRIMARY KEY (entity, row_id, op_id)
 ) STRICT, WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS sync_sent_rows (
+    entity TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    row_json TEXT NOT NULL,
+    PRIMARY KEY (entity, row_id, op_id)
+) STRICT""",
     # WITHOUT ROWID: one b-tree, about 60 bytes a deleted row.
     """CREATE TABLE IF NOT EXISTS sync_tombstones (
     entity TEXT NOT NULL,
@@ -106,6 +116,7 @@ SYNC_TABLES = (
     "sync_waiting",
     "sync_seen",
     "sync_sent",
+    "sync_sent_rows",
     "sync_tombstones",
 )
 

@@ -360,7 +360,7 @@ class _Api:
         """Delete a failed upload, best effort: its own failure never hides the first."""
         try:
             await run_in_threadpool(self._db, lambda c: snapshots.discard(c, user, snap))
-        except Exception as exc:  # noqa: BLE001 - cleared as abandoned within the hour
+        except Exception as exc:  # noqa: BLE001 - cleared once its lease runs out
             logger.warning("could not delete a failed snapshot upload: %s", exc)
 
     async def _read_parts(self, user: str, found: snapshots.Snapshot) -> AsyncIterator[bytes]:

@@ -157,7 +157,9 @@ class _Push(UserRows):
                 # Its row MAC vouches for the base it was sealed on: applied on ``base``
                 # (an earlier op of it, whose answer was lost), devices that saw ``base``
                 # refused it as a replay. Nothing written: the device seals it again.
-                self.results[index] = PushResult(e.op_id, e.entity, e.row_id, "rebase", base)
+                self.results[index] = PushResult(
+                    e.op_id, e.entity, e.row_id, "rebase", base, kept=_applied_at(e, applied, base)
+                )
                 continue
             (upserts if e.kind == "upsert" else deletes)[e.entity].entries.append((index, e, base))
         # Rows are checked before anything is written, so a bad one refuses the chunk.
@@ -545,6 +547,16 @@ def _upsert_sql(name: str, columns: tuple[str, ...]) -> str:
         ),
     )
     return query.as_string(None)
+
+
+def _applied_at(e: PushEntry, applied: dict[str, _Applied], version: int) -> str | None:
+    """The op id of ``e`` applied at ``version``: the write a ``rebase`` answer names, so
+    the device takes it, as it sent it, as its merge base."""
+    for op in e.op_ids:
+        done = applied.get(op)
+        if done is not None and done.outcome == "applied" and done.version == version:
+            return op
+    return None
 
 
 def _check_unique_rows(entries: Sequence[PushEntry]) -> None:

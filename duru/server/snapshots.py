@@ -11,6 +11,12 @@ short transaction, then ``finish_upload``, which keeps the newer of it and the u
 complete snapshot. ``discard`` deletes an upload that failed (its parts go by cascade).
 Every function scopes its transaction to the user (row level security), so none can see
 or touch another user's snapshot; the caller passes an autocommit connection.
+
+An upload's ``created_at`` is its lease: set at its start, renewed by every part it
+stores, so a complete snapshot's is when its last part came. No transaction or
+connection is held while the client sends (a slow link would hold it for hours), so a
+server process killed mid-upload leaves its row behind: the lease is how the next
+upload's start tells it from one still coming in.
 """
 
 from __future__ import annotations
@@ -27,10 +33,15 @@ from duru.remote.layout import ACCOUNTS, SNAPSHOT_PARTS, SNAPSHOTS, USER_ID
 from duru.sync.server_account import set_user
 
 SNAPSHOT_PART_BYTES = 1024 * 1024
-# An upload still incomplete after this long was left by a killed client or server.
-ABANDONED_AFTER_SECONDS = 3600
+# An upload that stored no part (1 MiB) for this long was left by a killed client or
+# server process: it no longer holds a slot of MAX_UPLOADS. A live one sends a part at
+# 3.5 KB/s or faster, however long it takes in all.
+LEASE_SECONDS = 300
 # Uploads one user may run at once: a retry may overlap the upload it retries.
 MAX_UPLOADS = 2
+_CLEARED = (
+    f"the upload stored no part for {LEASE_SECONDS} s and was cleared: upload the snapshot again"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +78,7 @@ def begin_upload(conn: Connection[Any], user_id: str, cursor: int) -> uuid.UUID:
 
     Raises UsageError unless ``horizon_seq <= cursor <= last_change_seq`` and ``cursor > 0``,
     RateLimited when the user already has ``MAX_UPLOADS`` uploads running. Deletes the
-    user's uploads abandoned for over ``ABANDONED_AFTER_SECONDS``.
+    user's uploads that stored no part for ``LEASE_SECONDS`` (abandoned).
     """
     user = uuid.UUID(user_id)
     with conn.transaction():
@@ -88,7 +99,7 @@ def begin_upload(conn: Connection[Any], user_id: str, cursor: int) -> uuid.UUID:
         conn.execute(
             f"DELETE FROM {SNAPSHOTS} WHERE {USER_ID} = %s AND NOT complete"
             " AND created_at < now() - make_interval(secs => %s)",
-            (user, ABANDONED_AFTER_SECONDS),
+            (user, LEASE_SECONDS),
         )
         running = conn.execute(
             f"SELECT count(*) FROM {SNAPSHOTS} WHERE {USER_ID} = %s AND NOT complete", (user,)
@@ -109,9 +120,17 @@ def begin_upload(conn: Connection[Any], user_id: str, cursor: int) -> uuid.UUID:
 def write_part(
     conn: Connection[Any], user_id: str, snapshot: uuid.UUID, part: int, data: bytes
 ) -> None:
-    """Store part number ``part`` of an upload (its own short transaction)."""
+    """Store part number ``part`` of an upload and renew its lease (its own short
+    transaction). Raises UsageError when the upload is gone (abandoned and cleared)."""
     with conn.transaction():
         set_user(conn, user_id)
+        renewed = conn.execute(
+            f"UPDATE {SNAPSHOTS} SET created_at = now() WHERE {USER_ID} = %s AND id = %s"
+            " AND NOT complete",
+            (uuid.UUID(user_id), snapshot),
+        ).rowcount
+        if not renewed:
+            raise UsageError(_CLEARED)
         conn.execute(
             f"INSERT INTO {SNAPSHOT_PARTS} ({USER_ID}, snapshot_id, part, data)"
             " VALUES (%s, %s, %s, %s)",
@@ -135,7 +154,7 @@ def finish_upload(conn: Connection[Any], user_id: str, snapshot: uuid.UUID, size
             (user, snapshot),
         ).fetchone()
         if mine is None:
-            raise UsageError("the upload took too long and was cleared: upload the snapshot again")
+            raise UsageError(_CLEARED)
         cursor = int(mine[0])
         newer = conn.execute(
             f"SELECT change_seq, bytes FROM {SNAPSHOTS} WHERE {USER_ID} = %s AND complete"

@@ -43,10 +43,9 @@ from duru.remote.layout import (
 )
 from duru.remote.schema import USER_SETTING
 
-from .snapshots import ABANDONED_AFTER_SECONDS
-
 logger = logging.getLogger("duru.server")
 _PURGE_LOCK = 0x64757275_00000003
+_ABANDONED_UPLOADS_PURGED_AFTER = 24 * 3600  # seconds after an upload's last part
 
 
 def purge_tombstones(conn: Connection[Any], older_than: timedelta) -> int:
@@ -71,12 +70,12 @@ def purge_tombstones(conn: Connection[Any], older_than: timedelta) -> int:
             conn.execute(f"DELETE FROM {APPLIED_OPS} WHERE applied_at < now() - %s", (older_than,))
             # Snapshot uploads a killed client or server left (their parts go by
             # cascade): else they stay until that user's next upload, maybe months away.
-            # A day, not the hour ``begin_upload`` allows: a big upload on a slow link
-            # may still be coming in.
+            # A day after their last part, where ``begin_upload`` takes their slots back
+            # after ``LEASE_SECONDS``: nothing here needs the space sooner.
             conn.execute(
                 f"DELETE FROM {SNAPSHOTS} WHERE NOT complete"
                 " AND created_at < now() - make_interval(secs => %s)",
-                (24 * ABANDONED_AFTER_SECONDS,),
+                (_ABANDONED_UPLOADS_PURGED_AFTER,),
             )
         conn.cursor().executemany(
             f"UPDATE {ACCOUNTS} SET horizon_seq = greatest(horizon_seq, %s) WHERE {USER_ID} = %s",

@@ -141,7 +141,7 @@ def register(
                 f" duru login --server {shlex.quote(api.shown_url)} --user {shlex.quote(name)}"
             ) from None
         session = api.login(name, keys.auth_key)
-    return _save(db_path, home, server, name, user_id, str(session["token"]), keys.master_key)
+        return _save_or_end(api, db_path, home, server, name, user_id, session, keys.master_key)
 
 
 def login(
@@ -172,9 +172,9 @@ def login(
         except (UsageError, SyncError):
             _end_session(api)
             raise
-    wrapped = WrappedKey.from_bytes(base64.b64decode(info["wrapped_master_key"]))
-    master = unwrap_master_key(wrapped, kek=derived.kek, user_id=user_id)
-    return _save(db_path, home, server, name, user_id, str(session["token"]), master)
+        wrapped = WrappedKey.from_bytes(base64.b64decode(info["wrapped_master_key"]))
+        master = unwrap_master_key(wrapped, kek=derived.kek, user_id=user_id)
+        return _save_or_end(api, db_path, home, server, name, user_id, session, master)
 
 
 def logout(db_path: str | Path, *, home: Path | None = None) -> bool:
@@ -520,7 +520,7 @@ def _push(
                     # Before it goes, and before the wait for the answer before it, which
                     # it spares. Should the chunk not go after all (a failure, rows held),
                     # a mark only adds an op id the server does not know to a later push.
-                    outbox.mark_sent(db, chunk.sent)
+                    outbox.mark_sent(db, chunk.sent, chunk.pushed)
             answered = None
             if flying is not None:
                 prior, answer, began = flying
@@ -768,6 +768,25 @@ def _send_resolutions(db: Database, api: SyncApi) -> int:
     return sent
 
 
+def _save_or_end(
+    api: SyncApi,
+    db_path: str | Path,
+    home: Path | None,
+    server: str,
+    name: str,
+    user_id: str,
+    session: dict[str, Any],
+    master_key: bytes,
+) -> Credentials:
+    """``_save`` the session just opened on ``api``; ended on the server when the device
+    refuses it (another account's login won a race to it), so no token of it is left."""
+    try:
+        return _save(db_path, home, server, name, user_id, str(session["token"]), master_key)
+    except UsageError:
+        _end_session(api)
+        raise
+
+
 def _save(
     db_path: str | Path,
     home: Path | None,
@@ -777,12 +796,15 @@ def _save(
     token: str,
     master_key: bytes,
 ) -> Credentials:
-    with Database.open(db_path) as db:
-        device = _device_id(db)
-        where = sync_home(home)
-        _refuse_other_account(db, db_path, where, device, name, user_id)
-        inbox.ensure_tables(db)
-        db.set_meta(inbox.ACCOUNT_KEY, user_id)
+    """Tie the device to the account ``user_id`` and save its credentials, checked first.
+
+    UsageError when the device is another account's (``_refuse_other_account``). The
+    check, the account recorded in the device database and the credentials file are one
+    write transaction of that database: a login of another account at the same time
+    waits for it, then finds this one's and is refused. Checked apart, both passed, and
+    the device could be left one account's with the other's keys and token. A refused
+    login, or a file that cannot be written, leaves the database as it was.
+    """
     saved = Credentials(
         server.rstrip("/"),
         name,
@@ -791,7 +813,14 @@ def _save(
         base64.b64encode(master_key).decode("ascii"),
         str(Path(db_path).resolve()),
     )
-    creds_file.save(where, device, saved)
+    with Database.open(db_path) as db:
+        device = _device_id(db)
+        where = sync_home(home)
+        with db.transaction():
+            _refuse_other_account(db, db_path, where, device, name, user_id)
+            inbox.ensure_tables(db)
+            db.set_meta(inbox.ACCOUNT_KEY, user_id)
+            creds_file.save(where, device, saved)
     return saved
 
 

@@ -171,6 +171,11 @@ def apply_page(
         # After the plain rows: a merged row may point at a parent this page brought.
         for c, row in sorted(clashing, key=lambda cr: _ORDER[cr[0].entity]):
             done = merge_pending(db, entity(c.entity), row)
+            if done == "deferred":
+                # Merged, it points at a parent not here yet: it waits for it, and is
+                # merged once placed. Dropped, no later page brought it again, and the
+                # edit here went to the server on the old version (a conflict).
+                _wait(db, entity(c.entity), row)
             out.merged += done in ("merged", "same", "restored")
             out.copied += done == "copied"
         _place_waiting(db, out)

@@ -88,23 +88,59 @@ def _op_ids(ops: list[str], sent: set[str]) -> tuple[str, ...]:
     return tuple(ops[i] for i in sorted(keep))
 
 
-def mark_sent(db: Database, sent: list[Pending]) -> None:
+def mark_sent(db: Database, sent: list[Pending], pushed: dict[tuple[str, str], Row]) -> None:
     """Record the newest op id of each of ``sent``, about to be pushed, in one
     transaction: if its answer never comes, the next push of the row carries it
-    (``_op_ids``). ``apply_results`` forgets them with the ops they stand for."""
+    (``_op_ids``). ``apply_results`` forgets them with the ops they stand for.
+
+    Of the upserted rows that have a merge base, the row as sent (``pushed``, see
+    ``entries``) is kept with its op id: the merge base once the server answers
+    ``rebase`` naming it. Rows new here have no base to replace, and are most of a
+    first push: their copies would double what it writes.
+    """
     with db.transaction():
         db.conn.executemany(
             "INSERT OR IGNORE INTO sync_sent (entity, row_id, op_id) VALUES (?, ?, ?)",
             [(p.entity, p.row_id, p.op_ids[-1]) for p in sent],
         )
+        if not pushed:
+            return
+        based = _with_base(db, [p for p in sent if (p.entity, p.row_id) in pushed])
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO sync_sent_rows (entity, row_id, op_id, row_json)"
+            " VALUES (?, ?, ?, ?)",
+            [
+                (p.entity, p.row_id, p.op_ids[-1], json.dumps(pushed[(p.entity, p.row_id)]))
+                for p in based
+            ],
+        )
+
+
+def _with_base(db: Database, rows: list[Pending]) -> list[Pending]:
+    """Those of ``rows`` that have a merge base in ``sync_base``, found by index."""
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for p in rows:
+        by_entity[p.entity].append(p.row_id)
+    found = {
+        (name, str(key))
+        for name, ids in by_entity.items()
+        for (key,) in keyed_rows(
+            db.conn, "row_id", "sync_base", "row_id", ids, " AND entity = ?", [name]
+        )
+    }
+    return [p for p in rows if (p.entity, p.row_id) in found]
 
 
 def forget_sent(db: Database) -> None:
     """Drop the records of sent op ids no longer in the outbox (their rows' ops went
-    another way: a resync, a resolved conflict). A read when there are none."""
+    another way: a resync, a resolved conflict), with the rows as sent. A read when
+    there are none."""
     if db.scalar("SELECT 1 FROM sync_sent WHERE op_id NOT IN (SELECT op_id FROM outbox) LIMIT 1"):
         with db.transaction():
-            db.conn.execute("DELETE FROM sync_sent WHERE op_id NOT IN (SELECT op_id FROM outbox)")
+            for table in ("sync_sent", "sync_sent_rows"):
+                db.conn.execute(
+                    f"DELETE FROM {table} WHERE op_id NOT IN (SELECT op_id FROM outbox)"
+                )
 
 
 def _marks(db: Database) -> bool:
@@ -234,7 +270,8 @@ def apply_results(
     pushed on top of it. So does one answered ``revive``, and the dead rows it points at
     are queued before it (``write_again``), and so does a ``rebase``, on the version the
     server names (sealed again on it). Every other answer takes the ops it covered
-    out of the outbox; a delete applied keeps its tombstone's version (``inbox``).
+    out of the outbox; a delete applied (or answered ``duplicate``) keeps its
+    tombstone's version (``inbox``).
     A few statements per entity, whatever the number of rows.
     """
     with db.transaction():
@@ -263,16 +300,20 @@ def apply_results(
                     f"UPDATE {quote(e.table)} SET version = ? WHERE {quote(e.key)} = ?",
                     (r.version, p.row_id),
                 )
+                _rebase_base(db, p, r)
                 continue
             done.append((p, r))
-        # A delete applied: its tombstone's version is the one to refuse older rows by.
-        applied = [(p, r) for p, r in done if r.outcome == "applied"]
-        upserted = set(pushed) if pushed is not None else _live_keys(db, [p for p, _ in applied])
+        # A delete applied: its tombstone's version is the one to refuse older rows by,
+        # and to base the row on should it be made again here. Also when answered
+        # "duplicate" (applied by a push whose answer was lost: the same version): the
+        # version deleted here is older, and a pull cut short would leave only that.
+        landed = [(p, r) for p, r in done if r.outcome in ("applied", "duplicate")]
+        upserted = set(pushed) if pushed is not None else _live_keys(db, [p for p, _ in landed])
         remember_deletes(
             db.conn,
             [
                 (p.entity, p.row_id, r.version)
-                for p, r in applied
+                for p, r in landed
                 if (p.entity, p.row_id) not in upserted
             ],
         )
@@ -286,10 +327,11 @@ def apply_results(
             [(p.entity, p.row_id, p.last_seq) for p, _ in done],
         )
         if _marks(db):  # every op of the row sent before is at or below this answer's
-            db.conn.executemany(
-                "DELETE FROM sync_sent WHERE entity = ? AND row_id = ?",
-                [(p.entity, p.row_id) for p, _ in done],
-            )
+            for table in ("sync_sent", "sync_sent_rows"):
+                db.conn.executemany(
+                    f"DELETE FROM {table} WHERE entity = ? AND row_id = ?",
+                    [(p.entity, p.row_id) for p, _ in done],
+                )
         left = _still_queued(db, [(p.entity, p.row_id) for p, _ in done])
         for p, r in done:
             newer = (p.entity, p.row_id) in left
@@ -334,6 +376,26 @@ def _update_base(db: Database, p: Pending, r: PushResult, sent: Row | None) -> N
         db.conn.execute(
             "INSERT OR REPLACE INTO sync_base (entity, row_id, row_json) VALUES (?, ?, ?)",
             (p.entity, p.row_id, json.dumps({**sent, "version": r.version})),
+        )
+
+
+def _rebase_base(db: Database, p: Pending, r: PushResult) -> None:
+    """After a ``rebase`` answer: the write the server applied at ``r.version`` (the op
+    id it names in ``kept``), as this device sent it, is the merge base; the base kept
+    before was the row as it was before that write, and a row pulled later, made on
+    top of it, merged against the older base as if both sides had made that write's
+    changes (a conflicted copy for edits that never clashed). Left as it was when no
+    copy was kept (a row new here) or the server names no op."""
+    if r.kept is None:
+        return
+    found = db.conn.execute(
+        "SELECT row_json FROM sync_sent_rows WHERE entity = ? AND row_id = ? AND op_id = ?",
+        (p.entity, p.row_id, r.kept),
+    ).fetchone()
+    if found is not None:
+        db.conn.execute(
+            "INSERT OR REPLACE INTO sync_base (entity, row_id, row_json) VALUES (?, ?, ?)",
+            (p.entity, p.row_id, json.dumps({**json.loads(found[0]), "version": r.version})),
         )
 
 

@@ -24,7 +24,9 @@ it was based on and the op ids it covers. The server answers one ``PushResult`` 
                 push whose answer was lost), and the row is sealed on an older base. Its
                 row MAC vouches for that base, so a device that saw ``version`` would
                 refuse it as a replay: the device seals it again on ``version`` and
-                pushes it again. Only to a push that says it takes it (``"rebase": true``);
+                pushes it again; ``kept`` names that earlier op id (the device's merge
+                base is now that write). Only to a push that says it takes it
+                (``"rebase": true``);
                 to others the server applies the row on ``version`` as before.
 
 Pull: ``Change``s ordered by the user's change sequence, after a cursor.

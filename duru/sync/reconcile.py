@@ -33,7 +33,8 @@ def merge_pending(db: Database, e: Entity, theirs: dict[str, Any]) -> str:
     Returns what happened: "merged", "copied" (a clash kept as a copy or an open record),
     "restored" (deleted here, edited there), "same" (nothing left to push) or
     "deferred" (the merged row points at a parent this device has not got yet: the
-    row and its ops stay, and the next pull merges again).
+    row and its ops stay, and the caller keeps ``theirs`` waiting in ``sync_waiting``,
+    merged again when it can be placed).
     """
     key = str(theirs[e.key])
     mine = db.find(e, key)

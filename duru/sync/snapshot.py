@@ -93,6 +93,7 @@ _LOCAL_TABLES = (
     "sync_resolutions",
     "sync_seen",
     "sync_sent",
+    "sync_sent_rows",
 )
 _SHARED_META = ("schema_version", "model_fingerprint", "sync_cursor", "sync_account")
 
