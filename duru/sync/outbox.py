@@ -91,7 +91,8 @@ def _op_ids(ops: list[str], sent: set[str]) -> tuple[str, ...]:
 def mark_sent(db: Database, sent: list[Pending], pushed: dict[tuple[str, str], Row]) -> None:
     """Record the newest op id of each of ``sent``, about to be pushed, in one
     transaction: if its answer never comes, the next push of the row carries it
-    (``_op_ids``). ``apply_results`` forgets them with the ops they stand for.
+    (``_op_ids``). Once the ops they stand for have left the outbox (their answers
+    recorded), ``forget_sent`` drops them, at the next push.
 
     Of the upserted rows that have a merge base, the row as sent (``pushed``, see
     ``entries``) is kept with its op id: the merge base once the server answers
@@ -132,9 +133,9 @@ def _with_base(db: Database, rows: list[Pending]) -> list[Pending]:
 
 
 def forget_sent(db: Database) -> None:
-    """Drop the records of sent op ids no longer in the outbox (their rows' ops went
-    another way: a resync, a resolved conflict), with the rows as sent. A read when
-    there are none."""
+    """Drop the records of sent op ids no longer in the outbox (their answers recorded,
+    or their rows' ops gone another way: a resync, a resolved conflict), with the rows
+    as sent. A read when there are none."""
     if db.scalar("SELECT 1 FROM sync_sent WHERE op_id NOT IN (SELECT op_id FROM outbox) LIMIT 1"):
         with db.transaction():
             for table in ("sync_sent", "sync_sent_rows"):
@@ -326,12 +327,9 @@ def apply_results(
             "DELETE FROM outbox WHERE entity = ? AND row_id = ? AND seq <= ?",
             [(p.entity, p.row_id, p.last_seq) for p, _ in done],
         )
-        if _marks(db):  # every op of the row sent before is at or below this answer's
-            for table in ("sync_sent", "sync_sent_rows"):
-                db.conn.executemany(
-                    f"DELETE FROM {table} WHERE entity = ? AND row_id = ?",
-                    [(p.entity, p.row_id) for p, _ in done],
-                )
+        # The sent marks of these rows (sync_sent, sync_sent_rows) name ops just taken
+        # out: nothing reads them any more, and ``forget_sent`` drops them all at the
+        # next push in one statement (a delete per row here was a tenth of this).
         left = _still_queued(db, [(p.entity, p.row_id) for p, _ in done])
         for p, r in done:
             newer = (p.entity, p.row_id) in left
