@@ -61,6 +61,7 @@ import duru.cli.commands  # noqa: F401  (registers the commands)
 from duru.cli import app
 from duru.crypto import new_account
 from duru.errors import AlreadyExists, AuthFailed, UsageError
+from duru.server.config import ServerConfig
 from duru.sync import client as sync_client
 from duru.sync import credentials as creds_file
 
@@ -568,6 +569,42 @@ def test_registrations_from_one_address_are_limited(
     name = unique("later")
     assert send(name).status_code == 429
     assert send(name, "198.51.100.9").status_code == 201
+
+
+def test_a_server_with_registration_closed_makes_no_account_and_still_logs_in(
+    pg_url: str,
+    tmp_path: Path,
+    servers: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    """DURU_SERVER_MAX_REGISTRATIONS_PER_ADDRESS=0: a private server whose accounts are
+    all made. `duru register` there is refused (403, one line, non-zero exit) and makes
+    nothing; an account made before logs in and syncs. 0 was refused as a setting."""
+    open_server = servers(pg_url)
+    closed = servers(pg_url, max_registrations_per_address=0)
+    a = new_device(tmp_path, "a")
+    name = unique("made-before")
+    register(a, open_server, name)
+    refused = httpx.post(f"{closed.url}/v1/register", json=_registration(unique("x")), timeout=30)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "registration_closed"
+    b = new_device(tmp_path, "b")
+    other = unique("new")
+    result = run_cli(b, "register", "--server", closed.url, "--user", other, DURU_PASSPHRASE="pw")
+    assert_one_line(result, contains="closed registration")
+    assert httpx.post(
+        f"{closed.url}/v1/login/params", json={"name": other}, timeout=30
+    ).is_success  # an unknown name still gets made-up parameters: nothing tells
+    c = new_device(tmp_path, "c")
+    login(c, closed, name)
+    with a.store() as st:
+        st.notes.create("made on a")
+    a.sync()
+    c.sync()
+    assert snapshot(c.path)["notes"] == snapshot(a.path)["notes"]
+    with pytest.raises(UsageError, match="0 or more"):
+        ServerConfig.from_env({"DURU_SERVER_MAX_REGISTRATIONS_PER_ADDRESS": "-1"})
+    with pytest.raises(UsageError, match="positive integer"):
+        ServerConfig.from_env({"DURU_SERVER_MAX_FAILURES_PER_ACCOUNT": "0"})
 
 
 def test_registrations_from_one_ipv6_network_are_limited_together(

@@ -150,6 +150,13 @@ class _Api:
         return await self._run(request, work)
 
     async def register(self, request: Request) -> Response:
+        if self.config.max_registrations_per_address == 0:
+            raise _Refused(
+                403,
+                "registration_closed",
+                "this server takes no new accounts (its operator closed registration):"
+                " ask the operator for an account, then log in with it",
+            )
         body = await self._json(request)
         name = _field(body, "name", str)
         user_id = canonical_id(body.get("user_id"), "user_id")

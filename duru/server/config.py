@@ -24,6 +24,9 @@ _MAX = {
     "tombstone_days": (100 * 365, "100 years"),
 }
 
+# Settings where 0 means "none at all" rather than a limit no request could meet.
+_MAY_BE_ZERO = frozenset({"max_registrations_per_address"})
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -39,7 +42,8 @@ class ServerConfig:
     login_window: int = 15 * 60
     max_failures_per_account: int = 10
     max_failures_per_address: int = 50
-    # Accounts one client address may register (or try to) within the window.
+    # Accounts one client address may register (or try to) within the window; 0: the
+    # server takes no new accounts (a private server whose accounts are all made).
     registration_window: int = 3600
     max_registrations_per_address: int = 30
     tombstone_days: int = 90
@@ -56,8 +60,10 @@ class ServerConfig:
             )
         for f in _limits():
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{f.name} must be a positive integer, not {value!r}")
+            least = 0 if f.name in _MAY_BE_ZERO else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "a whole number, 0 or more" if least == 0 else "a positive integer"
+                raise UsageError(f"{f.name} must be {kind}, not {value!r}")
             most, words = _MAX.get(f.name, (value, ""))
             if value > most:
                 raise UsageError(f"{f.name} must be at most {most} ({words}), not {value}")

@@ -35,8 +35,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "post": _op(
                     "Register",
                     "Create an account from a record the device made; a client address"
-                    " registers a limited number of accounts per window (429 past it).",
-                    {"201": _ok(), "400": _err(), "409": _err(), "429": _err()},
+                    " registers a limited number of accounts per window (429 past it),"
+                    " none when the operator closed registration (403).",
+                    {"201": _ok(), "400": _err(), "403": _err(), "409": _err(), "429": _err()},
                     body=_obj(name={"type": "string"}, user_id=_UUID, record=_ref("Record")),
                 )
             },
