@@ -429,6 +429,45 @@ def test_two_logins_of_different_accounts_racing_on_one_device_let_one_win(
         ]
 
 
+def test_a_login_whose_credentials_cannot_be_written_ends_its_session(
+    srv: Server, tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    """The credentials file cannot be written (its disk full: the temporary file it is
+    written to first is /dev/full here). `duru login` and `duru register` fail with one
+    line, the device stays as it was, and the session each opened on the server is
+    ended: no token of a failed login is left behind for anyone to find."""
+    inspect = pg_databases.inspect(srv.db_url)
+    name = unique("alice")
+    account = register(new_device(tmp_path, "a"), srv, name)
+    d = new_device(tmp_path, "d")
+    folder = d.home / "sync"
+    folder.mkdir(parents=True, mode=0o700)
+    full = folder / f"{device_id(d)}.{os.getpid()}.tmp"
+    full.symlink_to("/dev/full")
+    result = run_cli(d, "login", "--server", srv.url, "--user", name, DURU_PASSPHRASE=PASSPHRASE)
+    assert_one_line(result, contains="space")
+    assert _sessions_of(inspect, account.user_id) == 1  # its own device's only
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".json") == []
+    with d.store() as st:
+        assert st.db.meta("sync_account") is None
+    full.symlink_to("/dev/full")  # the failed write took it away with its temporary file
+    other = unique("bob")
+    result = run_cli(d, "register", "--server", srv.url, "--user", other, DURU_PASSPHRASE="pw")
+    assert_one_line(result, contains="space")
+    with psycopg.connect(inspect, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM sessions s JOIN accounts a USING (user_id) WHERE a.name = %s",
+            (other,),
+        ).fetchone()
+    assert found == (0,)
+    with d.store() as st:
+        assert st.db.meta("sync_account") is None
+    # Once the file can be written, the device logs in to the account.
+    full.unlink(missing_ok=True)
+    assert login(d, srv, name).user_id == account.user_id
+    assert d.sync().pushed == 0
+
+
 # -- rate limits and concurrency on the server ----------------------------------------
 
 

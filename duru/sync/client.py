@@ -779,10 +779,11 @@ def _save_or_end(
     master_key: bytes,
 ) -> Credentials:
     """``_save`` the session just opened on ``api``; ended on the server when the device
-    refuses it (another account's login won a race to it), so no token of it is left."""
+    refuses it (another account's login won a race to it) or its credentials cannot be
+    written (a full disk, a read-only folder), so no token of it is left."""
     try:
         return _save(db_path, home, server, name, user_id, str(session["token"]), master_key)
-    except UsageError:
+    except BaseException:
         _end_session(api)
         raise
 
