@@ -363,6 +363,33 @@ def test_a_device_database_does_not_move_to_another_account_after_logout(
     assert titles == ["alice 0", "alice 1", "alice 2"]
 
 
+def test_a_device_synced_after_a_login_killed_before_its_commit_stays_the_accounts(
+    srv: Server, tmp_path: Path
+) -> None:
+    """`duru login` writes the credentials file inside the device database's transaction
+    that records the account: killed after the file's rename and before the commit, it
+    leaves a device that syncs with the account, which its database does not name. Once
+    it synced, after a logout another account could log in to it (its cursor and rows
+    alice's): the sync must record the account it syncs with."""
+    a, d = new_device(tmp_path, "a"), new_device(tmp_path, "d")
+    alice = unique("alice")
+    register(a, srv, alice)
+    with a.store() as st:
+        st.notes.create("alice's 私の note")
+    a.sync()
+    register(new_device(tmp_path, "b"), srv, bob := unique("bob"))
+    login(d, srv, alice)
+    with sqlite3.connect(d.path) as conn:  # what the killed login left: the file only
+        conn.execute("DELETE FROM duru_meta WHERE key = 'sync_account'")
+    conn.close()
+    assert d.sync().pulled == 1
+    assert sync_client.logout(d.path, home=d.home)
+    with pytest.raises(UsageError, match="another account"):
+        login(d, srv, bob)
+    login(d, srv, alice)
+    assert d.sync().pulled == 0
+
+
 def _sessions_of(inspect_url: str, user_id: str) -> int:
     with psycopg.connect(inspect_url, autocommit=True) as conn:
         found = conn.execute(

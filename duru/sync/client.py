@@ -240,6 +240,11 @@ def sync(
             saved = creds_file.load(sync_home(home), _device_id(db))
             keys = saved.keys()
             inbox.ensure_tables(db)
+            if db.meta(inbox.ACCOUNT_KEY) is None:
+                # A login killed after its credentials file and before its commit left
+                # the account unrecorded: once synced with it, the device is its own.
+                with db.transaction():
+                    db.set_meta(inbox.ACCOUNT_KEY, saved.user_id)
             tune_index(db)
             own = api is None
             client = api or SyncApi(saved.server, token=saved.token)
