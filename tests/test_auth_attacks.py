@@ -390,6 +390,47 @@ def test_a_device_synced_after_a_login_killed_before_its_commit_stays_the_accoun
     assert d.sync().pulled == 0
 
 
+def test_a_login_killed_while_it_writes_its_credentials_leaves_no_copy_of_them(
+    srv: Server, tmp_path: Path
+) -> None:
+    """`duru login` writes the credentials (token, master key) to a temporary file, then
+    renames it into place: killed in between, the copy stayed in the sync folder for
+    good, named by no device and removed by no logout. The next login or logout of the
+    device removes what a dead process left."""
+    name = unique("alice")
+    register(new_device(tmp_path, "a"), srv, name)
+    d = new_device(tmp_path, "d")
+    folder = d.home / "sync"
+    folder.mkdir(parents=True, mode=0o700)
+
+    def left() -> list[str]:
+        return [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+    for _ in range(30):
+        proc = subprocess.Popen(
+            [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
+            env={**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while proc.poll() is None and not left():
+            pass
+        proc.kill()
+        proc.wait()
+        if left():
+            break
+    else:
+        pytest.skip("no login was killed while it wrote its credentials (a busy machine)")
+    [copy] = left()
+    login(d, srv, name)
+    assert left() == []
+    assert d.sync().pushed == 0
+    (folder / copy).write_text("{}")  # another such copy: logging out removes it too
+    (folder / copy).chmod(0o600)
+    assert sync_client.logout(d.path, home=d.home)
+    assert os.listdir(folder) == [f"{device_id(d)}.lock"]
+
+
 def _sessions_of(inspect_url: str, user_id: str) -> int:
     with psycopg.connect(inspect_url, autocommit=True) as conn:
         found = conn.execute(
