@@ -536,6 +536,39 @@ def test_a_login_whose_credentials_cannot_be_written_ends_its_session(
     assert d.sync().pushed == 0
 
 
+def test_logging_in_again_ends_the_session_it_replaces(
+    srv: Server, tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    """Each `duru login` opens a session and saves its token over the device's one
+    before, which stayed valid on the server, held by no device: after a login again,
+    or two logins of the account at once. The replaced session is ended."""
+    inspect = pg_databases.inspect(srv.db_url)
+    name = unique("alice")
+    account = register(new_device(tmp_path, "a"), srv, name)
+    d = new_device(tmp_path, "d")
+    first = login(d, srv, name)
+    again = login(d, srv, name)
+    assert _sessions_of(inspect, account.user_id) == 2  # a's and d's
+    r = httpx.get(f"{srv.url}/v1/account", headers=bearer(first.token), timeout=30)
+    assert r.status_code == 401, r.text
+    assert d.creds().token == again.token
+    d.sync()
+    procs = [
+        subprocess.Popen(
+            [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
+            env={**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert _sessions_of(inspect, account.user_id) == 2
+    assert d.sync().pushed == 0
+
+
 # -- rate limits and concurrency on the server ----------------------------------------
 
 
