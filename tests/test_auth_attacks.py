@@ -364,6 +364,74 @@ def test_a_device_database_does_not_move_to_another_account_after_logout(
     assert titles == ["alice 0", "alice 1", "alice 2"]
 
 
+def test_a_device_synced_after_a_login_killed_before_its_commit_stays_the_accounts(
+    srv: Server, tmp_path: Path
+) -> None:
+    """`duru login` writes the credentials file inside the device database's transaction
+    that records the account: killed after the file's rename and before the commit, it
+    leaves a device that syncs with the account, which its database does not name. Once
+    it synced, after a logout another account could log in to it (its cursor and rows
+    alice's): the sync must record the account it syncs with."""
+    a, d = new_device(tmp_path, "a"), new_device(tmp_path, "d")
+    alice = unique("alice")
+    register(a, srv, alice)
+    with a.store() as st:
+        st.notes.create("alice's 私の note")
+    a.sync()
+    register(new_device(tmp_path, "b"), srv, bob := unique("bob"))
+    login(d, srv, alice)
+    with sqlite3.connect(d.path) as conn:  # what the killed login left: the file only
+        conn.execute("DELETE FROM duru_meta WHERE key = 'sync_account'")
+    conn.close()
+    assert d.sync().pulled == 1
+    assert sync_client.logout(d.path, home=d.home)
+    with pytest.raises(UsageError, match="another account"):
+        login(d, srv, bob)
+    login(d, srv, alice)
+    assert d.sync().pulled == 0
+
+
+def test_a_login_killed_while_it_writes_its_credentials_leaves_no_copy_of_them(
+    srv: Server, tmp_path: Path
+) -> None:
+    """`duru login` writes the credentials (token, master key) to a temporary file, then
+    renames it into place: killed in between, the copy stayed in the sync folder for
+    good, named by no device and removed by no logout. The next login or logout of the
+    device removes what a dead process left."""
+    name = unique("alice")
+    register(new_device(tmp_path, "a"), srv, name)
+    d = new_device(tmp_path, "d")
+    folder = d.home / "sync"
+    folder.mkdir(parents=True, mode=0o700)
+
+    def left() -> list[str]:
+        return [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+    for _ in range(30):
+        proc = subprocess.Popen(
+            [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
+            env={**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while proc.poll() is None and not left():
+            pass
+        proc.kill()
+        proc.wait()
+        if left():
+            break
+    else:
+        pytest.skip("no login was killed while it wrote its credentials (a busy machine)")
+    [copy] = left()
+    login(d, srv, name)
+    assert left() == []
+    assert d.sync().pushed == 0
+    (folder / copy).write_text("{}")  # another such copy: logging out removes it too
+    (folder / copy).chmod(0o600)
+    assert sync_client.logout(d.path, home=d.home)
+    assert os.listdir(folder) == [f"{device_id(d)}.lock"]
+
+
 def _sessions_of(inspect_url: str, user_id: str) -> int:
     with psycopg.connect(inspect_url, autocommit=True) as conn:
         found = conn.execute(
@@ -428,6 +496,78 @@ def test_two_logins_of_different_accounts_racing_on_one_device_let_one_win(
         assert [n["title"] for n in st.db.rows("SELECT title FROM notes")] == [
             "the winner's note 勝者 🏆"
         ]
+
+
+def test_a_login_whose_credentials_cannot_be_written_ends_its_session(
+    srv: Server, tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    """The credentials file cannot be written (its disk full: the temporary file it is
+    written to first is /dev/full here). `duru login` and `duru register` fail with one
+    line, the device stays as it was, and the session each opened on the server is
+    ended: no token of a failed login is left behind for anyone to find."""
+    inspect = pg_databases.inspect(srv.db_url)
+    name = unique("alice")
+    account = register(new_device(tmp_path, "a"), srv, name)
+    d = new_device(tmp_path, "d")
+    folder = d.home / "sync"
+    folder.mkdir(parents=True, mode=0o700)
+    full = folder / f"{device_id(d)}.{os.getpid()}.tmp"
+    full.symlink_to("/dev/full")
+    result = run_cli(d, "login", "--server", srv.url, "--user", name, DURU_PASSPHRASE=PASSPHRASE)
+    assert_one_line(result, contains="space")
+    assert _sessions_of(inspect, account.user_id) == 1  # its own device's only
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".json") == []
+    with d.store() as st:
+        assert st.db.meta("sync_account") is None
+    full.symlink_to("/dev/full")  # the failed write took it away with its temporary file
+    other = unique("bob")
+    result = run_cli(d, "register", "--server", srv.url, "--user", other, DURU_PASSPHRASE="pw")
+    assert_one_line(result, contains="space")
+    with psycopg.connect(inspect, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM sessions s JOIN accounts a USING (user_id) WHERE a.name = %s",
+            (other,),
+        ).fetchone()
+    assert found == (0,)
+    with d.store() as st:
+        assert st.db.meta("sync_account") is None
+    # Once the file can be written, the device logs in to the account.
+    full.unlink(missing_ok=True)
+    assert login(d, srv, name).user_id == account.user_id
+    assert d.sync().pushed == 0
+
+
+def test_logging_in_again_ends_the_session_it_replaces(
+    srv: Server, tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    """Each `duru login` opens a session and saves its token over the device's one
+    before, which stayed valid on the server, held by no device: after a login again,
+    or two logins of the account at once. The replaced session is ended."""
+    inspect = pg_databases.inspect(srv.db_url)
+    name = unique("alice")
+    account = register(new_device(tmp_path, "a"), srv, name)
+    d = new_device(tmp_path, "d")
+    first = login(d, srv, name)
+    again = login(d, srv, name)
+    assert _sessions_of(inspect, account.user_id) == 2  # a's and d's
+    r = httpx.get(f"{srv.url}/v1/account", headers=bearer(first.token), timeout=30)
+    assert r.status_code == 401, r.text
+    assert d.creds().token == again.token
+    d.sync()
+    procs = [
+        subprocess.Popen(
+            [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
+            env={**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert _sessions_of(inspect, account.user_id) == 2
+    assert d.sync().pushed == 0
 
 
 # -- rate limits and concurrency on the server ----------------------------------------

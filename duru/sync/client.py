@@ -240,6 +240,11 @@ def sync(
             saved = creds_file.load(sync_home(home), _device_id(db))
             keys = saved.keys()
             inbox.ensure_tables(db)
+            if db.meta(inbox.ACCOUNT_KEY) is None:
+                # A login killed after its credentials file and before its commit left
+                # the account unrecorded: once synced with it, the device is its own.
+                with db.transaction():
+                    db.set_meta(inbox.ACCOUNT_KEY, saved.user_id)
             tune_index(db)
             own = api is None
             client = api or SyncApi(saved.server, token=saved.token)
@@ -779,12 +784,28 @@ def _save_or_end(
     master_key: bytes,
 ) -> Credentials:
     """``_save`` the session just opened on ``api``; ended on the server when the device
-    refuses it (another account's login won a race to it), so no token of it is left."""
+    refuses it (another account's login won a race to it) or its credentials cannot be
+    written (a full disk, a read-only folder), so no token of it is left."""
     try:
-        return _save(db_path, home, server, name, user_id, str(session["token"]), master_key)
-    except UsageError:
+        saved, replaced = _save(
+            db_path, home, server, name, user_id, str(session["token"]), master_key
+        )
+    except BaseException:
         _end_session(api)
         raise
+    if replaced is not None:
+        _end_replaced(replaced)
+    return saved
+
+
+def _end_replaced(old: Credentials) -> None:
+    """End the session of credentials a login replaced (best effort): no device holds
+    its token any more, and it stayed valid on the server until it expired."""
+    try:
+        with SyncApi(old.server, token=old.token) as api:
+            api.logout()
+    except Exception:  # noqa: BLE001 - ended already, or unreachable: nothing to undo
+        pass
 
 
 def _save(
@@ -795,8 +816,9 @@ def _save(
     user_id: str,
     token: str,
     master_key: bytes,
-) -> Credentials:
-    """Tie the device to the account ``user_id`` and save its credentials, checked first.
+) -> tuple[Credentials, Credentials | None]:
+    """Tie the device to the account ``user_id`` and save its credentials, checked first;
+    those and the ones they replaced (another session of the account), if any.
 
     UsageError when the device is another account's (``_refuse_other_account``). The
     check, the account recorded in the device database and the credentials file are one
@@ -820,8 +842,12 @@ def _save(
             _refuse_other_account(db, db_path, where, device, name, user_id)
             inbox.ensure_tables(db)
             db.set_meta(inbox.ACCOUNT_KEY, user_id)
+            try:
+                before: Credentials | None = creds_file.load(where, device)
+            except (AuthFailed, creds_file.UnreadableCredentials):
+                before = None
             creds_file.save(where, device, saved)
-    return saved
+    return saved, before if before is not None and before.token != token else None
 
 
 def _check_device(

@@ -48,6 +48,7 @@ def save(home: Path, device_id: str, creds: Credentials) -> Path:
     path = credentials_path(home, device_id)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
+    _forget_copies(path)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -115,8 +116,29 @@ def _problem(creds: Credentials) -> str | None:
 def forget(home: Path, device_id: str) -> bool:
     """Remove the device's credentials; True when there were any."""
     path = credentials_path(home, device_id)
+    _forget_copies(path)
     try:
         path.unlink()
     except FileNotFoundError:
         return False
+    return True
+
+
+def _forget_copies(path: Path) -> None:
+    """Remove the temporary copies of ``path`` that processes killed while writing it
+    left (``<device>.<pid>.tmp``: a token and master key no one else removes); a live
+    process's, being written now, stays."""
+    for tmp in path.parent.glob(f"{path.stem}.*.tmp"):
+        pid = tmp.name[len(path.stem) + 1 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's; not a pid duru wrote
+        return True
     return True
