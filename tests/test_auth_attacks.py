@@ -25,6 +25,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -34,6 +35,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -567,6 +569,32 @@ def test_logging_in_again_ends_the_session_it_replaces(
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert _sessions_of(inspect, account.user_id) == 2
+    assert d.sync().pushed == 0
+
+
+def test_a_login_does_not_wait_long_on_the_server_its_old_session_was_on(
+    srv: Server, tmp_path: Path
+) -> None:
+    """Ending the replaced session is best effort: when the device's old server takes
+    connections and never answers (gone for good, the reason to log in elsewhere), the
+    new login goes on after a few seconds, not a request's full timeout (60 s, thrice)."""
+    name = unique("mover")
+    d = new_device(tmp_path, "d")
+    register(d, srv, name)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the backlog; nothing ever answers
+        old = d.creds()
+        dead = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with d.store() as st:
+            device = st.db.meta("device_id")
+        assert device
+        creds_file.save(d.home, device, replace(old, server=dead))
+        began = time.monotonic()
+        again = login(d, srv, name)
+        took = time.monotonic() - began
+    assert took < sync_client.REPLACED_LOGOUT_SECONDS + 20, took
+    assert d.creds().token == again.token and d.creds().server == srv.url.rstrip("/")
     assert d.sync().pushed == 0
 
 

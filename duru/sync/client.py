@@ -798,11 +798,16 @@ def _save_or_end(
     return saved
 
 
+REPLACED_LOGOUT_SECONDS = 5.0
+
+
 def _end_replaced(old: Credentials) -> None:
     """End the session of credentials a login replaced (best effort): no device holds
-    its token any more, and it stayed valid on the server until it expired."""
+    its token any more, and it stayed valid on the server until it expired. A few
+    seconds at most: the old server may be gone for good (the reason to log in to
+    another), and the login must not wait a request's full timeout on it."""
     try:
-        with SyncApi(old.server, token=old.token) as api:
+        with SyncApi(old.server, token=old.token, timeout=REPLACED_LOGOUT_SECONDS) as api:
             api.logout()
     except Exception:  # noqa: BLE001 - ended already, or unreachable: nothing to undo
         pass
