@@ -122,6 +122,18 @@ def assert_one_line(result: Result, code: int | None = None, *, contains: str = 
     return lines[0]
 
 
+def both_succeed(command: list[str], env: dict[str, str]) -> None:
+    """Run ``command`` as two processes at once; both must exit 0."""
+    procs = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+
+
 def accounts_named(inspect_url: str, name: str) -> int:
     """How many accounts the server stored under ``name`` (past row level security)."""
     with psycopg.connect(inspect_url, autocommit=True) as conn:
@@ -556,18 +568,10 @@ def test_logging_in_again_ends_the_session_it_replaces(
     assert r.status_code == 401, r.text
     assert d.creds().token == again.token
     d.sync()
-    procs = [
-        subprocess.Popen(
-            [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
-            env={**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    both_succeed(
+        [DURU, "login", "--server", srv.url, "--user", name, "--db", str(d.path)],
+        {**_env(d.home), "DURU_PASSPHRASE": PASSPHRASE},
+    )
     assert _sessions_of(inspect, account.user_id) == 2
     assert d.sync().pushed == 0
 
@@ -937,18 +941,7 @@ def test_two_sync_processes_and_a_killed_watch_lose_nothing(srv: Server, tmp_pat
     with a.store() as st:
         for i in range(400):
             st.notes.create(f"n{i}", "body " * 20, tags=[f"t{i % 7}"])
-    procs = [
-        subprocess.Popen(
-            [DURU, "sync", "--db", str(a.path)],
-            env=_env(a.home),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    both_succeed([DURU, "sync", "--db", str(a.path)], _env(a.home))
     with a.store() as st:
         for i in range(400):
             st.notes.create(f"m{i}", "body " * 20)

@@ -194,13 +194,12 @@ class _AfterFirstPage(SyncApi):
         return page
 
 
-def test_an_edit_made_while_its_row_waits_for_a_parent_is_merged_not_lost(
-    tmp_path: Path, server: Server, home: Path
-) -> None:
-    """A task moved under a new parent task elsewhere comes before that parent when the
-    parent changed later (pages go by change number), so it waits for it. Edited here
-    meanwhile, its waiting version was written over the edit once the parent came, and
-    the edit was gone on every device, without a conflict or a copy."""
+def _moved_under_a_later_parent(
+    tmp_path: Path, server: Server
+) -> tuple[Path, Path, dict[str, Any], dict[str, Any]]:
+    """Two synced devices; on b a task moved under a new parent task that was then
+    edited, so the parent's change comes after the moved task's (pages go by change
+    number) and a's pull brings the task first. (a, b, the task, its new parent)."""
     a, b = two_devices(tmp_path, server)
     with DeviceStore.open(a) as st:
         note = st.notes.create("tasks 作業", "x")
@@ -214,6 +213,17 @@ def test_an_edit_made_while_its_row_waits_for_a_parent_is_merged_not_lost(
     with DeviceStore.open(b) as st:
         st.tasks.edit(parent["id"], content="parent edited 親")
     sync.sync(b)
+    return a, b, task, parent
+
+
+def test_an_edit_made_while_its_row_waits_for_a_parent_is_merged_not_lost(
+    tmp_path: Path, server: Server, home: Path
+) -> None:
+    """A task moved under a new parent task elsewhere comes before that parent when the
+    parent changed later (pages go by change number), so it waits for it. Edited here
+    meanwhile, its waiting version was written over the edit once the parent came, and
+    the edit was gone on every device, without a conflict or a copy."""
+    a, b, task, parent = _moved_under_a_later_parent(tmp_path, server)
 
     def edit_here() -> None:
         with DeviceStore.open(a) as st:
@@ -238,19 +248,7 @@ def test_a_merge_deferred_for_a_parent_on_a_later_page_is_done_when_it_comes(
     be merged (``deferred``): it was dropped, and no later page or pull merged it again
     (they do not bring it again). The edit then went to the server on the old version:
     a conflict revision on every device, for edits that merge cleanly."""
-    a, b = two_devices(tmp_path, server)
-    with DeviceStore.open(a) as st:
-        note = st.notes.create("tasks 作業", "x")
-        task = st.tasks.create(note["id"], "do it 作業")
-    sync.sync(a)
-    sync.sync(b)
-    with DeviceStore.open(b) as st:
-        parent = st.tasks.create(note["id"], "parent 親")
-        st.tasks.move(task["id"], parent["id"])
-    sync.sync(b)
-    with DeviceStore.open(b) as st:  # the parent comes after the moved task now
-        st.tasks.edit(parent["id"], content="parent edited 親")
-    sync.sync(b)
+    a, b, task, parent = _moved_under_a_later_parent(tmp_path, server)
 
     def edit_here() -> None:
         with DeviceStore.open(a) as st:
