@@ -106,7 +106,9 @@ def mark_sent(db: Database, sent: list[Pending], pushed: dict[tuple[str, str], R
         )
         if not pushed:
             return
-        based = _with_base(db, [p for p in sent if (p.entity, p.row_id) in pushed])
+        upserts = [(p.entity, p.row_id) for p in sent if (p.entity, p.row_id) in pushed]
+        with_base = _present(db, "sync_base", upserts)
+        based = [p for p in sent if (p.entity, p.row_id) in with_base]
         db.conn.executemany(
             "INSERT OR IGNORE INTO sync_sent_rows (entity, row_id, op_id, row_json)"
             " VALUES (?, ?, ?, ?)",
@@ -115,21 +117,6 @@ def mark_sent(db: Database, sent: list[Pending], pushed: dict[tuple[str, str], R
                 for p in based
             ],
         )
-
-
-def _with_base(db: Database, rows: list[Pending]) -> list[Pending]:
-    """Those of ``rows`` that have a merge base in ``sync_base``, found by index."""
-    by_entity: dict[str, list[str]] = defaultdict(list)
-    for p in rows:
-        by_entity[p.entity].append(p.row_id)
-    found = {
-        (name, str(key))
-        for name, ids in by_entity.items()
-        for (key,) in keyed_rows(
-            db.conn, "row_id", "sync_base", "row_id", ids, " AND entity = ?", [name]
-        )
-    }
-    return [p for p in rows if (p.entity, p.row_id) in found]
 
 
 def forget_sent(db: Database) -> None:
@@ -349,6 +336,12 @@ def apply_results(
 def _still_queued(db: Database, rows: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of ``rows`` still have ops in the outbox (made while their push was under
     way). Asks about these rows only, by index: a first push's outbox holds every row."""
+    return _present(db, "outbox", rows)
+
+
+def _present(db: Database, table: str, rows: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of ``rows`` (entity, row id) ``table`` of ours, indexed on (entity, row_id),
+    has a row of, asked 500 at a time by that index."""
     by_entity: dict[str, list[str]] = defaultdict(list)
     for name, key in rows:
         by_entity[name].append(key)
@@ -359,7 +352,7 @@ def _still_queued(db: Database, rows: list[tuple[str, str]]) -> set[tuple[str, s
             out.update(
                 (name, str(k))
                 for (k,) in db.conn.execute(
-                    "SELECT DISTINCT row_id FROM outbox WHERE entity = ?"
+                    f"SELECT DISTINCT row_id FROM {table} WHERE entity = ?"
                     f" AND row_id IN ({', '.join('?' * len(part))})",
                     [name, *part],
                 )
